@@ -1,0 +1,71 @@
+"""Run every benchmark and rewrite bench/RESULTS.md with the machine, the date and the figures."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import platform
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+BENCH_DIR = Path(__file__).resolve().parent
+RESULTS = BENCH_DIR / "RESULTS.md"
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return (
+        f"{platform.system()} {platform.release()}, {os.cpu_count()} cores ({cpu}), "
+        f"Python {platform.python_version()}"
+    )
+
+
+def main(selected: list[str]) -> int:
+    sys.path.insert(0, str(BENCH_DIR.parent))
+    modules = sorted(p.stem for p in BENCH_DIR.glob("bench_*.py"))
+    if selected:
+        modules = [m for m in modules if any(s in m for s in selected)]
+    sections = []
+    for name in modules:
+        module = importlib.import_module(f"bench.{name}")
+        print(f"running {name} …", flush=True)
+        rows = module.run()
+        title = (module.__doc__ or name).strip().splitlines()[0]
+        lines = [
+            f"## {title}",
+            "",
+            "| figure | value | target | baseline | ratio |",
+            "|---|---|---|---|---|",
+        ]
+        for row in rows:
+            value = f"{row['value']} {row.get('unit', '')}".strip()
+            baseline = row.get("baseline")
+            baseline_text = "" if baseline is None else f"{baseline} {row.get('unit', '')}".strip()
+            ratio = row.get("ratio")
+            lines.append(
+                f"| {row['figure']} | {value} | {row.get('target', '')} | {baseline_text} | "
+                f"{'' if ratio is None else ratio} |"
+            )
+        sections.append("\n".join(lines))
+    header = [
+        "# Benchmark results",
+        "",
+        f"Written by `make bench` on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC.",
+        f"Machine: {machine()}.",
+        "",
+    ]
+    RESULTS.write_text("\n".join(header) + "\n\n".join(sections) + "\n")
+    print(RESULTS.read_text())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

@@ -1,0 +1,84 @@
+"""Settings, read once from ``BIOBANK_*`` environment variables (DESIGN §7)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+DEVELOPMENT_SECRET = "development-only-secret-not-for-production"
+ENVIRONMENTS = ("development", "production", "testing")
+
+
+class ConfigError(RuntimeError):
+    """The configuration cannot work; the message says which variable to fix."""
+
+
+def _int_env(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
+
+
+def normalise_database_url(url: str) -> str:
+    """Accept the usual ``postgres://`` / ``postgresql://`` spellings; we drive psycopg 3."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def load_config(instance_path: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    overrides = overrides or {}
+    env = overrides.get("BIOBANK_ENV") or os.environ.get("BIOBANK_ENV", "development")
+    if env not in ENVIRONMENTS:
+        raise ConfigError(f"BIOBANK_ENV must be one of {', '.join(ENVIRONMENTS)}, got {env!r}")
+    production = env == "production"
+
+    secret = os.environ.get("BIOBANK_SECRET_KEY") or DEVELOPMENT_SECRET
+    default_db = "sqlite:///" + str(Path(instance_path) / "biobank.sqlite3")
+    database_url = normalise_database_url(os.environ.get("BIOBANK_DATABASE_URL") or default_db)
+
+    config: dict[str, Any] = {
+        "BIOBANK_ENV": env,
+        "SECRET_KEY": secret,
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        # pre_ping turns a connection the database dropped into a fresh one instead of a 500.
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": production,
+        "REMEMBER_COOKIE_SECURE": production,
+        "REMEMBER_COOKIE_HTTPONLY": True,
+        "PERMANENT_SESSION_LIFETIME": _int_env("BIOBANK_SESSION_HOURS", 12) * 3600,
+        "MAX_CONTENT_LENGTH": _int_env("BIOBANK_MAX_UPLOAD_BYTES", 2 * 1024 * 1024),
+        "WTF_CSRF_TIME_LIMIT": None,
+        "RATELIMIT_STORAGE_URI": os.environ.get("BIOBANK_RATELIMIT_STORAGE_URL", "memory://"),
+        "RATELIMIT_HEADERS_ENABLED": True,
+        "BIOBANK_PARTICIPANT_ID_PATTERN": os.environ.get(
+            "BIOBANK_PARTICIPANT_ID_PATTERN", r"^P\d{9}$"
+        ),
+        "BIOBANK_OVERDUE_HOURS": _int_env("BIOBANK_OVERDUE_HOURS", 36),
+        "BIOBANK_MISSING_DAYS": _int_env("BIOBANK_MISSING_DAYS", 10),
+        "BIOBANK_PASSWORD_HASHING": "standard",
+        "BIOBANK_TOKEN_HOURS": _int_env("BIOBANK_TOKEN_HOURS", 12),
+        "BIOBANK_LOGIN_LIMIT": os.environ.get("BIOBANK_LOGIN_LIMIT", "10 per minute"),
+        # flask-smorest: the OpenAPI document lives under the API prefix; the docs page is ours.
+        "API_TITLE": "Biobank sample tracking API",
+        "API_VERSION": "v1",
+        "OPENAPI_VERSION": "3.0.3",
+        "OPENAPI_URL_PREFIX": "/api/v1",
+        "OPENAPI_JSON_PATH": "openapi.json",
+    }
+    config.update(overrides)
+    if config["BIOBANK_ENV"] == "production" and config["SECRET_KEY"] == DEVELOPMENT_SECRET:
+        raise ConfigError(
+            "BIOBANK_SECRET_KEY is not set: production refuses to start with the development "
+            "secret (set it to a long random value, e.g. `python -c 'import secrets; "
+            "print(secrets.token_hex(32))'`)"
+        )
+    return config

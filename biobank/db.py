@@ -1,0 +1,108 @@
+"""Database foundations: the declarative base, the UTC datetime type and the unit of work.
+
+Services change objects and ``flush()``; whoever owns the request (a view, a CLI command, a
+test) wraps the work in ``unit_of_work()``, which commits once or rolls everything back.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, registry
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    """The current time as an aware UTC datetime (the only clock the app reads)."""
+    return datetime.now(UTC)
+
+
+class UTCDateTime(sa.types.TypeDecorator[datetime]):
+    """An aware datetime stored as UTC on every database.
+
+    PostgreSQL keeps ``timestamptz``; SQLite has no time zones, so the value is stored as naive
+    UTC and made aware again on the way out. Naive datetimes are refused on the way in: a naive
+    time is ambiguous, and a wrong hour in a chain of custody is a silent corruption.
+    """
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"naive datetime {value!r} refused: give a time zone")
+        value = value.astimezone(UTC)
+        if dialect.name == "sqlite":
+            return value.replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+def enum_values(enum_class: type[enum.Enum]) -> list[str]:
+    return [str(member.value) for member in enum_class]
+
+
+def enum_column(enum_class: type[enum.StrEnum], name: str, **kwargs: Any) -> Mapped[Any]:
+    """A string column holding a ``StrEnum``, with a CHECK constraint listing its values.
+
+    Stored as plain VARCHAR (not a native ENUM type) so adding a value is an ordinary migration
+    on both databases.
+    """
+    return mapped_column(
+        sa.Enum(
+            enum_class,
+            name=name,
+            native_enum=False,
+            create_constraint=True,
+            length=32,
+            values_callable=enum_values,
+            validate_strings=True,
+        ),
+        **kwargs,
+    )
+
+
+class Base(DeclarativeBase):
+    # On the registry, not the class: Flask-SQLAlchemy subclasses this base once more.
+    registry = registry(
+        metadata=sa.MetaData(naming_convention=NAMING_CONVENTION),
+        type_annotation_map={datetime: UTCDateTime()},
+    )
+
+
+class TimestampMixin:
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+@contextmanager
+def unit_of_work() -> Iterator[Any]:
+    """Commit everything done inside the block once, or nothing at all."""
+    from biobank.extensions import db
+
+    session = db.session
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise

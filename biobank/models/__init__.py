@@ -1,0 +1,62 @@
+"""The domain model, one module per aggregate (DESIGN §2)."""
+
+from biobank.models.catalogue import (
+    KitTemplate,
+    KitTemplateItem,
+    Specimen,
+    TemperatureClass,
+    TubeType,
+)
+from biobank.models.collections import (
+    Collection,
+    CollectionAmendment,
+    CollectionStatus,
+    LabelBatch,
+    LabelKit,
+)
+from biobank.models.events import Event, EventType
+from biobank.models.samples import Centrifuge, FlagKind, Sample, SampleFlag, SampleStatus
+from biobank.models.shipments import (
+    ItemOutcome,
+    PackageCondition,
+    Shipment,
+    ShipmentItem,
+    ShipmentStatus,
+)
+from biobank.models.sites import Site, SiteKind
+from biobank.models.storage import Container, ContainerKind, StoragePosition, position_label
+from biobank.models.users import ApiToken, Role, User
+
+__all__ = [
+    "ApiToken",
+    "Centrifuge",
+    "Collection",
+    "CollectionAmendment",
+    "CollectionStatus",
+    "Container",
+    "ContainerKind",
+    "Event",
+    "EventType",
+    "FlagKind",
+    "ItemOutcome",
+    "KitTemplate",
+    "KitTemplateItem",
+    "LabelBatch",
+    "LabelKit",
+    "PackageCondition",
+    "Role",
+    "Sample",
+    "SampleFlag",
+    "SampleStatus",
+    "Shipment",
+    "ShipmentItem",
+    "ShipmentStatus",
+    "Site",
+    "SiteKind",
+    "Specimen",
+    "StoragePosition",
+    "TemperatureClass",
+    "TubeType",
+    "User",
+    "position_label",
+]

@@ -1,0 +1,135 @@
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import TYPE_CHECKING
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from biobank.db import Base, TimestampMixin, enum_column, utcnow
+from biobank.models.catalogue import TubeType
+from biobank.models.sites import Site
+from biobank.models.users import User
+
+if TYPE_CHECKING:
+    from biobank.models.collections import Collection
+    from biobank.models.storage import StoragePosition
+
+
+class SampleStatus(StrEnum):
+    PENDING = "pending"
+    COLLECTED = "collected"
+    PROCESSED = "processed"
+    FINALIZED = "finalized"
+    IN_TRANSIT = "in_transit"
+    RECEIVED = "received"
+    STORED = "stored"
+    CHECKED_OUT = "checked_out"
+    WITHDRAWN = "withdrawn"
+    CONSUMED = "consumed"
+    DISPOSED = "disposed"
+    MISSING = "missing"
+    CANCELLED = "cancelled"
+
+
+class Centrifuge(StrEnum):
+    SWINGING_BUCKET = "swinging_bucket"
+    FIXED_ANGLE = "fixed_angle"
+
+
+class FlagKind(StrEnum):
+    EARLY_PROCESSING = "early_processing"
+    LATE_PROCESSING = "late_processing"
+    HAEMOLYSED = "haemolysed"
+    CLOTTED = "clotted"
+    UNDER_FILLED = "under_filled"
+    TEMPERATURE_EXCURSION = "temperature_excursion"
+    UNEXPECTED = "unexpected"
+    LATE = "late"
+    RECEIVED_AFTER_CANCEL = "received_after_cancel"
+    DAMAGED = "damaged"
+    DISPOSAL_REQUIRED = "disposal_required"
+
+
+class Sample(TimestampMixin, Base):
+    """One physical tube or aliquot, known by its anonymous barcode."""
+
+    __tablename__ = "samples"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    barcode: Mapped[str] = mapped_column(sa.String(10), unique=True)
+    tube_type_id: Mapped[int] = mapped_column(sa.ForeignKey("tube_types.id"), index=True)
+    collection_id: Mapped[int | None] = mapped_column(sa.ForeignKey("collections.id"), index=True)
+    parent_id: Mapped[int | None] = mapped_column(sa.ForeignKey("samples.id"), index=True)
+    label_kit_id: Mapped[int | None] = mapped_column(sa.ForeignKey("label_kits.id"), index=True)
+    # The collecting site, for life; custody_site is where the tube is, or is travelling to.
+    site_id: Mapped[int] = mapped_column(sa.ForeignKey("sites.id"), index=True)
+    custody_site_id: Mapped[int] = mapped_column(sa.ForeignKey("sites.id"), index=True)
+    status: Mapped[SampleStatus] = enum_column(
+        SampleStatus, "sample_status", default=SampleStatus.PENDING, index=True
+    )
+    volume_ml: Mapped[Decimal | None] = mapped_column(sa.Numeric(8, 3))
+    collected_at: Mapped[datetime | None]
+    collected_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    processed_at: Mapped[datetime | None]
+    processed_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    centrifuge: Mapped[Centrifuge | None] = enum_column(Centrifuge, "centrifuge", nullable=True)
+    finalized_at: Mapped[datetime | None] = mapped_column(index=True)
+    received_at: Mapped[datetime | None]
+    stored_at: Mapped[datetime | None]
+    checked_out_at: Mapped[datetime | None]
+    freeze_thaw_count: Mapped[int] = mapped_column(default=0)
+
+    tube_type: Mapped[TubeType] = relationship(lazy="joined")
+    site: Mapped[Site] = relationship(foreign_keys=[site_id], lazy="joined")
+    custody_site: Mapped[Site] = relationship(foreign_keys=[custody_site_id])
+    collection: Mapped[Collection | None] = relationship(foreign_keys=[collection_id])
+    parent: Mapped[Sample | None] = relationship(remote_side=[id], back_populates="children")
+    children: Mapped[list[Sample]] = relationship(back_populates="parent", order_by="Sample.id")
+    flags: Mapped[list[SampleFlag]] = relationship(
+        order_by="SampleFlag.id", lazy="selectin", back_populates="sample"
+    )
+    position: Mapped[StoragePosition | None] = relationship(back_populates="sample")
+    collected_by: Mapped[User | None] = relationship(foreign_keys=[collected_by_id])
+    processed_by: Mapped[User | None] = relationship(foreign_keys=[processed_by_id])
+
+    __table_args__ = (
+        sa.CheckConstraint("freeze_thaw_count >= 0", name="freeze_thaw_count_non_negative"),
+        sa.CheckConstraint("volume_ml IS NULL OR volume_ml >= 0", name="volume_non_negative"),
+        sa.CheckConstraint(
+            "processed_at IS NULL OR collected_at IS NULL OR processed_at > collected_at",
+            name="processed_after_collected",
+        ),
+        sa.Index("ix_samples_site_id_status", "site_id", "status"),
+        sa.Index("ix_samples_custody_site_id_status", "custody_site_id", "status"),
+    )
+
+    @property
+    def display_barcode(self) -> str:
+        return f"{self.barcode[:5]}-{self.barcode[5:]}"
+
+    @property
+    def flag_kinds(self) -> list[str]:
+        return [str(flag.kind) for flag in self.flags]
+
+    def __repr__(self) -> str:
+        return f"<Sample {self.barcode} {self.status}>"
+
+
+class SampleFlag(Base):
+    """A quality or custody flag on a sample; at most one of each kind."""
+
+    __tablename__ = "sample_flags"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sample_id: Mapped[int] = mapped_column(sa.ForeignKey("samples.id"), index=True)
+    kind: Mapped[FlagKind] = enum_column(FlagKind, "flag_kind", index=True)
+    note: Mapped[str | None] = mapped_column(sa.Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+
+    sample: Mapped[Sample] = relationship(back_populates="flags")
+
+    __table_args__ = (sa.UniqueConstraint("sample_id", "kind"),)

@@ -1,0 +1,75 @@
+from __future__ import annotations
+
+import secrets
+from datetime import datetime
+from enum import StrEnum
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from biobank.db import Base, TimestampMixin, enum_column
+from biobank.models.sites import Site
+
+
+class Role(StrEnum):
+    COLLECTOR = "collector"
+    TECHNICIAN = "technician"
+    COORDINATOR = "coordinator"
+    ADMIN = "admin"
+
+
+def new_session_key() -> str:
+    return secrets.token_hex(16)
+
+
+class User(TimestampMixin, Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    full_name: Mapped[str] = mapped_column(sa.String(200))
+    role: Mapped[Role] = enum_column(Role, "role")
+    site_id: Mapped[int] = mapped_column(sa.ForeignKey("sites.id"), index=True)
+    password_hash: Mapped[str] = mapped_column(sa.String(255))
+    active: Mapped[bool] = mapped_column(default=True)
+    # The session cookie carries this key, not the user id: rotating it (deactivation, password
+    # change) ends every session the user has open.
+    session_key: Mapped[str] = mapped_column(sa.String(32), unique=True, default=new_session_key)
+    last_login_at: Mapped[datetime | None]
+
+    site: Mapped[Site] = relationship(lazy="joined")
+
+    # Flask-Login protocol
+    @property
+    def is_authenticated(self) -> bool:
+        return True
+
+    @property
+    def is_active(self) -> bool:
+        return self.active
+
+    @property
+    def is_anonymous(self) -> bool:
+        return False
+
+    def get_id(self) -> str:
+        return self.session_key
+
+    def __repr__(self) -> str:
+        return f"<User {self.username} {self.role}>"
+
+
+class ApiToken(TimestampMixin, Base):
+    """A bearer token for the API. Only a SHA-256 of the token is kept; it is shown once."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    name: Mapped[str | None] = mapped_column(sa.String(100))
+    expires_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+    last_used_at: Mapped[datetime | None]
+
+    user: Mapped[User] = relationship(lazy="joined")

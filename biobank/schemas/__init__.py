@@ -1,0 +1,1 @@
+"""Marshmallow schemas for everything the API loads or dumps."""

@@ -1,0 +1,34 @@
+from __future__ import annotations
+
+from marshmallow import Schema, fields, validate
+
+from biobank.services.accounts import MAX_TOKEN_HOURS
+
+
+class TokenRequestSchema(Schema):
+    username = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    password = fields.String(
+        required=True, load_only=True, validate=validate.Length(min=1, max=1024)
+    )
+    name = fields.String(
+        validate=validate.Length(max=100),
+        metadata={"description": "What the token is for, e.g. 'receiving bench scanner 2'."},
+    )
+    expires_in_hours = fields.Integer(
+        validate=validate.Range(min=1, max=MAX_TOKEN_HOURS),
+        metadata={"description": "Lifetime; defaults to the server's BIOBANK_TOKEN_HOURS."},
+    )
+
+
+class TokenSchema(Schema):
+    id = fields.Integer(dump_only=True)
+    token = fields.String(dump_only=True, metadata={"description": "Shown once; store it now."})
+    expires_at = fields.AwareDateTime(dump_only=True)
+    name = fields.String(dump_only=True, allow_none=True)
+
+
+class UserSchema(Schema):
+    username = fields.String(dump_only=True)
+    full_name = fields.String(dump_only=True)
+    role = fields.String(dump_only=True)
+    site = fields.Function(lambda user: user.site.code, dump_only=True)

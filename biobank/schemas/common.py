@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+from functools import cache
+
+from marshmallow import Schema, fields, validate
+
+from biobank.services.pages import MAX_PER_PAGE
+
+
+class ProblemSchema(Schema):
+    """RFC 9457 problem details, as every error answers."""
+
+    type = fields.String(required=True)
+    title = fields.String(required=True)
+    status = fields.Integer(required=True)
+    detail = fields.String(required=True)
+    errors = fields.Dict(
+        keys=fields.String(),
+        values=fields.List(fields.String()),
+        metadata={"description": "For 422: the messages for each field that is not valid."},
+    )
+    request_id = fields.String(allow_none=True)
+
+
+class PageArgsSchema(Schema):
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1))
+    per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=MAX_PER_PAGE))
+
+
+@cache
+def page_schema(item_schema: type[Schema]) -> type[Schema]:
+    """``{items: [...], total, page, per_page}`` around one item schema."""
+    name = item_schema.__name__.removesuffix("Schema") + "PageSchema"
+    return Schema.from_dict(
+        {
+            "items": fields.List(fields.Nested(item_schema), required=True),
+            "total": fields.Integer(required=True),
+            "page": fields.Integer(required=True),
+            "per_page": fields.Integer(required=True),
+        },
+        name=name,
+    )

@@ -1,0 +1,208 @@
+"""Users, passwords and API tokens."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from datetime import timedelta
+from functools import cache
+from importlib import resources
+
+import sqlalchemy as sa
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from flask import current_app
+
+from biobank.db import utcnow
+from biobank.errors import Conflict, NotFound, Unauthorized, ValidationFailed
+from biobank.extensions import db
+from biobank.models import ApiToken, Role, Site, User
+from biobank.models.users import new_session_key
+from biobank.services import policy
+
+MIN_PASSWORD_LENGTH = 12
+MAX_TOKEN_HOURS = 24 * 90
+USERNAME_PATTERN = re.compile(r"^[a-z][a-z0-9._-]{2,63}$")
+
+# argon2id with the library's defaults (RFC 9106 "low memory" profile) in service; the test
+# suite sets BIOBANK_PASSWORD_HASHING=fast: still argon2id, at a cost that keeps tests quick.
+_HASHERS = {
+    "standard": PasswordHasher(),
+    "fast": PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1),
+}
+
+
+def _hasher() -> PasswordHasher:
+    return _HASHERS[current_app.config.get("BIOBANK_PASSWORD_HASHING", "standard")]
+
+
+@cache
+def _dummy_hash(profile: str) -> str:
+    """Verified against when the username does not exist, so both paths take the same time."""
+    return _HASHERS[profile].hash("not-a-real-password-only-for-timing")
+
+
+@cache
+def common_passwords() -> frozenset[str]:
+    text = resources.files("biobank.data").joinpath("common_passwords.txt").read_text()
+    return frozenset(
+        line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")
+    )
+
+
+def password_problems(password: str, username: str | None = None) -> list[str]:
+    """Why a password is refused (empty when it is acceptable)."""
+    problems = []
+    if len(password) < MIN_PASSWORD_LENGTH:
+        problems.append(f"Use at least {MIN_PASSWORD_LENGTH} characters.")
+    lowered = password.lower()
+    # "password1234!" is "password" with decoration: refuse the base word too.
+    base = re.sub(r"[\d\W_]+$", "", lowered)
+    if lowered in common_passwords() or (base and base in common_passwords()):
+        problems.append("This password is too common; choose one that is not on breach lists.")
+    elif len(set(lowered)) <= 2:
+        problems.append("Use more than one or two different characters.")
+    if username and username.lower() in lowered:
+        problems.append("Do not put your username in your password.")
+    return problems
+
+
+def hash_password(password: str, username: str | None = None) -> str:
+    problems = password_problems(password, username)
+    if problems:
+        raise ValidationFailed(" ".join(problems), errors={"password": problems})
+    return _hasher().hash(password)
+
+
+def create_user(
+    *,
+    username: str,
+    full_name: str,
+    role: Role | str,
+    site: Site,
+    password: str,
+    actor: User | None = None,
+) -> User:
+    """``actor`` is None only for the command line, which runs with the operator's authority."""
+    if actor is not None:
+        policy.require(actor, policy.Action.MANAGE_USERS)
+    username = username.strip().lower()
+    errors: dict[str, list[str]] = {}
+    if not USERNAME_PATTERN.match(username):
+        errors["username"] = [
+            "Use 3-64 characters: lower-case letters, digits, '.', '_' or '-', starting with "
+            "a letter."
+        ]
+    try:
+        role = Role(role)
+    except ValueError:
+        errors["role"] = [f"Choose one of: {', '.join(r.value for r in Role)}."]
+    if not full_name.strip():
+        errors["full_name"] = ["Give the person's name as shown to colleagues."]
+    problems = password_problems(password, username)
+    if problems:
+        errors["password"] = problems
+    if errors:
+        first = next(iter(errors.values()))[0]
+        raise ValidationFailed(first, errors=errors)
+    if db.session.scalar(sa.select(User.id).where(User.username == username)):
+        raise Conflict(f"The username {username!r} is taken.")
+    user = User(
+        username=username,
+        full_name=full_name.strip(),
+        role=role,
+        site=site,
+        password_hash=_hasher().hash(password),
+    )
+    db.session.add(user)
+    db.session.flush()
+    return user
+
+
+def authenticate(username: str, password: str) -> User:
+    """The active user with these credentials, or ``Unauthorized`` not saying which was wrong."""
+    user = db.session.scalar(sa.select(User).where(User.username == username.strip().lower()))
+    try:
+        profile = current_app.config.get("BIOBANK_PASSWORD_HASHING", "standard")
+        _hasher().verify(user.password_hash if user else _dummy_hash(profile), password)
+    except (VerificationError, InvalidHashError):
+        user = None
+    if user is None or not user.active:
+        raise Unauthorized("The username or password is not right, or the account is inactive.")
+    if _hasher().check_needs_rehash(user.password_hash):
+        user.password_hash = _hasher().hash(password)
+    user.last_login_at = utcnow()
+    db.session.flush()
+    return user
+
+
+def change_password(user: User, new_password: str) -> None:
+    user.password_hash = hash_password(new_password, user.username)
+    user.session_key = new_session_key()
+    db.session.flush()
+
+
+def deactivate_user(actor: User, user: User) -> None:
+    """Ends every session and token the user has."""
+    policy.require(actor, policy.Action.MANAGE_USERS)
+    user.active = False
+    user.session_key = new_session_key()
+    now = utcnow()
+    for token in db.session.scalars(
+        sa.select(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
+    ):
+        token.revoked_at = now
+    db.session.flush()
+
+
+def user_for_session(session_key: str) -> User | None:
+    user = db.session.scalar(sa.select(User).where(User.session_key == session_key))
+    return user if user is not None and user.active else None
+
+
+# --- API tokens ---------------------------------------------------------------------------
+
+
+def _token_digest(token: str) -> str:
+    # Tokens are 256 random bits: a fast hash is enough, no KDF needed.
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def issue_token(user: User, *, hours: int, name: str | None = None) -> tuple[str, ApiToken]:
+    """A new bearer token; the plain token exists only in the return value."""
+    if not 1 <= hours <= MAX_TOKEN_HOURS:
+        raise ValidationFailed.for_field(
+            "expires_in_hours", f"Choose between 1 and {MAX_TOKEN_HOURS} hours."
+        )
+    token = "bbk_" + secrets.token_urlsafe(32)
+    record = ApiToken(
+        user=user,
+        token_hash=_token_digest(token),
+        name=name,
+        expires_at=utcnow() + timedelta(hours=hours),
+    )
+    db.session.add(record)
+    db.session.flush()
+    return token, record
+
+
+def user_for_token(token: str) -> User | None:
+    record = db.session.scalar(
+        sa.select(ApiToken).where(ApiToken.token_hash == _token_digest(token))
+    )
+    now = utcnow()
+    if record is None or record.revoked_at is not None or record.expires_at <= now:
+        return None
+    if not record.user.active:
+        return None
+    return record.user
+
+
+def revoke_token(user: User, token_id: int) -> None:
+    record = db.session.get(ApiToken, token_id)
+    if record is None or (record.user_id != user.id and user.role != Role.ADMIN):
+        raise NotFound("No such token.")
+    if record.revoked_at is None:
+        record.revoked_at = utcnow()
+    db.session.flush()

@@ -1,0 +1,32 @@
+"""HTML pages: thin views over the same services as the API."""
+
+from __future__ import annotations
+
+from zoneinfo import ZoneInfo
+
+from flask import Flask
+from flask_login import current_user
+
+from biobank.services import policy
+
+
+def local_time(value, site=None, fmt: str = "%Y-%m-%d %H:%M %Z") -> str:
+    """Show an aware UTC time in a site's zone (the viewer's site by default)."""
+    if value is None:
+        return "—"
+    if site is None and current_user.is_authenticated:
+        site = current_user.site
+    zone = ZoneInfo(site.timezone) if site is not None else None
+    return value.astimezone(zone).strftime(fmt)
+
+
+def register_web(app: Flask) -> None:
+    from biobank.web import auth, home
+
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(home.bp)
+    app.add_template_filter(local_time, "local_time")
+
+    @app.context_processor
+    def navigation():
+        return {"policy": policy, "Action": policy.Action}

@@ -1,0 +1,98 @@
+"""Every error path answers problem+json with a sentence, never internals."""
+
+from __future__ import annotations
+
+import pytest
+
+
+def _is_problem(response, status):
+    assert response.status_code == status
+    assert response.mimetype == "application/problem+json"
+    body = response.get_json()
+    assert {"type", "title", "status", "detail"} <= set(body)
+    assert body["status"] == status
+    assert body["detail"]
+    return body
+
+
+def test_unknown_route_is_404_problem(client, collector, auth_headers):
+    _is_problem(client.get("/api/v1/nowhere", headers=auth_headers(collector)), 404)
+
+
+def test_wrong_method_is_405_problem_with_allow(client, collector, auth_headers):
+    response = client.delete("/api/v1/kits", headers=auth_headers(collector))
+    body = _is_problem(response, 405)
+    assert "GET" in response.headers["Allow"]
+    assert "DELETE is not allowed" in body["detail"]
+
+
+def test_query_parameter_errors_are_422(client, collector, auth_headers):
+    body = _is_problem(client.get("/api/v1/sites?per_page=0", headers=auth_headers(collector)), 422)
+    assert "per_page" in body["errors"]
+
+
+def test_oversized_body_is_413(app, client, admin, auth_headers):
+    app.config["MAX_CONTENT_LENGTH"] = 1000
+    response = client.post("/api/v1/sites", headers=auth_headers(admin), json={"name": "x" * 5000})
+    body = _is_problem(response, 413)
+    assert "1000 bytes" in body["detail"]
+
+
+def test_unexpected_errors_are_500_without_internals(app, client, collector, auth_headers, caplog):
+    from biobank.services import catalogue
+
+    def explode(*args, **kwargs):
+        raise RuntimeError("secret-internal-detail")
+
+    original = catalogue.list_kits
+    catalogue.list_kits = explode
+    try:
+        response = client.get("/api/v1/kits", headers=auth_headers(collector))
+    finally:
+        catalogue.list_kits = original
+    body = _is_problem(response, 500)
+    text = response.get_data(as_text=True)
+    assert "secret-internal-detail" not in text
+    assert "Traceback" not in text
+    assert body["request_id"] == response.headers["X-Request-ID"]
+
+
+@pytest.mark.parametrize("path", ["/api/v1/openapi.json", "/api/v1/docs"])
+def test_api_description_is_public(client, path):
+    assert client.get(path).status_code == 200
+
+
+def test_openapi_documents_the_routes_and_problems(client):
+    spec = client.get("/api/v1/openapi.json").get_json()
+    assert spec["openapi"].startswith("3.")
+    assert "/api/v1/sites" in spec["paths"]
+    post = spec["paths"]["/api/v1/sites"]["post"]
+    assert {"201", "403", "409", "422"} <= set(post["responses"])
+    assert spec["components"]["securitySchemes"]["bearerAuth"]["scheme"] == "bearer"
+
+
+def test_docs_page_loads_only_local_assets(client):
+    html = client.get("/api/v1/docs").get_data(as_text=True)
+    assert "swagger-ui-bundle.js" in html
+    assert "http://" not in html and "https://" not in html
+    asset = client.get("/api/v1/docs/assets/swagger-ui-bundle.js")
+    asset.close()
+    assert asset.status_code == 200
+
+
+def test_malformed_json_says_so(client, admin, auth_headers):
+    response = client.post(
+        "/api/v1/sites",
+        headers={**auth_headers(admin), "Content-Type": "application/json"},
+        data="{not json",
+    )
+    body = _is_problem(response, 400)
+    assert "not valid JSON" in body["detail"]
+
+
+def test_wrong_content_type_is_415(client, admin, auth_headers):
+    response = client.post(
+        "/api/v1/sites", headers={**auth_headers(admin), "Content-Type": "text/plain"}, data="hi"
+    )
+    body = _is_problem(response, 415)
+    assert "application/json" in body["detail"]

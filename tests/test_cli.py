@@ -1,0 +1,131 @@
+from __future__ import annotations
+
+import pytest
+
+from biobank.services.demo import DEMO_PASSWORD
+from tests.conftest import PASSWORD
+
+
+@pytest.fixture
+def runner(app):
+    return (
+        app.test_cli_runner(mix_stderr=False) if _supports_mix_stderr() else app.test_cli_runner()
+    )
+
+
+def _supports_mix_stderr() -> bool:
+    import inspect
+
+    from click.testing import CliRunner
+
+    return "mix_stderr" in inspect.signature(CliRunner.__init__).parameters
+
+
+def test_init_db_is_safe_to_run_again(runner):
+    result = runner.invoke(args=["biobank", "init-db"])
+    assert result.exit_code == 0, result.output
+    assert "0 tube types added" in result.output
+
+
+def test_create_site_and_user(runner):
+    result = runner.invoke(
+        args=[
+            "biobank",
+            "create-site",
+            "JHU-01",
+            "--name",
+            "Johns Hopkins",
+            "--kind",
+            "collection",
+            "--timezone",
+            "America/New_York",
+        ]
+    )
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(
+        args=[
+            "biobank",
+            "create-user",
+            "jo.smith",
+            "--role",
+            "collector",
+            "--site",
+            "JHU-01",
+            "--password",
+            PASSWORD,
+        ]
+    )
+    assert result.exit_code == 0, result.output
+    assert "Created collector jo.smith at JHU-01" in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["create-site", "X1", "--name", "x", "--kind", "collection", "--timezone", "Mars/Base"],
+            "not an IANA time zone",
+        ),
+        (
+            [
+                "create-user",
+                "jo",
+                "--role",
+                "collector",
+                "--site",
+                "NOPE-01",
+                "--password",
+                PASSWORD,
+            ],
+            "no site with code",
+        ),
+        (
+            [
+                "create-user",
+                "jo.smith",
+                "--role",
+                "collector",
+                "--site",
+                "UCSD-01",
+                "--password",
+                "short",
+            ],
+            "at least 12",
+        ),
+        (
+            ["create-site", "X1", "--name", "x", "--kind", "moon", "--timezone", "UTC"],
+            "Invalid value for '--kind'",
+        ),
+    ],
+)
+def test_bad_arguments_exit_non_zero_with_one_clear_line(runner, clinic, args, message):
+    result = runner.invoke(args=["biobank", *args])
+    assert result.exit_code != 0
+    assert message in result.output
+    assert "Traceback" not in result.output
+
+
+def test_create_user_asks_for_the_password_when_left_out(runner, clinic):
+    result = runner.invoke(
+        args=["biobank", "create-user", "jo.smith", "--role", "collector", "--site", "UCSD-01"],
+        input=f"{PASSWORD}\n{PASSWORD}\n",
+    )
+    assert result.exit_code == 0, result.output
+
+
+def test_seed_demo_runs_once_and_refuses_production(app, runner):
+    first = runner.invoke(args=["biobank", "seed-demo"])
+    assert first.exit_code == 0, first.output
+    assert DEMO_PASSWORD in first.output
+    again = runner.invoke(args=["biobank", "seed-demo"])
+    assert "already loaded" in again.output
+    app.config["BIOBANK_ENV"] = "production"
+    refused = runner.invoke(args=["biobank", "seed-demo"])
+    assert refused.exit_code != 0
+    assert "refused in production" in refused.output
+
+
+def test_audit_verify_reports_an_intact_chain(runner):
+    result = runner.invoke(args=["biobank", "audit-verify"])
+    assert result.exit_code == 0
+    assert "intact" in result.output
