@@ -224,3 +224,41 @@ def login(client: FlaskClient) -> Callable[[User], FlaskClient]:
         return client
 
     return do_login
+
+
+@pytest.fixture
+def start_collection(app):
+    """Start a collection through the real service (baseline kit unless told otherwise)."""
+    from biobank.services import collections
+
+    def start(actor: User, participant_id: str = "P123456789", **kwargs):
+        if "tube_types" not in kwargs and "claim_barcode" not in kwargs:
+            kwargs.setdefault("kit", "BASELINE-ADULT")
+        with unit_of_work():
+            return collections.start_collection(actor, participant_id=participant_id, **kwargs)
+
+    return start
+
+
+@pytest.fixture
+def finalized_collection(app, start_collection):
+    """A collection with every tube collected, SST/PST processed, and finalized, an hour ago."""
+    from datetime import timedelta
+
+    from biobank.db import utcnow
+    from biobank.services import collections
+
+    def make(actor: User, participant_id: str = "P123456789", **kwargs):
+        collection = start_collection(actor, participant_id, **kwargs)
+        drawn = utcnow() - timedelta(hours=2)
+        with unit_of_work():
+            for sample in collection.samples:
+                collections.record_collected(actor, collection, sample.barcode, drawn)
+                if sample.tube_type.requires_processing:
+                    collections.record_processed(
+                        actor, collection, sample.barcode, drawn + timedelta(minutes=45)
+                    )
+            collections.finalize_collection(actor, collection, at=drawn + timedelta(hours=1))
+        return collection
+
+    return make

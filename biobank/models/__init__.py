@@ -15,6 +15,7 @@ from biobank.models.collections import (
     LabelKit,
 )
 from biobank.models.events import Event, EventType
+from biobank.models.participants import Participant
 from biobank.models.samples import Centrifuge, FlagKind, Sample, SampleFlag, SampleStatus
 from biobank.models.shipments import (
     ItemOutcome,
@@ -44,6 +45,7 @@ __all__ = [
     "LabelBatch",
     "LabelKit",
     "PackageCondition",
+    "Participant",
     "Role",
     "Sample",
     "SampleFlag",

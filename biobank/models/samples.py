@@ -89,7 +89,10 @@ class Sample(TimestampMixin, Base):
     parent: Mapped[Sample | None] = relationship(remote_side=[id], back_populates="children")
     children: Mapped[list[Sample]] = relationship(back_populates="parent", order_by="Sample.id")
     flags: Mapped[list[SampleFlag]] = relationship(
-        order_by="SampleFlag.id", lazy="selectin", back_populates="sample"
+        order_by="SampleFlag.id",
+        lazy="selectin",
+        back_populates="sample",
+        cascade="all, delete-orphan",
     )
     position: Mapped[StoragePosition | None] = relationship(back_populates="sample")
     collected_by: Mapped[User | None] = relationship(foreign_keys=[collected_by_id])

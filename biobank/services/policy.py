@@ -17,6 +17,7 @@ from biobank.errors import Forbidden, NotFound
 from biobank.models import (
     Collection,
     Container,
+    LabelBatch,
     Role,
     Sample,
     Shipment,
@@ -124,7 +125,7 @@ def scope_containers(stmt: sa.Select[Any], user: User) -> sa.Select[Any]:
 # --- single records ---------------------------------------------------------------------------
 
 
-def may_see(user: User, record: Collection | Sample | Shipment | Container) -> bool:
+def may_see(user: User, record: Collection | Sample | Shipment | Container | LabelBatch) -> bool:
     if sees_all_sites(user):
         return True
     site_id = user.site_id
@@ -135,7 +136,7 @@ def may_see(user: User, record: Collection | Sample | Shipment | Container) -> b
     return record.site_id == site_id
 
 
-VisibleRecord = TypeVar("VisibleRecord", Collection, Sample, Shipment, Container)
+VisibleRecord = TypeVar("VisibleRecord", Collection, Sample, Shipment, Container, LabelBatch)
 
 
 def ensure_visible(user: User, record: VisibleRecord | None, what: str) -> VisibleRecord:

@@ -1,0 +1,201 @@
+"""Tube labels: what goes on them, printing and reprinting as events, pre-labelled kit batches.
+
+A label carries the sample ID, the tube code and the collection date in the site's time zone;
+never the participant ID. ``labels/`` renders; this module decides what and records who printed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+
+import labels
+from biobank.errors import ValidationFailed
+from biobank.extensions import db
+from biobank.models import (
+    Collection,
+    EventType,
+    LabelBatch,
+    LabelKit,
+    Sample,
+    SiteKind,
+    User,
+)
+from biobank.services import collections, policy
+from biobank.services.custody import record_event
+from biobank.services.privacy import check_free_text
+from biobank.services.samples import already_had
+from biobank.services.sites import site_field
+
+LabelFormat = Literal["pdf", "zpl"]
+MAX_KITS_PER_BATCH = 200
+MEDIA_TYPES = {"pdf": "application/pdf", "zpl": "application/vnd.zebra-zpl"}
+
+
+@dataclass(frozen=True)
+class PrintJob:
+    content: bytes
+    media_type: str
+    filename: str
+    labels: int
+
+
+def label_spec(sample: Sample) -> labels.LabelSpec:
+    """The label for one tube; pre-labelled kit tubes not yet collected carry no date."""
+    when = sample.collected_at
+    if when is None and sample.collection is not None:
+        when = sample.collection.created_at
+    date = when.astimezone(ZoneInfo(sample.site.timezone)).date() if when else None
+    return labels.LabelSpec(
+        sample_id=sample.barcode,
+        tube_code=sample.tube_type.code,
+        date=date,
+        copies=sample.tube_type.labels_per_tube,
+    )
+
+
+def resolve_stock(code: str | None) -> labels.LabelStock:
+    try:
+        return labels.get_stock(code or labels.DEFAULT_STOCK)
+    except labels.UnknownStock as unknown:
+        raise ValidationFailed.for_field("stock", str(unknown)) from None
+
+
+def print_labels(
+    actor: User,
+    samples: Sequence[Sample],
+    *,
+    name: str,
+    fmt: LabelFormat = "pdf",
+    stock: str | None = None,
+    start_position: int = 1,
+    reason: str | None = None,
+    collection: Collection | None = None,
+) -> PrintJob:
+    """Render labels and record ``labelled`` (first print) or ``label_reprinted`` events.
+
+    A reprint needs a reason: a second label for a tube is how tubes get swapped.
+    """
+    policy.require(actor, policy.Action.PRINT_LABELS)
+    for sample in samples:
+        policy.ensure_visible(actor, sample, "sample")
+    if not samples:
+        raise ValidationFailed.for_field("barcodes", "There are no tubes to print labels for.")
+    label_stock = resolve_stock(stock)
+    reason = check_free_text(reason, "reason")
+    printed_before = already_had(samples, EventType.LABELLED)
+    if printed_before and not reason:
+        raise ValidationFailed.for_field(
+            "reason",
+            f"Labels for {len(printed_before)} of these tubes were printed before: a reprint "
+            "needs a reason (e.g. 'label smudged').",
+        )
+    specs = [label_spec(sample) for sample in samples]
+    try:
+        if fmt == "zpl":
+            content = labels.render_zpl(specs, label_stock)
+        else:
+            content = labels.render_pdf(specs, label_stock, start_position=start_position)
+    except labels.LabelError as refused:
+        field = "start_position" if "start_position" in str(refused) else "stock"
+        raise ValidationFailed.for_field(field, str(refused)) from None
+    details = {"stock": label_stock.code, "format": fmt}
+    for sample, spec in zip(samples, specs, strict=True):
+        reprint = sample.id in printed_before
+        record_event(
+            EventType.LABEL_REPRINTED if reprint else EventType.LABELLED,
+            actor=actor,
+            sample=sample,
+            collection=collection or sample.collection,
+            reason=reason if reprint else None,
+            details={**details, "copies": spec.copies},
+        )
+    db.session.flush()
+    return PrintJob(
+        content=content,
+        media_type=MEDIA_TYPES[fmt],
+        filename=f"{name}.{fmt}",
+        labels=sum(spec.copies for spec in specs),
+    )
+
+
+def collection_labels(
+    actor: User,
+    collection: Collection,
+    *,
+    barcodes: Sequence[str] = (),
+    **options,
+) -> PrintJob:
+    """Labels for a collection's tubes (all, or the ones named)."""
+    samples = (
+        [collections.collection_sample(collection, barcode) for barcode in barcodes]
+        if barcodes
+        else list(collection.samples)
+    )
+    return print_labels(
+        actor, samples, name=f"collection-{collection.id}-labels", collection=collection, **options
+    )
+
+
+# --- pre-labelled kits -----------------------------------------------------------------------
+
+
+def create_label_batch(actor: User, *, site: str, kit: str, count: int) -> LabelBatch:
+    """``count`` pre-labelled kits for a clinic: pending tubes with IDs, claimed when used."""
+    policy.require(actor, policy.Action.PRINT_LABEL_BATCHES)
+    target = site_field(site)
+    if target.kind != SiteKind.COLLECTION:
+        raise ValidationFailed.for_field(
+            "site", f"{target.code} is a biobank: label kits go to collection sites."
+        )
+    if not 1 <= count <= MAX_KITS_PER_BATCH:
+        raise ValidationFailed.for_field(
+            "count", f"Print between 1 and {MAX_KITS_PER_BATCH} kits per batch."
+        )
+    template = collections.kit_for_batch(kit)
+    batch = LabelBatch(site=target, kit=template, count=count, created_by_id=actor.id)
+    db.session.add(batch)
+    db.session.flush()
+    for sequence in range(1, count + 1):
+        label_kit = LabelKit(batch=batch, sequence=sequence)
+        db.session.add(label_kit)
+        db.session.flush()
+        for sample in collections.new_samples(template.tube_types, target, label_kit=label_kit):
+            record_event(
+                EventType.CREATED,
+                actor=actor,
+                site=target,
+                sample=sample,
+                details={
+                    "label_batch": batch.id,
+                    "kit": sequence,
+                    "tube_type": sample.tube_type.code,
+                },
+            )
+    db.session.flush()
+    return batch
+
+
+def get_label_batch(actor: User, batch_id: int) -> LabelBatch:
+    return policy.ensure_visible(
+        actor, db.session.get(LabelBatch, batch_id), f"label batch {batch_id}"
+    )
+
+
+def batch_samples(batch: LabelBatch) -> list[Sample]:
+    return list(
+        db.session.scalars(
+            sa.select(Sample)
+            .join(LabelKit, Sample.label_kit_id == LabelKit.id)
+            .where(LabelKit.batch_id == batch.id)
+            .order_by(LabelKit.sequence, Sample.id)
+        )
+    )
+
+
+def batch_labels(actor: User, batch: LabelBatch, **options) -> PrintJob:
+    return print_labels(actor, batch_samples(batch), name=f"label-batch-{batch.id}", **options)

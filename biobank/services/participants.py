@@ -1,0 +1,78 @@
+"""Participants: consent facts from the enrollment system, and the gate they put on collecting."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+
+import sqlalchemy as sa
+
+from biobank.db import utcnow
+from biobank.errors import ValidationFailed
+from biobank.extensions import db
+from biobank.models import Participant, User
+from biobank.services import policy
+from biobank.services.settings import setting
+
+
+def participant_id_field(text: str, field: str = "participant_id") -> str:
+    """A participant ID as the configured pattern wants it (default ``P`` + 9 digits)."""
+    value = (text or "").strip().upper()
+    pattern = setting("BIOBANK_PARTICIPANT_ID_PATTERN")
+    if not re.fullmatch(pattern, value):
+        raise ValidationFailed.for_field(
+            field,
+            f"{text.strip()!r} is not a participant ID: it must match {pattern} "
+            "(e.g. P123456789). Scan the participant's barcode or type the ID.",
+        )
+    return value
+
+
+def find_participant(participant_id: str) -> Participant | None:
+    return db.session.scalar(
+        sa.select(Participant).where(Participant.participant_id == participant_id)
+    )
+
+
+def ensure_may_collect(participant_id: str) -> None:
+    """Refuse a collection the participant has not consented to (unknown IDs may proceed)."""
+    participant = find_participant(participant_id)
+    if participant is None:
+        return  # a clinic may run without an enrollment feed
+    if participant.withdrawn_at is not None:
+        raise ValidationFailed.for_field(
+            "participant_id",
+            f"Participant {participant_id} has withdrawn from the program: do not collect.",
+        )
+    if not participant.biospecimen_consent:
+        raise ValidationFailed.for_field(
+            "participant_id",
+            f"Participant {participant_id} has not given biospecimen consent: do not collect.",
+        )
+
+
+def upsert_participant(
+    actor: User,
+    participant_id: str,
+    *,
+    biospecimen_consent: bool,
+    withdrawn_at: datetime | None = None,
+    withdrawal_reason: str | None = None,
+    disposal_ceremony: bool = False,
+) -> tuple[Participant, bool]:
+    """Record the enrollment system's facts; returns the participant and whether it is new."""
+    policy.require(actor, policy.Action.MANAGE_PARTICIPANTS)
+    participant_id = participant_id_field(participant_id)
+    if withdrawn_at is not None and withdrawn_at > utcnow():
+        raise ValidationFailed.for_field("withdrawn_at", "A withdrawal cannot be in the future.")
+    participant = find_participant(participant_id)
+    created = participant is None
+    if participant is None:
+        participant = Participant(participant_id=participant_id, biospecimen_consent=False)
+        db.session.add(participant)
+    participant.biospecimen_consent = biospecimen_consent
+    participant.withdrawn_at = withdrawn_at
+    participant.withdrawal_reason = withdrawal_reason
+    participant.disposal_ceremony = disposal_ceremony
+    db.session.flush()
+    return participant, created

@@ -1,0 +1,198 @@
+"""Samples: the one table of legal status changes, look-ups by barcode, flags."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import selectinload
+
+from biobank.errors import InvalidTransition
+from biobank.extensions import db
+from biobank.models import (
+    Event,
+    EventType,
+    FlagKind,
+    Sample,
+    SampleFlag,
+    SampleStatus,
+    Site,
+    StoragePosition,
+    TubeType,
+    User,
+)
+from biobank.services import ids, policy
+from biobank.services.custody import record_event
+from biobank.services.pages import Page, paginate
+
+S = SampleStatus
+
+# Every legal status change of a sample (DESIGN §2). Anything else is a 409 that says why.
+TRANSITIONS: dict[SampleStatus, frozenset[SampleStatus]] = {
+    S.PENDING: frozenset({S.COLLECTED, S.CANCELLED}),
+    S.COLLECTED: frozenset({S.PROCESSED, S.FINALIZED, S.CANCELLED}),
+    S.PROCESSED: frozenset({S.FINALIZED, S.CANCELLED}),
+    S.FINALIZED: frozenset({S.IN_TRANSIT, S.CANCELLED}),
+    S.IN_TRANSIT: frozenset({S.RECEIVED, S.MISSING, S.CANCELLED, S.FINALIZED}),
+    S.RECEIVED: frozenset({S.STORED, S.CONSUMED, S.WITHDRAWN, S.DISPOSED}),
+    S.STORED: frozenset({S.RECEIVED, S.CHECKED_OUT, S.CONSUMED, S.WITHDRAWN, S.DISPOSED}),
+    S.CHECKED_OUT: frozenset({S.STORED, S.RECEIVED, S.CONSUMED, S.WITHDRAWN, S.DISPOSED}),
+    S.MISSING: frozenset({S.RECEIVED, S.DISPOSED}),
+    # A cancelled tube can be restored with its collection, or still arrive at the biobank.
+    S.CANCELLED: frozenset(
+        {S.PENDING, S.COLLECTED, S.PROCESSED, S.FINALIZED, S.IN_TRANSIT, S.RECEIVED}
+    ),
+    S.WITHDRAWN: frozenset({S.DISPOSED}),
+    S.CONSUMED: frozenset(),
+    S.DISPOSED: frozenset(),
+}
+
+_BECOMING = {
+    S.PENDING: "made pending again",
+    S.COLLECTED: "recorded as collected",
+    S.PROCESSED: "recorded as processed",
+    S.FINALIZED: "finalized",
+    S.IN_TRANSIT: "dispatched",
+    S.RECEIVED: "received",
+    S.STORED: "stored",
+    S.CHECKED_OUT: "checked out",
+    S.WITHDRAWN: "withdrawn",
+    S.CONSUMED: "consumed",
+    S.DISPOSED: "disposed of",
+    S.MISSING: "marked missing",
+    S.CANCELLED: "cancelled",
+}
+
+
+def can_transition(sample: Sample, target: SampleStatus) -> bool:
+    return target in TRANSITIONS[sample.status]
+
+
+def transition(sample: Sample, target: SampleStatus, *, hint: str | None = None) -> None:
+    """Change a sample's status when the table allows it; otherwise a 409 that says why."""
+    if not can_transition(sample, target):
+        status = str(sample.status).replace("_", " ")
+        detail = f"Tube {sample.display_barcode} is {status}: it cannot be {_BECOMING[target]}."
+        if hint:
+            detail += " " + hint
+        raise InvalidTransition(detail, barcode=sample.barcode, status=str(sample.status))
+    sample.status = target
+
+
+# --- look-ups -------------------------------------------------------------------------------
+
+
+def find_by_barcode(barcode: str) -> Sample | None:
+    return db.session.scalar(sa.select(Sample).where(Sample.barcode == barcode))
+
+
+def get_sample(user: User, text: str, *, field: str = "barcode") -> Sample:
+    """The sample a person scanned or typed, if they may see it (otherwise 404)."""
+    barcode = ids.sample_id_field(text, field)
+    return policy.ensure_visible(user, find_by_barcode(barcode), f"sample {ids.display(barcode)}")
+
+
+def samples_by_barcode(barcodes: Iterable[str]) -> dict[str, Sample]:
+    wanted = list(barcodes)
+    if not wanted:
+        return {}
+    found = db.session.scalars(sa.select(Sample).where(Sample.barcode.in_(wanted)))
+    return {sample.barcode: sample for sample in found}
+
+
+def list_samples(
+    user: User,
+    *,
+    status: SampleStatus | None = None,
+    site: Site | None = None,
+    tube_type: TubeType | None = None,
+    collection_id: int | None = None,
+    flag: FlagKind | None = None,
+    page: int = 1,
+    per_page: int = 50,
+) -> Page[Sample]:
+    stmt = policy.scope_samples(sa.select(Sample), user).options(
+        selectinload(Sample.position).joinedload(StoragePosition.box),
+        selectinload(Sample.parent),
+    )
+    if status is not None:
+        stmt = stmt.where(Sample.status == status)
+    if site is not None:
+        stmt = stmt.where(sa.or_(Sample.site_id == site.id, Sample.custody_site_id == site.id))
+    if tube_type is not None:
+        stmt = stmt.where(Sample.tube_type_id == tube_type.id)
+    if collection_id is not None:
+        stmt = stmt.where(Sample.collection_id == collection_id)
+    if flag is not None:
+        stmt = stmt.where(Sample.flags.any(SampleFlag.kind == flag))
+    return paginate(stmt.order_by(Sample.id.desc()), page=page, per_page=per_page)
+
+
+def sample_events(user: User, text: str) -> Sequence[Event]:
+    """A tube's chain of custody, oldest first."""
+    sample = get_sample(user, text)
+    return db.session.scalars(
+        sa.select(Event).where(Event.sample_id == sample.id).order_by(Event.id)
+    ).all()
+
+
+def already_had(samples: Sequence[Sample], event_type: EventType) -> set[int]:
+    """Ids of those samples that have an event of this type already."""
+    if not samples:
+        return set()
+    return set(
+        db.session.scalars(
+            sa.select(Event.sample_id).where(
+                Event.type == str(event_type), Event.sample_id.in_([s.id for s in samples])
+            )
+        )
+    )
+
+
+# --- flags --------------------------------------------------------------------------------
+
+
+def has_flag(sample: Sample, kind: FlagKind) -> bool:
+    return any(flag.kind == kind for flag in sample.flags)
+
+
+def add_flag(
+    sample: Sample,
+    kind: FlagKind,
+    *,
+    actor: User | None,
+    note: str | None = None,
+    **event_details: Any,
+) -> bool:
+    """Flag a sample once per kind, with its ``flagged`` event. False when already flagged."""
+    if has_flag(sample, kind):
+        return False
+    flag = SampleFlag(kind=kind, note=note, created_by_id=actor.id if actor else None)
+    sample.flags.append(flag)
+    record_event(
+        EventType.FLAGGED,
+        actor=actor,
+        sample=sample,
+        collection=sample.collection,
+        reason=note,
+        details={"flag": str(kind), **event_details},
+    )
+    return True
+
+
+def clear_flag(sample: Sample, kind: FlagKind, *, actor: User | None, why: str) -> bool:
+    """Remove a flag that no longer applies (e.g. corrected times), recording why."""
+    for flag in list(sample.flags):
+        if flag.kind == kind:
+            sample.flags.remove(flag)
+            record_event(
+                EventType.FLAGGED,
+                actor=actor,
+                sample=sample,
+                collection=sample.collection,
+                reason=why,
+                details={"flag": str(kind), "cleared": True},
+            )
+            return True
+    return False

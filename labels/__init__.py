@@ -1,0 +1,44 @@
+"""Anonymous sample-tube labels as PDF or ZPL.
+
+A label carries only the sample ID (as a barcode and as ``XXXXX-XXXXX`` text), the tube
+code and the collection date, never anything about the participant.
+
+Stocks (see ``STOCKS``; every dimension lands on whole printer dots):
+
+``cryo-roll`` (default)
+    Thermal-transfer roll, 1.26 x 0.5 in (32 x 12.7 mm) at 300 dpi, one label per PDF
+    page. Code 128 with 2-dot modules and 10-module quiet zones, grouped ID, tube code
+    and date. PDF and ZPL.
+``cryo-sheet-letter``
+    Laser sheet, US letter, 5 columns x 17 rows = 85 labels of 1.28 x 0.5 in (column
+    pitch 1.63 in, row pitch 0.6 in, margins 0.35 in left, 0.45 in top), snapped to
+    300 dpi. Same content as the roll. ``start_position`` (1-85, row by row) reuses a
+    part-used sheet; further labels continue on new sheets. PDF only.
+``cap-2d``
+    Thermal-transfer cap label, 0.5 x 0.5 in (12.7 mm square) at 300 dpi: a 14 x 14
+    DataMatrix with 5-dot modules, the grouped ID and the tube code. PDF and ZPL.
+
+``render_pdf`` streams pages to a small PDF writer, so memory stays flat for long jobs.
+``render_zpl`` emits one ``^XA...^XZ`` per printed copy and refuses sheet stocks (laser
+media) and tube codes containing ``^``, ``~`` or ``\\``.
+"""
+
+from labels.errors import LabelError, UnknownStock
+from labels.pdf import render_pdf
+from labels.spec import SAMPLE_ID_ALPHABET, LabelSpec
+from labels.stocks import DEFAULT_STOCK, STOCKS, LabelStock, SheetGrid, get_stock
+from labels.zpl import render_zpl
+
+__all__ = [
+    "DEFAULT_STOCK",
+    "SAMPLE_ID_ALPHABET",
+    "STOCKS",
+    "LabelError",
+    "LabelSpec",
+    "LabelStock",
+    "SheetGrid",
+    "UnknownStock",
+    "get_stock",
+    "render_pdf",
+    "render_zpl",
+]
