@@ -43,7 +43,7 @@ def require_json_bodies() -> None:
 
 
 def register_api(app: Flask) -> None:
-    from biobank.api import auth, catalogue, sites
+    from biobank.api import auth, catalogue, collections, labels, samples, sites
 
     api.init_app(
         app,
@@ -62,7 +62,7 @@ def register_api(app: Flask) -> None:
             "servers": [{"url": "/"}],
         },
     )
-    for module in (auth, sites, catalogue):
+    for module in (auth, sites, catalogue, collections, samples, labels):
         api.register_blueprint(module.blp)
         # Bearer-token callers carry no cookies to forge; session callers are checked in
         # biobank.security with the X-CSRFToken header.

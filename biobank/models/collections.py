@@ -102,6 +102,13 @@ class LabelBatch(TimestampMixin, Base):
     site: Mapped[Site] = relationship(lazy="joined")
     kit: Mapped[KitTemplate] = relationship(lazy="joined")
     kits: Mapped[list[LabelKit]] = relationship(order_by="LabelKit.sequence")
+    samples: Mapped[list[Sample]] = relationship(
+        secondary="label_kits",
+        primaryjoin="LabelBatch.id == LabelKit.batch_id",
+        secondaryjoin="Sample.label_kit_id == LabelKit.id",
+        order_by="Sample.id",
+        viewonly=True,
+    )
 
     __table_args__ = (sa.CheckConstraint("count >= 1", name="count_positive"),)
 

@@ -1,7 +1,7 @@
 """Shared helpers for the labels tests: real rasterising and real decoding.
 
-Helpers are handed out as fixtures (not imported from a helper module) so the tests work
-under any pytest import mode without this directory being a package.
+The rasterising and decoding live in ``tests/decoding.py`` (other tests decode labels and
+manifests too); they are handed out here as fixtures for the label tests.
 """
 
 from __future__ import annotations
@@ -9,14 +9,13 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 
-import pypdfium2
 import pytest
-import zxingcpp
 from PIL import Image
 
 from labels import SAMPLE_ID_ALPHABET
-
-Decoded = list[tuple[zxingcpp.BarcodeFormat, str]]
+from tests.decoding import Decoded
+from tests.decoding import decode as _decode
+from tests.decoding import rasterize as _rasterize
 
 
 def _random_ids(count: int, seed: int) -> list[str]:
@@ -26,26 +25,6 @@ def _random_ids(count: int, seed: int) -> list[str]:
     # Edge shapes: all digits (pure subset C, shortest symbol), all letters (pure subset
     # B), and mixed runs that make the encoder switch subsets mid-symbol.
     return ["0123456789", "WXYZWXYZWX", "AB1234CD56", *ids]
-
-
-def _rasterize(pdf: bytes, dpi: int) -> list[Image.Image]:
-    """Every page as a grayscale image at exactly ``dpi``, as a printer would image it.
-
-    pypdfium2 sizes the bitmap with ceil(points * scale) and then stretches the page to
-    fill it; a 90.72 pt label at 300/72 comes out as 378.000005 -> 379 px and every bar
-    edge drifts off the dot grid. Shaving the scale by a millionth keeps the bitmap at
-    the true dot count, so the page maps onto it at exactly ``dpi``.
-    """
-    document = pypdfium2.PdfDocument(pdf)
-    try:
-        scale = dpi / 72 * (1 - 1e-6)
-        return [page.render(scale=scale, grayscale=True).to_pil().convert("L") for page in document]
-    finally:
-        document.close()
-
-
-def _decode(image: Image.Image) -> Decoded:
-    return [(result.format, result.text) for result in zxingcpp.read_barcodes(image)]
 
 
 @pytest.fixture

@@ -1,0 +1,65 @@
+from __future__ import annotations
+
+from biobank.api.collections import PDF_RESPONSE, ZPL_RESPONSE, send_print_job
+from biobank.api.common import API_PREFIX, Blueprint
+from biobank.db import unit_of_work
+from biobank.schemas.collections import LabelBatchCreateSchema, LabelBatchSchema, LabelQuerySchema
+from biobank.security import current_actor
+from biobank.services import labelling
+
+blp = Blueprint(
+    "api_label_batches",
+    __name__,
+    url_prefix=f"{API_PREFIX}/label-batches",
+    description="Pre-labelled kits",
+)
+
+
+@blp.post("")
+@blp.arguments(LabelBatchCreateSchema)
+@blp.response(201, LabelBatchSchema)
+@blp.problems(401, 403, 422)
+def create_label_batch(body):
+    """Make `count` pre-labelled kits for a clinic: pending tubes with IDs and labels."""
+    with unit_of_work():
+        batch = labelling.create_label_batch(current_actor(), **body)
+    return batch
+
+
+@blp.get("/<int:batch_id>")
+@blp.response(200, LabelBatchSchema)
+@blp.problems(401, 404)
+def get_label_batch(batch_id: int):
+    return labelling.get_label_batch(current_actor(), batch_id)
+
+
+def _labels(batch_id: int, args, fmt: str):
+    actor = current_actor()
+    with unit_of_work():
+        batch = labelling.get_label_batch(actor, batch_id)
+        job = labelling.batch_labels(
+            actor,
+            batch,
+            fmt=fmt,
+            stock=args.get("stock"),
+            start_position=args["start_position"],
+            reason=args.get("reason"),
+        )
+    return send_print_job(job)
+
+
+@blp.get("/<int:batch_id>/labels.pdf")
+@blp.arguments(LabelQuerySchema, location="query")
+@blp.doc(responses={"200": {"description": "Labels as PDF", **PDF_RESPONSE}})
+@blp.problems(401, 403, 404, 422)
+def batch_labels_pdf(args, batch_id: int):
+    """The batch's labels, kit by kit. A reprint needs `reason`."""
+    return _labels(batch_id, args, "pdf")
+
+
+@blp.get("/<int:batch_id>/labels.zpl")
+@blp.arguments(LabelQuerySchema, location="query")
+@blp.doc(responses={"200": {"description": "Labels as ZPL", **ZPL_RESPONSE}})
+@blp.problems(401, 403, 404, 422)
+def batch_labels_zpl(args, batch_id: int):
+    return _labels(batch_id, args, "zpl")

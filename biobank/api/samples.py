@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+from biobank.api.common import API_PREFIX, Blueprint, page_body
+from biobank.schemas.common import page_schema
+from biobank.schemas.samples import EventSchema, SampleQuerySchema, SampleSchema
+from biobank.security import current_actor
+from biobank.services import catalogue, samples
+from biobank.services.sites import site_field
+
+blp = Blueprint(
+    "api_samples", __name__, url_prefix=f"{API_PREFIX}/samples", description="Find a tube"
+)
+
+
+@blp.get("")
+@blp.arguments(SampleQuerySchema, location="query")
+@blp.response(200, page_schema(SampleSchema))
+@blp.problems(401, 422)
+def list_samples(args):
+    """Tubes visible to you, newest first, filtered."""
+    tube_type = (
+        catalogue.tube_types_by_code([args["tube_type"]], field="tube_type")[0]
+        if args.get("tube_type")
+        else None
+    )
+    return page_body(
+        samples.list_samples(
+            current_actor(),
+            status=args.get("status"),
+            site=site_field(args["site"]) if args.get("site") else None,
+            tube_type=tube_type,
+            collection_id=args.get("collection_id"),
+            flag=args.get("flag"),
+            page=args["page"],
+            per_page=args["per_page"],
+        )
+    )
+
+
+@blp.get("/<barcode>")
+@blp.response(200, SampleSchema)
+@blp.problems(401, 404, 422)
+def get_sample(barcode: str):
+    """One tube by its ID (forgiving input: case, hyphens, I/L/O)."""
+    return samples.get_sample(current_actor(), barcode)
+
+
+@blp.get("/<barcode>/events")
+@blp.response(200, EventSchema(many=True))
+@blp.problems(401, 404, 422)
+def sample_events(barcode: str):
+    """The tube's chain of custody, oldest first."""
+    return samples.sample_events(current_actor(), barcode)

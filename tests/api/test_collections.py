@@ -1,0 +1,200 @@
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from biobank.db import utcnow
+from tests.decoding import decode, rasterize
+
+
+@pytest.fixture
+def api(client, auth_headers):
+    """Call the API as a user: api(user).post(path, json=...)."""
+
+    class Caller:
+        def __init__(self, user):
+            self.headers = auth_headers(user)
+
+        def get(self, path, **kwargs):
+            return client.get(path, headers=self.headers, **kwargs)
+
+        def post(self, path, **kwargs):
+            return client.post(path, headers=self.headers, **kwargs)
+
+    return Caller
+
+
+def _start(api, collector, **body):
+    body.setdefault("participant_id", "P123456789")
+    if "tube_types" not in body and "claim_barcode" not in body:
+        body.setdefault("kit", "BASELINE-ADULT")
+    return api(collector).post("/api/v1/collections", json=body)
+
+
+def test_start_a_collection(api, collector):
+    response = _start(api, collector)
+    assert response.status_code == 201
+    body = response.get_json()
+    assert body["participant_id"] == "P123456789"
+    assert body["site"] == "UCSD-01"
+    assert body["kit"] == "BASELINE-ADULT"
+    assert body["status"] == "draft"
+    assert body["warnings"] == []
+    assert len(body["samples"]) == 8
+    sample = body["samples"][0]
+    assert set(sample) >= {
+        "barcode",
+        "tube_type",
+        "status",
+        "site",
+        "collection_id",
+        "parent",
+        "flags",
+        "location",
+    }
+    assert sample["status"] == "pending"
+    assert sample["location"] is None
+    assert sample["collection_id"] == body["id"]
+
+
+def test_start_with_bad_input_is_422_per_field(api, collector):
+    response = _start(api, collector, participant_id="12345", tube_types=["1ED04", "1ED04"])
+    assert response.status_code == 422
+    assert "participant_id" in response.get_json()["errors"]
+
+
+def test_naive_times_are_refused(api, collector):
+    collection = _start(api, collector).get_json()
+    barcode = collection["samples"][0]["barcode"]
+    response = api(collector).post(
+        f"/api/v1/collections/{collection['id']}/samples/{barcode}/collected",
+        json={"at": "2026-11-24T10:00:00"},
+    )
+    assert response.status_code == 422
+    assert "at" in response.get_json()["errors"]
+
+
+def test_the_whole_clinic_flow_over_the_api(api, collector):
+    caller = api(collector)
+    collection = _start(api, collector, tube_types=["1SST8", "1ED04"]).get_json()
+    cid = collection["id"]
+    sst, edta = (s["barcode"] for s in collection["samples"])
+    drawn = utcnow() - timedelta(hours=2)
+    for barcode in (sst, edta):
+        response = caller.post(
+            f"/api/v1/collections/{cid}/samples/{barcode}/collected", json={"at": drawn.isoformat()}
+        )
+        assert response.status_code == 200
+    response = caller.post(
+        f"/api/v1/collections/{cid}/samples/{sst.lower()}/processed",
+        json={"at": (drawn + timedelta(minutes=10)).isoformat(), "centrifuge": "fixed_angle"},
+    )
+    body = response.get_json()
+    assert response.status_code == 200
+    [warning] = body["warnings"]
+    assert warning["barcode"] == sst and warning["flag"] == "early_processing"
+    assert body["samples"][0]["tube_type"] == "2SST8"
+    assert body["samples"][0]["flags"] == ["early_processing"]
+    response = caller.post(f"/api/v1/collections/{cid}/finalize", json={})
+    assert response.status_code == 200
+    assert response.get_json()["status"] == "finalized"
+    # finalized tubes can no longer be edited: a state conflict
+    response = caller.post(
+        f"/api/v1/collections/{cid}/samples/{edta}/collected", json={"at": drawn.isoformat()}
+    )
+    assert response.status_code == 409
+    assert "Amend" in response.get_json()["detail"]
+    events = caller.get(f"/api/v1/samples/{sst}/events").get_json()
+    assert [e["type"] for e in events] == [
+        "created",
+        "collected",
+        "processed",
+        "flagged",
+        "finalized",
+    ]
+    assert events[0]["actor"] == "collector" and events[0]["site"] == "UCSD-01"
+
+
+def test_cancel_restore_and_amend(api, collector, finalized_collection):
+    collection = finalized_collection(collector)
+    caller = api(collector)
+    path = f"/api/v1/collections/{collection.id}"
+    assert caller.post(f"{path}/cancel", json={}).status_code == 422
+    cancelled = caller.post(f"{path}/cancel", json={"reason": "duplicate order"}).get_json()
+    assert cancelled["status"] == "cancelled"
+    assert {s["status"] for s in cancelled["samples"]} == {"cancelled"}
+    assert caller.post(f"{path}/cancel", json={"reason": "again"}).status_code == 409
+    restored = caller.post(f"{path}/restore", json={"reason": "not a duplicate"}).get_json()
+    assert restored["status"] == "finalized"
+    amended = caller.post(f"{path}/amend", json={"reason": "typo", "notes": "fasting"}).get_json()
+    assert amended["notes"] == "fasting"
+    assert amended["amendments"][0]["changes"]["notes"] == {"from": None, "to": "fasting"}
+
+
+def test_labels_pdf_and_zpl(api, collector):
+    caller = api(collector)
+    collection = _start(api, collector, tube_types=["1UR10"]).get_json()
+    barcode = collection["samples"][0]["barcode"]
+    response = caller.get(f"/api/v1/collections/{collection['id']}/labels.pdf")
+    assert response.status_code == 200
+    assert response.mimetype == "application/pdf"
+    assert response.headers["X-Label-Count"] == "2"
+    assert [t for page in rasterize(response.data, 300) for (_, t) in decode(page)] == [barcode] * 2
+    again = caller.get(f"/api/v1/collections/{collection['id']}/labels.zpl")
+    assert again.status_code == 422
+    assert "reason" in again.get_json()["errors"]
+    zpl = caller.get(f"/api/v1/collections/{collection['id']}/labels.zpl?reason=printer+jam")
+    assert zpl.status_code == 200
+    assert zpl.data.count(b"^XA") == 2
+    assert "attachment" in zpl.headers["Content-Disposition"]
+
+
+def test_other_sites_and_roles(api, collector, other_collector, technician, coordinator):
+    collection = _start(api, collector).get_json()
+    path = f"/api/v1/collections/{collection['id']}"
+    assert api(other_collector).get(path).status_code == 404
+    barcode = collection["samples"][0]["barcode"]
+    assert api(other_collector).get(f"/api/v1/samples/{barcode}").status_code == 404
+    assert api(coordinator).get(path).status_code == 200
+    assert _start(api, technician).status_code == 403
+    listed = api(other_collector).get("/api/v1/collections").get_json()
+    assert listed["total"] == 0 and listed["items"] == []
+
+
+def test_sample_lookup_is_forgiving_and_checks_the_check_character(api, collector):
+    collection = _start(api, collector).get_json()
+    barcode = collection["samples"][0]["barcode"]
+    shown = f"{barcode[:5]}-{barcode[5:]}".lower()
+    assert api(collector).get(f"/api/v1/samples/{shown}").get_json()["barcode"] == barcode
+    wrong = barcode[:-1] + ("0" if barcode[-1] != "0" else "1")
+    response = api(collector).get(f"/api/v1/samples/{wrong}")
+    assert response.status_code == 422
+    assert "check character" in response.get_json()["detail"]
+
+
+def test_list_samples_with_filters(api, collector):
+    _start(api, collector)
+    caller = api(collector)
+    body = caller.get("/api/v1/samples?tube_type=1UR10").get_json()
+    assert body["total"] == 1 and body["items"][0]["tube_type"] == "1UR10"
+    assert caller.get("/api/v1/samples?status=pending&per_page=5").get_json()["total"] == 8
+    assert caller.get("/api/v1/samples?status=stored").get_json()["total"] == 0
+    assert caller.get("/api/v1/samples?status=lost").status_code == 422
+
+
+def test_label_batches_over_the_api(api, coordinator, collector, clinic):
+    response = api(coordinator).post(
+        "/api/v1/label-batches", json={"site": "UCSD-01", "kit": "URINE-ONLY", "count": 2}
+    )
+    assert response.status_code == 201
+    batch = response.get_json()
+    assert len(batch["samples"]) == 2
+    assert {s["status"] for s in batch["samples"]} == {"pending"}
+    pdf = api(coordinator).get(f"/api/v1/label-batches/{batch['id']}/labels.pdf")
+    assert pdf.status_code == 200
+    found = [t for page in rasterize(pdf.data, 300) for (_, t) in decode(page)]
+    assert sorted(set(found)) == sorted(s["barcode"] for s in batch["samples"])
+    claimed = _start(api, collector, claim_barcode=batch["samples"][1]["barcode"])
+    assert claimed.status_code == 201
+    assert [s["barcode"] for s in claimed.get_json()["samples"]] == [batch["samples"][1]["barcode"]]
