@@ -61,6 +61,7 @@ def main(selected: list[str]) -> int:
         f"Written by `make bench` on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC.",
         f"Machine: {machine()}.",
         "",
+        "",
     ]
     RESULTS.write_text("\n".join(header) + "\n\n".join(sections) + "\n")
     print(RESULTS.read_text())

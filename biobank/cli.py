@@ -107,8 +107,8 @@ def seed_demo() -> None:
         summary = seed()
     if summary.created:
         click.echo(
-            f"Demo data loaded: {summary.sites} sites, {summary.users} users "
-            f"(password {DEMO_PASSWORD!r})."
+            f"Demo data loaded: {summary.sites} sites, {summary.users} users, "
+            f"{summary.collections} collections (password {DEMO_PASSWORD!r})."
         )
     else:
         click.echo("Demo data is already loaded.")

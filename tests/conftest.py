@@ -262,3 +262,24 @@ def finalized_collection(app, start_collection):
         return collection
 
     return make
+
+
+@pytest.fixture
+def dispatched_shipment(app, finalized_collection, biobank_site):
+    """A clinic's finalized tubes packed and dispatched to the biobank (refrigerated, FedEx)."""
+    from biobank.services import shipping
+
+    def make(actor: User, destination: str = "MAYO-BB", **collection_kwargs):
+        collection = finalized_collection(actor, **collection_kwargs)
+        with unit_of_work():
+            shipment = shipping.open_shipment(
+                actor, destination=destination, temperature="refrigerated"
+            )
+            for sample in collection.samples:
+                shipping.pack_sample(actor, shipment, sample.barcode)
+            shipping.dispatch_shipment(
+                actor, shipment, carrier="fedex", tracking_number="123456789012"
+            )
+        return shipment
+
+    return make

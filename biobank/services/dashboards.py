@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -110,7 +110,9 @@ def coordinator_dashboard(user: User) -> Dashboard:
     for code, status, count in per_site:
         by_site.setdefault(code, {})[str(status)] = count
     in_transit = sa.select(Shipment).where(Shipment.status == ShipmentStatus.IN_TRANSIT)
-    overdue_since = utcnow() - timedelta(hours=36)
+    from biobank.services.reports import Thresholds
+
+    overdue_since = utcnow() - Thresholds.from_settings().overdue
     overdue = sa.select(Sample.id).where(
         Sample.status.in_([SampleStatus.FINALIZED, SampleStatus.IN_TRANSIT]),
         Sample.finalized_at <= overdue_since,

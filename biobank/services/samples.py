@@ -33,7 +33,8 @@ TRANSITIONS: dict[SampleStatus, frozenset[SampleStatus]] = {
     S.PENDING: frozenset({S.COLLECTED, S.CANCELLED}),
     S.COLLECTED: frozenset({S.PROCESSED, S.FINALIZED, S.CANCELLED}),
     S.PROCESSED: frozenset({S.FINALIZED, S.CANCELLED}),
-    S.FINALIZED: frozenset({S.IN_TRANSIT, S.CANCELLED}),
+    # A finalized tube that turns up at the biobank unannounced is received as it is.
+    S.FINALIZED: frozenset({S.IN_TRANSIT, S.CANCELLED, S.RECEIVED}),
     S.IN_TRANSIT: frozenset({S.RECEIVED, S.MISSING, S.CANCELLED, S.FINALIZED}),
     S.RECEIVED: frozenset({S.STORED, S.CONSUMED, S.WITHDRAWN, S.DISPOSED}),
     S.STORED: frozenset({S.RECEIVED, S.CHECKED_OUT, S.CONSUMED, S.WITHDRAWN, S.DISPOSED}),

@@ -1,0 +1,362 @@
+"""Receiving at the biobank: scan the manifest, scan every tube, record the package, close.
+
+Scans are idempotent: the same tube twice is ``duplicate`` and records nothing new. Two
+technicians scanning one tube at the same moment get one ``expected`` and one ``duplicate``
+(the tube's row is locked while it is received).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from enum import StrEnum
+
+import sqlalchemy as sa
+
+from biobank.db import utcnow
+from biobank.errors import InvalidTransition, NotFound, ValidationFailed
+from biobank.extensions import db
+from biobank.models import (
+    EventType,
+    FlagKind,
+    ItemOutcome,
+    PackageCondition,
+    Sample,
+    SampleStatus,
+    Shipment,
+    ShipmentItem,
+    ShipmentStatus,
+    User,
+)
+from biobank.services import ids, policy
+from biobank.services.custody import record_event
+from biobank.services.privacy import check_free_text
+from biobank.services.samples import add_flag, can_transition, transition
+from biobank.services.shipping import lock_sample
+
+RECEIVED_OUTCOMES = (ItemOutcome.RECEIVED, ItemOutcome.DAMAGED)
+# Where a receipt can take scans: on the way, or closed (a missing tube found later).
+SCANNABLE = (
+    ShipmentStatus.IN_TRANSIT,
+    ShipmentStatus.RECEIVED,
+    ShipmentStatus.RECEIVED_WITH_DISCREPANCIES,
+)
+# Tubes that can arrive; one already received, stored or used stays as it is.
+ON_THE_WAY = (
+    SampleStatus.FINALIZED,
+    SampleStatus.IN_TRANSIT,
+    SampleStatus.CANCELLED,
+    SampleStatus.MISSING,
+)
+# Conditions on arrival that put every tube's temperature in doubt.
+TEMPERATURE_DOUBT = (PackageCondition.WARM, PackageCondition.DRY_ICE_GONE)
+
+
+class ScanOutcome(StrEnum):
+    EXPECTED = "expected"
+    DUPLICATE = "duplicate"
+    UNEXPECTED = "unexpected"
+
+
+@dataclass(frozen=True)
+class ReceiptCounts:
+    expected: int
+    received: int
+    missing: int
+    unexpected: int = 0
+    damaged: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return {
+            "expected": self.expected,
+            "received": self.received,
+            "missing": self.missing,
+            "unexpected": self.unexpected,
+            "damaged": self.damaged,
+        }
+
+
+@dataclass(frozen=True)
+class ScanResult:
+    outcome: ScanOutcome
+    sample: Sample
+    counts: ReceiptCounts
+    late: bool = False
+    flags: list[str] = field(default_factory=list)
+    message: str = ""
+
+
+def receipt_counts(shipment: Shipment) -> ReceiptCounts:
+    rows = db.session.execute(
+        sa.select(ShipmentItem.manifested, ShipmentItem.outcome, sa.func.count())
+        .where(ShipmentItem.shipment_id == shipment.id)
+        .group_by(ShipmentItem.manifested, ShipmentItem.outcome)
+    ).all()
+    expected = sum(n for manifested, _, n in rows if manifested)
+    received = sum(n for manifested, o, n in rows if manifested and o in RECEIVED_OUTCOMES)
+    return ReceiptCounts(
+        expected=expected,
+        received=received,
+        missing=expected - received,
+        unexpected=sum(n for manifested, _, n in rows if not manifested),
+        damaged=sum(n for _, o, n in rows if o == ItemOutcome.DAMAGED),
+    )
+
+
+def tubes_still_missing(shipment: Shipment) -> list[Sample]:
+    return list(
+        db.session.scalars(
+            sa.select(Sample)
+            .join(ShipmentItem, ShipmentItem.sample_id == Sample.id)
+            .where(
+                ShipmentItem.shipment_id == shipment.id,
+                ShipmentItem.manifested.is_(True),
+                sa.or_(ShipmentItem.outcome.is_(None), ShipmentItem.outcome == ItemOutcome.MISSING),
+            )
+            .order_by(ShipmentItem.id)
+        )
+    )
+
+
+def _require_receiver(actor: User, shipment: Shipment) -> None:
+    policy.require_own_site(actor, shipment.destination, policy.Action.RECEIVE)
+
+
+def open_receipt(actor: User, shipment: Shipment) -> Shipment:
+    """Start receiving (scanning the manifest barcode does this); safe to repeat."""
+    _require_receiver(actor, shipment)
+    if shipment.status not in SCANNABLE:
+        status = str(shipment.status).replace("_", " ")
+        raise InvalidTransition(
+            f"Shipment {shipment.manifest_number} is {status}: only a dispatched shipment can "
+            "be received."
+        )
+    if shipment.receipt_opened_at is None:
+        shipment.receipt_opened_at = utcnow()
+        shipment.receipt_opened_by_id = actor.id
+        record_event(
+            EventType.RECEIPT_OPENED,
+            actor=actor,
+            shipment=shipment,
+            details={"manifest_number": shipment.manifest_number},
+        )
+        db.session.flush()
+    return shipment
+
+
+def _arrive(actor: User, shipment: Shipment, sample: Sample, *, late: bool) -> list[str]:
+    """The tube is physically here: receive it, flagging what is unusual."""
+    flags: list[str] = []
+    was = sample.status
+    if was == SampleStatus.CANCELLED:
+        add_flag(
+            sample,
+            FlagKind.RECEIVED_AFTER_CANCEL,
+            actor=actor,
+            note="its collection was cancelled, but the tube arrived",
+        )
+        flags.append(str(FlagKind.RECEIVED_AFTER_CANCEL))
+    if late:
+        add_flag(
+            sample,
+            FlagKind.LATE,
+            actor=actor,
+            note=f"found after the receipt of {shipment.manifest_number} was closed",
+        )
+        flags.append(str(FlagKind.LATE))
+    if sample.status in ON_THE_WAY and can_transition(sample, SampleStatus.RECEIVED):
+        transition(sample, SampleStatus.RECEIVED)
+        sample.custody_site_id = shipment.destination_site_id
+        sample.received_at = utcnow()
+    record_event(
+        EventType.RECEIVED,
+        actor=actor,
+        sample=sample,
+        shipment=shipment,
+        details={
+            "manifest_number": shipment.manifest_number,
+            "previous_status": str(was),
+            "late": late,
+        },
+    )
+    return flags
+
+
+def receive_scan(
+    actor: User, shipment: Shipment, text: str, *, damaged: bool = False, note: str | None = None
+) -> ScanResult:
+    """One scanned tube: ``expected`` (on the manifest), ``duplicate`` or ``unexpected``."""
+    open_receipt(actor, shipment)
+    barcode = ids.sample_id_field(text)
+    note = check_free_text(note, "note")
+    sample = lock_sample(barcode)
+    if sample is None:
+        raise NotFound(
+            f"{ids.display(barcode)} is not known to this system: set the tube aside and report "
+            "it. Nothing was recorded."
+        )
+    item = db.session.scalar(
+        sa.select(ShipmentItem).where(
+            ShipmentItem.shipment_id == shipment.id, ShipmentItem.sample_id == sample.id
+        )
+    )
+    now = utcnow()
+    if item is not None and item.outcome in (*RECEIVED_OUTCOMES, ItemOutcome.UNEXPECTED):
+        return ScanResult(
+            ScanOutcome.DUPLICATE,
+            sample,
+            receipt_counts(shipment),
+            message=f"{sample.display_barcode} was scanned already.",
+        )
+    if item is not None:
+        late = item.outcome == ItemOutcome.MISSING
+        item.outcome = ItemOutcome.DAMAGED if damaged else ItemOutcome.RECEIVED
+        item.scanned_at = now
+        item.scanned_by_id = actor.id
+        flags = _arrive(actor, shipment, sample, late=late)
+        outcome = ScanOutcome.EXPECTED
+    else:
+        late = False
+        item = ShipmentItem(
+            shipment_id=shipment.id,
+            sample_id=sample.id,
+            manifested=False,
+            outcome=ItemOutcome.UNEXPECTED,
+            added_by_id=actor.id,
+            scanned_at=now,
+            scanned_by_id=actor.id,
+        )
+        db.session.add(item)
+        add_flag(
+            sample,
+            FlagKind.UNEXPECTED,
+            actor=actor,
+            shipment=shipment.manifest_number,
+            note=f"arrived in {shipment.manifest_number} without being on its manifest",
+        )
+        flags = [str(FlagKind.UNEXPECTED), *_arrive(actor, shipment, sample, late=False)]
+        outcome = ScanOutcome.UNEXPECTED
+    if damaged:
+        add_flag(sample, FlagKind.DAMAGED, actor=actor, note=note or "damaged on arrival")
+        flags.append(str(FlagKind.DAMAGED))
+    db.session.flush()
+    return ScanResult(
+        outcome,
+        sample,
+        receipt_counts(shipment),
+        late=late,
+        flags=flags,
+        message=_scan_message(outcome, sample, late),
+    )
+
+
+def _scan_message(outcome: ScanOutcome, sample: Sample, late: bool) -> str:
+    if outcome == ScanOutcome.UNEXPECTED:
+        return (
+            f"{sample.display_barcode} ({sample.tube_type.code}) is not on this manifest: "
+            "received and flagged."
+        )
+    if late:
+        return f"{sample.display_barcode} was missing: received now and flagged late."
+    return f"{sample.display_barcode} ({sample.tube_type.code}) received."
+
+
+def close_receipt(
+    actor: User,
+    shipment: Shipment,
+    *,
+    condition: PackageCondition | str,
+    temperature_c: Decimal | float | str | None = None,
+    notes: str | None = None,
+) -> Shipment:
+    """Unscanned tubes become missing; the shipment is received, or received with discrepancies."""
+    _require_receiver(actor, shipment)
+    if shipment.status != ShipmentStatus.IN_TRANSIT:
+        status = str(shipment.status).replace("_", " ")
+        raise InvalidTransition(
+            f"Shipment {shipment.manifest_number} is {status}: its receipt cannot be closed."
+        )
+    errors: dict[str, list[str]] = {}
+    try:
+        condition = PackageCondition(condition)
+    except ValueError:
+        errors["condition"] = [f"Choose one of: {', '.join(c.value for c in PackageCondition)}."]
+    temperature = None
+    if temperature_c not in (None, ""):
+        try:
+            temperature = Decimal(str(temperature_c))
+            if not Decimal("-200") <= temperature <= Decimal("60"):
+                errors["temperature_c"] = ["Give the arrival temperature in °C (-200 to 60)."]
+        except InvalidOperation:
+            errors["temperature_c"] = ["Give the arrival temperature as a number of °C."]
+    if errors:
+        raise ValidationFailed(next(iter(errors.values()))[0], errors=errors)
+    notes = check_free_text(notes, "notes")
+    now = utcnow()
+    unscanned = db.session.scalars(
+        sa.select(ShipmentItem).where(
+            ShipmentItem.shipment_id == shipment.id,
+            ShipmentItem.manifested.is_(True),
+            ShipmentItem.outcome.is_(None),
+        )
+    ).all()
+    for item in unscanned:
+        item.outcome = ItemOutcome.MISSING
+        transition(item.sample, SampleStatus.MISSING)
+        record_event(
+            EventType.MISSING,
+            actor=actor,
+            sample=item.sample,
+            shipment=shipment,
+            details={"manifest_number": shipment.manifest_number},
+            at=now,
+        )
+    if condition in TEMPERATURE_DOUBT:
+        arrived = db.session.scalars(
+            sa.select(Sample)
+            .join(ShipmentItem, ShipmentItem.sample_id == Sample.id)
+            .where(
+                ShipmentItem.shipment_id == shipment.id,
+                ShipmentItem.outcome.in_([*RECEIVED_OUTCOMES, ItemOutcome.UNEXPECTED]),
+            )
+        ).all()
+        for sample in arrived:
+            add_flag(
+                sample,
+                FlagKind.TEMPERATURE_EXCURSION,
+                actor=actor,
+                note=f"package arrived {condition.value.replace('_', ' ')}",
+            )
+    counts = receipt_counts(shipment)
+    discrepant = (
+        counts.missing
+        or counts.unexpected
+        or counts.damaged
+        or (condition != PackageCondition.GOOD)
+    )
+    shipment.status = (
+        ShipmentStatus.RECEIVED_WITH_DISCREPANCIES if discrepant else ShipmentStatus.RECEIVED
+    )
+    shipment.condition = condition
+    shipment.arrival_temperature_c = temperature
+    shipment.receipt_notes = notes
+    shipment.received_at = now
+    shipment.received_by_id = actor.id
+    if shipment.receipt_opened_at is None:
+        shipment.receipt_opened_at = now
+        shipment.receipt_opened_by_id = actor.id
+    record_event(
+        EventType.RECEIPT_CLOSED,
+        actor=actor,
+        shipment=shipment,
+        at=now,
+        reason=notes,
+        details={
+            "condition": str(condition),
+            "temperature_c": temperature,
+            "status": str(shipment.status),
+            **counts.as_dict(),
+        },
+    )
+    db.session.flush()
+    return shipment

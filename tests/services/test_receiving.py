@@ -1,0 +1,245 @@
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from biobank.db import unit_of_work, utcnow
+from biobank.errors import Forbidden, InvalidTransition, NotFound, ValidationFailed
+from biobank.extensions import db
+from biobank.models import Event, ItemOutcome, PackageCondition, SampleStatus, ShipmentStatus
+from biobank.services import collections, receiving, reports, shipping
+from biobank.services.custody import verify_chain
+from biobank.services.receiving import ScanOutcome
+
+
+def _scan(actor, shipment, barcode, **kwargs):
+    with unit_of_work():
+        return receiving.receive_scan(actor, shipment, barcode, **kwargs)
+
+
+def _close(actor, shipment, condition="good", **kwargs):
+    with unit_of_work():
+        return receiving.close_receipt(actor, shipment, condition=condition, **kwargs)
+
+
+def test_scanning_the_manifest_opens_the_receipt(technician, collector, dispatched_shipment):
+    shipment = dispatched_shipment(collector)
+    found = shipping.find_by_manifest(technician, shipment.manifest_number)
+    with unit_of_work():
+        receiving.open_receipt(technician, found)
+        receiving.open_receipt(technician, found)  # again: nothing new
+    assert shipment.receipt_opened_by_id == technician.id
+    opened = db.session.scalars(sa.select(Event).where(Event.type == "receipt_opened")).all()
+    assert len(opened) == 1
+
+
+def test_expected_then_duplicate_with_live_counts(technician, collector, dispatched_shipment):
+    shipment = dispatched_shipment(collector)
+    first, second = (item.sample for item in shipment.items[:2])
+    result = _scan(technician, shipment, first.display_barcode)
+    assert result.outcome == ScanOutcome.EXPECTED
+    assert result.counts.as_dict() == {
+        "expected": 8,
+        "received": 1,
+        "missing": 7,
+        "unexpected": 0,
+        "damaged": 0,
+    }
+    assert first.status == SampleStatus.RECEIVED and first.received_at is not None
+    again = _scan(technician, shipment, first.barcode)
+    assert again.outcome == ScanOutcome.DUPLICATE
+    assert again.counts.received == 1
+    assert _scan(technician, shipment, second.barcode).counts.received == 2
+    received_events = db.session.scalars(
+        sa.select(Event).where(Event.type == "received", Event.sample_id == first.id)
+    ).all()
+    assert len(received_events) == 1
+
+
+def test_unexpected_known_tube_is_recorded_and_flagged(
+    technician, collector, dispatched_shipment, finalized_collection
+):
+    shipment = dispatched_shipment(collector)
+    stray = finalized_collection(collector, "P999999999").samples[0]
+    result = _scan(technician, shipment, stray.barcode)
+    assert result.outcome == ScanOutcome.UNEXPECTED
+    assert "unexpected" in stray.flag_kinds
+    assert stray.status == SampleStatus.RECEIVED
+    assert result.counts.unexpected == 1 and result.counts.expected == 8
+    assert _scan(technician, shipment, stray.barcode).outcome == ScanOutcome.DUPLICATE
+
+
+def test_unknown_barcode_is_404_and_nothing_is_recorded(technician, collector, dispatched_shipment):
+    shipment = dispatched_shipment(collector)
+    before = db.session.scalar(sa.select(sa.func.count(Event.id)))
+    from biobank.services import ids
+
+    with pytest.raises(NotFound, match="not known to this system"):
+        _scan(technician, shipment, ids.new_sample_id())
+    assert db.session.scalar(sa.select(sa.func.count(Event.id))) == before
+
+
+def test_a_misread_barcode_is_422(technician, collector, dispatched_shipment):
+    shipment = dispatched_shipment(collector)
+    barcode = shipment.items[0].sample.barcode
+    misread = barcode[:-1] + ("1" if barcode[-1] == "0" else "0")
+    with pytest.raises(ValidationFailed, match="check character"):
+        _scan(technician, shipment, misread)
+
+
+def test_close_marks_unscanned_tubes_missing(technician, collector, dispatched_shipment):
+    shipment = dispatched_shipment(collector)
+    tubes = [item.sample for item in shipment.items]
+    for tube in tubes[:-1]:
+        _scan(technician, shipment, tube.barcode)
+    _close(technician, shipment, temperature_c=4.5, notes="box slightly dented")
+    assert shipment.status == ShipmentStatus.RECEIVED_WITH_DISCREPANCIES
+    assert tubes[-1].status == SampleStatus.MISSING
+    assert shipment.items[-1].outcome == ItemOutcome.MISSING
+    assert str(shipment.arrival_temperature_c) == "4.5"
+    assert verify_chain().intact
+
+
+def test_everything_scanned_and_a_good_package_is_received(
+    technician, collector, dispatched_shipment
+):
+    shipment = dispatched_shipment(collector)
+    for item in shipment.items:
+        _scan(technician, shipment, item.sample.barcode)
+    _close(technician, shipment)
+    assert shipment.status == ShipmentStatus.RECEIVED
+    assert shipment.received_by_id == technician.id
+
+
+def test_a_warm_package_flags_every_tube(technician, collector, dispatched_shipment):
+    shipment = dispatched_shipment(collector)
+    for item in shipment.items:
+        _scan(technician, shipment, item.sample.barcode)
+    _close(technician, shipment, condition=PackageCondition.WARM, temperature_c=22)
+    assert shipment.status == ShipmentStatus.RECEIVED_WITH_DISCREPANCIES
+    assert all("temperature_excursion" in i.sample.flag_kinds for i in shipment.items)
+
+
+def test_a_missing_tube_found_later_is_received_and_flagged_late(
+    technician, collector, dispatched_shipment
+):
+    shipment = dispatched_shipment(collector)
+    lost = shipment.items[0].sample
+    _close(technician, shipment)
+    assert lost.status == SampleStatus.MISSING
+    result = _scan(technician, shipment, lost.barcode)
+    assert result.outcome == ScanOutcome.EXPECTED and result.late
+    assert lost.status == SampleStatus.RECEIVED
+    assert "late" in lost.flag_kinds
+
+
+def test_a_cancelled_tube_that_arrives_is_received_and_flagged(
+    technician, collector, dispatched_shipment
+):
+    shipment = dispatched_shipment(collector)
+    collection = shipment.items[0].sample.collection
+    with unit_of_work():
+        collections.cancel_collection(collector, collection, "consent form incomplete")
+    tube = shipment.items[0].sample
+    assert tube.status == SampleStatus.CANCELLED
+    _scan(technician, shipment, tube.barcode)
+    assert tube.status == SampleStatus.RECEIVED
+    assert "received_after_cancel" in tube.flag_kinds
+
+
+def test_damaged_tube(technician, collector, dispatched_shipment):
+    shipment = dispatched_shipment(collector)
+    tube = shipment.items[0].sample
+    result = _scan(technician, shipment, tube.barcode, damaged=True, note="cracked cap")
+    assert result.counts.damaged == 1
+    assert "damaged" in tube.flag_kinds
+
+
+def test_close_checks_condition_and_temperature(technician, collector, dispatched_shipment):
+    shipment = dispatched_shipment(collector)
+    with pytest.raises(ValidationFailed) as error:
+        receiving.close_receipt(technician, shipment, condition="soggy")
+    assert "condition" in error.value.errors
+    with pytest.raises(ValidationFailed) as error:
+        receiving.close_receipt(technician, shipment, condition="good", temperature_c="cold")
+    assert "temperature_c" in error.value.errors
+    _close(technician, shipment)
+    with pytest.raises(InvalidTransition, match="cannot be closed"):
+        receiving.close_receipt(technician, shipment, condition="good")
+
+
+def test_only_the_destinations_technicians_receive(
+    collector, dispatched_shipment, make_user, make_site
+):
+    from biobank.models import Role, SiteKind
+
+    shipment = dispatched_shipment(collector)
+    with pytest.raises(Forbidden):
+        receiving.receive_scan(collector, shipment, shipment.items[0].sample.barcode)
+    other_bank = make_site("OTHER-BB", SiteKind.BIOBANK)
+    stranger = make_user("stranger", Role.TECHNICIAN, other_bank)
+    with pytest.raises(NotFound):
+        shipping.get_shipment(stranger, shipment.id)
+
+
+def test_an_open_shipment_cannot_be_received(technician, collector, biobank_site):
+    with unit_of_work():
+        shipment = shipping.open_shipment(
+            collector, destination="MAYO-BB", temperature="refrigerated"
+        )
+    with pytest.raises(InvalidTransition, match="only a dispatched shipment"):
+        receiving.open_receipt(technician, shipment)
+
+
+def test_overdue_and_missing_report_thresholds(app, coordinator, collector, finalized_collection):
+    collection = finalized_collection(collector)
+    finalized = collection.finalized_at
+    # 35 h after finalizing: not yet overdue; 37 h: overdue; 11 days: missing.
+    assert reports.overdue_tubes(coordinator, now=finalized + timedelta(hours=35)).total == 0
+    page = reports.overdue_tubes(coordinator, now=finalized + timedelta(hours=37))
+    assert page.total == 8
+    assert {row.state for row in page.items} == {"overdue"}
+    assert page.items[0].hours_outstanding == 37
+    later = reports.overdue_tubes(coordinator, now=finalized + timedelta(days=11))
+    assert {row.state for row in later.items} == {"missing"}
+    app.config["BIOBANK_OVERDUE_HOURS"] = 48
+    assert reports.overdue_tubes(coordinator, now=finalized + timedelta(hours=37)).total == 0
+
+
+def test_received_tubes_leave_the_overdue_report(
+    coordinator, technician, collector, dispatched_shipment
+):
+    shipment = dispatched_shipment(collector)
+    for item in shipment.items[:3]:
+        _scan(technician, shipment, item.sample.barcode)
+    page = reports.overdue_tubes(coordinator, now=utcnow() + timedelta(days=2))
+    assert page.total == 5
+    assert all(row.shipment.id == shipment.id for row in page.items)
+
+
+def test_discrepancy_report_lists_what_did_not_match(
+    coordinator, technician, collector, dispatched_shipment, finalized_collection
+):
+    shipment = dispatched_shipment(collector)
+    stray = finalized_collection(collector, "P999999999").samples[0]
+    _scan(technician, shipment, stray.barcode)
+    for item in shipment.items[1:]:
+        if item.manifested:
+            _scan(technician, shipment, item.sample.barcode)
+    _close(technician, shipment)
+    [row] = reports.discrepancies(coordinator).items
+    assert [s.barcode for s in row.missing] == [shipment.items[0].sample.barcode]
+    assert [s.barcode for s in row.unexpected] == [stray.barcode]
+
+
+def test_slow_shipments(coordinator, collector, dispatched_shipment):
+    shipment = dispatched_shipment(collector)
+    assert reports.slow_shipments(coordinator) == []
+    assert reports.slow_shipments(coordinator, now=utcnow() + timedelta(hours=73)) == [shipment]
+
+
+def test_reports_are_for_coordinators(collector):
+    with pytest.raises(Forbidden):
+        reports.overdue_tubes(collector)

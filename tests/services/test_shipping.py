@@ -1,0 +1,214 @@
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+
+from biobank.db import unit_of_work
+from biobank.errors import Conflict, Forbidden, InvalidTransition, NotFound, ValidationFailed
+from biobank.extensions import db
+from biobank.models import Event, SampleStatus, ShipmentStatus
+from biobank.services import collections, ids, shipping
+from biobank.services.custody import verify_chain
+
+
+@pytest.fixture
+def shipment(collector, biobank_site):
+    with unit_of_work():
+        return shipping.open_shipment(collector, destination="MAYO-BB", temperature="refrigerated")
+
+
+def test_open_shipment_gets_a_valid_manifest_number(shipment, collector):
+    assert shipment.status == ShipmentStatus.OPEN
+    assert ids.parse_prefixed_code(shipment.manifest_number, "MN") == shipment.manifest_number
+    assert shipment.origin.code == "UCSD-01" and shipment.destination.code == "MAYO-BB"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"destination": "BWH-01", "temperature": "refrigerated"}, "destination"),
+        ({"destination": "NOPE", "temperature": "refrigerated"}, "destination"),
+        ({"destination": "MAYO-BB", "temperature": "lukewarm"}, "temperature"),
+    ],
+)
+def test_open_shipment_checks_its_fields(collector, biobank_site, other_clinic, kwargs, field):
+    with pytest.raises(ValidationFailed) as error:
+        shipping.open_shipment(collector, **kwargs)
+    assert field in error.value.errors
+
+
+def test_only_clinic_staff_pack(technician, biobank_site):
+    with pytest.raises(Forbidden):
+        shipping.open_shipment(technician, destination="MAYO-BB", temperature="refrigerated")
+
+
+def test_pack_by_scanning_and_the_same_tube_again_is_a_no_op(
+    collector, shipment, finalized_collection
+):
+    tube = finalized_collection(collector).samples[0]
+    with unit_of_work():
+        first = shipping.pack_sample(collector, shipment, tube.display_barcode.lower())
+        again = shipping.pack_sample(collector, shipment, tube.barcode)
+    assert first.added and not again.added
+    assert first.item.id == again.item.id
+    assert len(shipment.items) == 1
+    assert tube.status == SampleStatus.FINALIZED  # packing does not change the status
+    packed = db.session.scalars(sa.select(Event).where(Event.type == "packed")).all()
+    assert len(packed) == 1
+
+
+def test_only_finalized_tubes_are_packed(collector, shipment, start_collection):
+    tube = start_collection(collector).samples[0]
+    with pytest.raises(InvalidTransition, match="record its times and finalize"):
+        shipping.pack_sample(collector, shipment, tube.barcode)
+
+
+def test_a_tube_in_another_open_shipment_is_a_conflict_naming_it(
+    collector, shipment, finalized_collection
+):
+    tube = finalized_collection(collector).samples[0]
+    with unit_of_work():
+        shipping.pack_sample(collector, shipment, tube.barcode)
+        second = shipping.open_shipment(
+            collector, destination="MAYO-BB", temperature="refrigerated"
+        )
+    with pytest.raises(Conflict, match=shipment.manifest_number):
+        shipping.pack_sample(collector, second, tube.barcode)
+
+
+def test_another_sites_tube_is_not_found(
+    collector, other_collector, shipment, finalized_collection
+):
+    tube = finalized_collection(other_collector).samples[0]
+    with pytest.raises(NotFound):
+        shipping.pack_sample(collector, shipment, tube.barcode)
+
+
+def test_temperature_class_must_match(collector, biobank_site, finalized_collection):
+    tube = finalized_collection(collector).samples[0]
+    with unit_of_work():
+        frozen = shipping.open_shipment(collector, destination="MAYO-BB", temperature="frozen")
+    with pytest.raises(Conflict, match="ship refrigerated"):
+        shipping.pack_sample(collector, frozen, tube.barcode)
+
+
+def test_unpack_a_tube(collector, shipment, finalized_collection):
+    tube = finalized_collection(collector).samples[0]
+    with unit_of_work():
+        shipping.pack_sample(collector, shipment, tube.barcode)
+    with unit_of_work():
+        shipping.unpack_sample(collector, shipment, tube.barcode)
+    assert shipment.items == []
+    with pytest.raises(NotFound, match="not in shipment"):
+        shipping.unpack_sample(collector, shipment, tube.barcode)
+
+
+@pytest.mark.parametrize(
+    ("carrier", "tracking", "ok"),
+    [
+        ("fedex", "123456789012", True),
+        ("fedex", "12345678901234", True),
+        ("fedex", "12345678901", False),
+        ("fedex", "1234567890123X", False),
+        ("ups", "1Z999AA10123456784", True),
+        ("ups", "1Z999AA1012345678", False),
+        ("courier", "Bike courier #42", True),
+        ("dhl", "123", False),
+    ],
+)
+def test_dispatch_validates_the_tracking_number(
+    collector, shipment, finalized_collection, carrier, tracking, ok
+):
+    with unit_of_work():
+        for tube in finalized_collection(collector).samples:
+            shipping.pack_sample(collector, shipment, tube.barcode)
+    if ok:
+        with unit_of_work():
+            shipping.dispatch_shipment(
+                collector, shipment, carrier=carrier, tracking_number=tracking
+            )
+        assert shipment.status == ShipmentStatus.IN_TRANSIT
+    else:
+        with pytest.raises(ValidationFailed) as error:
+            shipping.dispatch_shipment(
+                collector, shipment, carrier=carrier, tracking_number=tracking
+            )
+        assert set(error.value.errors) & {"carrier", "tracking_number"}
+
+
+def test_dispatch_moves_every_tube_in_transit_to_the_biobank(collector, dispatched_shipment):
+    shipment = dispatched_shipment(collector)
+    tubes = [item.sample for item in shipment.items]
+    assert {t.status for t in tubes} == {SampleStatus.IN_TRANSIT}
+    assert {t.custody_site.code for t in tubes} == {"MAYO-BB"}
+    assert shipment.dispatched_by_id == collector.id
+    assert verify_chain().intact
+
+
+def test_nothing_is_added_after_dispatch(collector, dispatched_shipment, finalized_collection):
+    shipment = dispatched_shipment(collector)
+    straggler = finalized_collection(collector, "P555555555").samples[0]
+    with pytest.raises(InvalidTransition, match="only possible while it is open"):
+        shipping.pack_sample(collector, shipment, straggler.barcode)
+
+
+def test_frozen_shipments_need_dry_ice_and_others_refuse_it(collector, biobank_site):
+    with unit_of_work():
+        frozen = shipping.open_shipment(collector, destination="MAYO-BB", temperature="frozen")
+        cold = shipping.open_shipment(collector, destination="MAYO-BB", temperature="refrigerated")
+    with pytest.raises(ValidationFailed) as error:
+        shipping.dispatch_shipment(
+            collector, frozen, carrier="ups", tracking_number="1Z999AA10123456784"
+        )
+    assert "dry_ice_kg" in error.value.errors
+    with pytest.raises(ValidationFailed) as error:
+        shipping.dispatch_shipment(
+            collector, cold, carrier="ups", tracking_number="1Z999AA10123456784", dry_ice_kg=2
+        )
+    assert "dry_ice_kg" in error.value.errors
+
+
+def test_an_empty_shipment_is_not_dispatched(collector, shipment):
+    with pytest.raises(ValidationFailed, match="empty"):
+        shipping.dispatch_shipment(
+            collector, shipment, carrier="fedex", tracking_number="123456789012"
+        )
+
+
+def test_a_tube_cancelled_after_packing_blocks_dispatch(collector, shipment, finalized_collection):
+    collection = finalized_collection(collector)
+    with unit_of_work():
+        for tube in collection.samples:
+            shipping.pack_sample(collector, shipment, tube.barcode)
+        collections.cancel_collection(collector, collection, "wrong participant")
+    with pytest.raises(InvalidTransition, match="Remove these tubes"):
+        shipping.dispatch_shipment(
+            collector, shipment, carrier="fedex", tracking_number="123456789012"
+        )
+
+
+def test_stragglers_go_in_a_later_shipment(
+    collector, dispatched_shipment, finalized_collection, biobank_site
+):
+    dispatched_shipment(collector)
+    straggler = finalized_collection(collector, "P777777777").samples[0]
+    with unit_of_work():
+        later = shipping.open_shipment(collector, destination="MAYO-BB", temperature="refrigerated")
+        assert shipping.pack_sample(collector, later, straggler.barcode).added
+
+
+def test_cancelled_shipment_frees_its_tubes(collector, shipment, finalized_collection):
+    tube = finalized_collection(collector).samples[0]
+    with unit_of_work():
+        shipping.pack_sample(collector, shipment, tube.barcode)
+        shipping.cancel_shipment(collector, shipment, "box was damaged before pickup")
+        another = shipping.open_shipment(
+            collector, destination="MAYO-BB", temperature="refrigerated"
+        )
+        assert shipping.pack_sample(collector, another, tube.barcode).added
+
+
+def test_find_by_scanned_manifest(collector, shipment):
+    assert shipping.find_by_manifest(collector, shipment.manifest_number.lower()) is shipment
+    with pytest.raises(ValidationFailed, match="not a manifest number"):
+        shipping.find_by_manifest(collector, "hello")
