@@ -43,7 +43,8 @@ class DomainError(Exception):
         }
         if self.errors:
             problem["errors"] = self.errors
-        problem.update(self.extra)
+        for key, value in self.extra.items():  # context never overrides the standard members
+            problem.setdefault(key, value)
         return problem
 
 

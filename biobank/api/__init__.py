@@ -43,7 +43,16 @@ def require_json_bodies() -> None:
 
 
 def register_api(app: Flask) -> None:
-    from biobank.api import auth, catalogue, collections, labels, samples, sites
+    from biobank.api import (
+        auth,
+        catalogue,
+        collections,
+        labels,
+        reports,
+        samples,
+        shipments,
+        sites,
+    )
 
     api.init_app(
         app,
@@ -62,7 +71,7 @@ def register_api(app: Flask) -> None:
             "servers": [{"url": "/"}],
         },
     )
-    for module in (auth, sites, catalogue, collections, samples, labels):
+    for module in (auth, sites, catalogue, collections, samples, labels, shipments, reports):
         api.register_blueprint(module.blp)
         # Bearer-token callers carry no cookies to forge; session callers are checked in
         # biobank.security with the X-CSRFToken header.

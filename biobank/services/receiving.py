@@ -7,6 +7,7 @@ technicians scanning one tube at the same moment get one ``expected`` and one ``
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
@@ -86,12 +87,9 @@ class ScanResult:
     message: str = ""
 
 
-def receipt_counts(shipment: Shipment) -> ReceiptCounts:
-    rows = db.session.execute(
-        sa.select(ShipmentItem.manifested, ShipmentItem.outcome, sa.func.count())
-        .where(ShipmentItem.shipment_id == shipment.id)
-        .group_by(ShipmentItem.manifested, ShipmentItem.outcome)
-    ).all()
+def count_outcomes(rows: Iterable[tuple[bool, ItemOutcome | None, int]]) -> ReceiptCounts:
+    """Counts from (manifested, outcome, how many) rows: one rule for SQL and loaded items."""
+    rows = list(rows)
     expected = sum(n for manifested, _, n in rows if manifested)
     received = sum(n for manifested, o, n in rows if manifested and o in RECEIVED_OUTCOMES)
     return ReceiptCounts(
@@ -100,6 +98,17 @@ def receipt_counts(shipment: Shipment) -> ReceiptCounts:
         missing=expected - received,
         unexpected=sum(n for manifested, _, n in rows if not manifested),
         damaged=sum(n for _, o, n in rows if o == ItemOutcome.DAMAGED),
+    )
+
+
+def receipt_counts(shipment: Shipment) -> ReceiptCounts:
+    """Live counts without loading every item (the scan hot path)."""
+    return count_outcomes(
+        db.session.execute(
+            sa.select(ShipmentItem.manifested, ShipmentItem.outcome, sa.func.count())
+            .where(ShipmentItem.shipment_id == shipment.id)
+            .group_by(ShipmentItem.manifested, ShipmentItem.outcome)
+        ).all()
     )
 
 

@@ -77,7 +77,7 @@ def transition(sample: Sample, target: SampleStatus, *, hint: str | None = None)
         detail = f"Tube {sample.display_barcode} is {status}: it cannot be {_BECOMING[target]}."
         if hint:
             detail += " " + hint
-        raise InvalidTransition(detail, barcode=sample.barcode, status=str(sample.status))
+        raise InvalidTransition(detail, barcode=sample.barcode, sample_status=str(sample.status))
     sample.status = target
 
 

@@ -225,7 +225,7 @@ def pack_sample(actor: User, shipment: Shipment, text: str) -> PackResult:
             SampleStatus.PROCESSED: "finalize its collection first",
         }.get(sample.status, "only finalized tubes are shipped")
         raise InvalidTransition(
-            f"Tube {sample.display_barcode} is {status}: {hint}.", status=str(sample.status)
+            f"Tube {sample.display_barcode} is {status}: {hint}.", sample_status=str(sample.status)
         )
     if sample.tube_type.ship_temperature != shipment.temperature:
         raise Conflict(

@@ -8,23 +8,6 @@ from biobank.db import utcnow
 from tests.decoding import decode, rasterize
 
 
-@pytest.fixture
-def api(client, auth_headers):
-    """Call the API as a user: api(user).post(path, json=...)."""
-
-    class Caller:
-        def __init__(self, user):
-            self.headers = auth_headers(user)
-
-        def get(self, path, **kwargs):
-            return client.get(path, headers=self.headers, **kwargs)
-
-        def post(self, path, **kwargs):
-            return client.post(path, headers=self.headers, **kwargs)
-
-    return Caller
-
-
 def _start(api, collector, **body):
     body.setdefault("participant_id", "P123456789")
     if "tube_types" not in body and "claim_barcode" not in body:

@@ -1,0 +1,57 @@
+from __future__ import annotations
+
+from biobank.api.common import API_PREFIX, Blueprint, page_body
+from biobank.schemas.common import page_schema
+from biobank.schemas.reports import (
+    DiscrepancyQuerySchema,
+    DiscrepancySchema,
+    OverdueQuerySchema,
+    OverdueRowSchema,
+)
+from biobank.schemas.shipments import ShipmentSchema
+from biobank.security import current_actor
+from biobank.services import reports
+from biobank.services.sites import site_field
+
+blp = Blueprint("api_reports", __name__, url_prefix=f"{API_PREFIX}/reports", description="Reports")
+
+
+@blp.get("/overdue")
+@blp.arguments(OverdueQuerySchema, location="query")
+@blp.response(200, page_schema(OverdueRowSchema))
+@blp.problems(401, 403, 422)
+def overdue(args):
+    """Finalized tubes not received in time (overdue after 36 h, missing after 10 days)."""
+    return page_body(
+        reports.overdue_tubes(
+            current_actor(),
+            site=site_field(args["site"]) if args.get("site") else None,
+            state=args.get("state"),
+            page=args["page"],
+            per_page=args["per_page"],
+        )
+    )
+
+
+@blp.get("/discrepancies")
+@blp.arguments(DiscrepancyQuerySchema, location="query")
+@blp.response(200, page_schema(DiscrepancySchema))
+@blp.problems(401, 403, 422)
+def discrepancies(args):
+    """Received shipments whose contents did not match the manifest."""
+    return page_body(
+        reports.discrepancies(
+            current_actor(),
+            site=site_field(args["site"]) if args.get("site") else None,
+            page=args["page"],
+            per_page=args["per_page"],
+        )
+    )
+
+
+@blp.get("/slow-shipments")
+@blp.response(200, ShipmentSchema(many=True))
+@blp.problems(401, 403)
+def slow_shipments():
+    """Shipments in transit longer than BIOBANK_TRANSIT_HOURS."""
+    return reports.slow_shipments(current_actor())

@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+from marshmallow import Schema, fields, validate
+
+from biobank.schemas.common import PageArgsSchema
+from biobank.schemas.samples import SampleSchema
+
+
+class OverdueQuerySchema(PageArgsSchema):
+    site = fields.String(metadata={"description": "Collecting site code."})
+    state = fields.String(validate=validate.OneOf(["overdue", "missing"]))
+
+
+class OverdueRowSchema(Schema):
+    sample = fields.Nested(SampleSchema)
+    state = fields.String(metadata={"description": "overdue or missing."})
+    hours_outstanding = fields.Integer()
+    manifest_number = fields.Function(
+        lambda r: r.shipment.manifest_number if r.shipment else None, allow_none=True
+    )
+    shipment_status = fields.Function(
+        lambda r: str(r.shipment.status) if r.shipment else None, allow_none=True
+    )
+
+
+class DiscrepancyQuerySchema(PageArgsSchema):
+    site = fields.String()
+
+
+def _barcodes(attribute: str):
+    return fields.Function(lambda row: [s.barcode for s in getattr(row, attribute)])
+
+
+class DiscrepancySchema(Schema):
+    manifest_number = fields.Function(lambda r: r.shipment.manifest_number)
+    shipment_id = fields.Function(lambda r: r.shipment.id)
+    origin = fields.Function(lambda r: r.shipment.origin.code)
+    destination = fields.Function(lambda r: r.shipment.destination.code)
+    received_at = fields.Function(lambda r: r.shipment.received_at.isoformat())
+    condition = fields.Function(lambda r: str(r.shipment.condition))
+    missing = _barcodes("missing")
+    unexpected = _barcodes("unexpected")
+    damaged = _barcodes("damaged")
+    late = _barcodes("late")

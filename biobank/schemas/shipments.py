@@ -1,0 +1,110 @@
+from __future__ import annotations
+
+from marshmallow import Schema, fields, validate
+
+from biobank.models import PackageCondition, ShipmentStatus, TemperatureClass
+from biobank.schemas.common import PageArgsSchema
+from biobank.schemas.samples import SampleSchema
+from biobank.services.receiving import count_outcomes
+
+
+def _counts(shipment):
+    return count_outcomes((i.manifested, i.outcome, 1) for i in shipment.items).as_dict()
+
+
+class ShipmentItemSchema(Schema):
+    barcode = fields.Function(lambda i: i.sample.barcode)
+    tube_type = fields.Function(lambda i: i.sample.tube_type.code)
+    outcome = fields.String(allow_none=True)
+    manifested = fields.Boolean()
+
+
+class CountsSchema(Schema):
+    expected = fields.Integer()
+    received = fields.Integer()
+    missing = fields.Integer()
+    unexpected = fields.Integer()
+    damaged = fields.Integer()
+
+
+class ShipmentSchema(Schema):
+    id = fields.Integer()
+    manifest_number = fields.String()
+    origin = fields.Function(lambda s: s.origin.code)
+    destination = fields.Function(lambda s: s.destination.code)
+    temperature = fields.String()
+    status = fields.String()
+    carrier = fields.String(allow_none=True)
+    tracking_number = fields.String(allow_none=True)
+    dry_ice_kg = fields.Float(allow_none=True)
+    created_at = fields.AwareDateTime()
+    dispatched_at = fields.AwareDateTime(allow_none=True)
+    receipt_opened_at = fields.AwareDateTime(allow_none=True)
+    received_at = fields.AwareDateTime(allow_none=True)
+    condition = fields.String(allow_none=True)
+    arrival_temperature_c = fields.Float(allow_none=True)
+    receipt_notes = fields.String(allow_none=True)
+    cancel_reason = fields.String(allow_none=True)
+    items = fields.List(fields.Nested(ShipmentItemSchema))
+    counts = fields.Function(_counts, metadata={"description": "Receipt counts so far."})
+
+
+class ShipmentCreateSchema(Schema):
+    origin = fields.String(metadata={"description": "Site code; defaults to your own site."})
+    destination = fields.String(required=True, validate=validate.Length(min=1, max=32))
+    temperature = fields.Enum(TemperatureClass, by_value=True, required=True)
+
+
+class ShipmentQuerySchema(PageArgsSchema):
+    status = fields.Enum(ShipmentStatus, by_value=True)
+    origin = fields.String()
+    destination = fields.String()
+    manifest_number = fields.String(metadata={"description": "A scanned manifest barcode."})
+
+
+class BarcodeSchema(Schema):
+    barcode = fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=64),
+        metadata={"description": "The scanned tube ID (forgiving: case, hyphens, I/L/O)."},
+    )
+
+
+class PackResultSchema(Schema):
+    barcode = fields.String()
+    tube_type = fields.String()
+    added = fields.Boolean(metadata={"description": "False when the tube was in already."})
+    items = fields.Integer(metadata={"description": "Tubes in the shipment now."})
+
+
+class DispatchSchema(Schema):
+    carrier = fields.String(required=True, metadata={"description": "fedex, ups or courier."})
+    tracking_number = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    dry_ice_kg = fields.Decimal(allow_none=True, metadata={"description": "Required when frozen."})
+
+
+class ReceiptScanSchema(BarcodeSchema):
+    damaged = fields.Boolean(load_default=False)
+    note = fields.String(allow_none=True, validate=validate.Length(max=500))
+
+
+class ScanResultSchema(Schema):
+    outcome = fields.String(metadata={"description": "expected, duplicate or unexpected."})
+    barcode = fields.Function(lambda r: r.sample.barcode)
+    tube_type = fields.Function(lambda r: r.sample.tube_type.code)
+    late = fields.Boolean()
+    flags = fields.List(fields.String())
+    message = fields.String()
+    counts = fields.Function(lambda r: r.counts.as_dict())
+
+
+class ReceiptSchema(Schema):
+    shipment = fields.Nested(ShipmentSchema)
+    counts = fields.Function(lambda r: r["counts"].as_dict())
+    missing = fields.List(fields.Nested(SampleSchema), metadata={"description": "Still to scan."})
+
+
+class ReceiptCloseSchema(Schema):
+    condition = fields.Enum(PackageCondition, by_value=True, required=True)
+    temperature_c = fields.Decimal(allow_none=True)
+    notes = fields.String(allow_none=True, validate=validate.Length(max=2000))
