@@ -2,8 +2,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pytest
-
 from biobank.db import utcnow
 from tests.decoding import decode, rasterize
 

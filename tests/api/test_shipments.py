@@ -5,8 +5,8 @@ from datetime import timedelta
 import pytest
 
 from biobank.db import unit_of_work
-from biobank.models import Sample
 from biobank.extensions import db
+from biobank.models import Sample
 
 
 @pytest.fixture
