@@ -21,9 +21,16 @@ Stocks (see ``STOCKS``; every dimension lands on whole printer dots):
 ``render_pdf`` streams pages to a small PDF writer, so memory stays flat for long jobs.
 ``render_zpl`` emits one ``^XA...^XZ`` per printed copy and refuses sheet stocks (laser
 media) and tube codes containing ``^``, ``~`` or ``\\``.
+
+``render_manifest`` turns a ``ManifestSpec`` (origin and destination ``ManifestParty``,
+``ManifestTube`` rows) into a multi-page US-letter shipment manifest: manifest number as
+text and Code 128, UN3373 mark (UN1845 dry ice when frozen), responsible person, every
+tube with a receipt check box, totals per tube code and custody signature blanks. Like a
+label, it has no field for participant information.
 """
 
 from labels.errors import LabelError, UnknownStock
+from labels.manifest import ManifestParty, ManifestSpec, ManifestTube, render_manifest
 from labels.pdf import render_pdf
 from labels.spec import SAMPLE_ID_ALPHABET, LabelSpec
 from labels.stocks import DEFAULT_STOCK, STOCKS, LabelStock, SheetGrid, get_stock
@@ -36,9 +43,13 @@ __all__ = [
     "LabelError",
     "LabelSpec",
     "LabelStock",
+    "ManifestParty",
+    "ManifestSpec",
+    "ManifestTube",
     "SheetGrid",
     "UnknownStock",
     "get_stock",
+    "render_manifest",
     "render_pdf",
     "render_zpl",
 ]

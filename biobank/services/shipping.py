@@ -424,4 +424,8 @@ def manifest_spec(shipment: Shipment, *, printed_at: datetime | None = None) -> 
 def manifest_pdf(actor: User, shipment: Shipment) -> bytes:
     """The manifest as PDF; a coordinator can print any site's."""
     policy.require(actor, policy.Action.PRINT_MANIFESTS)
-    return labels.render_manifest(manifest_spec(shipment))
+    try:
+        return labels.render_manifest(manifest_spec(shipment))
+    except labels.LabelError as refused:
+        # e.g. a site name with a character the printable fonts lack: the admin must fix it.
+        raise Conflict(f"The manifest cannot be printed: {refused}") from None
