@@ -13,6 +13,7 @@ from sqlalchemy import event as sa_event
 from sqlalchemy.engine import Engine
 
 from biobank.config import load_config
+from biobank.db import SQLITE_IMMEDIATE
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 MIGRATIONS_DIR = PROJECT_ROOT / "migrations"
@@ -72,9 +73,7 @@ def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
 
     if not isinstance(dbapi_connection, sqlite3.Connection):
         return
-    # Let SQLAlchemy's "begin" hook issue BEGIN IMMEDIATE (below) instead of pysqlite's lazy
-    # BEGIN: a deferred transaction that later writes can fail at once with "database is
-    # locked" when another writer got there first; an immediate one waits its turn.
+    # Transactions are begun by our "begin" hook below, not by pysqlite's own lazy BEGIN.
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
@@ -85,8 +84,12 @@ def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
 
 
 def _begin_sqlite(connection: Any) -> None:
-    if connection.dialect.name == "sqlite":
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+    """Reads begin DEFERRED (in WAL mode they never block a writer); a unit of work asks for
+    IMMEDIATE, taking the write lock up front so it waits its turn instead of failing with
+    "database is locked" when it tries to write from a snapshot another writer has moved past.
+    """
+    immediate = connection.get_execution_options().get(SQLITE_IMMEDIATE, False)
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
 def configure_engine(engine: Engine) -> None:

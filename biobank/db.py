@@ -94,12 +94,23 @@ class TimestampMixin:
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+SQLITE_IMMEDIATE = "biobank_sqlite_immediate"
+
+
 @contextmanager
 def unit_of_work() -> Iterator[Any]:
-    """Commit everything done inside the block once, or nothing at all."""
+    """Commit everything done inside the block once, or nothing at all.
+
+    On SQLite the block runs in a fresh BEGIN IMMEDIATE transaction: whatever was read before
+    (e.g. the logged-in user) is reloaded inside it, so writes never come from a stale snapshot.
+    """
     from biobank.extensions import db
 
-    session = db.session
+    session = db.session()  # the request's real Session behind the scoped proxy
+    if session.get_bind().dialect.name == "sqlite":
+        if session.in_transaction():
+            session.commit()  # ends a read-only snapshot; nothing is written outside a unit
+        session.connection(execution_options={SQLITE_IMMEDIATE: True})
     try:
         yield session
         session.commit()

@@ -283,3 +283,47 @@ def dispatched_shipment(app, finalized_collection, biobank_site):
         return shipment
 
     return make
+
+
+@pytest.fixture
+def received_tubes(app, technician, dispatched_shipment):
+    """Tubes collected at the clinic, shipped, and scanned in at the biobank (not yet stored)."""
+    from biobank.services import receiving
+
+    def make(collector: User, **collection_kwargs):
+        shipment = dispatched_shipment(collector, **collection_kwargs)
+        with unit_of_work():
+            for item in shipment.items:
+                receiving.receive_scan(technician, shipment, item.sample.barcode)
+            receiving.close_receipt(technician, shipment, condition="good")
+        return [item.sample for item in shipment.items]
+
+    return make
+
+
+@pytest.fixture
+def freezer(app, technician):
+    """A -80 °C freezer with a shelf holding two 9 x 9 boxes, built through the service."""
+    from biobank.services import storage
+
+    with unit_of_work():
+        unit = storage.create_freezer(technician, name="Freezer 1", temperature_c=-80)
+        shelf = storage.create_container(
+            technician, parent_id=unit.id, kind="shelf", name="Shelf 1"
+        )
+        for name in ("Box 1", "Box 2"):
+            storage.create_container(
+                technician, parent_id=shelf.id, kind="box", name=name, rows=9, cols=9
+            )
+    return unit
+
+
+@pytest.fixture
+def boxes(freezer):
+    from biobank.models import Container, ContainerKind
+
+    return list(
+        db.session.scalars(
+            sa.select(Container).where(Container.kind == ContainerKind.BOX).order_by(Container.id)
+        )
+    )

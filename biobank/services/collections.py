@@ -158,8 +158,10 @@ def new_samples(
     *,
     collection: Collection | None = None,
     label_kit: LabelKit | None = None,
+    status: SampleStatus = SampleStatus.PENDING,
+    custody_site_id: int | None = None,
 ) -> list[Sample]:
-    """Pending samples with fresh, unique IDs (flushed, no events: the caller records why)."""
+    """Samples with fresh, unique IDs (flushed, no events: the caller records why)."""
 
     def taken(candidates: list[str]) -> set[str]:
         return set(
@@ -174,8 +176,8 @@ def new_samples(
             collection=collection,
             label_kit_id=label_kit.id if label_kit else None,
             site_id=site.id,
-            custody_site_id=site.id,
-            status=SampleStatus.PENDING,
+            custody_site_id=custody_site_id or site.id,
+            status=status,
             volume_ml=tube_type.volume_ml,
         )
         for barcode, tube_type in zip(barcodes, tube_types, strict=True)

@@ -1,0 +1,856 @@
+"""Freezer storage: the container tree, allocation, storing, and the biobank-side lifecycle.
+
+A box's positions are ``A1``… (row letter, column number). Only occupied (or reserved)
+positions have a row in ``storage_positions``; its unique constraints are what make "one tube
+per position, one position per tube" hold when technicians race.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from enum import StrEnum
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import aliased
+
+from biobank.db import utcnow
+from biobank.errors import (
+    Conflict,
+    DomainError,
+    InvalidTransition,
+    NotFound,
+    PositionTaken,
+    ValidationFailed,
+)
+from biobank.extensions import db
+from biobank.models import (
+    Container,
+    ContainerKind,
+    EventType,
+    Sample,
+    SampleStatus,
+    Site,
+    Specimen,
+    StoragePosition,
+    User,
+    position_label,
+)
+from biobank.services import ids, policy
+from biobank.services.custody import record_event
+from biobank.services.rackscan import RackFileError, Well, parse_position, parse_rack_file
+from biobank.services.samples import get_sample, samples_by_barcode, transition
+from biobank.services.shipping import lock_sample
+from biobank.services.sites import site_field
+from biobank.services.storage_paths import container_path, location_of
+
+# Which kinds may hold which: freezer → shelf / rack → box.
+CHILD_KINDS = {
+    ContainerKind.FREEZER: (ContainerKind.SHELF, ContainerKind.RACK, ContainerKind.BOX),
+    ContainerKind.SHELF: (ContainerKind.RACK, ContainerKind.BOX),
+    ContainerKind.RACK: (ContainerKind.BOX,),
+    ContainerKind.BOX: (),
+}
+AUTO_PLACE_ATTEMPTS = 5
+
+
+def path_text(container: Container) -> str:
+    return " › ".join(c.name for c in container_path(container))
+
+
+# --- the tree -------------------------------------------------------------------------------
+
+
+def get_container(user: User, container_id: int) -> Container:
+    return policy.ensure_visible(
+        user, db.session.get(Container, container_id), f"storage container {container_id}"
+    )
+
+
+def get_box(user: User, box_id: int) -> Container:
+    box = get_container(user, box_id)
+    if box.kind != ContainerKind.BOX:
+        raise NotFound(f"Container {box_id} is a {box.kind}, not a box.")
+    return box
+
+
+def find_box_by_barcode(user: User, text: str) -> Container:
+    code = ids.parse_prefixed_code(text, ids.BOX_PREFIX)
+    if code is None:
+        raise ValidationFailed.for_field("box", f"{text.strip()!r} is not a box barcode (BX…).")
+    box = db.session.scalar(sa.select(Container).where(Container.barcode == code))
+    return policy.ensure_visible(user, box, f"box {code}")
+
+
+def list_freezers(user: User, site: Site | None = None) -> list[Container]:
+    stmt = sa.select(Container).where(Container.kind == ContainerKind.FREEZER)
+    if site is not None:
+        stmt = stmt.where(Container.site_id == site.id)
+    return list(db.session.scalars(policy.scope_containers(stmt, user).order_by(Container.name)))
+
+
+def _name(name: str | None) -> str:
+    name = (name or "").strip()
+    if not 1 <= len(name) <= 100:
+        raise ValidationFailed.for_field("name", "Give a name of 1 to 100 characters.")
+    return name
+
+
+def _sibling_named(site_id: int, parent_id: int | None, name: str) -> bool:
+    stmt = sa.select(Container.id).where(Container.site_id == site_id, Container.name == name)
+    stmt = stmt.where(
+        Container.parent_id.is_(None) if parent_id is None else Container.parent_id == parent_id
+    )
+    return db.session.scalar(stmt) is not None
+
+
+def create_freezer(
+    actor: User, *, name: str, temperature_c: Decimal | float | str, site: str | None = None
+) -> Container:
+    target = site_field(site) if site else actor.site
+    policy.require_own_site(actor, target, policy.Action.MANAGE_STORAGE)
+    name = _name(name)
+    try:
+        temperature = Decimal(str(temperature_c))
+    except InvalidOperation:
+        raise ValidationFailed.for_field(
+            "temperature_c", "Give the set temperature in °C, e.g. -80."
+        ) from None
+    if not Decimal("-200") <= temperature <= Decimal("25"):
+        raise ValidationFailed.for_field("temperature_c", "A set temperature is -200 to 25 °C.")
+    if _sibling_named(target.id, None, name):
+        raise Conflict(f"{target.code} has a freezer named {name!r} already.")
+    freezer = Container(
+        site_id=target.id, kind=ContainerKind.FREEZER, name=name, temperature_c=temperature
+    )
+    db.session.add(freezer)
+    db.session.flush()
+    record_event(
+        EventType.CONTAINER_CHANGED,
+        actor=actor,
+        container=freezer,
+        details={"created": "freezer", "name": name},
+    )
+    return freezer
+
+
+def _specimens(values: Sequence[str] | None) -> str | None:
+    if not values:
+        return None
+    try:
+        return " ".join(sorted({str(Specimen(v.strip().lower())) for v in values}))
+    except ValueError:
+        raise ValidationFailed.for_field(
+            "allowed_specimens", f"Choose among: {', '.join(s.value for s in Specimen)}."
+        ) from None
+
+
+def create_container(
+    actor: User,
+    *,
+    parent_id: int,
+    kind: ContainerKind | str,
+    name: str,
+    rows: int | None = None,
+    cols: int | None = None,
+    allowed_specimens: Sequence[str] | None = None,
+) -> Container:
+    """A shelf, rack or box inside a freezer (boxes carry a BX… barcode of their own)."""
+    parent = get_container(actor, parent_id)
+    policy.require_own_site(actor, parent.site, policy.Action.MANAGE_STORAGE)
+    try:
+        kind = ContainerKind(kind)
+    except ValueError:
+        raise ValidationFailed.for_field("kind", "Choose shelf, rack or box.") from None
+    if kind not in CHILD_KINDS[parent.kind]:
+        allowed = ", ".join(k.value for k in CHILD_KINDS[parent.kind]) or "nothing"
+        raise ValidationFailed.for_field("kind", f"A {parent.kind} holds {allowed}, not a {kind}.")
+    if not parent.active:
+        raise InvalidTransition(f"{path_text(parent)} is deactivated: nothing goes into it.")
+    name = _name(name)
+    errors: dict[str, list[str]] = {}
+    if kind == ContainerKind.BOX:
+        if not (isinstance(rows, int) and 1 <= rows <= 26):
+            errors["rows"] = ["A box has 1 to 26 rows (A to Z)."]
+        if not (isinstance(cols, int) and 1 <= cols <= 99):
+            errors["cols"] = ["A box has 1 to 99 columns."]
+    elif rows is not None or cols is not None:
+        errors["rows"] = [f"Only boxes have rows and columns; a {kind} does not."]
+    if errors:
+        raise ValidationFailed(next(iter(errors.values()))[0], errors=errors)
+    if _sibling_named(parent.site_id, parent.id, name):
+        raise Conflict(f"{path_text(parent)} holds something named {name!r} already.")
+    barcode = None
+    if kind == ContainerKind.BOX:
+
+        def taken(candidates: list[str]) -> set[str]:
+            return set(
+                db.session.scalars(
+                    sa.select(Container.barcode).where(Container.barcode.in_(candidates))
+                )
+            )
+
+        [barcode] = ids.unique_codes(1, lambda: ids.new_prefixed_code(ids.BOX_PREFIX), taken)
+    container = Container(
+        site_id=parent.site_id,
+        parent_id=parent.id,
+        kind=kind,
+        name=name,
+        barcode=barcode,
+        rows=rows if kind == ContainerKind.BOX else None,
+        cols=cols if kind == ContainerKind.BOX else None,
+        allowed_specimens=_specimens(allowed_specimens) if kind == ContainerKind.BOX else None,
+    )
+    db.session.add(container)
+    db.session.flush()
+    record_event(
+        EventType.CONTAINER_CHANGED,
+        actor=actor,
+        container=container,
+        details={"created": str(kind), "name": name, "parent": parent.id},
+    )
+    return container
+
+
+def rename_container(actor: User, container: Container, name: str) -> Container:
+    policy.require_own_site(actor, container.site, policy.Action.MANAGE_STORAGE)
+    name = _name(name)
+    if name != container.name and _sibling_named(container.site_id, container.parent_id, name):
+        raise Conflict(f"Something named {name!r} is there already.")
+    old, container.name = container.name, name
+    record_event(
+        EventType.CONTAINER_CHANGED,
+        actor=actor,
+        container=container,
+        details={"renamed": {"from": old, "to": name}},
+    )
+    db.session.flush()
+    return container
+
+
+def subtree_ids(container: Container) -> list[int]:
+    """This container and everything below it (one recursive query)."""
+    tree = sa.select(Container.id).where(Container.id == container.id).cte(recursive=True)
+    child = aliased(Container)
+    tree = tree.union_all(sa.select(child.id).where(child.parent_id == tree.c.id))
+    return list(db.session.scalars(sa.select(tree.c.id)))
+
+
+def deactivate_container(actor: User, container: Container) -> Container:
+    """Take a container out of use: only when nothing is stored anywhere inside it."""
+    policy.require_own_site(actor, container.site, policy.Action.MANAGE_STORAGE)
+    inside = subtree_ids(container)
+    stored = db.session.scalar(
+        sa.select(sa.func.count(StoragePosition.id)).where(StoragePosition.box_id.in_(inside))
+    )
+    if stored:
+        raise InvalidTransition(
+            f"{path_text(container)} still holds {stored} tube(s): move them out before "
+            "deactivating it."
+        )
+    for node in db.session.scalars(sa.select(Container).where(Container.id.in_(inside))):
+        node.active = False
+    record_event(
+        EventType.CONTAINER_CHANGED, actor=actor, container=container, details={"deactivated": True}
+    )
+    db.session.flush()
+    return container
+
+
+@dataclass(frozen=True)
+class Occupancy:
+    used: int
+    capacity: int
+
+    @property
+    def free(self) -> int:
+        return self.capacity - self.used
+
+    @property
+    def percent(self) -> int:
+        return round(100 * self.used / self.capacity) if self.capacity else 0
+
+
+def occupancy(container: Container) -> Occupancy:
+    """Positions used and available in this container and everything inside it."""
+    inside = subtree_ids(container)
+    capacity = db.session.scalar(
+        sa.select(sa.func.coalesce(sa.func.sum(Container.rows * Container.cols), 0)).where(
+            Container.id.in_(inside), Container.kind == ContainerKind.BOX
+        )
+    )
+    used = db.session.scalar(
+        sa.select(sa.func.count(StoragePosition.id)).where(StoragePosition.box_id.in_(inside))
+    )
+    return Occupancy(used or 0, capacity or 0)
+
+
+# --- positions ------------------------------------------------------------------------------
+
+
+def all_positions(box: Container) -> list[tuple[int, int]]:
+    """Row by row: A1, A2, … then B1 …"""
+    return [(row, col) for row in range(1, box.rows + 1) for col in range(1, box.cols + 1)]
+
+
+def box_range(box: Container) -> str:
+    return f"A1–{position_label(box.rows, box.cols)}"
+
+
+def position_field(box: Container, text: str, field: str = "position") -> tuple[int, int]:
+    grid = parse_position(text or "")
+    if grid is None:
+        raise ValidationFailed.for_field(
+            field, f"{text!r} is not a position: use a row letter and a column number, e.g. A1."
+        )
+    row, col = grid
+    if row > box.rows or col > box.cols:
+        raise ValidationFailed.for_field(
+            field,
+            f"{position_label(row, col)} is outside box {box.name} ({box.rows} x "
+            f"{box.cols}, {box_range(box)}).",
+        )
+    return grid
+
+
+def occupied_positions(box: Container) -> dict[tuple[int, int], StoragePosition]:
+    return {
+        (p.row, p.col): p
+        for p in db.session.scalars(
+            sa.select(StoragePosition).where(StoragePosition.box_id == box.id)
+        )
+    }
+
+
+def next_free(box: Container, after: tuple[int, int] | None = None) -> tuple[int, int] | None:
+    taken = occupied_positions(box).keys()
+    for grid in all_positions(box):
+        if grid not in taken and (after is None or grid > after):
+            return grid
+    if after is not None:
+        return next_free(box)
+    return None
+
+
+def box_grid(box: Container) -> list[list[tuple[str, StoragePosition | None]]]:
+    """The box as rows of (label, position or None), for drawing it."""
+    occupied = occupied_positions(box)
+    return [
+        [(position_label(r, c), occupied.get((r, c))) for c in range(1, box.cols + 1)]
+        for r in range(1, box.rows + 1)
+    ]
+
+
+def accepts(box: Container, sample: Sample) -> bool:
+    return not box.allowed_specimens or str(sample.tube_type.specimen) in (
+        box.allowed_specimens.split()
+    )
+
+
+# --- storing ------------------------------------------------------------------------------
+
+
+def check_box(box: Container) -> None:
+    if box.kind != ContainerKind.BOX:
+        raise ValidationFailed.for_field("box", f"{box.name} is a {box.kind}: tubes go in boxes.")
+    if not box.active:
+        raise InvalidTransition(f"Box {path_text(box)} is deactivated: choose another box.")
+
+
+def storage_refusal(site: Site, sample: Sample, box: Container | None = None) -> DomainError | None:
+    """Why this tube cannot go into a box at ``site`` (and into ``box``, when given), or None."""
+    if sample.custody_site_id != site.id:
+        return Conflict(f"Tube {sample.display_barcode} is not at {site.code}: receive it first.")
+    if sample.position is not None:
+        where = location_of(sample)
+        shown = " › ".join([*where["path"], where["position"]]) if where else "a box"
+        return Conflict(
+            f"Tube {sample.display_barcode} is stored at {shown} already: move it instead.",
+            location=where,
+        )
+    if sample.status != SampleStatus.RECEIVED:
+        status = str(sample.status).replace("_", " ")
+        return InvalidTransition(
+            f"Tube {sample.display_barcode} is {status}: only received tubes are stored.",
+            sample_status=str(sample.status),
+        )
+    return specimen_refusal(box, sample) if box is not None else None
+
+
+def specimen_refusal(box: Container, sample: Sample) -> Conflict | None:
+    if accepts(box, sample):
+        return None
+    return Conflict(
+        f"Box {box.name} takes {box.allowed_specimens.replace(' ', ', ')} only; tube "
+        f"{sample.display_barcode} is {str(sample.tube_type.specimen).replace('_', ' ')}."
+    )
+
+
+def _storable_sample(actor: User, site: Site, text: str, box: Container | None = None) -> Sample:
+    """A tube that may be stored (locked against a racing store), or the refusal raised."""
+    sample = get_sample(actor, text)
+    sample = lock_sample(sample.barcode) or sample
+    refusal = storage_refusal(site, sample, box)
+    if refusal is not None:
+        raise refusal
+    return sample
+
+
+def _storable(actor: User, box: Container, text: str) -> Sample:
+    policy.require_own_site(actor, box.site, policy.Action.STORE)
+    check_box(box)
+    return _storable_sample(actor, box.site, text, box)
+
+
+def _place(
+    actor: User,
+    box: Container,
+    sample: Sample,
+    grid: tuple[int, int],
+    *,
+    at: datetime,
+    event: EventType = EventType.STORED,
+) -> StoragePosition:
+    """Insert the position row inside a savepoint: a taken position raises IntegrityError
+    without spoiling the rest of the transaction."""
+    position = StoragePosition(
+        box_id=box.id,
+        row=grid[0],
+        col=grid[1],
+        sample_id=sample.id,
+        stored_at=at,
+        stored_by_id=actor.id,
+    )
+    with db.session.begin_nested():
+        db.session.add(position)
+        db.session.flush()
+    sample.position = position
+    return position
+
+
+def position_taken(box: Container, grid: tuple[int, int]) -> PositionTaken:
+    free = next_free(box, after=grid)
+    hint = f"; the next free position is {position_label(*free)}" if free else "; the box is full"
+    return PositionTaken(
+        f"{position_label(*grid)} in box {box.name} is taken{hint}.",
+        position=position_label(*grid),
+        next_free=position_label(*free) if free else None,
+    )
+
+
+def store_sample(actor: User, box: Container, text: str, position: str | None = None) -> Sample:
+    """Put a received tube in a position of a box (or the first free one, row by row)."""
+    sample = _storable(actor, box, text)
+    now = utcnow()
+    if position:
+        grid = position_field(box, position)
+        if grid in occupied_positions(box):
+            raise position_taken(box, grid)
+        try:
+            placed = _place(actor, box, sample, grid, at=now)
+        except IntegrityError:
+            raise position_taken(box, grid) from None
+    else:
+        placed = None
+        for _ in range(AUTO_PLACE_ATTEMPTS):
+            grid = next_free(box)
+            if grid is None:
+                raise Conflict(f"Box {box.name} is full: choose another box.")
+            try:
+                placed = _place(actor, box, sample, grid, at=now)
+                break
+            except IntegrityError:
+                continue  # a colleague took it a moment ago: take the next one
+        if placed is None:
+            raise Conflict(f"Box {box.name} is filling up as you store: scan the tube again.")
+    transition(sample, SampleStatus.STORED)
+    sample.stored_at = now
+    record_event(
+        EventType.STORED,
+        actor=actor,
+        sample=sample,
+        container=box,
+        at=now,
+        details={"box": box.name, "position": placed.label, "path": path_text(box)},
+    )
+    db.session.flush()
+    return sample
+
+
+def _boxes_in(container: Container) -> list[Container]:
+    if container.kind == ContainerKind.BOX:
+        return [container]
+    inside = subtree_ids(container)
+    return list(
+        db.session.scalars(
+            sa.select(Container)
+            .where(
+                Container.id.in_(inside),
+                Container.kind == ContainerKind.BOX,
+                Container.active.is_(True),
+            )
+            .order_by(Container.id)
+        )
+    )
+
+
+def free_slots(container: Container, wanted: int) -> list[tuple[Container, tuple[int, int]]]:
+    """The first ``wanted`` free positions in the container's boxes: boxes in order, each
+    row by row. Counts occupancy per box first, so only boxes with room are looked into."""
+    boxes = _boxes_in(container)
+    used = (
+        dict(
+            db.session.execute(
+                sa.select(StoragePosition.box_id, sa.func.count())
+                .where(StoragePosition.box_id.in_([b.id for b in boxes]))
+                .group_by(StoragePosition.box_id)
+            ).all()
+        )
+        if boxes
+        else {}
+    )
+    slots: list[tuple[Container, tuple[int, int]]] = []
+    for box in boxes:
+        if len(slots) >= wanted:
+            break
+        if used.get(box.id, 0) >= box.capacity:
+            continue
+        taken = occupied_positions(box).keys()
+        for grid in all_positions(box):
+            if grid not in taken:
+                slots.append((box, grid))
+                if len(slots) >= wanted:
+                    break
+    return slots
+
+
+@dataclass(frozen=True)
+class Placement:
+    sample: Sample
+    box: Container
+    position: str
+
+
+def plan_placements(
+    container: Container, samples: Sequence[Sample]
+) -> list[tuple[Sample, Container, tuple[int, int]]]:
+    """Where each tube goes: boxes filled in order, a collection's tubes kept in one box
+    where they fit, every tube in a box that accepts its specimen. All or nothing."""
+    boxes = _boxes_in(container)
+    free: OrderedDict[int, list[tuple[int, int]]] = OrderedDict()
+    by_id = {box.id: box for box in boxes}
+    for box, grid in free_slots(container, sum(b.capacity for b in boxes)):
+        free.setdefault(box.id, []).append(grid)
+    groups: OrderedDict[object, list[Sample]] = OrderedDict()
+    for sample in samples:
+        groups.setdefault(sample.collection_id or ("tube", sample.id), []).append(sample)
+    plan = []
+    unplaced = []
+    for group in groups.values():
+        home = next(
+            (
+                box_id
+                for box_id, grids in free.items()
+                if len(grids) >= len(group) and all(accepts(by_id[box_id], s) for s in group)
+            ),
+            None,
+        )
+        for sample in group:
+            box_id = (
+                home
+                if home is not None
+                else next(
+                    (b for b, grids in free.items() if grids and accepts(by_id[b], sample)), None
+                )
+            )
+            if box_id is None:
+                unplaced.append(sample)
+                continue
+            plan.append((sample, by_id[box_id], free[box_id].pop(0)))
+    if unplaced:
+        names = ", ".join(s.display_barcode for s in unplaced[:10])
+        raise Conflict(
+            f"No room for {len(unplaced)} tube(s) in {path_text(container)} ({names}"
+            f"{'…' if len(unplaced) > 10 else ''}): add a box; nothing was stored."
+        )
+    return plan
+
+
+def store_many(actor: User, container: Container, barcodes: Sequence[str]) -> list[Placement]:
+    """Store many tubes into a box or a whole freezer, all or nothing."""
+    if not barcodes:
+        raise ValidationFailed.for_field("barcodes", "Scan at least one tube.")
+    policy.require_own_site(actor, container.site, policy.Action.STORE)
+    seen: set[str] = set()
+    samples = []
+    for text in barcodes:
+        barcode = ids.sample_id_field(text, "barcodes")
+        if barcode in seen:
+            raise ValidationFailed.for_field("barcodes", f"{ids.display(barcode)} is listed twice.")
+        seen.add(barcode)
+        samples.append(barcode)
+    if not _boxes_in(container):
+        raise Conflict(f"{path_text(container)} has no active box: add one first.")
+    checked = [_storable_sample(actor, container.site, barcode) for barcode in samples]
+    placements = []
+    now = utcnow()
+    for sample, box, grid in plan_placements(container, checked):
+        placed = _place(actor, box, sample, grid, at=now)
+        transition(sample, SampleStatus.STORED)
+        sample.stored_at = now
+        record_event(
+            EventType.STORED,
+            actor=actor,
+            sample=sample,
+            container=box,
+            at=now,
+            details={"box": box.name, "position": placed.label, "path": path_text(box)},
+        )
+        placements.append(Placement(sample, box, placed.label))
+    db.session.flush()
+    return placements
+
+
+# --- rack-scanner import -------------------------------------------------------------------
+
+
+class WellOutcome(StrEnum):
+    PLACED = "placed"
+    ALREADY_THERE = "already_there"
+    EMPTY = "empty"
+    UNKNOWN_TUBE = "unknown_tube"
+    OUTSIDE_BOX = "outside_box"
+    DUPLICATE_TUBE = "duplicate_tube"
+    DIFFERS = "differs"
+    NOT_STORABLE = "not_storable"
+
+
+# Any of these stops the whole import: nothing is written until the rack matches.
+BLOCKING = frozenset(
+    {
+        WellOutcome.UNKNOWN_TUBE,
+        WellOutcome.OUTSIDE_BOX,
+        WellOutcome.DUPLICATE_TUBE,
+        WellOutcome.DIFFERS,
+        WellOutcome.NOT_STORABLE,
+    }
+)
+
+
+@dataclass(frozen=True)
+class WellReport:
+    line: int
+    position: str
+    barcode: str | None
+    outcome: WellOutcome
+    message: str
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "line": self.line,
+            "position": self.position,
+            "barcode": self.barcode,
+            "outcome": str(self.outcome),
+            "message": self.message,
+        }
+
+
+@dataclass(frozen=True)
+class RackScanReport:
+    box: Container
+    wells: list[WellReport]
+    applied: bool
+
+    @property
+    def counts(self) -> dict[str, int]:
+        counts = {str(outcome): 0 for outcome in WellOutcome}
+        for well in self.wells:
+            counts[str(well.outcome)] += 1
+        return counts
+
+    @property
+    def ok(self) -> bool:
+        return not any(well.outcome in BLOCKING for well in self.wells)
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "box": self.box.id,
+            "applied": self.applied,
+            "ok": self.ok,
+            "counts": self.counts,
+            "wells": [well.as_dict() for well in self.wells],
+        }
+
+
+class RackScanRefused(Conflict):
+    title = "Rack scan does not match"
+    slug = "rack-scan-refused"
+
+
+Verdict = tuple[WellOutcome, str, Sample | None]
+
+
+def _judge_wells(
+    actor: User, box: Container, wells: list[Well]
+) -> list[tuple[WellReport, Sample | None]]:
+    occupied = occupied_positions(box)
+    parsed: dict[int, str | None] = {}
+    for well in wells:
+        try:
+            parsed[well.line] = ids.parse_sample_id(well.barcode) if well.barcode else None
+        except ids.InvalidCode:
+            parsed[well.line] = None
+    known = samples_by_barcode([b for b in parsed.values() if b])
+    reads = Counter(b for b in parsed.values() if b)
+    judged = []
+    for well in wells:
+        sample_id = parsed[well.line]
+        outcome, message, sample = _judge_well(
+            actor,
+            box,
+            well,
+            occupied,
+            known.get(sample_id) if sample_id else None,
+            reads[sample_id] if sample_id else 0,
+        )
+        judged.append(
+            (WellReport(well.line, well.position, well.barcode, outcome, message), sample)
+        )
+    return judged
+
+
+def _judge_well(
+    actor: User,
+    box: Container,
+    well: Well,
+    occupied: dict[tuple[int, int], StoragePosition],
+    sample: Sample | None,
+    reads: int,
+) -> Verdict:
+    if well.row is None or well.row > box.rows or well.col > box.cols:
+        return (
+            WellOutcome.OUTSIDE_BOX,
+            f"{well.position!r} is not a position of this {box.rows} x {box.cols} box "
+            f"({box_range(box)}).",
+            None,
+        )
+    grid = (well.row, well.col)
+    label = position_label(*grid)
+    holder = occupied.get(grid)
+    if well.barcode is None:
+        if holder is not None and holder.sample is not None:
+            return (
+                WellOutcome.DIFFERS,
+                f"The scanner saw {label} empty, but {holder.sample.display_barcode} should be "
+                "there.",
+                None,
+            )
+        return WellOutcome.EMPTY, f"{label} is empty.", None
+    if sample is None or not policy.may_see(actor, sample):
+        return (
+            WellOutcome.UNKNOWN_TUBE,
+            f"{well.barcode} in {label} is not a tube this biobank knows: take it out and check "
+            "its label.",
+            None,
+        )
+    if reads > 1:
+        return (
+            WellOutcome.DUPLICATE_TUBE,
+            f"{sample.display_barcode} is read in more than one well: rescan the rack.",
+            sample,
+        )
+    if sample.position is not None:
+        here = (sample.position.box_id, sample.position.row, sample.position.col)
+        if here == (box.id, *grid):
+            return (
+                WellOutcome.ALREADY_THERE,
+                f"{sample.display_barcode} is in {label} already.",
+                sample,
+            )
+        return (
+            WellOutcome.DIFFERS,
+            f"{sample.display_barcode} should be at {_stored_at(sample)}, not in {label}.",
+            sample,
+        )
+    if holder is not None:
+        other = holder.sample.display_barcode if holder.sample else "a reservation"
+        return (
+            WellOutcome.DIFFERS,
+            f"{label} should hold {other}, not {sample.display_barcode}.",
+            sample,
+        )
+    refusal = storage_refusal(box.site, sample, box)
+    if refusal is not None:
+        return WellOutcome.NOT_STORABLE, refusal.detail, sample
+    return WellOutcome.PLACED, f"{sample.display_barcode} goes into {label}.", sample
+
+
+def _stored_at(sample: Sample) -> str:
+    where = location_of(sample)
+    return " › ".join([*where["path"], where["position"]]) if where else "another box"
+
+
+def import_rack_scan(actor: User, box: Container, data: bytes, *, apply: bool) -> RackScanReport:
+    """Check a rack-scanner file against the box; with ``apply``, store every tube or none."""
+    policy.require_own_site(actor, box.site, policy.Action.STORE)
+    check_box(box)
+    try:
+        wells = parse_rack_file(data)
+    except RackFileError as unreadable:
+        raise ValidationFailed.for_field("file", str(unreadable)) from None
+    judged = _judge_wells(actor, box, wells)
+    report = RackScanReport(box, [well for well, _ in judged], applied=False)
+    if not apply:
+        return report
+    if not report.ok:
+        raise RackScanRefused(
+            "Nothing was stored: the rack does not match what the system expects in "
+            f"{sum(report.counts[str(o)] for o in BLOCKING)} well(s). Fix those and scan again.",
+            report=report.as_dict(),
+        )
+    now = utcnow()
+    to_place = [(well, sample) for well, sample in judged if well.outcome == WellOutcome.PLACED]
+    rows = [
+        StoragePosition(
+            box_id=box.id,
+            row=parse_position(w.position)[0],
+            col=parse_position(w.position)[1],
+            sample_id=s.id,
+            stored_at=now,
+            stored_by_id=actor.id,
+        )
+        for w, s in to_place
+    ]
+    try:
+        with db.session.begin_nested():
+            db.session.add_all(rows)
+            db.session.flush()
+    except IntegrityError:
+        raise RackScanRefused(
+            "The box changed while the file was being imported (someone stored a tube in it): "
+            "nothing was stored; upload the file again.",
+        ) from None
+    for (well, sample), position in zip(to_place, rows, strict=True):
+        sample.position = position
+        transition(sample, SampleStatus.STORED)
+        sample.stored_at = now
+        record_event(
+            EventType.STORED,
+            actor=actor,
+            sample=sample,
+            container=box,
+            at=now,
+            details={
+                "box": box.name,
+                "position": position.label,
+                "path": path_text(box),
+                "source": "rack scan",
+                "line": well.line,
+            },
+        )
+    db.session.flush()
+    return RackScanReport(box, report.wells, applied=True)

@@ -1,0 +1,242 @@
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+
+from biobank.db import unit_of_work
+from biobank.errors import (
+    Conflict,
+    Forbidden,
+    InvalidTransition,
+    NotFound,
+    PositionTaken,
+    ValidationFailed,
+)
+from biobank.extensions import db
+from biobank.models import Event, SampleStatus
+from biobank.services import ids, storage
+from biobank.services.custody import verify_chain
+from biobank.services.storage_paths import location_of
+
+
+def _store(actor, box, barcode, position=None):
+    with unit_of_work():
+        return storage.store_sample(actor, box, barcode, position)
+
+
+def test_the_tree_and_its_barcodes(freezer, boxes):
+    assert freezer.kind == "freezer" and str(freezer.temperature_c) == "-80.0"
+    assert [b.name for b in boxes] == ["Box 1", "Box 2"]
+    assert all(ids.parse_prefixed_code(b.barcode, "BX") == b.barcode for b in boxes)
+    assert storage.path_text(boxes[0]) == "Freezer 1 › Shelf 1 › Box 1"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"kind": "box", "name": "B", "rows": 0, "cols": 9}, "rows"),
+        ({"kind": "box", "name": "B", "rows": 9, "cols": 100}, "cols"),
+        ({"kind": "shelf", "name": "S", "rows": 9, "cols": 9}, "rows"),
+        ({"kind": "freezer", "name": "F"}, "kind"),
+        ({"kind": "box", "name": " ", "rows": 9, "cols": 9}, "name"),
+    ],
+)
+def test_container_rules(technician, freezer, kwargs, field):
+    with pytest.raises(ValidationFailed) as error:
+        storage.create_container(technician, parent_id=freezer.id, **kwargs)
+    assert field in error.value.errors
+
+
+def test_boxes_hold_nothing_but_tubes(technician, boxes):
+    with pytest.raises(ValidationFailed, match="holds nothing"):
+        storage.create_container(
+            technician, parent_id=boxes[0].id, kind="box", name="x", rows=2, cols=2
+        )
+
+
+def test_sibling_names_are_unique(technician, freezer):
+    with pytest.raises(Conflict, match="already"):
+        storage.create_container(technician, parent_id=freezer.id, kind="shelf", name="Shelf 1")
+    with pytest.raises(Conflict):
+        storage.create_freezer(technician, name="Freezer 1", temperature_c=-80)
+
+
+def test_collectors_do_not_manage_storage(collector):
+    with pytest.raises(Forbidden):
+        storage.create_freezer(collector, name="F", temperature_c=-80)
+
+
+def test_store_into_a_chosen_position_and_the_first_free(
+    technician, collector, boxes, received_tubes
+):
+    tubes = received_tubes(collector)
+    _store(technician, boxes[0], tubes[0].barcode, "B3")
+    _store(technician, boxes[0], tubes[1].barcode)
+    assert location_of(tubes[0])["position"] == "B3"
+    assert location_of(tubes[1])["position"] == "A1"
+    assert tubes[0].status == SampleStatus.STORED
+    assert location_of(tubes[0])["path"] == ["Freezer 1", "Shelf 1", "Box 1"]
+    stored = db.session.scalars(sa.select(Event).where(Event.type == "stored")).all()
+    assert [e.details["position"] for e in stored] == ["B3", "A1"]
+
+
+def test_a_taken_position_is_409_naming_the_next_free(technician, collector, boxes, received_tubes):
+    tubes = received_tubes(collector)
+    _store(technician, boxes[0], tubes[0].barcode, "A1")
+    _store(technician, boxes[0], tubes[1].barcode, "A2")
+    with pytest.raises(PositionTaken) as taken:
+        storage.store_sample(technician, boxes[0], tubes[2].barcode, "A1")
+    assert "the next free position is A3" in taken.value.detail
+    assert taken.value.extra["next_free"] == "A3"
+
+
+@pytest.mark.parametrize("position", ["J1", "A10", "Z9", "11", "A0"])
+def test_outside_the_box_is_422(technician, collector, boxes, received_tubes, position):
+    tube = received_tubes(collector)[0]
+    with pytest.raises(ValidationFailed) as error:
+        storage.store_sample(technician, boxes[0], tube.barcode, position)
+    assert "position" in error.value.errors
+
+
+def test_padded_and_lower_case_positions_are_read(technician, collector, boxes, received_tubes):
+    tube = received_tubes(collector)[0]
+    _store(technician, boxes[0], tube.barcode, "c07")
+    assert location_of(tube)["position"] == "C7"
+
+
+def test_only_received_tubes_are_stored(technician, collector, boxes, dispatched_shipment):
+    on_the_way = dispatched_shipment(collector).items[0].sample
+    with pytest.raises(InvalidTransition, match="in transit: only received tubes are stored"):
+        storage.store_sample(technician, boxes[0], on_the_way.barcode)
+
+
+def test_a_tube_still_at_the_clinic_is_not_found_at_the_biobank(
+    technician, collector, boxes, finalized_collection
+):
+    at_clinic = finalized_collection(collector).samples[0]
+    with pytest.raises(NotFound):
+        storage.store_sample(technician, boxes[0], at_clinic.barcode)
+
+
+def test_a_stored_tube_is_moved_not_stored_twice(technician, collector, boxes, received_tubes):
+    tube = received_tubes(collector)[0]
+    _store(technician, boxes[0], tube.barcode)
+    with pytest.raises(Conflict, match="stored at Freezer 1 › Shelf 1 › Box 1 › A1"):
+        storage.store_sample(technician, boxes[1], tube.barcode)
+
+
+def test_restricted_boxes_take_only_their_specimens(technician, collector, freezer, received_tubes):
+    with unit_of_work():
+        serum_box = storage.create_container(
+            technician,
+            parent_id=freezer.id,
+            kind="box",
+            name="Serum",
+            rows=9,
+            cols=9,
+            allowed_specimens=["serum"],
+        )
+    tubes = received_tubes(collector)
+    urine = next(t for t in tubes if t.tube_type.specimen == "urine")
+    serum = next(t for t in tubes if t.tube_type.specimen == "serum")
+    with pytest.raises(Conflict, match="takes serum only"):
+        storage.store_sample(technician, serum_box, urine.barcode)
+    _store(technician, serum_box, serum.barcode)
+
+
+def test_occupancy_at_every_level(technician, collector, freezer, boxes, received_tubes):
+    tubes = received_tubes(collector)
+    for tube in tubes[:5]:
+        _store(technician, boxes[0], tube.barcode)
+    assert storage.occupancy(boxes[0]) == storage.Occupancy(5, 81)
+    assert storage.occupancy(freezer) == storage.Occupancy(5, 162)
+    assert storage.occupancy(boxes[1]).free == 81
+
+
+def test_store_many_keeps_a_collection_together_and_is_all_or_nothing(
+    technician, collector, freezer, boxes, received_tubes
+):
+    first = received_tubes(collector)
+    second = received_tubes(collector, participant_id="P222222222")
+    # fill Box 1 but for 5 places: the next collection (8 tubes) must go whole into Box 2
+    with unit_of_work():
+        for index in range(76):
+            from biobank.models import StoragePosition
+
+            db.session.add(
+                StoragePosition(box_id=boxes[0].id, row=index // 9 + 1, col=index % 9 + 1)
+            )
+    with unit_of_work():
+        placed = storage.store_many(technician, freezer, [t.barcode for t in first + second])
+    assert {p.box.name for p in placed[:8]} == {"Box 2"}
+    assert [p.position for p in placed[:3]] == ["A1", "A2", "A3"]
+    assert {p.box.name for p in placed[8:]} == {"Box 2"}
+
+
+def test_store_many_without_room_stores_nothing(
+    technician, collector, freezer, boxes, received_tubes
+):
+    tubes = received_tubes(collector)
+    with unit_of_work():
+        storage.deactivate_container(technician, boxes[1])
+    from biobank.models import StoragePosition
+
+    with unit_of_work():
+        for index in range(78):
+            db.session.add(
+                StoragePosition(box_id=boxes[0].id, row=index // 9 + 1, col=index % 9 + 1)
+            )
+    with pytest.raises(Conflict, match="No room for 5"):
+        storage.store_many(technician, freezer, [t.barcode for t in tubes])
+    db.session.rollback()
+    assert all(t.status == SampleStatus.RECEIVED for t in tubes)
+
+
+def test_deactivate_only_when_empty(technician, collector, boxes, received_tubes):
+    tube = received_tubes(collector)[0]
+    _store(technician, boxes[0], tube.barcode)
+    with pytest.raises(InvalidTransition, match="still holds 1"):
+        storage.deactivate_container(technician, boxes[0])
+    with unit_of_work():
+        storage.deactivate_container(technician, boxes[1])
+    assert not boxes[1].active
+    with pytest.raises(InvalidTransition, match="deactivated"):
+        storage.store_sample(
+            technician, boxes[1], received_tubes(collector, participant_id="P100000009")[0].barcode
+        )
+
+
+def test_rename(technician, boxes):
+    with unit_of_work():
+        storage.rename_container(technician, boxes[0], "Serum box 17")
+    assert storage.path_text(boxes[0]).endswith("Serum box 17")
+
+
+def test_box_grid_draws_every_position(technician, collector, boxes, received_tubes):
+    tube = received_tubes(collector)[0]
+    _store(technician, boxes[0], tube.barcode, "I9")
+    grid = storage.box_grid(boxes[0])
+    assert len(grid) == 9 and all(len(row) == 9 for row in grid)
+    assert grid[0][0] == ("A1", None)
+    assert grid[8][8][0] == "I9" and grid[8][8][1].sample_id == tube.id
+
+
+def test_find_box_by_scanned_barcode(technician, boxes):
+    assert storage.find_box_by_barcode(technician, boxes[1].barcode.lower()) is boxes[1]
+
+
+def test_free_slots_skips_full_boxes(technician, boxes, freezer):
+    from biobank.models import StoragePosition
+
+    with unit_of_work():
+        for index in range(81):
+            db.session.add(
+                StoragePosition(box_id=boxes[0].id, row=index // 9 + 1, col=index % 9 + 1)
+            )
+    slots = storage.free_slots(freezer, 3)
+    assert [(b.name, g) for b, g in slots] == [
+        ("Box 2", (1, 1)),
+        ("Box 2", (1, 2)),
+        ("Box 2", (1, 3)),
+    ]
+    assert verify_chain().intact
