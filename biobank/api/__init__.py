@@ -52,6 +52,7 @@ def register_api(app: Flask) -> None:
         samples,
         shipments,
         sites,
+        storage,
     )
 
     api.init_app(
@@ -71,10 +72,24 @@ def register_api(app: Flask) -> None:
             "servers": [{"url": "/"}],
         },
     )
-    for module in (auth, sites, catalogue, collections, samples, labels, shipments, reports):
-        api.register_blueprint(module.blp)
+    blueprints = [
+        module.blp
+        for module in (
+            auth,
+            sites,
+            catalogue,
+            collections,
+            samples,
+            labels,
+            shipments,
+            reports,
+            storage,
+        )
+    ] + [storage.handling]
+    for blueprint in blueprints:
+        api.register_blueprint(blueprint)
         # Bearer-token callers carry no cookies to forge; session callers are checked in
         # biobank.security with the X-CSRFToken header.
-        csrf.exempt(module.blp)
+        csrf.exempt(blueprint)
     app.register_blueprint(docs)
     app.before_request(require_json_bodies)

@@ -37,6 +37,7 @@ from biobank.models import (
     Site,
     Specimen,
     StoragePosition,
+    TubeType,
     User,
     position_label,
 )
@@ -336,11 +337,41 @@ def next_free(box: Container, after: tuple[int, int] | None = None) -> tuple[int
     return None
 
 
-def box_grid(box: Container) -> list[list[tuple[str, StoragePosition | None]]]:
-    """The box as rows of (label, position or None), for drawing it."""
-    occupied = occupied_positions(box)
+@dataclass(frozen=True)
+class Cell:
+    position: str
+    barcode: str | None = None
+    tube_code: str | None = None
+    status: str | None = None
+    reserved: bool = False
+
+
+def box_grid(box: Container) -> list[list[Cell]]:
+    """The box as rows of cells, for drawing it: one query, whatever the box holds."""
+    contents = {
+        (row, col): Cell(
+            position_label(row, col),
+            barcode,
+            tube_code,
+            str(status) if status else None,
+            reserved=sample_id is None,
+        )
+        for row, col, sample_id, barcode, tube_code, status in db.session.execute(
+            sa.select(
+                StoragePosition.row,
+                StoragePosition.col,
+                StoragePosition.sample_id,
+                Sample.barcode,
+                TubeType.code,
+                Sample.status,
+            )
+            .outerjoin(Sample, Sample.id == StoragePosition.sample_id)
+            .outerjoin(TubeType, TubeType.id == Sample.tube_type_id)
+            .where(StoragePosition.box_id == box.id)
+        )
+    }
     return [
-        [(position_label(r, c), occupied.get((r, c))) for c in range(1, box.cols + 1)]
+        [contents.get((r, c), Cell(position_label(r, c))) for c in range(1, box.cols + 1)]
         for r in range(1, box.rows + 1)
     ]
 

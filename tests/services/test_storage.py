@@ -217,8 +217,9 @@ def test_box_grid_draws_every_position(technician, collector, boxes, received_tu
     _store(technician, boxes[0], tube.barcode, "I9")
     grid = storage.box_grid(boxes[0])
     assert len(grid) == 9 and all(len(row) == 9 for row in grid)
-    assert grid[0][0] == ("A1", None)
-    assert grid[8][8][0] == "I9" and grid[8][8][1].sample_id == tube.id
+    assert grid[0][0] == storage.Cell("A1")
+    corner = grid[8][8]
+    assert (corner.position, corner.barcode, corner.status) == ("I9", tube.barcode, "stored")
 
 
 def test_find_box_by_scanned_barcode(technician, boxes):

@@ -1,0 +1,259 @@
+from __future__ import annotations
+
+from biobank.api.common import API_PREFIX, Blueprint
+from biobank.db import unit_of_work
+from biobank.schemas.samples import ReasonSchema, SampleSchema
+from biobank.schemas.storage import (
+    AliquotResultSchema,
+    AliquotSchema,
+    BoxQuerySchema,
+    BoxSchema,
+    ContainerCreateSchema,
+    ContainerDetailSchema,
+    ContainerSchema,
+    FreezerCreateSchema,
+    MoveSchema,
+    OptionalReasonSchema,
+    PlacementSchema,
+    RackScanFileSchema,
+    RackScanQuerySchema,
+    RackScanReportSchema,
+    RenameSchema,
+    StoreManySchema,
+    StoreSchema,
+)
+from biobank.security import current_actor
+from biobank.services import lifecycle, storage
+from biobank.services.storage_paths import location_of
+
+blp = Blueprint(
+    "api_storage", __name__, url_prefix=f"{API_PREFIX}/storage", description="Freezer storage"
+)
+handling = Blueprint(
+    "api_handling",
+    __name__,
+    url_prefix=f"{API_PREFIX}/samples",
+    description="A tube's life at the biobank",
+)
+
+
+class Described:
+    """A container with figures computed for the answer; reads through to the container."""
+
+    def __init__(self, container, *, with_positions: bool = False):
+        self.container = container
+        self.occupancy = storage.occupancy(container)
+        if with_positions:
+            self.positions = [cell for row in storage.box_grid(container) for cell in row]
+
+    def __getattr__(self, name):
+        return getattr(self.container, name)
+
+
+def _detail(container):
+    return Described(container)
+
+
+def _box(box):
+    return Described(box, with_positions=True)
+
+
+@blp.get("/freezers")
+@blp.response(200, ContainerDetailSchema(many=True))
+@blp.problems(401)
+def list_freezers():
+    """Freezers at your site (every site for coordinators and admins), with occupancy."""
+    return [_detail(f) for f in storage.list_freezers(current_actor())]
+
+
+@blp.post("/freezers")
+@blp.arguments(FreezerCreateSchema)
+@blp.response(201, ContainerSchema)
+@blp.problems(401, 403, 409, 422)
+def create_freezer(body):
+    with unit_of_work():
+        freezer = storage.create_freezer(current_actor(), **body)
+    return freezer
+
+
+@blp.post("/containers")
+@blp.arguments(ContainerCreateSchema)
+@blp.response(201, ContainerSchema)
+@blp.problems(401, 403, 404, 409, 422)
+def create_container(body):
+    """A shelf, rack or box inside a freezer (boxes: rows x cols, optional specimen list)."""
+    with unit_of_work():
+        container = storage.create_container(current_actor(), parent_id=body.pop("parent"), **body)
+    return container
+
+
+@blp.get("/containers/<int:container_id>")
+@blp.response(200, ContainerDetailSchema)
+@blp.problems(401, 404)
+def get_container(container_id: int):
+    return _detail(storage.get_container(current_actor(), container_id))
+
+
+@blp.patch("/containers/<int:container_id>")
+@blp.arguments(RenameSchema)
+@blp.response(200, ContainerSchema)
+@blp.problems(401, 403, 404, 409, 422)
+def rename_container(body, container_id: int):
+    actor = current_actor()
+    with unit_of_work():
+        container = storage.rename_container(
+            actor, storage.get_container(actor, container_id), body["name"]
+        )
+    return container
+
+
+@blp.post("/containers/<int:container_id>/deactivate")
+@blp.response(200, ContainerSchema)
+@blp.problems(401, 403, 404, 409)
+def deactivate_container(container_id: int):
+    """Take out of use; only when nothing is stored inside."""
+    actor = current_actor()
+    with unit_of_work():
+        container = storage.deactivate_container(actor, storage.get_container(actor, container_id))
+    return container
+
+
+@blp.post("/containers/<int:container_id>/store")
+@blp.arguments(StoreManySchema)
+@blp.response(201, PlacementSchema(many=True))
+@blp.problems(401, 403, 404, 409, 422)
+def store_many(body, container_id: int):
+    """Store many tubes into a box or a whole freezer, keeping collections together; all or
+    nothing."""
+    actor = current_actor()
+    with unit_of_work():
+        placements = storage.store_many(
+            actor, storage.get_container(actor, container_id), body["barcodes"]
+        )
+    return placements
+
+
+@blp.get("/boxes")
+@blp.arguments(BoxQuerySchema, location="query")
+@blp.response(200, BoxSchema)
+@blp.problems(401, 404, 422)
+def find_box(args):
+    """The box whose barcode was scanned."""
+    return _box(storage.find_box_by_barcode(current_actor(), args["barcode"]))
+
+
+@blp.get("/boxes/<int:box_id>")
+@blp.response(200, BoxSchema)
+@blp.problems(401, 404)
+def get_box(box_id: int):
+    """A box and every one of its positions, row by row."""
+    return _box(storage.get_box(current_actor(), box_id))
+
+
+@blp.post("/boxes/<int:box_id>/positions")
+@blp.arguments(StoreSchema)
+@blp.response(201, PlacementSchema)
+@blp.problems(401, 403, 404, 409, 422)
+def store(body, box_id: int):
+    """Store a tube: the given position or the first free one. Taken = 409 naming the next
+    free position; outside the box = 422."""
+    actor = current_actor()
+    with unit_of_work():
+        box = storage.get_box(actor, box_id)
+        sample = storage.store_sample(actor, box, body["barcode"], body.get("position"))
+        placed = storage.Placement(sample, box, location_of(sample)["position"])
+    return placed
+
+
+@blp.post("/boxes/<int:box_id>/rack-scan")
+@blp.arguments(RackScanQuerySchema, location="query")
+@blp.arguments(RackScanFileSchema, location="files")
+@blp.response(200, RackScanReportSchema)
+@blp.problems(401, 403, 404, 409, 413, 422)
+def rack_scan(args, files, box_id: int):
+    """Check a rack-scanner file against the box (`apply=false`), or store every tube in it
+    (`apply=true`): all or nothing, a 409 with the report when any well does not match."""
+    actor = current_actor()
+    data = files["file"].read()
+    with unit_of_work():
+        box = storage.get_box(actor, box_id)
+        report = storage.import_rack_scan(actor, box, data, apply=args["apply"])
+        answer = report.as_dict()
+    return answer
+
+
+@handling.post("/<barcode>/move")
+@handling.arguments(MoveSchema)
+@handling.response(200, SampleSchema)
+@handling.problems(401, 403, 404, 409, 422)
+def move(body, barcode: str):
+    """Move a stored tube within its box or to another box."""
+    actor = current_actor()
+    with unit_of_work():
+        sample = lifecycle.move_sample(
+            actor, barcode, storage.get_box(actor, body["box"]), body.get("position")
+        )
+    return sample
+
+
+@handling.post("/<barcode>/check-out")
+@handling.arguments(OptionalReasonSchema)
+@handling.response(200, SampleSchema)
+@handling.problems(401, 403, 404, 409, 422)
+def check_out(body, barcode: str):
+    """Out of the freezer for a while; its position is held."""
+    with unit_of_work():
+        sample = lifecycle.check_out(current_actor(), barcode, body.get("reason"))
+    return sample
+
+
+@handling.post("/<barcode>/check-in")
+@handling.response(200, SampleSchema)
+@handling.problems(401, 403, 404, 409, 422)
+def check_in(barcode: str):
+    """Back in the freezer; the time out is recorded."""
+    with unit_of_work():
+        sample = lifecycle.check_in(current_actor(), barcode)
+    return sample
+
+
+@handling.post("/<barcode>/thaw")
+@handling.response(200, SampleSchema)
+@handling.problems(401, 403, 404, 409, 422)
+def thaw(barcode: str):
+    """Record a freeze–thaw cycle."""
+    with unit_of_work():
+        sample = lifecycle.thaw(current_actor(), barcode)
+    return sample
+
+
+@handling.post("/<barcode>/aliquot")
+@handling.arguments(AliquotSchema)
+@handling.response(201, AliquotResultSchema)
+@handling.problems(401, 403, 404, 409, 422)
+def aliquot(body, barcode: str):
+    """Split into child tubes with new IDs; the parent's volume goes down (never below 0)."""
+    with unit_of_work():
+        made = lifecycle.aliquot(current_actor(), barcode, **body)
+    return made
+
+
+@handling.post("/<barcode>/withdraw")
+@handling.arguments(ReasonSchema)
+@handling.response(200, SampleSchema)
+@handling.problems(401, 403, 404, 409, 422)
+def withdraw(body, barcode: str):
+    with unit_of_work():
+        sample = lifecycle.withdraw(current_actor(), barcode, body["reason"])
+    return sample
+
+
+@handling.post("/<barcode>/dispose")
+@handling.arguments(ReasonSchema)
+@handling.response(200, SampleSchema)
+@handling.problems(401, 403, 404, 409, 422)
+def dispose(body, barcode: str):
+    """Destroy a tube; its position is freed."""
+    with unit_of_work():
+        sample = lifecycle.dispose(current_actor(), barcode, body["reason"])
+    return sample
