@@ -21,10 +21,11 @@ def local_time(value, site=None, fmt: str = "%Y-%m-%d %H:%M %Z") -> str:
 
 
 def register_web(app: Flask) -> None:
-    from biobank.web import auth, home
+    from biobank.web import auth, collections, home
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(home.bp)
+    app.register_blueprint(collections.bp)
     app.add_template_filter(local_time, "local_time")
 
     @app.context_processor

@@ -1,0 +1,330 @@
+"""Clinic staff's collection pages: start, per-tube times, labels, finalize, cancel, restore, amend.
+
+Every POST parses its form, makes one service call in one unit of work and redirects to the
+collection page (POST/redirect/GET), or sends the label file. When the service refuses, the
+same page comes back with the message beside the field it names, what was typed kept, and the
+refusal's status (422 for input, 409 for a state conflict). A collection of another site is a
+404 from ``collections.get_collection``; a role that may not collect gets the 403 page.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from io import BytesIO
+from typing import Any
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, send_file, url_for
+from flask.typing import ResponseReturnValue
+from flask_login import login_required
+
+from biobank.db import unit_of_work
+from biobank.errors import Conflict, ValidationFailed
+from biobank.models import Collection, CollectionStatus, User
+from biobank.security import current_actor
+from biobank.services import catalogue, collections, labelling, policy
+from biobank.web import local_time
+from biobank.web.collection_forms import (
+    AmendForm,
+    CollectedForm,
+    CollectionPageForms,
+    FinalizeForm,
+    NewCollectionForm,
+    PageForm,
+    PrintLabelsForm,
+    ProcessedForm,
+    ReasonForm,
+    from_site_local,
+)
+
+bp = Blueprint("collections", __name__, url_prefix="/collections")
+
+# Refusals shown on the page; NotFound and Forbidden go to the error page instead.
+REFUSALS = (ValidationFailed, Conflict)
+# The list's tabs: drafts first, as they are the work still to do.
+LIST_TABS: dict[str, CollectionStatus | None] = {
+    "draft": CollectionStatus.DRAFT,
+    "finalized": CollectionStatus.FINALIZED,
+    "cancelled": CollectionStatus.CANCELLED,
+    "all": None,
+}
+PER_PAGE = 25
+
+
+@bp.before_request
+@login_required
+def require_login() -> None:
+    """Every page here is for logged-in staff."""
+
+
+def _submit(
+    form: PageForm,
+    service_call: Callable[[], Any],
+    *,
+    done: Callable[[Any], ResponseReturnValue],
+    again: Callable[[int], ResponseReturnValue],
+) -> ResponseReturnValue:
+    """Validate ``form``, make the one service call in one unit of work, then ``done`` with
+    its result; on bad input or a refusal, ``again`` shows the page with the messages."""
+    if not form.validate_on_submit():
+        return again(422)
+    try:
+        with unit_of_work():
+            result = service_call()
+    except REFUSALS as refused:
+        if not form.show_refusal(refused):
+            flash(refused.detail, "error")
+        return again(refused.status)
+    return done(result)
+
+
+# --- the list and a new collection ----------------------------------------------------------
+
+
+@bp.get("")
+def index():
+    tab = request.args.get("status", "draft")
+    if tab not in LIST_TABS:
+        abort(404)
+    found = collections.list_collections(
+        current_actor(),
+        status=LIST_TABS[tab],
+        page=request.args.get("page", 1, type=int),
+        per_page=PER_PAGE,
+    )
+    return render_template("collections/index.html", found=found, tab=tab, tabs=LIST_TABS)
+
+
+@bp.route("/new", methods=["GET", "POST"])
+def new():
+    actor = current_actor()
+    # Before anyone scans anything: a role that cannot collect gets the 403 page at once.
+    policy.require(actor, policy.Action.COLLECT)
+    kits = catalogue.list_kits()
+    kits_by_code = {kit.code: kit for kit in kits}
+    form = NewCollectionForm()
+    form.offer_kits(kits)
+
+    def again(status: int = 200) -> ResponseReturnValue:
+        return render_template("collections/new.html", form=form, kits=kits_by_code), status
+
+    if request.method == "GET":
+        return again()
+    return _submit(
+        form,
+        lambda: collections.start_collection(
+            actor,
+            participant_id=form.participant_id.data or "",
+            kit=form.kit.data or None,
+            claim_barcode=form.claim_barcode.data or None,
+            notes=form.notes.data,
+        ),
+        done=lambda started: _back_to(
+            started,
+            f"Collection #{started.id} started with {len(started.samples)} tubes: "
+            "print their labels, then record the times.",
+        ),
+        again=again,
+    )
+
+
+# --- one collection -------------------------------------------------------------------------
+
+
+def _visible(collection_id: int) -> tuple[User, Collection]:
+    actor = current_actor()
+    return actor, collections.get_collection(actor, collection_id)
+
+
+def _render_page(collection: Collection, forms: CollectionPageForms, status: int = 200):
+    return render_template(
+        "collections/show.html",
+        collection=collection,
+        forms=forms,
+        warnings=collections.warnings_for(collection),
+    ), status
+
+
+def _page_again(
+    collection: Collection, name: str, form: PageForm, barcode: str | None = None
+) -> Callable[[int], ResponseReturnValue]:
+    """The collection page with ``form`` as posted in place of its blank twin."""
+
+    def again(status: int) -> ResponseReturnValue:
+        forms = CollectionPageForms.blank(collection).keep(name, form, barcode)
+        return _render_page(collection, forms, status)
+
+    return again
+
+
+def _back_to(
+    collection: Collection, message: str, barcode: str | None = None
+) -> ResponseReturnValue:
+    flash(message, "success")
+    anchor = f"tube-{barcode}" if barcode else None
+    return redirect(url_for(".show", collection_id=collection.id, _anchor=anchor))
+
+
+@bp.get("/<int:collection_id>")
+def show(collection_id: int):
+    _, collection = _visible(collection_id)
+    return _render_page(collection, CollectionPageForms.blank(collection))
+
+
+@bp.post("/<int:collection_id>/tubes/<barcode>/collected")
+def record_collected(collection_id: int, barcode: str):
+    actor, collection = _visible(collection_id)
+    sample = collections.collection_sample(collection, barcode)
+    form = CollectedForm()
+    return _submit(
+        form,
+        lambda: collections.record_collected(
+            actor,
+            collection,
+            sample.barcode,
+            from_site_local(form.collected_at.data, collection.site),
+        ),
+        done=lambda recorded: _back_to(
+            collection,
+            f"{recorded.tube_type.code} {recorded.display_barcode} collected at "
+            f"{local_time(recorded.collected_at, collection.site)}.",
+            recorded.barcode,
+        ),
+        again=_page_again(collection, "collected", form, sample.barcode),
+    )
+
+
+@bp.post("/<int:collection_id>/tubes/<barcode>/processed")
+def record_processed(collection_id: int, barcode: str):
+    actor, collection = _visible(collection_id)
+    sample = collections.collection_sample(collection, barcode)
+    form = ProcessedForm()
+    return _submit(
+        form,
+        lambda: collections.record_processed(
+            actor,
+            collection,
+            sample.barcode,
+            from_site_local(form.processed_at.data, collection.site),
+            centrifuge=form.centrifuge.data,
+        ),
+        done=lambda recorded: _back_to(
+            collection,
+            f"{recorded.tube_type.code} {recorded.display_barcode} processed at "
+            f"{local_time(recorded.processed_at, collection.site)}.",
+            recorded.barcode,
+        ),
+        again=_page_again(collection, "processed", form, sample.barcode),
+    )
+
+
+# --- labels ---------------------------------------------------------------------------------
+
+
+def _send_labels(job: labelling.PrintJob) -> ResponseReturnValue:
+    # A download in every browser (PDF included): the page stays, and the file goes to
+    # whichever viewer or driver feeds the label printer.
+    response = send_file(
+        BytesIO(job.content),
+        mimetype=job.media_type,
+        download_name=job.filename,
+        as_attachment=True,
+    )
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _print(
+    actor: User, collection: Collection, fmt: str, name: str, barcode: str | None = None
+) -> ResponseReturnValue:
+    """Print (or reprint, with a reason) the labels of the collection or of one tube."""
+    form = PrintLabelsForm()
+    return _submit(
+        form,
+        lambda: labelling.collection_labels(
+            actor,
+            collection,
+            barcodes=[barcode] if barcode else (),
+            fmt=fmt,
+            stock=form.stock.data,
+            start_position=form.start_position.data,
+            reason=form.reason.data,
+        ),
+        done=_send_labels,
+        again=_page_again(collection, name, form, barcode),
+    )
+
+
+@bp.post("/<int:collection_id>/labels.<any(pdf, zpl):fmt>")
+def print_labels(collection_id: int, fmt: str):
+    actor, collection = _visible(collection_id)
+    return _print(actor, collection, fmt, "labels")
+
+
+@bp.post("/<int:collection_id>/tubes/<barcode>/labels.<any(pdf, zpl):fmt>")
+def reprint_label(collection_id: int, barcode: str, fmt: str):
+    actor, collection = _visible(collection_id)
+    sample = collections.collection_sample(collection, barcode)
+    return _print(actor, collection, fmt, "reprint", sample.barcode)
+
+
+# --- lifecycle ------------------------------------------------------------------------------
+
+
+@bp.post("/<int:collection_id>/finalize")
+def finalize(collection_id: int):
+    actor, collection = _visible(collection_id)
+    form = FinalizeForm()
+    return _submit(
+        form,
+        lambda: collections.finalize_collection(actor, collection),
+        done=lambda _: _back_to(
+            collection, f"Collection #{collection.id} is finalized: its tubes are ready to pack."
+        ),
+        again=_page_again(collection, "finalize", form),
+    )
+
+
+@bp.post("/<int:collection_id>/cancel")
+def cancel(collection_id: int):
+    actor, collection = _visible(collection_id)
+    form = ReasonForm()
+    return _submit(
+        form,
+        lambda: collections.cancel_collection(actor, collection, form.reason.data),
+        done=lambda _: _back_to(collection, f"Collection #{collection.id} is cancelled."),
+        again=_page_again(collection, "cancel", form),
+    )
+
+
+@bp.post("/<int:collection_id>/restore")
+def restore(collection_id: int):
+    actor, collection = _visible(collection_id)
+    form = ReasonForm()
+    return _submit(
+        form,
+        lambda: collections.restore_collection(actor, collection, form.reason.data),
+        done=lambda _: _back_to(
+            collection, f"Collection #{collection.id} is restored: it is {collection.status} again."
+        ),
+        again=_page_again(collection, "restore", form),
+    )
+
+
+@bp.post("/<int:collection_id>/amend")
+def amend(collection_id: int):
+    actor, collection = _visible(collection_id)
+    form = AmendForm.for_collection(collection)
+    return _submit(
+        form,
+        lambda: collections.amend_collection(
+            actor,
+            collection,
+            form.reason.data,
+            notes=form.notes.data,
+            corrections=form.corrections(collection.site),
+        ),
+        done=lambda _: _back_to(
+            collection, f"Collection #{collection.id} is amended; the old values are kept."
+        ),
+        again=_page_again(collection, "amend", form),
+    )
