@@ -186,7 +186,7 @@ def scan(body, shipment_id: int):
     """One scanned tube → expected, duplicate or unexpected, with live counts."""
     actor = current_actor()
     with unit_of_work():
-        shipment = shipping.get_shipment(actor, shipment_id)
+        shipment = shipping.get_shipment(actor, shipment_id, with_items=False)
         result = receiving.receive_scan(
             actor, shipment, body["barcode"], damaged=body["damaged"], note=body.get("note")
         )

@@ -65,11 +65,15 @@ def lock_sample(barcode: str) -> Sample | None:
 # --- reading -----------------------------------------------------------------------------
 
 
-def get_shipment(user: User, shipment_id: int, *, lock: bool = False) -> Shipment:
+def get_shipment(
+    user: User, shipment_id: int, *, lock: bool = False, with_items: bool = True
+) -> Shipment:
+    """The shipment, if visible. ``with_items=False`` for the scan path: a receipt of a
+    thousand tubes must not load a thousand items for every scan."""
     shipment = db.session.get(
         Shipment,
         shipment_id,
-        options=[selectinload(Shipment.items)],
+        options=[selectinload(Shipment.items)] if with_items else [],
         with_for_update={"of": Shipment} if lock and on_postgres() else None,
     )
     return policy.ensure_visible(user, shipment, f"shipment {shipment_id}")

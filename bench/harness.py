@@ -1,0 +1,202 @@
+"""The app on a real database for benchmarks: a fresh SQLite file and PostgreSQL.
+
+PostgreSQL comes from ``BIOBANK_BENCH_DATABASE_URL`` (default: database ``biobank_bench`` on
+127.0.0.1:5432, created if missing). Its ``public`` schema is rebuilt for every benchmark.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import sqlalchemy as sa
+
+DEFAULT_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/biobank_bench"
+PASSWORD = "bench-password-2026"
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(fraction * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def ms(seconds: float) -> float:
+    return round(seconds * 1000, 2)
+
+
+def timed(work: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    work()
+    return time.perf_counter() - start
+
+
+def median_time(work: Callable[[], object], repeats: int = 5) -> float:
+    return statistics.median(timed(work) for _ in range(repeats))
+
+
+def postgres_url() -> str | None:
+    url = os.environ.get("BIOBANK_BENCH_DATABASE_URL", DEFAULT_POSTGRES)
+    admin = sa.make_url(url).set(database="postgres")
+    try:
+        engine = sa.create_engine(admin, isolation_level="AUTOCOMMIT")
+        with engine.connect() as connection:
+            name = sa.make_url(url).database
+            exists = connection.scalar(
+                sa.text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name}
+            )
+            if not exists:
+                connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
+        engine.dispose()
+    except sa.exc.OperationalError:
+        return None
+    return url
+
+
+def databases() -> Iterator[tuple[str, str]]:
+    """("SQLite", url) and, when reachable, ("PostgreSQL", url)."""
+    folder = Path(tempfile.mkdtemp(prefix="biobank-bench-"))
+    yield "SQLite", f"sqlite:///{folder / 'bench.sqlite3'}"
+    url = postgres_url()
+    if url:
+        yield "PostgreSQL", url
+    else:
+        print("PostgreSQL is not reachable: its figures are left out of this run.")
+
+
+@dataclass
+class Cast:
+    collector: object
+    technician: object
+    coordinator: object
+
+
+@contextmanager
+def bench_app(url: str) -> Iterator[tuple[object, Cast]]:
+    """A migrated, empty database with the catalogue, two sites and one user per role."""
+    from flask_migrate import upgrade
+
+    from biobank import create_app
+    from biobank.db import unit_of_work
+    from biobank.extensions import db
+    from biobank.models import Role, SiteKind
+    from biobank.services import accounts, sites
+    from biobank.services.catalogue import load_catalogue
+
+    if url.startswith("postgresql"):
+        engine = sa.create_engine(url)
+        with engine.begin() as connection:
+            connection.exec_driver_sql("DROP SCHEMA public CASCADE")
+            connection.exec_driver_sql("CREATE SCHEMA public")
+        engine.dispose()
+    app = create_app(
+        {
+            "SQLALCHEMY_DATABASE_URI": url,
+            "BIOBANK_ENV": "testing",
+            "BIOBANK_LOGIN_LIMIT": "100000 per minute",
+        }
+    )
+    with app.app_context():
+        upgrade()
+        with unit_of_work():
+            load_catalogue()
+            clinic = sites.create_site(
+                code="UCSD-01",
+                name="UC San Diego Health",
+                kind=SiteKind.COLLECTION,
+                timezone="America/Los_Angeles",
+            )
+            bank = sites.create_site(
+                code="MAYO-BB",
+                name="Mayo Clinic Biobank",
+                kind=SiteKind.BIOBANK,
+                timezone="America/Chicago",
+            )
+            cast = Cast(
+                *(
+                    accounts.create_user(
+                        username=name,
+                        full_name=name.title(),
+                        role=role,
+                        site=site,
+                        password=PASSWORD,
+                    )
+                    for name, role, site in (
+                        ("collector", Role.COLLECTOR, clinic),
+                        ("technician", Role.TECHNICIAN, bank),
+                        ("coordinator", Role.COORDINATOR, bank),
+                    )
+                )
+            )
+        try:
+            yield app, cast
+        finally:
+            db.session.remove()
+            db.engine.dispose()
+
+
+def bearer(user) -> dict[str, str]:
+    from biobank.db import unit_of_work
+    from biobank.services import accounts
+
+    with unit_of_work():
+        token, _ = accounts.issue_token(user, hours=2)
+    return {"Authorization": f"Bearer {token}"}
+
+
+def finalized_tubes(collector, count: int) -> list[str]:
+    """``count`` finalized tubes, through the real services, ten tube types per collection."""
+    from datetime import timedelta
+
+    from biobank.db import unit_of_work, utcnow
+    from biobank.services import collections
+
+    codes = [
+        "1HEP4",
+        "1ED04",
+        "1ED10",
+        "2ED10",
+        "1ED02",
+        "1CFD9",
+        "1PXR2",
+        "1UR10",
+        "1UR90",
+        "1SAL2",
+    ]
+    barcodes: list[str] = []
+    drawn = utcnow() - timedelta(hours=3)
+    number = 100_000_000
+    while len(barcodes) < count:
+        wanted = codes[: min(len(codes), count - len(barcodes))]
+        number += 1
+        with unit_of_work():
+            collection = collections.start_collection(
+                collector, participant_id=f"P{number}", tube_types=wanted
+            )
+            for sample in collection.samples:
+                collections.record_collected(collector, collection, sample.barcode, drawn)
+            collections.finalize_collection(collector, collection, at=drawn + timedelta(hours=1))
+            barcodes += [s.barcode for s in collection.samples]
+    return barcodes
+
+
+def dispatched(collector, barcodes: list[str]):
+    from biobank.db import unit_of_work
+    from biobank.services import shipping
+
+    with unit_of_work():
+        shipment = shipping.open_shipment(
+            collector, destination="MAYO-BB", temperature="refrigerated"
+        )
+        for barcode in barcodes:
+            shipping.pack_sample(collector, shipment, barcode)
+        shipping.dispatch_shipment(
+            collector, shipment, carrier="fedex", tracking_number="123456789012"
+        )
+    return shipment.id
