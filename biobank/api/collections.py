@@ -1,11 +1,8 @@
 from __future__ import annotations
 
-from io import BytesIO
-
-from flask import send_file
-
 from biobank.api.common import API_PREFIX, Blueprint, page_body
 from biobank.db import unit_of_work
+from biobank.downloads import send_print_job
 from biobank.schemas.collections import (
     AmendSchema,
     CollectedSchema,
@@ -34,17 +31,6 @@ PDF_RESPONSE = {"content": {"application/pdf": {"schema": {"type": "string", "fo
 ZPL_RESPONSE = {
     "content": {"application/vnd.zebra-zpl": {"schema": {"type": "string", "format": "binary"}}}
 }
-
-
-def send_print_job(job: labelling.PrintJob):
-    response = send_file(
-        BytesIO(job.content),
-        mimetype=job.media_type,
-        download_name=job.filename,
-        as_attachment=job.media_type != "application/pdf",
-    )
-    response.headers["X-Label-Count"] = str(job.labels)
-    return response
 
 
 @blp.get("")
@@ -186,7 +172,8 @@ def _labels(collection_id: int, args, fmt: str):
             start_position=args["start_position"],
             reason=args.get("reason"),
         )
-    return send_print_job(job)
+    # PDFs open in the browser's viewer; ZPL is a file for the printer.
+    return send_print_job(job, attachment=fmt != "pdf")
 
 
 @blp.get("/<int:collection_id>/labels.pdf")

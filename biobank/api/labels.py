@@ -1,8 +1,9 @@
 from __future__ import annotations
 
-from biobank.api.collections import PDF_RESPONSE, ZPL_RESPONSE, send_print_job
+from biobank.api.collections import PDF_RESPONSE, ZPL_RESPONSE
 from biobank.api.common import API_PREFIX, Blueprint
 from biobank.db import unit_of_work
+from biobank.downloads import send_print_job
 from biobank.schemas.collections import LabelBatchCreateSchema, LabelBatchSchema, LabelQuerySchema
 from biobank.security import current_actor
 from biobank.services import labelling
@@ -45,7 +46,7 @@ def _labels(batch_id: int, args, fmt: str):
             start_position=args["start_position"],
             reason=args.get("reason"),
         )
-    return send_print_job(job)
+    return send_print_job(job, attachment=fmt != "pdf")
 
 
 @blp.get("/<int:batch_id>/labels.pdf")

@@ -1,12 +1,9 @@
 from __future__ import annotations
 
-from io import BytesIO
-
-from flask import send_file
-
 from biobank.api.collections import PDF_RESPONSE
 from biobank.api.common import API_PREFIX, Blueprint, page_body
 from biobank.db import unit_of_work
+from biobank.downloads import send_document
 from biobank.schemas.common import page_schema
 from biobank.schemas.samples import ReasonSchema
 from biobank.schemas.shipments import (
@@ -142,11 +139,11 @@ def manifest(shipment_id: int):
     """The manifest: barcode, tubes, totals, carrier, UN3373 marking, signatures."""
     actor = current_actor()
     shipment = shipping.get_shipment(actor, shipment_id)
-    content = shipping.manifest_pdf(actor, shipment)
-    return send_file(
-        BytesIO(content),
-        mimetype="application/pdf",
-        download_name=f"manifest-{shipment.manifest_number}.pdf",
+    return send_document(
+        shipping.manifest_pdf(actor, shipment),
+        media_type="application/pdf",
+        filename=f"manifest-{shipment.manifest_number}.pdf",
+        attachment=False,
     )
 
 

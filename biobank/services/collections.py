@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy.orm import selectinload
@@ -74,6 +75,11 @@ class Warning:
 
 def _tube_family(tube_type: TubeType) -> str:
     return tube_type.code[1:4]
+
+
+def site_time(at: datetime, site: Site) -> str:
+    """A time as the clinic reads it: in the site's own zone."""
+    return at.astimezone(ZoneInfo(site.timezone)).strftime("%Y-%m-%d %H:%M %Z")
 
 
 def _no_future(at: datetime, field: str, now: datetime) -> None:
@@ -190,8 +196,8 @@ def new_samples(
 def _tube_types_for(kit_code: str | None, tube_type_codes: Sequence[str] | None):
     if bool(kit_code) == bool(tube_type_codes):
         raise ValidationFailed(
-            "Give either a kit or a list of tube types.",
-            errors={"kit": ["Give either a kit or tube_types, not both or neither."]},
+            "Choose a kit or list the tube types, not both.",
+            errors={"kit": ["Choose a kit or list the tube types, not both."]},
         )
     if kit_code:
         try:
@@ -352,7 +358,7 @@ def _check_times(
             raise ValidationFailed.for_field(
                 "processed_at",
                 f"Tube {sample.display_barcode} cannot be processed at or before it was collected "
-                f"({collected_at:%Y-%m-%d %H:%M} UTC).",
+                f"({site_time(collected_at, sample.site)}).",
             )
 
 

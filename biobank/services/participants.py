@@ -22,7 +22,7 @@ def participant_id_field(text: str, field: str = "participant_id") -> str:
     if not re.fullmatch(pattern, value):
         raise ValidationFailed.for_field(
             field,
-            f"{text.strip()!r} is not a participant ID: it must match {pattern} "
+            f"{(text or '').strip()!r} is not a participant ID: it must match {pattern} "
             "(e.g. P123456789). Scan the participant's barcode or type the ID.",
         )
     return value

@@ -10,14 +10,14 @@ refusal's status (422 for input, 409 for a state conflict). A collection of anot
 from __future__ import annotations
 
 from collections.abc import Callable
-from io import BytesIO
 from typing import Any
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, send_file, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import login_required
 
 from biobank.db import unit_of_work
+from biobank.downloads import send_print_job
 from biobank.errors import Conflict, ValidationFailed
 from biobank.models import Collection, CollectionStatus, User
 from biobank.security import current_actor
@@ -220,19 +220,6 @@ def record_processed(collection_id: int, barcode: str):
 # --- labels ---------------------------------------------------------------------------------
 
 
-def _send_labels(job: labelling.PrintJob) -> ResponseReturnValue:
-    # A download in every browser (PDF included): the page stays, and the file goes to
-    # whichever viewer or driver feeds the label printer.
-    response = send_file(
-        BytesIO(job.content),
-        mimetype=job.media_type,
-        download_name=job.filename,
-        as_attachment=True,
-    )
-    response.headers["Cache-Control"] = "no-store"
-    return response
-
-
 def _print(
     actor: User, collection: Collection, fmt: str, name: str, barcode: str | None = None
 ) -> ResponseReturnValue:
@@ -249,7 +236,7 @@ def _print(
             start_position=form.start_position.data,
             reason=form.reason.data,
         ),
-        done=_send_labels,
+        done=lambda job: send_print_job(job, attachment=True),
         again=_page_again(collection, name, form, barcode),
     )
 
