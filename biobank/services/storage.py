@@ -512,50 +512,71 @@ def store_sample(actor: User, box: Container, text: str, position: str | None = 
     return sample
 
 
-def _boxes_in(container: Container) -> list[Container]:
-    if container.kind == ContainerKind.BOX:
-        return [container]
-    inside = subtree_ids(container)
-    return list(
-        db.session.scalars(
-            sa.select(Container)
-            .where(
-                Container.id.in_(inside),
-                Container.kind == ContainerKind.BOX,
-                Container.active.is_(True),
-            )
-            .order_by(Container.id)
+@dataclass(frozen=True)
+class BoxRoom:
+    """A box with space left, as read for allocation (no ORM object: freezers hold
+    thousands of boxes)."""
+
+    id: int
+    rows: int
+    cols: int
+    allowed_specimens: str | None
+    used: int
+
+    def takes(self, sample: Sample) -> bool:
+        return not self.allowed_specimens or str(sample.tube_type.specimen) in (
+            self.allowed_specimens.split()
         )
+
+
+def boxes_with_room(container: Container) -> list[BoxRoom]:
+    """Active boxes in the container (or the box itself) that are not full, in order.
+
+    One statement: walk the subtree, count each box's occupied positions, keep the boxes
+    with room. Full boxes never leave the database.
+    """
+    tree = sa.select(Container.id).where(Container.id == container.id).cte(recursive=True)
+    child = aliased(Container)
+    tree = tree.union_all(sa.select(child.id).where(child.parent_id == tree.c.id))
+    used = sa.func.count(StoragePosition.id)
+    stmt = (
+        sa.select(Container.id, Container.rows, Container.cols, Container.allowed_specimens, used)
+        .join(tree, tree.c.id == Container.id)
+        .outerjoin(StoragePosition, StoragePosition.box_id == Container.id)
+        .where(Container.kind == ContainerKind.BOX, Container.active.is_(True))
+        .group_by(Container.id, Container.rows, Container.cols, Container.allowed_specimens)
+        .having(used < Container.rows * Container.cols)
+        .order_by(Container.id)
     )
+    return [BoxRoom(*row) for row in db.session.execute(stmt)]
+
+
+def _free_grids(room: BoxRoom) -> list[tuple[int, int]]:
+    taken = {
+        (row, col)
+        for row, col in db.session.execute(
+            sa.select(StoragePosition.row, StoragePosition.col).where(
+                StoragePosition.box_id == room.id
+            )
+        )
+    }
+    return [
+        (row, col)
+        for row in range(1, room.rows + 1)
+        for col in range(1, room.cols + 1)
+        if (row, col) not in taken
+    ]
 
 
 def free_slots(container: Container, wanted: int) -> list[tuple[Container, tuple[int, int]]]:
     """The first ``wanted`` free positions in the container's boxes: boxes in order, each
-    row by row. Counts occupancy per box first, so only boxes with room are looked into."""
-    boxes = _boxes_in(container)
-    used = (
-        dict(
-            db.session.execute(
-                sa.select(StoragePosition.box_id, sa.func.count())
-                .where(StoragePosition.box_id.in_([b.id for b in boxes]))
-                .group_by(StoragePosition.box_id)
-            ).all()
-        )
-        if boxes
-        else {}
-    )
+    row by row. Only the boxes that are needed are looked into, and only they are loaded."""
     slots: list[tuple[Container, tuple[int, int]]] = []
-    for box in boxes:
+    for room in boxes_with_room(container):
         if len(slots) >= wanted:
             break
-        if used.get(box.id, 0) >= box.capacity:
-            continue
-        taken = occupied_positions(box).keys()
-        for grid in all_positions(box):
-            if grid not in taken:
-                slots.append((box, grid))
-                if len(slots) >= wanted:
-                    break
+        box = db.session.get(Container, room.id)
+        slots += [(box, grid) for grid in _free_grids(room)[: wanted - len(slots)]]
     return slots
 
 
@@ -570,12 +591,21 @@ def plan_placements(
     container: Container, samples: Sequence[Sample]
 ) -> list[tuple[Sample, Container, tuple[int, int]]]:
     """Where each tube goes: boxes filled in order, a collection's tubes kept in one box
-    where they fit, every tube in a box that accepts its specimen. All or nothing."""
-    boxes = _boxes_in(container)
-    free: OrderedDict[int, list[tuple[int, int]]] = OrderedDict()
-    by_id = {box.id: box for box in boxes}
-    for box, grid in free_slots(container, sum(b.capacity for b in boxes)):
-        free.setdefault(box.id, []).append(grid)
+    where they fit, every tube in a box that accepts its specimen. All or nothing.
+
+    Homes are chosen from the per-box counts; free positions are read only for the boxes
+    that receive tubes.
+    """
+    rooms = boxes_with_room(container)
+    left = {room.id: room.rows * room.cols - room.used for room in rooms}
+    grids: dict[int, list[tuple[int, int]]] = {}
+
+    def take(room: BoxRoom) -> tuple[int, int]:
+        if room.id not in grids:
+            grids[room.id] = _free_grids(room)
+        left[room.id] -= 1
+        return grids[room.id].pop(0)
+
     groups: OrderedDict[object, list[Sample]] = OrderedDict()
     for sample in samples:
         groups.setdefault(sample.collection_id or ("tube", sample.id), []).append(sample)
@@ -583,25 +613,15 @@ def plan_placements(
     unplaced = []
     for group in groups.values():
         home = next(
-            (
-                box_id
-                for box_id, grids in free.items()
-                if len(grids) >= len(group) and all(accepts(by_id[box_id], s) for s in group)
-            ),
+            (r for r in rooms if left[r.id] >= len(group) and all(r.takes(s) for s in group)),
             None,
         )
         for sample in group:
-            box_id = (
-                home
-                if home is not None
-                else next(
-                    (b for b, grids in free.items() if grids and accepts(by_id[b], sample)), None
-                )
-            )
-            if box_id is None:
+            room = home or next((r for r in rooms if left[r.id] and r.takes(sample)), None)
+            if room is None:
                 unplaced.append(sample)
                 continue
-            plan.append((sample, by_id[box_id], free[box_id].pop(0)))
+            plan.append((sample, db.session.get(Container, room.id), take(room)))
     if unplaced:
         names = ", ".join(s.display_barcode for s in unplaced[:10])
         raise Conflict(
@@ -624,8 +644,6 @@ def store_many(actor: User, container: Container, barcodes: Sequence[str]) -> li
             raise ValidationFailed.for_field("barcodes", f"{ids.display(barcode)} is listed twice.")
         seen.add(barcode)
         samples.append(barcode)
-    if not _boxes_in(container):
-        raise Conflict(f"{path_text(container)} has no active box: add one first.")
     checked = [_storable_sample(actor, container.site, barcode) for barcode in samples]
     placements = []
     now = utcnow()
