@@ -108,7 +108,8 @@ def seed_demo() -> None:
     if summary.created:
         click.echo(
             f"Demo data loaded: {summary.sites} sites, {summary.users} users, "
-            f"{summary.collections} collections (password {DEMO_PASSWORD!r})."
+            f"{summary.collections} collections, {summary.shipments} shipments, "
+            f"{summary.stored} tubes in the freezer (password {DEMO_PASSWORD!r})."
         )
     else:
         click.echo("Demo data is already loaded.")

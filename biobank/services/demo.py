@@ -9,8 +9,25 @@ import sqlalchemy as sa
 
 from biobank.db import utcnow
 from biobank.extensions import db
-from biobank.models import Centrifuge, Role, Site, SiteKind, User
-from biobank.services import accounts, collections, labelling, sites
+from biobank.models import (
+    Centrifuge,
+    Collection,
+    Role,
+    SampleStatus,
+    Shipment,
+    Site,
+    SiteKind,
+    User,
+)
+from biobank.services import (
+    accounts,
+    collections,
+    labelling,
+    receiving,
+    shipping,
+    sites,
+    storage,
+)
 
 DEMO_PASSWORD = "tube-rack-demo-2026"
 
@@ -47,6 +64,8 @@ class DemoSummary:
     sites: int
     users: int
     collections: int = 0
+    shipments: int = 0
+    stored: int = 0
 
 
 def demo_loaded() -> bool:
@@ -71,8 +90,11 @@ def seed_demo() -> DemoSummary:
             site=by_code[site_code],
             password=DEMO_PASSWORD,
         )
-    made = _demo_collections(users)
-    return DemoSummary(True, len(by_code), len(users), made)
+    finalized = _demo_collections(users)
+    shipments, stored = _demo_logistics(users, finalized)
+    return DemoSummary(
+        True, len(by_code), len(users), sum(map(len, finalized.values())) + 6, shipments, stored
+    )
 
 
 def _collect_and_process(actor: User, collection, drawn: datetime, minutes_to_spin: int) -> None:
@@ -88,10 +110,11 @@ def _collect_and_process(actor: User, collection, drawn: datetime, minutes_to_sp
             )
 
 
-def _demo_collections(users: dict[str, User]) -> int:
-    """Work in every state a clinic sees: finalized, in progress, just started, cancelled."""
+def _demo_collections(users: dict[str, User]) -> dict[str, list[Collection]]:
+    """Work in every state a clinic sees: finalized, in progress, just started, cancelled.
+    Returns each clinic's finalized collections, oldest first."""
     now = utcnow()
-    made = 0
+    finalized: dict[str, list[Collection]] = {}
     for username, participant_base in (("collector", 100000100), ("collector2", 200000200)):
         actor = users[username]
         for index, hours_ago in enumerate((50, 26, 5)):
@@ -102,7 +125,7 @@ def _demo_collections(users: dict[str, User]) -> int:
             drawn = now - timedelta(hours=hours_ago)
             _collect_and_process(actor, collection, drawn, minutes_to_spin=40 + 5 * index)
             collections.finalize_collection(actor, collection, at=drawn + timedelta(hours=1))
-            made += 1
+            finalized.setdefault(username, []).append(collection)
         in_progress = collections.start_collection(
             actor, participant_id=f"P{participant_base + 10}", kit="BASELINE-ADULT"
         )
@@ -118,5 +141,63 @@ def _demo_collections(users: dict[str, User]) -> int:
             actor, participant_id=f"P{participant_base + 12}", kit="URINE-ONLY"
         )
         collections.cancel_collection(actor, cancelled, "participant could not give a sample")
-        made += 3
-    return made
+    return finalized
+
+
+def _pack(actor: User, kept: list[Collection], *, dispatch: bool, tracking: str) -> Shipment:
+    shipment = shipping.open_shipment(actor, destination="MAYO-BB", temperature="refrigerated")
+    for collection in kept:
+        for sample in collection.samples:
+            shipping.pack_sample(actor, shipment, sample.barcode)
+    if dispatch:
+        shipping.dispatch_shipment(actor, shipment, carrier="fedex", tracking_number=tracking)
+    return shipment
+
+
+def _demo_logistics(
+    users: dict[str, User], finalized: dict[str, list[Collection]]
+) -> tuple[int, int]:
+    """UCSD's oldest tubes arrived (one missing) and are in the freezer; BWH's are on the
+    way (one shipment overdue); the newest UCSD tubes wait in an open shipment."""
+    technician = users["technician"]
+    ucsd, bwh = finalized["collector"], finalized["collector2"]
+    received = _pack(users["collector"], ucsd[:2], dispatch=True, tracking="794612345678")
+    _pack(users["collector"], ucsd[2:], dispatch=False, tracking="")
+    _pack(users["collector2"], bwh[:2], dispatch=True, tracking="794698765432")
+    tubes = [item.sample for item in received.items]
+    for sample in tubes[:-1]:
+        receiving.receive_scan(technician, received, sample.barcode)
+    receiving.close_receipt(technician, received, condition="good", temperature_c=5)
+
+    freezer = storage.create_freezer(technician, name="Freezer 1", temperature_c=-80)
+    shelves = [
+        storage.create_container(technician, parent_id=freezer.id, kind="shelf", name=name)
+        for name in ("Shelf 1", "Shelf 2")
+    ]
+    storage.create_container(
+        technician,
+        parent_id=shelves[0].id,
+        kind="box",
+        name="Serum and plasma 001",
+        rows=9,
+        cols=9,
+        allowed_specimens=["serum", "plasma"],
+    )
+    storage.create_container(
+        technician, parent_id=shelves[0].id, kind="box", name="Whole blood 001", rows=9, cols=9
+    )
+    storage.create_container(
+        technician,
+        parent_id=shelves[1].id,
+        kind="box",
+        name="Urine 001",
+        rows=10,
+        cols=10,
+        allowed_specimens=["urine"],
+    )
+    storage.create_container(
+        technician, parent_id=shelves[1].id, kind="box", name="Rack 001", rows=8, cols=12
+    )
+    arrived = [s for s in tubes if s.status == SampleStatus.RECEIVED]
+    placed = storage.store_many(technician, freezer, [s.barcode for s in arrived[:10]])
+    return 3, len(placed)
