@@ -43,6 +43,8 @@ def authenticate_api_request() -> None:
         return
     if path in PUBLIC_API_PATHS or path.startswith(PUBLIC_API_PREFIXES):
         return
+    if request.routing_exception is not None:
+        return  # an unknown route or method answers its own 404 / 405, token or not
     token = _bearer_token()
     if token is not None:
         user = accounts.user_for_token(token)

@@ -7,6 +7,7 @@ from pathlib import Path
 import flask_swagger_ui
 from flask import Blueprint, Flask, render_template, request, send_from_directory
 
+from biobank.api.idempotency import init_idempotency
 from biobank.errors import UnsupportedMediaType
 from biobank.extensions import api, csrf
 
@@ -93,3 +94,4 @@ def register_api(app: Flask) -> None:
         csrf.exempt(blueprint)
     app.register_blueprint(docs)
     app.before_request(require_json_bodies)
+    init_idempotency(app)

@@ -15,6 +15,7 @@ from biobank.models.collections import (
     LabelKit,
 )
 from biobank.models.events import Event, EventType
+from biobank.models.idempotency import IdempotencyKey
 from biobank.models.participants import Participant
 from biobank.models.samples import Centrifuge, FlagKind, Sample, SampleFlag, SampleStatus
 from biobank.models.shipments import (
@@ -39,6 +40,7 @@ __all__ = [
     "Event",
     "EventType",
     "FlagKind",
+    "IdempotencyKey",
     "ItemOutcome",
     "KitTemplate",
     "KitTemplateItem",

@@ -10,15 +10,12 @@ refusal's status (422 for input, 409 for a state conflict). A collection of anot
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import login_required
 
-from biobank.db import unit_of_work
 from biobank.downloads import send_print_job
-from biobank.errors import Conflict, ValidationFailed
 from biobank.models import Collection, CollectionStatus, User
 from biobank.security import current_actor
 from biobank.services import catalogue, collections, labelling, policy
@@ -35,11 +32,10 @@ from biobank.web.collection_forms import (
     ReasonForm,
     from_site_local,
 )
+from biobank.web.pages import submit
 
 bp = Blueprint("collections", __name__, url_prefix="/collections")
 
-# Refusals shown on the page; NotFound and Forbidden go to the error page instead.
-REFUSALS = (ValidationFailed, Conflict)
 # The list's tabs: drafts first, as they are the work still to do.
 LIST_TABS: dict[str, CollectionStatus | None] = {
     "draft": CollectionStatus.DRAFT,
@@ -54,27 +50,6 @@ PER_PAGE = 25
 @login_required
 def require_login() -> None:
     """Every page here is for logged-in staff."""
-
-
-def _submit(
-    form: PageForm,
-    service_call: Callable[[], Any],
-    *,
-    done: Callable[[Any], ResponseReturnValue],
-    again: Callable[[int], ResponseReturnValue],
-) -> ResponseReturnValue:
-    """Validate ``form``, make the one service call in one unit of work, then ``done`` with
-    its result; on bad input or a refusal, ``again`` shows the page with the messages."""
-    if not form.validate_on_submit():
-        return again(422)
-    try:
-        with unit_of_work():
-            result = service_call()
-    except REFUSALS as refused:
-        if not form.show_refusal(refused):
-            flash(refused.detail, "error")
-        return again(refused.status)
-    return done(result)
 
 
 # --- the list and a new collection ----------------------------------------------------------
@@ -109,7 +84,7 @@ def new():
 
     if request.method == "GET":
         return again()
-    return _submit(
+    return submit(
         form,
         lambda: collections.start_collection(
             actor,
@@ -175,7 +150,7 @@ def record_collected(collection_id: int, barcode: str):
     actor, collection = _visible(collection_id)
     sample = collections.collection_sample(collection, barcode)
     form = CollectedForm()
-    return _submit(
+    return submit(
         form,
         lambda: collections.record_collected(
             actor,
@@ -198,7 +173,7 @@ def record_processed(collection_id: int, barcode: str):
     actor, collection = _visible(collection_id)
     sample = collections.collection_sample(collection, barcode)
     form = ProcessedForm()
-    return _submit(
+    return submit(
         form,
         lambda: collections.record_processed(
             actor,
@@ -225,7 +200,7 @@ def _print(
 ) -> ResponseReturnValue:
     """Print (or reprint, with a reason) the labels of the collection or of one tube."""
     form = PrintLabelsForm()
-    return _submit(
+    return submit(
         form,
         lambda: labelling.collection_labels(
             actor,
@@ -261,7 +236,7 @@ def reprint_label(collection_id: int, barcode: str, fmt: str):
 def finalize(collection_id: int):
     actor, collection = _visible(collection_id)
     form = FinalizeForm()
-    return _submit(
+    return submit(
         form,
         lambda: collections.finalize_collection(actor, collection),
         done=lambda _: _back_to(
@@ -275,7 +250,7 @@ def finalize(collection_id: int):
 def cancel(collection_id: int):
     actor, collection = _visible(collection_id)
     form = ReasonForm()
-    return _submit(
+    return submit(
         form,
         lambda: collections.cancel_collection(actor, collection, form.reason.data),
         done=lambda _: _back_to(collection, f"Collection #{collection.id} is cancelled."),
@@ -287,7 +262,7 @@ def cancel(collection_id: int):
 def restore(collection_id: int):
     actor, collection = _visible(collection_id)
     form = ReasonForm()
-    return _submit(
+    return submit(
         form,
         lambda: collections.restore_collection(actor, collection, form.reason.data),
         done=lambda _: _back_to(
@@ -301,7 +276,7 @@ def restore(collection_id: int):
 def amend(collection_id: int):
     actor, collection = _visible(collection_id)
     form = AmendForm.for_collection(collection)
-    return _submit(
+    return submit(
         form,
         lambda: collections.amend_collection(
             actor,

@@ -96,3 +96,15 @@ def test_wrong_content_type_is_415(client, admin, auth_headers):
     )
     body = _is_problem(response, 415)
     assert "application/json" in body["detail"]
+
+
+def test_unknown_route_without_a_token_is_404_not_401(client):
+    response = client.get("/api/v1/no/such/thing")
+    assert response.status_code == 404
+    assert response.mimetype == "application/problem+json"
+
+
+def test_wrong_method_without_a_token_is_405(client):
+    response = client.put("/api/v1/kits")
+    assert response.status_code == 405
+    assert response.mimetype == "application/problem+json"

@@ -1,0 +1,129 @@
+"""``Idempotency-Key`` for API writes: a client that retries after a timeout gets the first
+answer again, and the write happens once.
+
+The key is claimed (one row per user and key) before the route runs; the route's answer is
+stored after it. A concurrent retry while the first request is still running gets a 409; a
+retry after a 5xx runs again (nothing was written: the route's transaction rolled back).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from datetime import timedelta
+
+import sqlalchemy as sa
+from flask import Flask, Response, g, request
+from sqlalchemy.exc import IntegrityError
+
+from biobank.db import unit_of_work, utcnow
+from biobank.errors import Conflict, ValidationFailed
+from biobank.extensions import db
+from biobank.models import IdempotencyKey
+
+HEADER = "Idempotency-Key"
+REPLAYED_HEADER = "Idempotent-Replayed"
+KEY_PATTERN = re.compile(r"^[\x21-\x7e]{1,255}$")
+UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# A claimed key with no answer this old belongs to a request that died: let a retry run.
+ABANDONED_AFTER = timedelta(minutes=2)
+KEPT_FOR = timedelta(hours=24)
+
+
+def fingerprint() -> str:
+    """What the request asks for. For uploads, the files' contents, not the multipart
+    boundary (which a client picks afresh on every attempt)."""
+    digest = hashlib.sha256()
+    digest.update(f"{request.method} {request.path}?{request.query_string.decode()}".encode())
+    if request.mimetype == "multipart/form-data":
+        for name, value in sorted(request.form.items(multi=True)):
+            digest.update(f"{name}={value}".encode())
+        for name, upload in sorted(request.files.items(multi=True)):
+            content = upload.stream.read()
+            upload.stream.seek(0)
+            digest.update(name.encode() + hashlib.sha256(content).digest())
+    else:
+        digest.update(request.get_data(cache=True))
+    return digest.hexdigest()
+
+
+def _replay(record: IdempotencyKey) -> Response:
+    response = Response(
+        record.response_body or "", status=record.status, content_type=record.content_type
+    )
+    response.headers[REPLAYED_HEADER] = "true"
+    return response
+
+
+def claim_key() -> Response | None:
+    key = request.headers.get(HEADER)
+    actor = g.get("actor")
+    if key is None or request.method not in UNSAFE or actor is None:
+        return None
+    if not KEY_PATTERN.match(key):
+        raise ValidationFailed.for_field(
+            HEADER, "Use 1 to 255 visible ASCII characters, e.g. a UUID, one per request."
+        )
+    request_print = fingerprint()
+    now = utcnow()
+    with unit_of_work():
+        stmt = sa.select(IdempotencyKey).where(
+            IdempotencyKey.user_id == actor.id, IdempotencyKey.key == key
+        )
+        if db.session.get_bind().dialect.name == "postgresql":
+            stmt = stmt.with_for_update()
+        record = db.session.scalar(stmt)
+        if record is not None and record.created_at < now - KEPT_FOR:
+            db.session.delete(record)
+            db.session.flush()
+            record = None
+        if record is None:
+            record = IdempotencyKey(user_id=actor.id, key=key, fingerprint=request_print, created_at=now)
+            db.session.add(record)
+            try:
+                with db.session.begin_nested():
+                    db.session.flush()
+            except IntegrityError:
+                raise Conflict(
+                    "A request with this Idempotency-Key is being handled right now; retry in "
+                    "a few seconds to get its answer."
+                ) from None
+        elif record.fingerprint != request_print:
+            raise ValidationFailed.for_field(
+                HEADER,
+                "This Idempotency-Key was used for a different request: use a new key for a "
+                "new request.",
+            )
+        elif record.status is not None:
+            return _replay(record)
+        elif record.created_at > now - ABANDONED_AFTER:
+            raise Conflict(
+                "A request with this Idempotency-Key is being handled right now; retry in a "
+                "few seconds to get its answer."
+            )
+        else:
+            record.created_at = now  # the first attempt died: this one runs
+        g.idempotency_key_id = record.id
+    return None
+
+
+def remember_answer(response: Response) -> Response:
+    key_id = g.pop("idempotency_key_id", None)
+    if key_id is None:
+        return response
+    with unit_of_work():
+        record = db.session.get(IdempotencyKey, key_id)
+        if record is None:
+            return response
+        if response.status_code >= 500:
+            db.session.delete(record)  # nothing was written: a retry may run again
+        else:
+            record.status = response.status_code
+            record.response_body = response.get_data(as_text=True)
+            record.content_type = response.content_type
+    return response
+
+
+def init_idempotency(app: Flask) -> None:
+    app.before_request(claim_key)
+    app.after_request(remember_answer)

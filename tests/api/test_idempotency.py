@@ -1,0 +1,156 @@
+"""A scanner that retries after a timeout never records a scan twice and gets the first
+answer again."""
+
+from __future__ import annotations
+
+import io
+from datetime import timedelta
+
+import sqlalchemy as sa
+
+from biobank.db import unit_of_work
+from biobank.extensions import db
+from biobank.models import Event, IdempotencyKey
+
+
+def _scan(client, headers, shipment_id, barcode, key):
+    return client.post(
+        f"/api/v1/shipments/{shipment_id}/receipt/scans",
+        json={"barcode": barcode},
+        headers={**headers, "Idempotency-Key": key},
+    )
+
+
+def _received_events():
+    return db.session.scalar(sa.select(sa.func.count()).where(Event.type == "received"))
+
+
+def test_a_retried_scan_gets_the_first_answer_and_one_event(
+    client, auth_headers, technician, collector, dispatched_shipment
+):
+    shipment = dispatched_shipment(collector)
+    barcode = shipment.items[0].sample.barcode
+    headers = auth_headers(technician)
+    first = _scan(client, headers, shipment.id, barcode, "scan-7f3a")
+    retry = _scan(client, headers, shipment.id, barcode, "scan-7f3a")
+    assert first.status_code == retry.status_code == 200
+    assert first.get_json()["outcome"] == "expected"
+    assert retry.get_json() == first.get_json()  # not "duplicate": the first answer
+    assert retry.headers["Idempotent-Replayed"] == "true"
+    assert _received_events() == 1
+    # without the key, scanning again is a duplicate, still no second event
+    again = client.post(
+        f"/api/v1/shipments/{shipment.id}/receipt/scans", json={"barcode": barcode}, headers=headers
+    )
+    assert again.get_json()["outcome"] == "duplicate"
+    assert _received_events() == 1
+
+
+def test_the_same_key_for_a_different_request_is_422(
+    client, auth_headers, technician, collector, dispatched_shipment
+):
+    shipment = dispatched_shipment(collector)
+    headers = auth_headers(technician)
+    _scan(client, headers, shipment.id, shipment.items[0].sample.barcode, "key-1")
+    other = _scan(client, headers, shipment.id, shipment.items[1].sample.barcode, "key-1")
+    assert other.status_code == 422
+    assert "Idempotency-Key" in other.get_json()["errors"]
+    assert _received_events() == 1
+
+
+def test_keys_belong_to_their_user(
+    client, auth_headers, technician, make_user, biobank_site, collector, dispatched_shipment
+):
+    from biobank.models import Role
+
+    colleague = make_user("tech.two", Role.TECHNICIAN, biobank_site)
+    shipment = dispatched_shipment(collector)
+    one = _scan(
+        client,
+        auth_headers(technician),
+        shipment.id,
+        shipment.items[0].sample.barcode,
+        "shared-key",
+    )
+    two = _scan(
+        client, auth_headers(colleague), shipment.id, shipment.items[1].sample.barcode, "shared-key"
+    )
+    assert one.get_json()["outcome"] == two.get_json()["outcome"] == "expected"
+
+
+def test_a_refused_request_is_replayed_as_refused(client, auth_headers, collector, biobank_site):
+    headers = {**auth_headers(collector), "Idempotency-Key": "open-1"}
+    body = {"destination": "NOPE", "temperature": "refrigerated"}
+    first = client.post("/api/v1/shipments", json=body, headers=headers)
+    retry = client.post("/api/v1/shipments", json=body, headers=headers)
+    assert first.status_code == retry.status_code == 422
+    assert retry.get_json()["detail"] == first.get_json()["detail"]
+
+
+def test_a_created_shipment_is_not_created_twice(client, auth_headers, collector, biobank_site):
+    headers = {**auth_headers(collector), "Idempotency-Key": "open-2"}
+    body = {"destination": "MAYO-BB", "temperature": "refrigerated"}
+    first = client.post("/api/v1/shipments", json=body, headers=headers)
+    retry = client.post("/api/v1/shipments", json=body, headers=headers)
+    assert first.status_code == retry.status_code == 201
+    assert retry.get_json()["id"] == first.get_json()["id"]
+    listed = client.get("/api/v1/shipments", headers=headers).get_json()
+    assert listed["total"] == 1
+
+
+def test_a_server_error_frees_the_key_for_a_retry(
+    app, client, auth_headers, collector, biobank_site
+):
+    from biobank.services import shipping
+
+    headers = {**auth_headers(collector), "Idempotency-Key": "open-3"}
+    body = {"destination": "MAYO-BB", "temperature": "refrigerated"}
+    original = shipping.open_shipment
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("database went away")
+
+    shipping.open_shipment = broken
+    try:
+        assert client.post("/api/v1/shipments", json=body, headers=headers).status_code == 500
+    finally:
+        shipping.open_shipment = original
+    assert client.post("/api/v1/shipments", json=body, headers=headers).status_code == 201
+
+
+def test_a_claim_in_progress_is_409_until_abandoned(client, auth_headers, collector, biobank_site):
+    headers = {**auth_headers(collector), "Idempotency-Key": "open-5"}
+    body = {"destination": "MAYO-BB", "temperature": "refrigerated"}
+    first = client.post("/api/v1/shipments", json=body, headers=headers)
+    with unit_of_work():
+        record = db.session.scalar(sa.select(IdempotencyKey).where(IdempotencyKey.key == "open-5"))
+        record.status = None  # as if the first request were still running
+    retry = client.post("/api/v1/shipments", json=body, headers=headers)
+    assert retry.status_code == 409
+    with unit_of_work():
+        record = db.session.scalar(sa.select(IdempotencyKey).where(IdempotencyKey.key == "open-5"))
+        record.created_at -= timedelta(minutes=5)  # … until it is clearly abandoned
+    assert client.post("/api/v1/shipments", json=body, headers=headers).status_code == 201
+    assert first.status_code == 201
+
+
+def test_a_retried_rack_upload_with_a_new_boundary_is_the_same_request(
+    client, auth_headers, technician, boxes
+):
+    headers = {**auth_headers(technician), "Idempotency-Key": "rack-1"}
+    path = f"/api/v1/storage/boxes/{boxes[0].id}/rack-scan"
+    first = client.post(
+        path, headers=headers, data={"file": (io.BytesIO(b"A1,NO READ\n"), "r.csv")}
+    )
+    retry = client.post(
+        path, headers=headers, data={"file": (io.BytesIO(b"A1,NO READ\n"), "r.csv")}
+    )
+    assert first.status_code == retry.status_code == 200
+    assert retry.headers.get("Idempotent-Replayed") == "true"
+
+
+def test_a_bad_key_is_422(client, auth_headers, collector, biobank_site):
+    headers = {**auth_headers(collector), "Idempotency-Key": "has spaces in it"}
+    response = client.post("/api/v1/shipments", json={}, headers=headers)
+    assert response.status_code == 422
+    assert "Idempotency-Key" in response.get_json()["errors"]
