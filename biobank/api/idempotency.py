@@ -78,7 +78,9 @@ def claim_key() -> Response | None:
             db.session.flush()
             record = None
         if record is None:
-            record = IdempotencyKey(user_id=actor.id, key=key, fingerprint=request_print, created_at=now)
+            record = IdempotencyKey(
+                user_id=actor.id, key=key, fingerprint=request_print, created_at=now
+            )
             db.session.add(record)
             try:
                 with db.session.begin_nested():
