@@ -48,7 +48,9 @@ def register_api(app: Flask) -> None:
         auth,
         catalogue,
         collections,
+        interop,
         labels,
+        participants,
         reports,
         samples,
         shipments,
@@ -79,12 +81,14 @@ def register_api(app: Flask) -> None:
             auth,
             sites,
             catalogue,
+            participants,
             collections,
             samples,
             labels,
             shipments,
             reports,
             storage,
+            interop,
         )
     ] + [storage.handling]
     for blueprint in blueprints:

@@ -5,9 +5,13 @@ from biobank.schemas.common import page_schema
 from biobank.schemas.reports import (
     DiscrepancyQuerySchema,
     DiscrepancySchema,
+    DisposalQuerySchema,
+    FreezerOccupancySchema,
+    OccupancyQuerySchema,
     OverdueQuerySchema,
     OverdueRowSchema,
 )
+from biobank.schemas.samples import SampleSchema
 from biobank.schemas.shipments import ShipmentSchema
 from biobank.security import current_actor
 from biobank.services import reports
@@ -55,3 +59,30 @@ def discrepancies(args):
 def slow_shipments():
     """Shipments in transit longer than BIOBANK_TRANSIT_HOURS."""
     return reports.slow_shipments(current_actor())
+
+
+@blp.get("/occupancy")
+@blp.arguments(OccupancyQuerySchema, location="query")
+@blp.response(200, FreezerOccupancySchema(many=True))
+@blp.problems(401, 403, 422)
+def occupancy(args):
+    """Each freezer's fill, full boxes, and days until full at the last 30 days' intake."""
+    return reports.occupancy_report(
+        current_actor(), site=site_field(args["site"]) if args.get("site") else None
+    )
+
+
+@blp.get("/disposals")
+@blp.arguments(DisposalQuerySchema, location="query")
+@blp.response(200, page_schema(SampleSchema))
+@blp.problems(401, 403, 422)
+def disposals(args):
+    """Tubes flagged for disposal after their participant withdrew, not yet disposed of."""
+    return page_body(
+        reports.disposal_list(
+            current_actor(),
+            site=site_field(args["site"]) if args.get("site") else None,
+            page=args["page"],
+            per_page=args["per_page"],
+        )
+    )

@@ -42,3 +42,30 @@ class DiscrepancySchema(Schema):
     unexpected = _barcodes("unexpected")
     damaged = _barcodes("damaged")
     late = _barcodes("late")
+
+
+class OccupancyQuerySchema(Schema):
+    site = fields.String()
+
+
+class FreezerOccupancySchema(Schema):
+    freezer_id = fields.Function(lambda r: r.freezer.id)
+    freezer = fields.Function(lambda r: r.freezer.name)
+    site = fields.Function(lambda r: r.freezer.site.code)
+    temperature_c = fields.Function(
+        lambda r: float(r.freezer.temperature_c) if r.freezer.temperature_c is not None else None
+    )
+    used = fields.Integer()
+    capacity = fields.Integer()
+    percent = fields.Integer()
+    boxes = fields.Integer()
+    full_boxes = fields.Integer()
+    stored_last_30_days = fields.Integer()
+    daily_intake = fields.Float()
+    days_until_full = fields.Integer(
+        allow_none=True, metadata={"description": "At the last 30 days' intake; null: no intake."}
+    )
+
+
+class DisposalQuerySchema(PageArgsSchema):
+    site = fields.String(metadata={"description": "The biobank holding the tubes."})

@@ -10,8 +10,19 @@ import sqlalchemy as sa
 from biobank.db import utcnow
 from biobank.errors import ValidationFailed
 from biobank.extensions import db
-from biobank.models import Participant, User
+from biobank.models import (
+    Collection,
+    EventType,
+    FlagKind,
+    Participant,
+    Sample,
+    SampleStatus,
+    User,
+)
 from biobank.services import policy
+from biobank.services.custody import record_event
+from biobank.services.privacy import check_free_text
+from biobank.services.samples import add_flag
 from biobank.services.settings import setting
 
 
@@ -65,14 +76,55 @@ def upsert_participant(
     participant_id = participant_id_field(participant_id)
     if withdrawn_at is not None and withdrawn_at > utcnow():
         raise ValidationFailed.for_field("withdrawn_at", "A withdrawal cannot be in the future.")
+    reason = check_free_text(withdrawal_reason, "withdrawal_reason")
     participant = find_participant(participant_id)
     created = participant is None
     if participant is None:
         participant = Participant(participant_id=participant_id, biospecimen_consent=False)
         db.session.add(participant)
+    newly_withdrawn = withdrawn_at is not None and participant.withdrawn_at is None
     participant.biospecimen_consent = biospecimen_consent
     participant.withdrawn_at = withdrawn_at
-    participant.withdrawal_reason = withdrawal_reason
+    participant.withdrawal_reason = reason
     participant.disposal_ceremony = disposal_ceremony
     db.session.flush()
+    if newly_withdrawn:
+        flag_for_disposal(actor, participant)
     return participant, created
+
+
+# Tubes a withdrawal no longer concerns: already gone, or never taken.
+GONE = (SampleStatus.DISPOSED, SampleStatus.CONSUMED, SampleStatus.CANCELLED)
+
+
+def flag_for_disposal(actor: User, participant: Participant) -> list[Sample]:
+    """Every tube of a withdrawn participant is flagged for disposal, with why."""
+    why = "participant withdrew" + (
+        f": {participant.withdrawal_reason}" if participant.withdrawal_reason else ""
+    )
+    tubes = db.session.scalars(
+        sa.select(Sample)
+        .join(Collection, Sample.collection_id == Collection.id)
+        .where(
+            Collection.participant_id == participant.participant_id,
+            Sample.status.not_in(GONE),
+        )
+        .order_by(Sample.id)
+    ).all()
+    for tube in tubes:
+        if add_flag(
+            tube,
+            FlagKind.DISPOSAL_REQUIRED,
+            actor=actor,
+            note=why,
+            ceremony=participant.disposal_ceremony,
+        ):
+            record_event(
+                EventType.DISPOSAL_REQUESTED,
+                actor=actor,
+                sample=tube,
+                reason=why,
+                details={"disposal_ceremony": participant.disposal_ceremony},
+            )
+    db.session.flush()
+    return list(tubes)

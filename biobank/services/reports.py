@@ -11,18 +11,25 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import aliased, selectinload
 
 from biobank.db import utcnow
 from biobank.extensions import db
 from biobank.models import (
+    Container,
+    ContainerKind,
+    Event,
+    EventType,
+    FlagKind,
     ItemOutcome,
     Sample,
+    SampleFlag,
     SampleStatus,
     Shipment,
     ShipmentItem,
     ShipmentStatus,
     Site,
+    StoragePosition,
     User,
 )
 from biobank.services import policy
@@ -172,3 +179,99 @@ def discrepancies(
             )
         )
     return Page(rows, found.total, found.page, found.per_page)
+
+
+@dataclass(frozen=True)
+class FreezerOccupancy:
+    freezer: Container
+    used: int
+    capacity: int
+    boxes: int
+    full_boxes: int
+    stored_last_30_days: int
+
+    @property
+    def percent(self) -> int:
+        return round(100 * self.used / self.capacity) if self.capacity else 0
+
+    @property
+    def daily_intake(self) -> float:
+        return self.stored_last_30_days / INTAKE_WINDOW.days
+
+    @property
+    def days_until_full(self) -> int | None:
+        """At the last 30 days' intake; None when nothing came in (no end in sight)."""
+        if self.daily_intake == 0:
+            return None
+        return int((self.capacity - self.used) / self.daily_intake)
+
+
+INTAKE_WINDOW = timedelta(days=30)
+
+
+def occupancy_report(
+    actor: User, *, site: Site | None = None, now: datetime | None = None
+) -> list[FreezerOccupancy]:
+    """Every freezer's fill, full boxes, and a forecast of the days until it is full."""
+    policy.require(actor, policy.Action.READ_REPORTS)
+    now = now or utcnow()
+    stmt = sa.select(Container).where(
+        Container.kind == ContainerKind.FREEZER, Container.active.is_(True)
+    )
+    if site is not None:
+        stmt = stmt.where(Container.site_id == site.id)
+    freezers = db.session.scalars(
+        policy.scope_containers(stmt, actor).order_by(Container.site_id, Container.name)
+    ).all()
+    rows = []
+    for freezer in freezers:
+        tree = sa.select(Container.id).where(Container.id == freezer.id).cte(recursive=True)
+        child = aliased(Container)
+        tree = tree.union_all(sa.select(child.id).where(child.parent_id == tree.c.id))
+        per_box = (
+            sa.select(
+                Container.id.label("box_id"),
+                (Container.rows * Container.cols).label("capacity"),
+                sa.func.count(StoragePosition.id).label("used"),
+            )
+            .join(tree, tree.c.id == Container.id)
+            .outerjoin(StoragePosition, StoragePosition.box_id == Container.id)
+            .where(Container.kind == ContainerKind.BOX, Container.active.is_(True))
+            .group_by(Container.id, Container.rows, Container.cols)
+            .subquery()
+        )
+        boxes, capacity, used, full = db.session.execute(
+            sa.select(
+                sa.func.count(per_box.c.box_id),
+                sa.func.coalesce(sa.func.sum(per_box.c.capacity), 0),
+                sa.func.coalesce(sa.func.sum(per_box.c.used), 0),
+                sa.func.coalesce(
+                    sa.func.sum(sa.case((per_box.c.used >= per_box.c.capacity, 1), else_=0)), 0
+                ),
+            )
+        ).one()
+        intake = db.session.scalar(
+            sa.select(sa.func.count(Event.id)).where(
+                Event.type == str(EventType.STORED),
+                Event.at >= now - INTAKE_WINDOW,
+                Event.container_id.in_(sa.select(per_box.c.box_id)),
+            )
+        )
+        rows.append(FreezerOccupancy(freezer, used, capacity, boxes, full, intake or 0))
+    return rows
+
+
+def disposal_list(
+    actor: User, *, site: Site | None = None, page: int = 1, per_page: int = 50
+) -> Page[Sample]:
+    """Tubes flagged for disposal (their participant withdrew) and not yet disposed of."""
+    policy.require(actor, policy.Action.READ_REPORTS)
+    stmt = sa.select(Sample).where(
+        Sample.flags.any(SampleFlag.kind == FlagKind.DISPOSAL_REQUIRED),
+        Sample.status.not_in([SampleStatus.DISPOSED, SampleStatus.CONSUMED]),
+    )
+    if site is not None:
+        stmt = stmt.where(Sample.custody_site_id == site.id)
+    return paginate(
+        policy.scope_samples(stmt, actor).order_by(Sample.id), page=page, per_page=per_page
+    )

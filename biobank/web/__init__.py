@@ -21,11 +21,16 @@ def local_time(value, site=None, fmt: str = "%Y-%m-%d %H:%M %Z") -> str:
 
 
 def register_web(app: Flask) -> None:
-    from biobank.web import auth, collections, home
+    from biobank.web import auth, collections, home, receiving, reports, samples, shipments, storage
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(home.bp)
     app.register_blueprint(collections.bp)
+    app.register_blueprint(shipments.bp)
+    app.register_blueprint(receiving.bp)
+    app.register_blueprint(reports.bp)
+    app.register_blueprint(storage.bp)
+    app.register_blueprint(samples.bp)
     app.add_template_filter(local_time, "local_time")
 
     @app.context_processor

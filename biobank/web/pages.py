@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from flask import flash
+from flask import flash, redirect
 from flask.typing import ResponseReturnValue
 
 from biobank.db import unit_of_work
@@ -36,3 +36,9 @@ def submit(
             flash(refused.detail, "error")
         return again(refused.status)
     return done(result)
+
+
+def redirect_saying(message: str, target: str) -> ResponseReturnValue:
+    """After a change: say what happened on the next page, and go there (POST/redirect/GET)."""
+    flash(message, "success")
+    return redirect(target)

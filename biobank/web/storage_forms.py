@@ -136,6 +136,10 @@ class ContainerForm(PageForm):
     def offer_parents(self, parents: list[tuple[int, str]]) -> None:
         self.parent.choices = [SelectChoice(id_, label) for id_, label in parents]
 
+    def validate_parent(self, field: SelectField) -> None:
+        if field.data not in {choice.value for choice in field.choices}:
+            raise ValidationError("Choose the freezer, shelf or rack to put it in.")
+
     def validate_size(self, field: RadioField) -> None:
         if self.kind.data == ContainerKind.BOX and field.data not in (*BOX_PRESETS, CUSTOM_SIZE):
             raise ValidationError("Choose a box size.")
@@ -338,5 +342,61 @@ class SamplePageForms:
             posted.box_id.choices = blank.box_id.choices
         if isinstance(posted, AliquotLabelsForm):
             posted.barcodes.choices = blank.barcodes.choices
+        setattr(self, name, posted)
+        return self
+
+
+# --- the forms of one page -------------------------------------------------------------------
+
+
+@dataclass
+class FreezerPageForms:
+    """The freezer page's forms: add a shelf, rack or box; rename or deactivate a node."""
+
+    add: ContainerForm
+    rename: dict[int, RenameForm]
+    deactivate: dict[int, ConfirmForm]
+
+    @classmethod
+    def blank(cls, parents: list[tuple[int, str]], nodes: list[int]) -> FreezerPageForms:
+        add = ContainerForm(formdata=None, parent=parents[0][0] if parents else None)
+        add.offer_parents(parents)
+        return cls(
+            add=add,
+            rename={node: RenameForm(formdata=None) for node in nodes},
+            deactivate={node: ConfirmForm(formdata=None) for node in nodes},
+        )
+
+    def keep(self, name: str, posted: PageForm, node: int | None = None) -> FreezerPageForms:
+        if node is None:
+            if isinstance(posted, ContainerForm):
+                posted.parent.choices = self.add.parent.choices
+            setattr(self, name, posted)
+        else:
+            getattr(self, name)[node] = posted
+        return self
+
+
+@dataclass
+class BoxPageForms:
+    """The box page's forms; the store form starts at the position the next scan fills."""
+
+    store: StoreForm
+    rack: RackScanForm
+    apply: RackApplyForm | None
+    rename: RenameForm
+    deactivate: ConfirmForm
+
+    @classmethod
+    def blank(cls, next_free: str | None) -> BoxPageForms:
+        return cls(
+            store=StoreForm(formdata=None, position=next_free or ""),
+            rack=RackScanForm(formdata=None),
+            apply=None,
+            rename=RenameForm(formdata=None),
+            deactivate=ConfirmForm(formdata=None),
+        )
+
+    def keep(self, name: str, posted: PageForm | None) -> BoxPageForms:
         setattr(self, name, posted)
         return self

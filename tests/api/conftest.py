@@ -17,6 +17,9 @@ def api(client, auth_headers):
         def post(self, path, **kwargs):
             return client.post(path, headers=self.headers, **kwargs)
 
+        def put(self, path, **kwargs):
+            return client.put(path, headers=self.headers, **kwargs)
+
         def delete(self, path, **kwargs):
             return client.delete(path, headers=self.headers, **kwargs)
 

@@ -1,0 +1,65 @@
+from __future__ import annotations
+
+from flask import Response, jsonify, stream_with_context
+
+from biobank.api.common import API_PREFIX, Blueprint
+from biobank.schemas.samples import SampleQuerySchema
+from biobank.security import current_actor
+from biobank.services import catalogue, interop, samples, shipping
+from biobank.services.sites import site_field
+
+blp = Blueprint(
+    "api_interop",
+    __name__,
+    url_prefix=API_PREFIX,
+    description="FHIR R4 and CSV for the program's other systems",
+)
+
+FHIR_JSON = "application/fhir+json"
+FHIR_RESPONSE = {"content": {FHIR_JSON: {"schema": {"type": "object"}}}}
+CSV_RESPONSE = {"content": {"text/csv": {"schema": {"type": "string"}}}}
+
+
+def _fhir(resource: dict) -> Response:
+    response = jsonify(resource)
+    response.mimetype = FHIR_JSON
+    return response
+
+
+@blp.get("/samples/<barcode>/fhir")
+@blp.doc(responses={"200": {"description": "A FHIR R4 Specimen", **FHIR_RESPONSE}})
+@blp.problems(401, 404, 422)
+def sample_fhir(barcode: str):
+    """The tube as a FHIR R4 Specimen (subject: the pseudonymous participant ID only)."""
+    return _fhir(interop.specimen_resource(samples.get_sample(current_actor(), barcode)))
+
+
+@blp.get("/shipments/<int:shipment_id>/fhir")
+@blp.doc(responses={"200": {"description": "A FHIR R4 Bundle of Specimens", **FHIR_RESPONSE}})
+@blp.problems(401, 404)
+def shipment_fhir(shipment_id: int):
+    """The shipment's manifested tubes as a FHIR R4 Bundle."""
+    return _fhir(interop.shipment_bundle(shipping.get_shipment(current_actor(), shipment_id)))
+
+
+@blp.get("/exports/samples.csv")
+@blp.arguments(SampleQuerySchema, location="query")
+@blp.doc(
+    responses={"200": {"description": "Tubes as CSV (a barcode column first)", **CSV_RESPONSE}}
+)
+@blp.problems(401, 422)
+def samples_csv(args):
+    """Every tube visible to you, with the sample list's filters, as CSV (streamed)."""
+    actor = current_actor()
+    stmt = interop.export_query(
+        actor,
+        status=args.get("status"),
+        site=site_field(args["site"]) if args.get("site") else None,
+        tube_type=catalogue.tube_types_by_code([args["tube_type"]], field="tube_type")[0]
+        if args.get("tube_type")
+        else None,
+        flag=args.get("flag"),
+    )
+    response = Response(stream_with_context(interop.samples_csv(stmt)), mimetype="text/csv")
+    response.headers["Content-Disposition"] = 'attachment; filename="samples.csv"'
+    return response

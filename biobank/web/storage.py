@@ -1,0 +1,470 @@
+"""Freezer storage pages: the freezers, one freezer's tree, a box drawn as its grid, storing
+by scanning, rack-scanner import, and managing freezers, shelves, racks and boxes.
+
+Technicians and admins manage storage, coordinators read every site's, and the services say
+who may do what: a role that may not gets the 403 page, another site's container is a 404.
+Every POST parses its form, makes one service call in one unit of work and redirects
+(POST/redirect/GET); a refusal shows the same page with the message beside its field (422)
+or on top (409), what was typed kept.
+
+Storing by scanning happens on the box page: ``static/js/box.js`` posts each scan to the JSON
+API (``POST /api/v1/storage/boxes/<id>/positions``) and redraws the grid from
+``storage.box_contents``, the same template the page draws it with. The form it enhances
+posts to ``storage.store`` when scripts are off.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+from flask import (
+    Blueprint,
+    abort,
+    flash,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask.typing import ResponseReturnValue
+from flask_login import login_required
+
+from biobank.db import unit_of_work
+from biobank.errors import Conflict, ValidationFailed
+from biobank.models import Container, ContainerKind, SiteKind, User
+from biobank.security import current_actor
+from biobank.services import policy, sites, storage
+from biobank.services.storage import Cell, Occupancy
+from biobank.services.storage_paths import container_path
+from biobank.web.collection_forms import PageForm
+from biobank.web.pages import redirect_saying, submit
+from biobank.web.storage_forms import (
+    BoxPageForms,
+    ConfirmForm,
+    ContainerForm,
+    FreezerForm,
+    FreezerPageForms,
+    RackApplyForm,
+    RackScanForm,
+    RenameForm,
+    ScanLookupForm,
+    StoreForm,
+)
+
+bp = Blueprint("storage", __name__, url_prefix="/storage")
+
+# A box this full is called out on the freezer page, so a new one is set up before the
+# bench runs out of room mid-shipment.
+NEARLY_FULL_PERCENT = 90
+
+
+@bp.before_request
+@login_required
+def require_login() -> None:
+    """Every page here is for logged-in staff."""
+
+
+# --- the tree as the pages draw it -------------------------------------------------------------
+
+
+@dataclass
+class Node:
+    """A container with its occupancy and what it holds, for drawing a freezer's tree."""
+
+    container: Container
+    occupancy: Occupancy
+    depth: int
+    children: list[Node] = field(default_factory=list)
+
+    @property
+    def is_box(self) -> bool:
+        return self.container.kind == ContainerKind.BOX
+
+    @property
+    def full(self) -> bool:
+        return self.occupancy.capacity > 0 and self.occupancy.free <= 0
+
+    @property
+    def nearly_full(self) -> bool:
+        used, capacity = self.occupancy.used, self.occupancy.capacity
+        return not self.full and capacity > 0 and 100 * used >= NEARLY_FULL_PERCENT * capacity
+
+    def walk(self) -> Iterator[Node]:
+        yield self
+        for child in self.children:
+            yield from child.walk()
+
+
+def _tree(container: Container, depth: int = 0) -> Node:
+    """The container and everything in it, each with its occupancy.
+
+    ``storage.occupancy`` costs a few queries per node and there is no grouped per-box count
+    in the services yet: fine for a freezer of tens of boxes, worth a service call that
+    counts every box of a subtree in one query before freezers hold hundreds.
+    """
+    return Node(
+        container,
+        storage.occupancy(container),
+        depth,
+        [_tree(child, depth + 1) for child in container.children],
+    )
+
+
+def _parents(tree: Node) -> list[tuple[int, str]]:
+    """Where a shelf, rack or box may be added: the active non-box nodes, as paths."""
+    found = []
+    for node in tree.walk():
+        if not node.is_box and node.container.active:
+            found.append((node.container.id, storage.path_text(node.container)))
+    return found
+
+
+def next_free(grid: list[list[Cell]]) -> str | None:
+    """The position the next scan fills when none is chosen: the first free cell, row by row
+    (the order ``storage.store_sample`` allocates in)."""
+    for row in grid:
+        for cell in row:
+            if cell.barcode is None and not cell.reserved:
+                return cell.position
+    return None
+
+
+# --- the freezers ------------------------------------------------------------------------------
+
+
+def _freezer_form(actor: User, **kwargs) -> FreezerForm:
+    form = FreezerForm(**kwargs)
+    # Those who act at every site choose the biobank; everyone else adds at their own site.
+    if policy.sees_all_sites(actor):
+        form.offer_sites([site.code for site in sites.list_sites(SiteKind.BIOBANK)])
+        if not form.site.data:
+            form.site.data = actor.site.code
+    else:
+        form.offer_sites(None)
+    return form
+
+
+def _box_finder(args=None) -> ScanLookupForm:
+    return ScanLookupForm.labelled("Scan a box", args if args is not None else {})
+
+
+def _render_index(
+    actor: User, form: FreezerForm, finder: ScanLookupForm | None = None, status: int = 200
+) -> ResponseReturnValue:
+    freezers = [(freezer, storage.occupancy(freezer)) for freezer in storage.list_freezers(actor)]
+    return render_template(
+        "storage/index.html",
+        freezers=freezers,
+        form=form,
+        finder=finder or _box_finder(),
+    ), status
+
+
+@bp.get("/")
+def index():
+    actor = current_actor()
+    return _render_index(actor, _freezer_form(actor, formdata=None))
+
+
+@bp.get("/find")
+def find_box():
+    """A scanned box barcode (BX…) opens that box."""
+    actor = current_actor()
+    finder = _box_finder(request.args)
+    try:
+        box = storage.find_box_by_barcode(actor, finder.scanned)
+    except ValidationFailed as refused:
+        finder.barcode.errors = list((refused.errors or {}).get("box", [refused.detail]))
+        return _render_index(actor, _freezer_form(actor, formdata=None), finder, 422)
+    return redirect(url_for(".box", box_id=box.id))
+
+
+@bp.post("/freezers")
+def create_freezer():
+    actor = current_actor()
+    form = _freezer_form(actor)
+    return submit(
+        form,
+        lambda: storage.create_freezer(
+            actor,
+            name=form.name.data,
+            temperature_c=(form.temperature_c.data or "").strip(),
+            site=form.site.data if form.site else None,
+        ),
+        done=lambda freezer: redirect_saying(
+            f"Freezer {freezer.name} added at {freezer.site.code}: add its shelves and boxes.",
+            url_for(".freezer", freezer_id=freezer.id),
+        ),
+        again=lambda status: _render_index(actor, form, status=status),
+    )
+
+
+# --- one freezer -------------------------------------------------------------------------------
+
+
+def _freezer_of(container: Container) -> Container:
+    return container_path(container)[0]
+
+
+def _render_freezer(
+    freezer: Container,
+    keep: Callable[[FreezerPageForms], FreezerPageForms] | None = None,
+    status: int = 200,
+) -> ResponseReturnValue:
+    tree = _tree(freezer)
+    nodes = [node.container.id for node in tree.walk() if not node.is_box]
+    forms = FreezerPageForms.blank(_parents(tree), nodes)
+    if keep is not None:
+        forms = keep(forms)
+    boxes = [node for node in tree.walk() if node.is_box]
+    return render_template(
+        "storage/freezer.html",
+        freezer=freezer,
+        tree=tree,
+        forms=forms,
+        full=[node for node in boxes if node.full],
+        nearly_full=[node for node in boxes if node.nearly_full],
+        nearly_full_percent=NEARLY_FULL_PERCENT,
+    ), status
+
+
+@bp.get("/freezers/<int:freezer_id>")
+def freezer(freezer_id: int):
+    container = storage.get_container(current_actor(), freezer_id)
+    if container.kind != ContainerKind.FREEZER:
+        abort(404)
+    return _render_freezer(container)
+
+
+@bp.post("/freezers/<int:freezer_id>/containers")
+def add_container(freezer_id: int):
+    actor = current_actor()
+    freezer = storage.get_container(actor, freezer_id)
+    if freezer.kind != ContainerKind.FREEZER:
+        abort(404)
+    form = ContainerForm()
+    form.offer_parents(_parents(_tree(freezer)))
+
+    def added(container: Container) -> ResponseReturnValue:
+        what = f"{container.kind.value.capitalize()} {storage.path_text(container)} added"
+        if container.kind == ContainerKind.BOX:
+            return redirect_saying(
+                f"{what} ({container.barcode}): scan tubes into it.",
+                url_for(".box", box_id=container.id),
+            )
+        return redirect_saying(
+            f"{what}.",
+            url_for(".freezer", freezer_id=freezer.id, _anchor=f"container-{container.id}"),
+        )
+
+    rows, cols = form.grid
+    return submit(
+        form,
+        lambda: storage.create_container(
+            actor,
+            parent_id=form.parent.data,
+            kind=form.kind.data,
+            name=form.name.data,
+            rows=rows,
+            cols=cols,
+            allowed_specimens=form.allowed_specimens.data,
+        ),
+        done=added,
+        again=lambda status: _render_freezer(
+            freezer, lambda forms: forms.keep("add", form), status
+        ),
+    )
+
+
+# --- rename and deactivate (a box on its own page, the rest on the freezer page) --------------
+
+
+def _container_page(container: Container) -> str:
+    if container.kind == ContainerKind.BOX:
+        return url_for(".box", box_id=container.id)
+    return url_for(
+        ".freezer",
+        freezer_id=_freezer_of(container).id,
+        _anchor=f"container-{container.id}",
+    )
+
+
+def _container_again(
+    container: Container, name: str, form: PageForm
+) -> Callable[[int], ResponseReturnValue]:
+    def again(status: int) -> ResponseReturnValue:
+        if container.kind == ContainerKind.BOX:
+            return _render_box(container, lambda forms: forms.keep(name, form), status=status)
+        return _render_freezer(
+            _freezer_of(container), lambda forms: forms.keep(name, form, container.id), status
+        )
+
+    return again
+
+
+@bp.post("/containers/<int:container_id>/rename")
+def rename(container_id: int):
+    actor = current_actor()
+    container = storage.get_container(actor, container_id)
+    old_name = container.name
+    form = RenameForm()
+    return submit(
+        form,
+        lambda: storage.rename_container(actor, container, form.name.data),
+        done=lambda renamed: redirect_saying(
+            f"{old_name} is now called {renamed.name}.", _container_page(renamed)
+        ),
+        again=_container_again(container, "rename", form),
+    )
+
+
+@bp.post("/containers/<int:container_id>/deactivate")
+def deactivate(container_id: int):
+    actor = current_actor()
+    container = storage.get_container(actor, container_id)
+    form = ConfirmForm()
+    return submit(
+        form,
+        lambda: storage.deactivate_container(actor, container),
+        done=lambda gone: redirect_saying(
+            f"{storage.path_text(gone)} is deactivated: nothing more goes into it.",
+            _container_page(gone),
+        ),
+        again=_container_again(container, "deactivate", form),
+    )
+
+
+# --- one box -------------------------------------------------------------------------------
+
+
+def _box(box_id: int) -> tuple[User, Container]:
+    actor = current_actor()
+    return actor, storage.get_box(actor, box_id)
+
+
+def _box_contents(box: Container) -> dict:
+    """What the grid template draws: every cell (one query), the occupancy, where the next
+    scan goes."""
+    grid = storage.box_grid(box)
+    return {
+        "box": box,
+        "grid": grid,
+        "occupancy": storage.occupancy(box),
+        "target": next_free(grid),
+    }
+
+
+def _render_box(
+    box: Container,
+    keep: Callable[[BoxPageForms], BoxPageForms] | None = None,
+    *,
+    report: dict | None = None,
+    status: int = 200,
+) -> ResponseReturnValue:
+    contents = _box_contents(box)
+    forms = BoxPageForms.blank(contents["target"])
+    if keep is not None:
+        forms = keep(forms)
+    return render_template(
+        "storage/box.html",
+        **contents,
+        path=container_path(box),
+        forms=forms,
+        report=report,
+    ), status
+
+
+@bp.get("/boxes/<int:box_id>")
+def box(box_id: int):
+    _, found = _box(box_id)
+    return _render_box(found)
+
+
+@bp.get("/boxes/<int:box_id>/contents")
+def box_contents(box_id: int):
+    """The grid alone, for the box page to redraw itself after each scan."""
+    _, found = _box(box_id)
+    response = make_response(render_template("storage/_box_contents.html", **_box_contents(found)))
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.post("/boxes/<int:box_id>/store")
+def store(box_id: int):
+    """Store one scanned tube (the form box.js takes over when scripts run)."""
+    actor, found = _box(box_id)
+    form = StoreForm()
+    return submit(
+        form,
+        lambda: storage.store_sample(
+            actor, found, form.barcode.data or "", (form.position.data or "").strip() or None
+        ),
+        done=lambda sample: redirect_saying(
+            f"Stored {sample.tube_type.code} {sample.display_barcode} in {sample.position.label}.",
+            url_for(".box", box_id=found.id),
+        ),
+        again=lambda status: _render_box(
+            found, lambda forms: forms.keep("store", form), status=status
+        ),
+    )
+
+
+# --- rack-scanner import ---------------------------------------------------------------------
+
+
+@bp.post("/boxes/<int:box_id>/rack-scan")
+def rack_scan_preview(box_id: int):
+    """Check a rack-scanner file against the box; nothing is written."""
+    actor, found = _box(box_id)
+    form = RackScanForm()
+    data = form.content() if form.file.data else b""
+    filename = form.file.data.filename if form.file.data else ""
+
+    def preview(report: storage.RackScanReport) -> ResponseReturnValue:
+        apply = RackApplyForm.keeping(data, filename) if report.ok else None
+        return _render_box(
+            found,
+            lambda forms: forms.keep("apply", apply),
+            report=report.as_dict(),
+        )
+
+    return submit(
+        form,
+        lambda: storage.import_rack_scan(actor, found, data, apply=False),
+        done=preview,
+        again=lambda status: _render_box(
+            found, lambda forms: forms.keep("rack", form), status=status
+        ),
+    )
+
+
+@bp.post("/boxes/<int:box_id>/rack-scan/apply")
+def rack_scan_apply(box_id: int):
+    """Store every tube of the previewed file, or none; a refusal shows the report again."""
+    actor, found = _box(box_id)
+    form = RackApplyForm()
+    if not form.validate_on_submit():
+        return _render_box(found, lambda forms: forms.keep("apply", form), status=422)
+    try:
+        with unit_of_work():
+            report = storage.import_rack_scan(actor, found, form.content(), apply=True)
+            placed = report.counts[storage.WellOutcome.PLACED]
+    except storage.RackScanRefused as refused:
+        flash(refused.detail, "error")
+        return _render_box(found, report=refused.extra.get("report"), status=refused.status)
+    except ValidationFailed as unreadable:
+        # The kept file could not be read after all: its sentence goes beside the upload field.
+        upload = RackScanForm(formdata=None)
+        if not upload.show_refusal(unreadable):
+            flash(unreadable.detail, "error")
+        return _render_box(found, lambda forms: forms.keep("rack", upload), status=422)
+    except Conflict as refused:
+        flash(refused.detail, "error")
+        return _render_box(found, status=refused.status)
+    name = form.filename.data or "the rack file"
+    return redirect_saying(
+        f"Stored {placed} tube{'s' if placed != 1 else ''} from {name}.",
+        url_for(".box", box_id=found.id),
+    )
