@@ -257,7 +257,10 @@ def occupancy_report(
                 Event.container_id.in_(sa.select(per_box.c.box_id)),
             )
         )
-        rows.append(FreezerOccupancy(freezer, used, capacity, boxes, full, intake or 0))
+        # SUM() is NUMERIC on PostgreSQL: whole numbers here, whatever the database.
+        rows.append(
+            FreezerOccupancy(freezer, int(used), int(capacity), int(boxes), int(full), intake or 0)
+        )
     return rows
 
 
