@@ -10,7 +10,7 @@ import enum
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, registry
@@ -95,6 +95,20 @@ class TimestampMixin:
 
 
 SQLITE_IMMEDIATE = "biobank_sqlite_immediate"
+# Record ids are 32-bit on PostgreSQL; a larger number from a URL is no record, not an error.
+MAX_RECORD_ID = 2**31 - 1
+
+
+RecordT = TypeVar("RecordT")
+
+
+def get_record(model: type[RecordT], record_id: int, **options: Any) -> RecordT | None:
+    """``session.get`` for ids that come from outside: out-of-range ids find nothing."""
+    from biobank.extensions import db
+
+    if not 1 <= record_id <= MAX_RECORD_ID:
+        return None
+    return db.session.get(model, record_id, **options)
 
 
 @contextmanager

@@ -17,4 +17,13 @@ csrf = CSRFProtect()
 # No default limits: a receiving bench's scanner, rack reader and label printer share one
 # address and make hundreds of requests a minute. Only secret-guessing endpoints are limited.
 limiter = Limiter(key_func=get_remote_address, default_limits=[])
-api = Api()
+
+
+class ProblemApi(Api):
+    """Every error is documented per route as application/problem+json (biobank.api.common);
+    smorest's generic default error response would describe a body we never send."""
+
+    DEFAULT_ERROR_RESPONSE_NAME = None
+
+
+api = ProblemApi()

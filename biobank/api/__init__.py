@@ -7,6 +7,7 @@ from pathlib import Path
 import flask_swagger_ui
 from flask import Blueprint, Flask, render_template, request, send_from_directory
 
+from biobank.api.common import RecordIdConverter, record_id_schema
 from biobank.api.idempotency import init_idempotency
 from biobank.errors import UnsupportedMediaType
 from biobank.extensions import api, csrf
@@ -58,6 +59,7 @@ def register_api(app: Flask) -> None:
         storage,
     )
 
+    app.url_map.converters["id"] = RecordIdConverter
     api.init_app(
         app,
         spec_kwargs={
@@ -96,6 +98,7 @@ def register_api(app: Flask) -> None:
         # Bearer-token callers carry no cookies to forge; session callers are checked in
         # biobank.security with the X-CSRFToken header.
         csrf.exempt(blueprint)
+    api.register_converter(RecordIdConverter, record_id_schema)
     app.register_blueprint(docs)
     app.before_request(require_json_bodies)
     init_idempotency(app)

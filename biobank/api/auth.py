@@ -38,7 +38,7 @@ def create_token(body):
     return {"id": record.id, "token": token, "expires_at": record.expires_at, "name": record.name}
 
 
-@blp.delete("/tokens/<int:token_id>")
+@blp.delete("/tokens/<id:token_id>")
 @blp.response(204)
 @blp.problems(401, 404)
 def revoke_token(token_id: int):

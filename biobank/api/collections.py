@@ -65,7 +65,7 @@ def start_collection(body):
     return collection
 
 
-@blp.get("/<int:collection_id>")
+@blp.get("/<id:collection_id>")
 @blp.response(200, CollectionSchema)
 @blp.problems(401, 404)
 def get_collection(collection_id: int):
@@ -73,7 +73,7 @@ def get_collection(collection_id: int):
     return collections.get_collection(current_actor(), collection_id)
 
 
-@blp.post("/<int:collection_id>/samples/<barcode>/collected")
+@blp.post("/<id:collection_id>/samples/<barcode>/collected")
 @blp.arguments(CollectedSchema)
 @blp.response(200, CollectionSchema)
 @blp.problems(401, 403, 404, 409, 422)
@@ -86,7 +86,7 @@ def record_collected(body, collection_id: int, barcode: str):
     return collection
 
 
-@blp.post("/<int:collection_id>/samples/<barcode>/processed")
+@blp.post("/<id:collection_id>/samples/<barcode>/processed")
 @blp.arguments(ProcessedSchema)
 @blp.response(200, CollectionSchema)
 @blp.problems(401, 403, 404, 409, 422)
@@ -101,7 +101,7 @@ def record_processed(body, collection_id: int, barcode: str):
     return collection
 
 
-@blp.post("/<int:collection_id>/finalize")
+@blp.post("/<id:collection_id>/finalize")
 @blp.arguments(FinalizeSchema)
 @blp.response(200, CollectionSchema)
 @blp.problems(401, 403, 404, 409, 422)
@@ -114,7 +114,7 @@ def finalize(body, collection_id: int):
     return collection
 
 
-@blp.post("/<int:collection_id>/cancel")
+@blp.post("/<id:collection_id>/cancel")
 @blp.arguments(ReasonSchema)
 @blp.response(200, CollectionSchema)
 @blp.problems(401, 403, 404, 409, 422)
@@ -127,7 +127,7 @@ def cancel(body, collection_id: int):
     return collection
 
 
-@blp.post("/<int:collection_id>/restore")
+@blp.post("/<id:collection_id>/restore")
 @blp.arguments(ReasonSchema)
 @blp.response(200, CollectionSchema)
 @blp.problems(401, 403, 404, 409, 422)
@@ -140,7 +140,7 @@ def restore(body, collection_id: int):
     return collection
 
 
-@blp.post("/<int:collection_id>/amend")
+@blp.post("/<id:collection_id>/amend")
 @blp.arguments(AmendSchema)
 @blp.response(200, CollectionSchema)
 @blp.problems(401, 403, 404, 409, 422)
@@ -176,7 +176,7 @@ def _labels(collection_id: int, args, fmt: str):
     return send_print_job(job, attachment=fmt != "pdf")
 
 
-@blp.get("/<int:collection_id>/labels.pdf")
+@blp.get("/<id:collection_id>/labels.pdf")
 @blp.arguments(LabelQuerySchema, location="query")
 @blp.doc(responses={"200": {"description": "Labels as PDF", **PDF_RESPONSE}})
 @blp.problems(401, 403, 404, 422)
@@ -185,7 +185,7 @@ def labels_pdf(args, collection_id: int):
     return _labels(collection_id, args, "pdf")
 
 
-@blp.get("/<int:collection_id>/labels.zpl")
+@blp.get("/<id:collection_id>/labels.zpl")
 @blp.arguments(LabelQuerySchema, location="query")
 @blp.doc(responses={"200": {"description": "Labels as ZPL for Zebra printers", **ZPL_RESPONSE}})
 @blp.problems(401, 403, 404, 422)

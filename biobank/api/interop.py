@@ -34,7 +34,7 @@ def sample_fhir(barcode: str):
     return _fhir(interop.specimen_resource(samples.get_sample(current_actor(), barcode)))
 
 
-@blp.get("/shipments/<int:shipment_id>/fhir")
+@blp.get("/shipments/<id:shipment_id>/fhir")
 @blp.doc(responses={"200": {"description": "A FHIR R4 Bundle of Specimens", **FHIR_RESPONSE}})
 @blp.problems(401, 404)
 def shipment_fhir(shipment_id: int):

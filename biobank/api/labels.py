@@ -27,7 +27,7 @@ def create_label_batch(body):
     return batch
 
 
-@blp.get("/<int:batch_id>")
+@blp.get("/<id:batch_id>")
 @blp.response(200, LabelBatchSchema)
 @blp.problems(401, 404)
 def get_label_batch(batch_id: int):
@@ -49,7 +49,7 @@ def _labels(batch_id: int, args, fmt: str):
     return send_print_job(job, attachment=fmt != "pdf")
 
 
-@blp.get("/<int:batch_id>/labels.pdf")
+@blp.get("/<id:batch_id>/labels.pdf")
 @blp.arguments(LabelQuerySchema, location="query")
 @blp.doc(responses={"200": {"description": "Labels as PDF", **PDF_RESPONSE}})
 @blp.problems(401, 403, 404, 422)
@@ -58,7 +58,7 @@ def batch_labels_pdf(args, batch_id: int):
     return _labels(batch_id, args, "pdf")
 
 
-@blp.get("/<int:batch_id>/labels.zpl")
+@blp.get("/<id:batch_id>/labels.zpl")
 @blp.arguments(LabelQuerySchema, location="query")
 @blp.doc(responses={"200": {"description": "Labels as ZPL", **ZPL_RESPONSE}})
 @blp.problems(401, 403, 404, 422)

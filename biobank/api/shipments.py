@@ -69,14 +69,14 @@ def open_shipment(body):
     return shipment
 
 
-@blp.get("/<int:shipment_id>")
+@blp.get("/<id:shipment_id>")
 @blp.response(200, ShipmentSchema)
 @blp.problems(401, 404)
 def get_shipment(shipment_id: int):
     return shipping.get_shipment(current_actor(), shipment_id)
 
 
-@blp.post("/<int:shipment_id>/items")
+@blp.post("/<id:shipment_id>/items")
 @blp.arguments(BarcodeSchema)
 @blp.response(201, PackResultSchema, description="The tube was added.")
 @blp.alt_response(200, schema=PackResultSchema, description="The tube was in already.")
@@ -96,7 +96,7 @@ def pack(body, shipment_id: int):
     return answer, 201 if result.added else 200
 
 
-@blp.delete("/<int:shipment_id>/items/<barcode>")
+@blp.delete("/<id:shipment_id>/items/<barcode>")
 @blp.response(204)
 @blp.problems(401, 403, 404, 409, 422)
 def unpack(shipment_id: int, barcode: str):
@@ -106,7 +106,7 @@ def unpack(shipment_id: int, barcode: str):
         shipping.unpack_sample(actor, shipping.get_shipment(actor, shipment_id), barcode)
 
 
-@blp.post("/<int:shipment_id>/dispatch")
+@blp.post("/<id:shipment_id>/dispatch")
 @blp.arguments(DispatchSchema)
 @blp.response(200, ShipmentSchema)
 @blp.problems(401, 403, 404, 409, 422)
@@ -119,7 +119,7 @@ def dispatch(body, shipment_id: int):
     return shipment
 
 
-@blp.post("/<int:shipment_id>/cancel")
+@blp.post("/<id:shipment_id>/cancel")
 @blp.arguments(ReasonSchema)
 @blp.response(200, ShipmentSchema)
 @blp.problems(401, 403, 404, 409, 422)
@@ -132,7 +132,7 @@ def cancel(body, shipment_id: int):
     return shipment
 
 
-@blp.get("/<int:shipment_id>/manifest.pdf")
+@blp.get("/<id:shipment_id>/manifest.pdf")
 @blp.doc(responses={"200": {"description": "The manifest as PDF", **PDF_RESPONSE}})
 @blp.problems(401, 403, 404)
 def manifest(shipment_id: int):
@@ -155,7 +155,7 @@ def _receipt(shipment):
     }
 
 
-@blp.post("/<int:shipment_id>/receipt")
+@blp.post("/<id:shipment_id>/receipt")
 @blp.response(200, ReceiptSchema)
 @blp.problems(401, 403, 404, 409)
 def open_receipt(shipment_id: int):
@@ -167,7 +167,7 @@ def open_receipt(shipment_id: int):
     return _receipt(shipment)
 
 
-@blp.get("/<int:shipment_id>/receipt")
+@blp.get("/<id:shipment_id>/receipt")
 @blp.response(200, ReceiptSchema)
 @blp.problems(401, 404)
 def receipt(shipment_id: int):
@@ -175,7 +175,7 @@ def receipt(shipment_id: int):
     return _receipt(shipping.get_shipment(current_actor(), shipment_id))
 
 
-@blp.post("/<int:shipment_id>/receipt/scans")
+@blp.post("/<id:shipment_id>/receipt/scans")
 @blp.arguments(ReceiptScanSchema)
 @blp.response(200, ScanResultSchema)
 @blp.problems(401, 403, 404, 409, 422)
@@ -190,7 +190,7 @@ def scan(body, shipment_id: int):
     return result
 
 
-@blp.post("/<int:shipment_id>/receipt/close")
+@blp.post("/<id:shipment_id>/receipt/close")
 @blp.arguments(ReceiptCloseSchema)
 @blp.response(200, ShipmentSchema)
 @blp.problems(401, 403, 404, 409, 422)

@@ -87,14 +87,14 @@ def create_container(body):
     return container
 
 
-@blp.get("/containers/<int:container_id>")
+@blp.get("/containers/<id:container_id>")
 @blp.response(200, ContainerDetailSchema)
 @blp.problems(401, 404)
 def get_container(container_id: int):
     return _detail(storage.get_container(current_actor(), container_id))
 
 
-@blp.patch("/containers/<int:container_id>")
+@blp.patch("/containers/<id:container_id>")
 @blp.arguments(RenameSchema)
 @blp.response(200, ContainerSchema)
 @blp.problems(401, 403, 404, 409, 422)
@@ -107,7 +107,7 @@ def rename_container(body, container_id: int):
     return container
 
 
-@blp.post("/containers/<int:container_id>/deactivate")
+@blp.post("/containers/<id:container_id>/deactivate")
 @blp.response(200, ContainerSchema)
 @blp.problems(401, 403, 404, 409)
 def deactivate_container(container_id: int):
@@ -118,7 +118,7 @@ def deactivate_container(container_id: int):
     return container
 
 
-@blp.post("/containers/<int:container_id>/store")
+@blp.post("/containers/<id:container_id>/store")
 @blp.arguments(StoreManySchema)
 @blp.response(201, PlacementSchema(many=True))
 @blp.problems(401, 403, 404, 409, 422)
@@ -142,7 +142,7 @@ def find_box(args):
     return _box(storage.find_box_by_barcode(current_actor(), args["barcode"]))
 
 
-@blp.get("/boxes/<int:box_id>")
+@blp.get("/boxes/<id:box_id>")
 @blp.response(200, BoxSchema)
 @blp.problems(401, 404)
 def get_box(box_id: int):
@@ -150,7 +150,7 @@ def get_box(box_id: int):
     return _box(storage.get_box(current_actor(), box_id))
 
 
-@blp.post("/boxes/<int:box_id>/positions")
+@blp.post("/boxes/<id:box_id>/positions")
 @blp.arguments(StoreSchema)
 @blp.response(201, PlacementSchema)
 @blp.problems(401, 403, 404, 409, 422)
@@ -165,7 +165,7 @@ def store(body, box_id: int):
     return placed
 
 
-@blp.post("/boxes/<int:box_id>/rack-scan")
+@blp.post("/boxes/<id:box_id>/rack-scan")
 @blp.arguments(RackScanQuerySchema, location="query")
 @blp.arguments(RackScanFileSchema, location="files")
 @blp.response(200, RackScanReportSchema)

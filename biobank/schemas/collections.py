@@ -108,7 +108,9 @@ class LabelQuerySchema(Schema):
         validate=validate.Length(max=500), metadata={"description": "Required for a reprint."}
     )
     barcode = fields.List(
-        fields.String(), metadata={"description": "Only these tubes (repeat the parameter)."}
+        fields.String(validate=validate.Length(max=16)),
+        validate=validate.Length(max=30),
+        metadata={"description": "Only these tubes (repeat the parameter)."},
     )
 
 

@@ -2,13 +2,17 @@ from __future__ import annotations
 
 from functools import cache
 
-from marshmallow import Schema, fields, validate
+from marshmallow import INCLUDE, Schema, fields, validate
 
 from biobank.services.pages import MAX_PER_PAGE
 
 
 class ProblemSchema(Schema):
-    """RFC 9457 problem details, as every error answers."""
+    """RFC 9457 problem details, as every error answers. Extensible, as the RFC allows:
+    conflicts add what the client needs next (e.g. ``next_free``, ``barcode``, ``report``)."""
+
+    class Meta:
+        unknown = INCLUDE
 
     type = fields.String(required=True)
     title = fields.String(required=True)

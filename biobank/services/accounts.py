@@ -14,7 +14,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask import current_app
 
-from biobank.db import utcnow
+from biobank.db import get_record, utcnow
 from biobank.errors import Conflict, NotFound, Unauthorized, ValidationFailed
 from biobank.extensions import db
 from biobank.models import ApiToken, Role, Site, User
@@ -200,7 +200,7 @@ def user_for_token(token: str) -> User | None:
 
 
 def revoke_token(user: User, token_id: int) -> None:
-    record = db.session.get(ApiToken, token_id)
+    record = get_record(ApiToken, token_id)
     if record is None or (record.user_id != user.id and user.role != Role.ADMIN):
         raise NotFound("No such token.")
     if record.revoked_at is None:

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlalchemy.orm import selectinload
 
-from biobank.db import utcnow
+from biobank.db import get_record, utcnow
 from biobank.errors import InvalidTransition, NotFound, ValidationFailed
 from biobank.extensions import db
 from biobank.models import (
@@ -102,9 +102,7 @@ def _require_reason(reason: str | None, what: str) -> str:
 
 
 def get_collection(user: User, collection_id: int) -> Collection:
-    collection = db.session.get(
-        Collection, collection_id, options=[selectinload(Collection.samples)]
-    )
+    collection = get_record(Collection, collection_id, options=[selectinload(Collection.samples)])
     return policy.ensure_visible(user, collection, f"collection {collection_id}")
 
 

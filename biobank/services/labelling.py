@@ -12,6 +12,7 @@ from typing import Literal
 from zoneinfo import ZoneInfo
 
 import labels
+from biobank.db import get_record
 from biobank.errors import ValidationFailed
 from biobank.extensions import db
 from biobank.models import (
@@ -179,9 +180,7 @@ def create_label_batch(actor: User, *, site: str, kit: str, count: int) -> Label
 
 
 def get_label_batch(actor: User, batch_id: int) -> LabelBatch:
-    return policy.ensure_visible(
-        actor, db.session.get(LabelBatch, batch_id), f"label batch {batch_id}"
-    )
+    return policy.ensure_visible(actor, get_record(LabelBatch, batch_id), f"label batch {batch_id}")
 
 
 def batch_samples(batch: LabelBatch) -> list[Sample]:

@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
 import labels
-from biobank.db import utcnow
+from biobank.db import get_record, utcnow
 from biobank.errors import Conflict, InvalidTransition, NotFound, ValidationFailed
 from biobank.extensions import db
 from biobank.models import (
@@ -70,7 +70,7 @@ def get_shipment(
 ) -> Shipment:
     """The shipment, if visible. ``with_items=False`` for the scan path: a receipt of a
     thousand tubes must not load a thousand items for every scan."""
-    shipment = db.session.get(
+    shipment = get_record(
         Shipment,
         shipment_id,
         options=[selectinload(Shipment.items)] if with_items else [],

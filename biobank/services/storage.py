@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 
-from biobank.db import utcnow
+from biobank.db import get_record, utcnow
 from biobank.errors import (
     Conflict,
     DomainError,
@@ -68,7 +68,7 @@ def path_text(container: Container) -> str:
 
 def get_container(user: User, container_id: int) -> Container:
     return policy.ensure_visible(
-        user, db.session.get(Container, container_id), f"storage container {container_id}"
+        user, get_record(Container, container_id), f"storage container {container_id}"
     )
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from flask import Blueprint, redirect, render_template, request, url_for
@@ -75,7 +76,10 @@ def offered_actions(actor: User, sample: Sample) -> set[str]:
     at_their_biobank = sample.custody_site_id == actor.site_id
     if not (at_their_biobank and policy.can(actor, policy.Action.HANDLE_SAMPLES)):
         return set()
-    can = lambda status: samples.can_transition(sample, status)  # noqa: E731
+
+    def can(status: SampleStatus) -> bool:
+        return samples.can_transition(sample, status)
+
     offered = set()
     if sample.position is None and can(SampleStatus.STORED):
         offered.add("store")
@@ -98,8 +102,9 @@ def offered_actions(actor: User, sample: Sample) -> set[str]:
     return offered
 
 
-def box_choices(actor: User, site_id: int) -> list[tuple[int, str]]:
-    """The active boxes of a site, as (id, "Freezer 1 › Shelf 1 › Box 3"), for a box picker.
+def box_choices(actor: User, sample: Sample) -> list[tuple[int, str]]:
+    """The active boxes at the tube's biobank that take its specimen, as (id, "Freezer 1 ›
+    Shelf 1 › Box 3"), for a box picker (a scanned box barcode may still name any box).
 
     Walks each freezer's tree through its children: a handful of queries per freezer. A
     service listing a site's boxes with their paths in one query would replace this.
@@ -110,14 +115,13 @@ def box_choices(actor: User, site_id: int) -> list[tuple[int, str]]:
         if not container.active:
             return
         here = [*names, container.name]
-        if container.kind == ContainerKind.BOX:
+        if container.kind == ContainerKind.BOX and storage.accepts(container, sample):
             found.append((container.id, " › ".join(here)))
         for child in container.children:
             walk(child, here)
 
-    for freezer in storage.list_freezers(actor):
-        if freezer.site_id == site_id:
-            walk(freezer, [])
+    for freezer in storage.list_freezers(actor, site=sample.custody_site):
+        walk(freezer, [])
     return found
 
 
@@ -153,6 +157,11 @@ def _shown(key: str, value: Any, event: Event) -> str:
     if key in ("children", "aliquot_of"):
         codes = value if isinstance(value, list) else [value]
         return ", ".join(ids.display(str(code)) for code in codes)
+    if key.startswith("volume_ml"):
+        try:
+            return lifecycle.ml(Decimal(str(value)))
+        except InvalidOperation:
+            return str(value)
     if key.endswith("_at") and isinstance(value, str):
         try:
             return local_time(datetime.fromisoformat(value), event.site)
@@ -187,7 +196,7 @@ def _visible(barcode: str) -> tuple[User, Sample]:
 
 
 def _blank_forms(actor: User, sample: Sample, offered: set[str]) -> SamplePageForms:
-    boxes = box_choices(actor, sample.custody_site_id) if offered & {"store", "move"} else []
+    boxes = box_choices(actor, sample) if offered & {"store", "move"} else []
     new_aliquots = [b for b in request.args.get("new", "").split(",") if b]
     return SamplePageForms.blank(sample, boxes, new_aliquots)
 
@@ -255,16 +264,19 @@ def _position(form: BoxPositionForm) -> str | None:
     return (form.position.data or "").strip() or None
 
 
-def _box_form(actor: User, sample: Sample) -> BoxPositionForm:
+def _box_form(actor: User, sample: Sample, action: policy.Action) -> BoxPositionForm:
+    # The target box is looked up before the service sees the tube: a role that may not do
+    # this gets its 403 first, not a 404 about a box of a site it cannot see.
+    policy.require(actor, action)
     form = BoxPositionForm()
-    form.offer_boxes(box_choices(actor, sample.custody_site_id))
+    form.offer_boxes(box_choices(actor, sample))
     return form
 
 
 @bp.post("/<barcode>/store")
 def store(barcode: str):
     actor, sample = _visible(barcode)
-    form = _box_form(actor, sample)
+    form = _box_form(actor, sample, policy.Action.STORE)
     return submit(
         form,
         lambda: storage.store_sample(
@@ -278,7 +290,7 @@ def store(barcode: str):
 @bp.post("/<barcode>/move")
 def move(barcode: str):
     actor, sample = _visible(barcode)
-    form = _box_form(actor, sample)
+    form = _box_form(actor, sample, policy.Action.HANDLE_SAMPLES)
     return submit(
         form,
         lambda: lifecycle.move_sample(

@@ -146,9 +146,13 @@ class ReportFilterForm(FlaskForm):
     class Meta:
         csrf = False
 
-    site = ListedChoiceField("Site", unlisted="No site has that code: choose one from the list.")
+    # Absent from the query string means no filter ("").
+    site = ListedChoiceField(
+        "Site", default="", unlisted="No site has that code: choose one from the list."
+    )
     state = ListedChoiceField(
         "State",
+        default="",
         unlisted="Choose overdue, missing, or both.",
         choices=[
             SelectChoice("", "Overdue and missing"),

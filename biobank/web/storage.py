@@ -171,6 +171,8 @@ def index():
 @bp.get("/find")
 def find_box():
     """A scanned box barcode (BX…) opens that box."""
+    if "barcode" not in request.args:
+        return redirect(url_for(".index"))
     actor = current_actor()
     finder = _box_finder(request.args)
     try:
@@ -446,7 +448,10 @@ def rack_scan_apply(box_id: int):
     actor, found = _box(box_id)
     form = RackApplyForm()
     if not form.validate_on_submit():
-        return _render_box(found, lambda forms: forms.keep("apply", form), status=422)
+        # Nothing to apply (the kept file is gone or damaged): say so above the upload form.
+        upload = RackScanForm(formdata=None)
+        upload.form_errors.extend([*form.form_errors, *(m for f in form for m in f.errors)])
+        return _render_box(found, lambda forms: forms.keep("rack", upload), status=422)
     try:
         with unit_of_work():
             report = storage.import_rack_scan(actor, found, form.content(), apply=True)

@@ -222,12 +222,6 @@ class RackApplyForm(PageForm):
             return base64.b64decode(self.kept.data)
         return self.file.data.read()
 
-    def validate(self, extra_validators=None) -> bool:
-        ok = super().validate(extra_validators)
-        # A message about the hidden field goes on top of the form, where it can be seen.
-        self.form_errors.extend(self.kept.errors)
-        return ok
-
 
 # --- one sample ------------------------------------------------------------------------------
 

@@ -96,6 +96,7 @@ def test_every_operation_documents_its_errors_and_security(spec):
                 content = operation["responses"][code].get("content", {})
                 schema = next(iter(content.values()), {}).get("schema", {}) if content else {}
                 assert "$ref" in schema and schema["$ref"].endswith("Problem"), (verb, route, code)
+                assert list(content) == ["application/problem+json"], (verb, route, code)
 
 
 def test_request_bodies_have_schemas(spec):

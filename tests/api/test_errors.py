@@ -108,3 +108,15 @@ def test_wrong_method_without_a_token_is_405(client):
     response = client.put("/api/v1/kits")
     assert response.status_code == 405
     assert response.mimetype == "application/problem+json"
+
+
+@pytest.mark.parametrize("record_id", ["0", "99999999999999999999", "2147483648"])
+def test_out_of_range_record_ids_are_404(client, collector, auth_headers, record_id):
+    for path in (
+        f"/api/v1/collections/{record_id}",
+        f"/api/v1/shipments/{record_id}",
+        f"/api/v1/storage/boxes/{record_id}",
+    ):
+        response = client.get(path, headers=auth_headers(collector))
+        assert response.status_code == 404, path
+        assert response.mimetype == "application/problem+json"

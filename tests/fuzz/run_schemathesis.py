@@ -1,0 +1,149 @@
+"""Schemathesis against the running app, once per role: no 5xx, and every response matches
+the OpenAPI document (schema, status code, content type).
+
+The app runs under gunicorn on a fresh database with the demo data, exactly as deployed;
+each role gets a real token from POST /api/v1/auth/tokens. Run by .ci/run; by hand:
+
+    .venv/bin/python tests/fuzz/run_schemathesis.py [--max-examples N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+ROLES = ("collector", "technician", "coordinator", "admin")
+CHECKS = ",".join(
+    [
+        "not_a_server_error",
+        "response_schema_conformance",
+        "status_code_conformance",
+        "content_type_conformance",
+    ]
+)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_for(url: str, seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise SystemExit(f"the app did not answer at {url} within {seconds:.0f} s")
+
+
+def token_for(base: str, username: str, password: str) -> str:
+    request = urllib.request.Request(
+        f"{base}/api/v1/auth/tokens",
+        data=json.dumps({"username": username, "password": password}).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.load(response)["token"]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--max-examples", type=int, default=15)
+    parser.add_argument("--database-url", default=os.environ.get("BIOBANK_FUZZ_DATABASE_URL"))
+    options = parser.parse_args()
+    workdir = Path(tempfile.mkdtemp(prefix="biobank-fuzz-"))
+    env = {
+        **os.environ,
+        "BIOBANK_ENV": "development",
+        "BIOBANK_DATABASE_URL": options.database_url or f"sqlite:///{workdir / 'fuzz.sqlite3'}",
+        "BIOBANK_LOGIN_LIMIT": "100000 per minute",
+    }
+    flask = [str(BIN / "flask"), "--app", "wsgi", "biobank"]
+    for command in ("init-db", "seed-demo"):
+        subprocess.run([*flask, command], cwd=ROOT, env=env, check=True, capture_output=True)
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    server = subprocess.Popen(
+        [
+            str(BIN / "gunicorn"),
+            "--workers",
+            "2",
+            "--threads",
+            "4",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--log-level",
+            "warning",
+            "--limit-request-line",
+            "8190",
+            "wsgi:app",
+        ],
+        cwd=ROOT,
+        env=env,
+    )
+    failed = []
+    try:
+        wait_for(f"{base}/api/v1/openapi.json")
+        from biobank.services.demo import DEMO_PASSWORD
+
+        for role in ROLES:
+            token = token_for(base, role, DEMO_PASSWORD)
+            print(f"\n== schemathesis as {role}", flush=True)
+            result = subprocess.run(
+                [
+                    str(BIN / "schemathesis"),
+                    "run",
+                    f"{base}/api/v1/openapi.json",
+                    "--header",
+                    f"Authorization: Bearer {token}",
+                    "--checks",
+                    CHECKS,
+                    "--max-examples",
+                    str(options.max_examples),
+                    "--phases",
+                    "examples,coverage,fuzzing",
+                    "--workers",
+                    "2",
+                    "--seed",
+                    "20261124",
+                    "--generation-database",
+                    "none",
+                    "--suppress-health-check",
+                    "all",
+                    "--request-timeout",
+                    "30",
+                    "--no-color",
+                ],
+                cwd=ROOT,
+                env=env,
+            )
+            if result.returncode != 0:
+                failed.append(role)
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+    if failed:
+        print(f"schemathesis found problems as: {', '.join(failed)}", file=sys.stderr)
+        return 1
+    print("schemathesis: no server errors, every response as documented, for every role")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(ROOT))
+    raise SystemExit(main())
