@@ -41,6 +41,7 @@ class CellSchema(Schema):
     barcode = fields.String(allow_none=True)
     tube_type = fields.String(attribute="tube_code", allow_none=True)
     status = fields.String(allow_none=True)
+    reserved = fields.Boolean(metadata={"description": "Held for a tube, none in it yet."})
 
 
 class BoxSchema(ContainerSchema):

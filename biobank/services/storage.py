@@ -287,7 +287,47 @@ def occupancy(container: Container) -> Occupancy:
     used = db.session.scalar(
         sa.select(sa.func.count(StoragePosition.id)).where(StoragePosition.box_id.in_(inside))
     )
-    return Occupancy(used or 0, capacity or 0)
+    return Occupancy(int(used or 0), int(capacity or 0))  # SUM() is NUMERIC on PostgreSQL
+
+
+def tree_of(container: Container) -> dict[int | None, list[Container]]:
+    """Everything under the container, loaded in one query, as parent id → children."""
+    inside = subtree_ids(container)
+    nodes = db.session.scalars(
+        sa.select(Container).where(Container.id.in_(inside)).order_by(Container.id)
+    ).all()
+    children: dict[int | None, list[Container]] = {}
+    for node in nodes:
+        children.setdefault(node.parent_id, []).append(node)
+    return children
+
+
+def occupancy_by_container(container: Container) -> dict[int, Occupancy]:
+    """The occupancy of the container and of every container inside it, in two queries
+    (the tree, and one grouped count of the boxes' positions), summed up the tree."""
+    children = tree_of(container)
+    nodes = {node.id: node for kids in children.values() for node in kids}
+    nodes[container.id] = container
+    used_by_box = dict(
+        db.session.execute(
+            sa.select(StoragePosition.box_id, sa.func.count())
+            .where(StoragePosition.box_id.in_(list(nodes)))
+            .group_by(StoragePosition.box_id)
+        ).all()
+    )
+
+    def total(node: Container) -> Occupancy:
+        if node.kind == ContainerKind.BOX:
+            figures = Occupancy(used_by_box.get(node.id, 0), node.capacity)
+        else:
+            parts = [total(child) for child in children.get(node.id, [])]
+            figures = Occupancy(sum(p.used for p in parts), sum(p.capacity for p in parts))
+        result[node.id] = figures
+        return figures
+
+    result: dict[int, Occupancy] = {}
+    total(container)
+    return result
 
 
 # --- positions ------------------------------------------------------------------------------

@@ -97,19 +97,20 @@ class Node:
             yield from child.walk()
 
 
-def _tree(container: Container, depth: int = 0) -> Node:
-    """The container and everything in it, each with its occupancy.
+def _tree(container: Container) -> Node:
+    """The container and everything in it, each with its occupancy (a few queries in all)."""
+    figures = storage.occupancy_by_container(container)
+    children = storage.tree_of(container)
 
-    ``storage.occupancy`` costs a few queries per node and there is no grouped per-box count
-    in the services yet: fine for a freezer of tens of boxes, worth a service call that
-    counts every box of a subtree in one query before freezers hold hundreds.
-    """
-    return Node(
-        container,
-        storage.occupancy(container),
-        depth,
-        [_tree(child, depth + 1) for child in container.children],
-    )
+    def node(current: Container, depth: int) -> Node:
+        return Node(
+            current,
+            figures[current.id],
+            depth,
+            [node(child, depth + 1) for child in children.get(current.id, [])],
+        )
+
+    return node(container, 0)
 
 
 def _parents(tree: Node) -> list[tuple[int, str]]:

@@ -40,6 +40,7 @@ def test_build_a_tree_and_read_a_box(api, technician, tree):
         "barcode": None,
         "tube_type": None,
         "status": None,
+        "reserved": False,
     }
     assert box["positions"][9]["position"] == "B1"
     found = api(technician).get(f"/api/v1/storage/boxes?barcode={box['barcode'].lower()}")

@@ -241,3 +241,18 @@ def test_free_slots_skips_full_boxes(technician, boxes, freezer):
         ("Box 2", (1, 3)),
     ]
     assert verify_chain().intact
+
+
+def test_occupancy_of_a_whole_tree_in_one_pass(
+    technician, collector, freezer, boxes, received_tubes
+):
+    tubes = received_tubes(collector)
+    with unit_of_work():
+        for tube in tubes[:3]:
+            storage.store_sample(technician, boxes[1], tube.barcode)
+    figures = storage.occupancy_by_container(freezer)
+    assert figures[freezer.id] == storage.occupancy(freezer) == storage.Occupancy(3, 162)
+    assert figures[boxes[0].id] == storage.Occupancy(0, 81)
+    assert figures[boxes[1].id] == storage.Occupancy(3, 81)
+    shelf = boxes[0].parent
+    assert figures[shelf.id] == storage.Occupancy(3, 162)
