@@ -1,10 +1,14 @@
 from __future__ import annotations
 
-from flask import Blueprint, render_template
+from flask import Blueprint, redirect, render_template, request, url_for
 from flask_login import login_required
 
+from biobank.errors import DomainError
+from biobank.models import ShipmentStatus
 from biobank.security import current_actor
+from biobank.services import policy
 from biobank.services.dashboards import dashboard_for
+from biobank.services.lookup import ScanKind, resolve_scan
 
 bp = Blueprint("home", __name__)
 
@@ -14,3 +18,36 @@ bp = Blueprint("home", __name__)
 def index():
     user = current_actor()
     return render_template(f"home/{user.role}.html", dashboard=dashboard_for(user))
+
+
+RECEIVABLE = (
+    ShipmentStatus.IN_TRANSIT,
+    ShipmentStatus.RECEIVED,
+    ShipmentStatus.RECEIVED_WITH_DISCREPANCIES,
+)
+
+
+@bp.get("/scan")
+@login_required
+def scan():
+    """The scan box on every page: a tube, a manifest or a box lands on its page."""
+    code = request.args.get("code", "")
+    if not code.strip():
+        return render_template("scan.html", code=code, error=None)
+    user = current_actor()
+    try:
+        target = resolve_scan(user, code)
+    except DomainError as refused:
+        return render_template("scan.html", code=code, error=refused.detail), refused.status
+    if target.kind == ScanKind.SAMPLE:
+        return redirect(url_for("samples.show", barcode=target.record.barcode))
+    if target.kind == ScanKind.BOX:
+        return redirect(url_for("storage.box", box_id=target.record.id))
+    shipment = target.record
+    receiving_here = (
+        policy.can(user, policy.Action.RECEIVE)
+        and shipment.destination_site_id == user.site_id
+        and shipment.status in RECEIVABLE
+    )
+    endpoint = "receiving.show" if receiving_here else "shipments.show"
+    return redirect(url_for(endpoint, shipment_id=shipment.id))
