@@ -4,7 +4,6 @@ from marshmallow import Schema, fields, validate
 
 from biobank.models import PackageCondition, ShipmentStatus, TemperatureClass
 from biobank.schemas.common import PageArgsSchema
-from biobank.schemas.samples import SampleSchema
 from biobank.services.receiving import count_outcomes
 
 
@@ -98,10 +97,18 @@ class ScanResultSchema(Schema):
     counts = fields.Function(lambda r: r.counts.as_dict())
 
 
+class MissingTubeSchema(Schema):
+    barcode = fields.String()
+    display_barcode = fields.String()
+    tube_type = fields.Function(lambda s: s.tube_type.code)
+
+
 class ReceiptSchema(Schema):
     shipment = fields.Nested(ShipmentSchema)
     counts = fields.Function(lambda r: r["counts"].as_dict())
-    missing = fields.List(fields.Nested(SampleSchema), metadata={"description": "Still to scan."})
+    missing = fields.List(
+        fields.Nested(MissingTubeSchema), metadata={"description": "Tubes still to scan."}
+    )
 
 
 class ReceiptCloseSchema(Schema):
