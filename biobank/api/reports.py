@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from biobank.api.common import API_PREFIX, Blueprint, page_body
-from biobank.schemas.common import page_schema
+from biobank.schemas.common import PageArgsSchema, page_schema
 from biobank.schemas.reports import (
     DiscrepancyQuerySchema,
     DiscrepancySchema,
@@ -15,6 +15,7 @@ from biobank.schemas.samples import SampleSchema
 from biobank.schemas.shipments import ShipmentSchema
 from biobank.security import current_actor
 from biobank.services import reports
+from biobank.services.pages import page_of
 from biobank.services.sites import site_field
 
 blp = Blueprint("api_reports", __name__, url_prefix=f"{API_PREFIX}/reports", description="Reports")
@@ -54,22 +55,24 @@ def discrepancies(args):
 
 
 @blp.get("/slow-shipments")
-@blp.response(200, ShipmentSchema(many=True))
-@blp.problems(401, 403)
-def slow_shipments():
-    """Shipments in transit longer than BIOBANK_TRANSIT_HOURS."""
-    return reports.slow_shipments(current_actor())
+@blp.arguments(PageArgsSchema, location="query")
+@blp.response(200, page_schema(ShipmentSchema))
+@blp.problems(401, 403, 422)
+def slow_shipments(args):
+    """Shipments in transit longer than BIOBANK_TRANSIT_HOURS, longest first."""
+    return page_body(page_of(reports.slow_shipments(current_actor()), **args))
 
 
 @blp.get("/occupancy")
 @blp.arguments(OccupancyQuerySchema, location="query")
-@blp.response(200, FreezerOccupancySchema(many=True))
+@blp.response(200, page_schema(FreezerOccupancySchema))
 @blp.problems(401, 403, 422)
 def occupancy(args):
     """Each freezer's fill, full boxes, and days until full at the last 30 days' intake."""
-    return reports.occupancy_report(
+    rows = reports.occupancy_report(
         current_actor(), site=site_field(args["site"]) if args.get("site") else None
     )
+    return page_body(page_of(rows, page=args["page"], per_page=args["per_page"]))
 
 
 @blp.get("/disposals")

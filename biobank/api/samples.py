@@ -1,10 +1,11 @@
 from __future__ import annotations
 
 from biobank.api.common import API_PREFIX, Blueprint, page_body
-from biobank.schemas.common import page_schema
+from biobank.schemas.common import PageArgsSchema, page_schema
 from biobank.schemas.samples import EventSchema, SampleQuerySchema, SampleSchema
 from biobank.security import current_actor
 from biobank.services import catalogue, samples
+from biobank.services.pages import page_of
 from biobank.services.sites import site_field
 
 blp = Blueprint(
@@ -46,8 +47,9 @@ def get_sample(barcode: str):
 
 
 @blp.get("/<barcode>/events")
-@blp.response(200, EventSchema(many=True))
+@blp.arguments(PageArgsSchema, location="query")
+@blp.response(200, page_schema(EventSchema))
 @blp.problems(401, 404, 422)
-def sample_events(barcode: str):
+def sample_events(args, barcode: str):
     """The tube's chain of custody, oldest first."""
-    return samples.sample_events(current_actor(), barcode)
+    return page_body(page_of(samples.sample_events(current_actor(), barcode), **args))

@@ -1,7 +1,8 @@
 from __future__ import annotations
 
-from biobank.api.common import API_PREFIX, Blueprint
+from biobank.api.common import API_PREFIX, Blueprint, page_body
 from biobank.db import unit_of_work
+from biobank.schemas.common import PageArgsSchema, page_schema
 from biobank.schemas.samples import ReasonSchema, SampleSchema
 from biobank.schemas.storage import (
     AliquotResultSchema,
@@ -24,6 +25,7 @@ from biobank.schemas.storage import (
 )
 from biobank.security import current_actor
 from biobank.services import lifecycle, storage
+from biobank.services.pages import Page, page_of
 from biobank.services.storage_paths import location_of
 
 blp = Blueprint(
@@ -59,11 +61,13 @@ def _box(box):
 
 
 @blp.get("/freezers")
-@blp.response(200, ContainerDetailSchema(many=True))
-@blp.problems(401)
-def list_freezers():
+@blp.arguments(PageArgsSchema, location="query")
+@blp.response(200, page_schema(ContainerDetailSchema))
+@blp.problems(401, 422)
+def list_freezers(args):
     """Freezers at your site (every site for coordinators and admins), with occupancy."""
-    return [_detail(f) for f in storage.list_freezers(current_actor())]
+    page = page_of(storage.list_freezers(current_actor()), **args)
+    return page_body(Page([_detail(f) for f in page.items], page.total, page.page, page.per_page))
 
 
 @blp.post("/freezers")

@@ -44,7 +44,7 @@ class DiscrepancySchema(Schema):
     late = _barcodes("late")
 
 
-class OccupancyQuerySchema(Schema):
+class OccupancyQuerySchema(PageArgsSchema):
     site = fields.String()
 
 

@@ -86,7 +86,7 @@ def test_the_whole_clinic_flow_over_the_api(api, collector):
     )
     assert response.status_code == 409
     assert "Amend" in response.get_json()["detail"]
-    events = caller.get(f"/api/v1/samples/{sst}/events").get_json()
+    events = caller.get(f"/api/v1/samples/{sst}/events").get_json()["items"]
     assert [e["type"] for e in events] == [
         "created",
         "collected",

@@ -105,3 +105,19 @@ def test_request_bodies_have_schemas(spec):
             if verb in ("post", "put", "patch") and "requestBody" in operation:
                 content = operation["requestBody"]["content"]
                 assert all("schema" in media for media in content.values()), (verb, route)
+
+
+def test_every_list_is_a_page(spec):
+    """Lists answer {items, total, page, per_page}, never a bare array."""
+    schemas = spec["components"]["schemas"]
+    for route, operations in spec["paths"].items():
+        get = operations.get("get")
+        if not get:
+            continue
+        content = get["responses"]["200"].get("content", {}).get("application/json", {})
+        schema = content.get("schema", {})
+        assert schema.get("type") != "array", route
+        if "$ref" in schema:
+            resolved = schemas[schema["$ref"].rsplit("/", 1)[-1]]
+            if "items" in resolved.get("properties", {}):
+                assert {"items", "total", "page", "per_page"} <= set(resolved["properties"]), route

@@ -82,7 +82,7 @@ def test_withdrawal_flags_every_tube_for_disposal(
     listed = api(coordinator).get("/api/v1/reports/disposals").get_json()
     assert listed["total"] == len(tubes)
     assert all("disposal_required" in s["flags"] for s in listed["items"])
-    events = api(technician).get(f"/api/v1/samples/{tubes[0].barcode}/events").get_json()
+    events = api(technician).get(f"/api/v1/samples/{tubes[0].barcode}/events").get_json()["items"]
     assert events[-1]["type"] == "disposal_requested"
     assert events[-1]["details"]["disposal_ceremony"] is True
     again = api(coordinator).put(
@@ -102,7 +102,7 @@ def test_occupancy_report(api, coordinator, technician, collector, received_tube
     tubes = received_tubes(collector)
     with unit_of_work():
         storage.store_many(technician, freezer, [t.barcode for t in tubes])
-    [row] = api(coordinator).get("/api/v1/reports/occupancy").get_json()
+    [row] = api(coordinator).get("/api/v1/reports/occupancy").get_json()["items"]
     assert (row["freezer"], row["used"], row["capacity"], row["boxes"]) == ("Freezer 1", 8, 162, 2)
     assert row["stored_last_30_days"] == 8
     assert row["days_until_full"] == int(154 / (8 / 30))

@@ -132,7 +132,9 @@ def test_sample_handling_over_the_api(api, technician, collector, tree, received
     )
     assert disposed.get_json()["status"] == "disposed"
     assert disposed.get_json()["location"] is None
-    events = [e["type"] for e in caller.get(f"/api/v1/samples/{sst.barcode}/events").get_json()]
+    events = [
+        e["type"] for e in caller.get(f"/api/v1/samples/{sst.barcode}/events").get_json()["items"]
+    ]
     assert events[-4:] == ["moved", "thawed", "aliquoted", "disposed"]
 
 
@@ -161,5 +163,5 @@ def test_store_many_and_occupancy(api, technician, collector, tree, received_tub
     )
     assert placed.status_code == 201
     assert [p["position"] for p in placed.get_json()] == [f"A{i}" for i in range(1, 9)]
-    [freezer] = caller.get("/api/v1/storage/freezers").get_json()
+    [freezer] = caller.get("/api/v1/storage/freezers").get_json()["items"]
     assert freezer["occupancy"] == {"used": 8, "capacity": 81, "free": 73, "percent": 10}

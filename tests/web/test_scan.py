@@ -19,15 +19,15 @@ def test_a_tube_goes_to_its_sample_page(collector, login, start_collection):
     assert response.headers["Location"] == f"/samples/{tube.barcode}"
 
 
-def test_a_manifest_goes_to_receiving_for_the_destination(technician, collector, login,
-                                                         dispatched_shipment):
+def test_a_manifest_goes_to_receiving_for_the_destination(
+    technician, collector, login, dispatched_shipment
+):
     shipment = dispatched_shipment(collector)
     at_biobank = login(technician).get(f"/scan?code={shipment.manifest_number}")
     assert at_biobank.headers["Location"] == f"/receiving/{shipment.id}"
 
 
-def test_a_manifest_goes_to_the_shipment_page_for_its_clinic(collector, login,
-                                                            dispatched_shipment):
+def test_a_manifest_goes_to_the_shipment_page_for_its_clinic(collector, login, dispatched_shipment):
     shipment = dispatched_shipment(collector)
     response = login(collector).get(f"/scan?code={shipment.manifest_number.lower()}")
     assert response.headers["Location"] == f"/shipments/{shipment.id}"
