@@ -8,6 +8,7 @@ from flask import Flask
 from flask_login import current_user
 
 from biobank.services import policy
+from biobank.web import charts
 
 
 def local_time(value, site=None, fmt: str = "%Y-%m-%d %H:%M %Z") -> str:
@@ -32,6 +33,8 @@ def register_web(app: Flask) -> None:
     app.register_blueprint(storage.bp)
     app.register_blueprint(samples.bp)
     app.add_template_filter(local_time, "local_time")
+    app.add_template_global(charts.vertical, "chart_vertical")
+    app.add_template_global(charts.horizontal, "chart_horizontal")
 
     @app.context_processor
     def navigation():
