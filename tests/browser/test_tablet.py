@@ -19,12 +19,15 @@ def _fits(page) -> None:
     )
     assert overflow <= 1, f"{page.url} scrolls sideways by {overflow}px"
     small = page.evaluate(
-        """Array.from(document.querySelectorAll('main button, main input:not([type=hidden]), main select'))
+        """Array.from(document.querySelectorAll(
+             'main button, main input:not([type=hidden]), main select'))
            .filter(el => el.offsetParent !== null)
            .map(el => {
              // a radio or checkbox is tapped through its label
              const toggle = el.type === 'radio' || el.type === 'checkbox';
-             const target = toggle ? (el.closest('label') || document.querySelector(`label[for="${el.id}"]`) || el) : el;
+             const label = el.closest('label')
+               || document.querySelector(`label[for="${el.id}"]`);
+             const target = toggle && label ? label : el;
              return [el, target.getBoundingClientRect().height];
            })
            .filter(([el, height]) => height < 32)
