@@ -41,7 +41,7 @@ def record(page, tube, which: str, at: str) -> None:
 
 def test_a_collector_starts_labels_times_and_finalizes_a_collection(page, collector):
     log_in(page)
-    page.get_by_role("link", name="New collection").click()
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="New collection").click()
     page.wait_for_url("**/collections/new")
 
     # A stray Enter in the empty scan field, then a scan (typed code + Enter): no submit, focus

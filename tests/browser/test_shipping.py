@@ -125,7 +125,7 @@ def test_a_collector_packs_by_scanning_without_reloading_then_dispatches(
     db.session.rollback()
 
     log_in(page, "collector")
-    page.get_by_role("link", name="Shipments").click()
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Shipments").click()
     page.get_by_role("link", name="New shipment").click()
     # One biobank: it is chosen already; refrigerated is the default for these tubes.
     assert page.is_checked("input[name=destination][value=MAYO-BB]")
