@@ -197,6 +197,10 @@ def dispatched(collector, barcodes: list[str]):
         for barcode in barcodes:
             shipping.pack_sample(collector, shipment, barcode)
         shipping.dispatch_shipment(
-            collector, shipment, carrier="fedex", tracking_number="123456789012"
+            collector,
+            shipment,
+            carrier="fedex",
+            tracking_number="123456789012",
+            signature_password=PASSWORD,
         )
     return shipment.id

@@ -278,7 +278,11 @@ def dispatched_shipment(app, finalized_collection, biobank_site):
             for sample in collection.samples:
                 shipping.pack_sample(actor, shipment, sample.barcode)
             shipping.dispatch_shipment(
-                actor, shipment, carrier="fedex", tracking_number="123456789012"
+                actor,
+                shipment,
+                carrier="fedex",
+                tracking_number="123456789012",
+                signature_password=PASSWORD,
             )
         return shipment
 
@@ -295,7 +299,9 @@ def received_tubes(app, technician, dispatched_shipment):
         with unit_of_work():
             for item in shipment.items:
                 receiving.receive_scan(technician, shipment, item.sample.barcode)
-            receiving.close_receipt(technician, shipment, condition="good")
+            receiving.close_receipt(
+                technician, shipment, condition="good", signature_password=PASSWORD
+            )
         return [item.sample for item in shipment.items]
 
     return make

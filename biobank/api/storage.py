@@ -12,6 +12,7 @@ from biobank.schemas.storage import (
     ContainerCreateSchema,
     ContainerDetailSchema,
     ContainerSchema,
+    DisposeSchema,
     FreezerCreateSchema,
     MoveSchema,
     OptionalReasonSchema,
@@ -253,11 +254,16 @@ def withdraw(body, barcode: str):
 
 
 @handling.post("/<barcode>/dispose")
-@handling.arguments(ReasonSchema)
+@handling.arguments(DisposeSchema)
 @handling.response(200, SampleSchema)
 @handling.problems(401, 403, 404, 409, 422)
 def dispose(body, barcode: str):
-    """Destroy a tube; its position is freed."""
+    """Destroy a tube; its position is freed. Signed: re-enter your password."""
     with unit_of_work():
-        sample = lifecycle.dispose(current_actor(), barcode, body["reason"])
+        sample = lifecycle.dispose(
+            current_actor(),
+            barcode,
+            body["reason"],
+            signature_password=body["signature_password"],
+        )
     return sample

@@ -80,6 +80,12 @@ class DispatchSchema(Schema):
     carrier = fields.String(required=True, metadata={"description": "fedex, ups or courier."})
     tracking_number = fields.String(required=True, validate=validate.Length(min=1, max=64))
     dry_ice_kg = fields.Decimal(allow_none=True, metadata={"description": "Required when frozen."})
+    signature_password = fields.String(
+        required=True,
+        load_only=True,
+        validate=validate.Length(min=1, max=1024),
+        metadata={"description": "Electronic signature: the signer's password, re-entered."},
+    )
 
 
 class ReceiptScanSchema(BarcodeSchema):
@@ -115,3 +121,9 @@ class ReceiptCloseSchema(Schema):
     condition = fields.Enum(PackageCondition, by_value=True, required=True)
     temperature_c = fields.Decimal(allow_none=True)
     notes = fields.String(allow_none=True, validate=validate.Length(max=2000))
+    signature_password = fields.String(
+        required=True,
+        load_only=True,
+        validate=validate.Length(min=1, max=1024),
+        metadata={"description": "Electronic signature: the signer's password, re-entered."},
+    )

@@ -139,3 +139,13 @@ class OptionalReasonSchema(Schema):
 class AliquotResultSchema(Schema):
     parent = fields.Nested(SampleSchema)
     children = fields.List(fields.Nested(SampleSchema))
+
+
+class DisposeSchema(Schema):
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=2000))
+    signature_password = fields.String(
+        required=True,
+        load_only=True,
+        validate=validate.Length(min=1, max=1024),
+        metadata={"description": "Electronic signature: the signer's password, re-entered."},
+    )

@@ -206,3 +206,39 @@ def revoke_token(user: User, token_id: int) -> None:
     if record.revoked_at is None:
         record.revoked_at = utcnow()
     db.session.flush()
+
+
+# --- electronic signatures ------------------------------------------------------------------
+
+
+class Meaning:
+    """What a signature attests, recorded with it (21 CFR Part 11-style)."""
+
+    DISPATCH = "Dispatched: I packed the tubes on this manifest and handed them to the carrier."
+    RECEIPT = "Received: I checked this shipment in as recorded, and its condition on arrival."
+    DISPOSAL = "Disposed: I destroyed this tube for the reason given."
+
+
+def sign(actor: User, password: str | None, meaning: str) -> dict[str, str | int]:
+    """An electronic signature: the signer re-enters their password at the moment of the act.
+
+    Returned as the record kept with the act's events: who, when, and what it means.
+    """
+    if not password:
+        raise ValidationFailed.for_field(
+            "signature_password", "Re-enter your password to sign this (electronic signature)."
+        )
+    try:
+        _hasher().verify(actor.password_hash, password)
+    except (VerificationError, InvalidHashError):
+        raise ValidationFailed.for_field(
+            "signature_password", "That is not your password: nothing was signed or saved."
+        ) from None
+    return {
+        "signer_id": actor.id,
+        "signer": actor.username,
+        "name": actor.full_name,
+        "signed_at": utcnow().isoformat(),
+        "meaning": meaning,
+        "method": "password re-entry",
+    }

@@ -150,7 +150,13 @@ def _pack(actor: User, kept: list[Collection], *, dispatch: bool, tracking: str)
         for sample in collection.samples:
             shipping.pack_sample(actor, shipment, sample.barcode)
     if dispatch:
-        shipping.dispatch_shipment(actor, shipment, carrier="fedex", tracking_number=tracking)
+        shipping.dispatch_shipment(
+            actor,
+            shipment,
+            carrier="fedex",
+            tracking_number=tracking,
+            signature_password=DEMO_PASSWORD,
+        )
     return shipment
 
 
@@ -167,7 +173,9 @@ def _demo_logistics(
     tubes = [item.sample for item in received.items]
     for sample in tubes[:-1]:
         receiving.receive_scan(technician, received, sample.barcode)
-    receiving.close_receipt(technician, received, condition="good", temperature_c=5)
+    receiving.close_receipt(
+        technician, received, condition="good", temperature_c=5, signature_password=DEMO_PASSWORD
+    )
 
     freezer = storage.create_freezer(technician, name="Freezer 1", temperature_c=-80)
     shelves = [

@@ -13,7 +13,7 @@ from biobank.db import utcnow
 from biobank.errors import Conflict, InvalidTransition, ValidationFailed
 from biobank.extensions import db
 from biobank.models import Container, EventType, Sample, SampleStatus, User, position_label
-from biobank.services import policy
+from biobank.services import accounts, policy
 from biobank.services.collections import new_samples
 from biobank.services.custody import record_event
 from biobank.services.privacy import check_free_text
@@ -260,14 +260,31 @@ def withdraw(actor: User, text: str, reason: str | None) -> Sample:
     return sample
 
 
-def dispose(actor: User, text: str, reason: str | None) -> Sample:
-    """Destroy a tube; its position is freed."""
+def dispose(
+    actor: User, text: str, reason: str | None, *, signature_password: str | None = None
+) -> Sample:
+    """Destroy a tube; its position is freed. Signed electronically."""
     sample = _handled(actor, text)
-    reason = _reason(reason, "dispose of a tube")
+    errors: dict[str, list[str]] = {}
+    try:
+        reason = _reason(reason, "dispose of a tube")
+    except ValidationFailed as missing:
+        errors.update(missing.errors or {})
+    signature = None
+    try:
+        signature = accounts.sign(actor, signature_password, accounts.Meaning.DISPOSAL)
+    except ValidationFailed as unsigned:
+        errors.update(unsigned.errors or {})
+    if errors:
+        raise ValidationFailed(next(iter(errors.values()))[0], errors=errors)
     transition(sample, SampleStatus.DISPOSED)
     where = _leave_box(sample)
     record_event(
-        EventType.DISPOSED, actor=actor, sample=sample, reason=reason, details={"from": where}
+        EventType.DISPOSED,
+        actor=actor,
+        sample=sample,
+        reason=reason,
+        details={"from": where, "signature": signature},
     )
     db.session.flush()
     return sample

@@ -29,7 +29,7 @@ from biobank.models import (
     ShipmentStatus,
     User,
 )
-from biobank.services import ids, policy
+from biobank.services import accounts, ids, policy
 from biobank.services.custody import record_event
 from biobank.services.privacy import check_free_text
 from biobank.services.samples import add_flag, can_transition, transition
@@ -277,6 +277,7 @@ def close_receipt(
     condition: PackageCondition | str,
     temperature_c: Decimal | float | str | None = None,
     notes: str | None = None,
+    signature_password: str | None = None,
 ) -> Shipment:
     """Unscanned tubes become missing; the shipment is received, or received with discrepancies."""
     _require_receiver(actor, shipment)
@@ -298,6 +299,11 @@ def close_receipt(
                 errors["temperature_c"] = ["Give the arrival temperature in °C (-200 to 60)."]
         except InvalidOperation:
             errors["temperature_c"] = ["Give the arrival temperature as a number of °C."]
+    signature = None
+    try:
+        signature = accounts.sign(actor, signature_password, accounts.Meaning.RECEIPT)
+    except ValidationFailed as unsigned:
+        errors.update(unsigned.errors or {})
     if errors:
         raise ValidationFailed(next(iter(errors.values()))[0], errors=errors)
     notes = check_free_text(notes, "notes")
@@ -364,6 +370,7 @@ def close_receipt(
             "condition": str(condition),
             "temperature_c": temperature,
             "status": str(shipment.status),
+            "signature": signature,
             **counts.as_dict(),
         },
     )

@@ -32,7 +32,7 @@ from biobank.models import (
     TemperatureClass,
     User,
 )
-from biobank.services import ids, policy
+from biobank.services import accounts, ids, policy
 from biobank.services.custody import record_event
 from biobank.services.pages import Page, paginate
 from biobank.services.privacy import check_free_text
@@ -297,8 +297,12 @@ def dispatch_shipment(
     tracking_number: str,
     dry_ice_kg: Decimal | float | str | None = None,
     at: datetime | None = None,
+    signature_password: str | None = None,
 ) -> Shipment:
-    """Hand the package to the carrier: every tube goes in transit to the destination."""
+    """Hand the package to the carrier: every tube goes in transit to the destination.
+
+    Signed electronically: the person re-enters their password, and the signature goes on
+    every dispatched event."""
     policy.require_own_site(actor, shipment.origin, policy.Action.PACK)
     _require_open(shipment, "dispatching")
     carrier = (carrier or "").strip().lower()
@@ -323,6 +327,11 @@ def dispatch_shipment(
         errors["dry_ice_kg"] = ["Only frozen shipments carry dry ice."]
     if not shipment.items:
         errors["items"] = ["The shipment is empty: scan the tubes into it first."]
+    signature = None
+    try:
+        signature = accounts.sign(actor, signature_password, accounts.Meaning.DISPATCH)
+    except ValidationFailed as unsigned:
+        errors.update(unsigned.errors or {})
     if errors:
         raise ValidationFailed(next(iter(errors.values()))[0], errors=errors)
     blocked = [i.sample for i in shipment.items if i.sample.status != SampleStatus.FINALIZED]
@@ -343,6 +352,7 @@ def dispatch_shipment(
         "carrier": carrier,
         "tracking_number": tracking,
         "destination": shipment.destination.code,
+        "signature": signature,
     }
     for item in shipment.items:
         transition(item.sample, SampleStatus.IN_TRANSIT)

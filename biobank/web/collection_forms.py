@@ -19,6 +19,7 @@ from wtforms import (
     FormField,
     HiddenField,
     IntegerField,
+    PasswordField,
     RadioField,
     SelectField,
     StringField,
@@ -178,6 +179,19 @@ class FinalizeForm(PageForm):
 
 
 class ReasonForm(PageForm):
+    reason = TextAreaField("Reason", render_kw={"rows": 2})
+
+
+class SignedForm(PageForm):
+    """A form whose act is signed electronically: the person re-enters their password."""
+
+    signature_password = PasswordField(
+        "Your password (electronic signature)",
+        render_kw={"autocomplete": "current-password"},
+    )
+
+
+class SignedReasonForm(SignedForm):
     reason = TextAreaField("Reason", render_kw={"rows": 2})
 
 

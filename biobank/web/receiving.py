@@ -113,6 +113,7 @@ def close(shipment_id: int):
             condition=form.condition.data or "",
             temperature_c=form.temperature_c.data or None,
             notes=form.notes.data,
+            signature_password=form.signature_password.data,
         ),
         done=_closed,
         again=lambda status: _render_receipt(shipment, form, status),

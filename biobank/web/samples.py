@@ -27,7 +27,7 @@ from biobank.security import current_actor
 from biobank.services import ids, labelling, lifecycle, policy, samples, storage
 from biobank.services.storage_paths import container_path, location_of
 from biobank.web import local_time
-from biobank.web.collection_forms import PageForm, ReasonForm
+from biobank.web.collection_forms import PageForm, ReasonForm, SignedReasonForm
 from biobank.web.pages import redirect_saying, submit
 from biobank.web.storage_forms import (
     AliquotForm,
@@ -408,10 +408,15 @@ def withdraw(barcode: str):
 @bp.post("/<barcode>/dispose")
 def dispose(barcode: str):
     actor, sample = _visible(barcode)
-    form = ReasonForm()
+    form = SignedReasonForm()
     return submit(
         form,
-        lambda: lifecycle.dispose(actor, sample.barcode, form.reason.data),
+        lambda: lifecycle.dispose(
+            actor,
+            sample.barcode,
+            form.reason.data,
+            signature_password=form.signature_password.data,
+        ),
         done=lambda gone: _back_to(gone, f"{_named(gone)} is disposed of; its position is free."),
         again=_page_again(actor, sample, "dispose", form),
     )

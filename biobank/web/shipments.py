@@ -247,6 +247,7 @@ def dispatch(shipment_id: int):
             carrier=form.carrier.data or "",
             tracking_number=form.tracking_number.data or "",
             dry_ice_kg=form.dry_ice_kg.data or None,
+            signature_password=form.signature_password.data,
         ),
         done=lambda sent: _back_to(
             sent,

@@ -18,7 +18,7 @@ from wtforms.validators import ValidationError
 
 from biobank.models import PackageCondition, Site, TemperatureClass
 from biobank.services.shipping import CARRIERS
-from biobank.web.collection_forms import SCAN_FIELD, PageForm
+from biobank.web.collection_forms import SCAN_FIELD, PageForm, SignedForm
 
 DECIMAL_FIELD = {"inputmode": "decimal", "autocomplete": "off"}
 # A scan field whose Enter sends the scan at once (scan.js), rather than moving to a next field.
@@ -69,7 +69,7 @@ class UnpackForm(PageForm):
     """Only the CSRF token: the tube is in the address."""
 
 
-class DispatchForm(PageForm):
+class DispatchForm(SignedForm):
     carrier = SelectField(
         "Carrier",
         choices=[SelectChoice("", "Choose…")]
@@ -116,7 +116,7 @@ class ManifestScanForm(PageForm):
     manifest_number = StringField("Scan the manifest barcode", render_kw=SUBMITTING_SCAN_FIELD)
 
 
-class CloseReceiptForm(PageForm):
+class CloseReceiptForm(SignedForm):
     # No default: the technician looks at the box and says what they see.
     condition = RadioField(
         "Condition of the package", choices=CONDITION_CHOICES, validate_choice=False

@@ -28,7 +28,13 @@ from wtforms.validators import Optional, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from biobank.models import ContainerKind, Sample, Specimen
-from biobank.web.collection_forms import SCAN_FIELD, PageForm, PrintLabelsForm, ReasonForm
+from biobank.web.collection_forms import (
+    SCAN_FIELD,
+    PageForm,
+    PrintLabelsForm,
+    ReasonForm,
+    SignedReasonForm,
+)
 
 # Box sizes on the shelf in most biobanks: 81- and 100-place cryoboxes, 96-well racks.
 BOX_PRESETS = {"9x9": (9, 9), "10x10": (10, 10), "8x12": (8, 12)}
@@ -298,7 +304,7 @@ class SamplePageForms:
     aliquot: AliquotForm
     labels: AliquotLabelsForm
     withdraw: ReasonForm
-    dispose: ReasonForm
+    dispose: SignedReasonForm
 
     @classmethod
     def blank(
@@ -326,7 +332,7 @@ class SamplePageForms:
             aliquot=AliquotForm(formdata=None),
             labels=labels,
             withdraw=ReasonForm(formdata=None),
-            dispose=ReasonForm(formdata=None),
+            dispose=SignedReasonForm(formdata=None),
         )
 
     def keep(self, name: str, posted: PageForm) -> SamplePageForms:

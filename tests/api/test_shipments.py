@@ -7,6 +7,7 @@ import pytest
 from biobank.db import unit_of_work
 from biobank.extensions import db
 from biobank.models import Sample
+from tests.conftest import PASSWORD
 
 
 @pytest.fixture
@@ -37,7 +38,12 @@ def test_pack_dispatch_receive_close_over_the_api(
         assert packer.post(f"{path}/items", json={"barcode": barcode}).status_code == 201
     assert packer.delete(f"{path}/items/{tubes[-1]}").status_code == 204
     dispatched = packer.post(
-        f"{path}/dispatch", json={"carrier": "ups", "tracking_number": "1z999aa10123456784"}
+        f"{path}/dispatch",
+        json={
+            "carrier": "ups",
+            "tracking_number": "1z999aa10123456784",
+            "signature_password": PASSWORD,
+        },
     )
     assert dispatched.status_code == 200, dispatched.get_json()
     body = dispatched.get_json()
@@ -68,7 +74,10 @@ def test_pack_dispatch_receive_close_over_the_api(
     )
     unexpected = receiver.post(f"{path}/receipt/scans", json={"barcode": tubes[-1]}).get_json()
     assert unexpected["outcome"] == "unexpected"
-    closed = receiver.post(f"{path}/receipt/close", json={"condition": "good", "temperature_c": 4})
+    closed = receiver.post(
+        f"{path}/receipt/close",
+        json={"condition": "good", "temperature_c": 4, "signature_password": PASSWORD},
+    )
     assert closed.status_code == 200
     assert closed.get_json()["status"] == "received_with_discrepancies"
     assert closed.get_json()["counts"]["missing"] == 6
@@ -113,7 +122,7 @@ def test_dispatch_errors_name_the_fields(api, collector, open_shipment):
     shipment = open_shipment("frozen")
     response = api(collector).post(
         f"/api/v1/shipments/{shipment['id']}/dispatch",
-        json={"carrier": "fedex", "tracking_number": "123"},
+        json={"signature_password": PASSWORD, "carrier": "fedex", "tracking_number": "123"},
     )
     assert response.status_code == 422
     assert {"tracking_number", "dry_ice_kg", "items"} <= set(response.get_json()["errors"])

@@ -4,6 +4,8 @@ import io
 
 import pytest
 
+from tests.conftest import PASSWORD
+
 
 @pytest.fixture
 def tree(api, technician, biobank_site):
@@ -128,7 +130,8 @@ def test_sample_handling_over_the_api(api, technician, collector, tree, received
     assert too_much.status_code == 422
     assert caller.post(f"/api/v1/samples/{sst.barcode}/dispose", json={}).status_code == 422
     disposed = caller.post(
-        f"/api/v1/samples/{sst.barcode}/dispose", json={"reason": "haemolysed beyond use"}
+        f"/api/v1/samples/{sst.barcode}/dispose",
+        json={"reason": "haemolysed beyond use", "signature_password": PASSWORD},
     )
     assert disposed.get_json()["status"] == "disposed"
     assert disposed.get_json()["location"] is None

@@ -175,6 +175,7 @@ def test_a_collector_packs_by_scanning_without_reloading_then_dispatches(
 
     page.select_option("#dispatch-carrier", "fedex")
     page.fill("#dispatch-tracking", "1234 5678 9012")
+    page.fill("#dispatch-signature", PASSWORD)  # the dispatch is signed electronically
     with page.expect_navigation():
         page.get_by_role("button", name=re.compile(r"^Dispatch \d+ tubes$")).click()
     assert page.locator("h1 .badge").inner_text() == "in transit"
@@ -264,6 +265,7 @@ def test_a_technician_scans_the_manifest_then_every_tube_and_closes_with_one_mis
     page.keyboard.type("4.5")
     page.wait_for_timeout(100)
     assert focused_id(page) == "close-temperature"
+    page.fill("#close-signature", PASSWORD)  # closing is signed electronically
     with page.expect_navigation():
         page.get_by_role("button", name="Close receipt").click()
     result = page.locator("#receipt-result")
@@ -285,7 +287,13 @@ def test_three_hundred_scans_arrive_without_a_reload(
         )
         for barcode in tubes:
             shipping.pack_sample(collector, shipment, barcode)
-        shipping.dispatch_shipment(collector, shipment, carrier="courier", tracking_number="RUN-42")
+        shipping.dispatch_shipment(
+            collector,
+            shipment,
+            carrier="courier",
+            tracking_number="RUN-42",
+            signature_password=PASSWORD,
+        )
     shipment_id = shipment.id
     db.session.rollback()
 
@@ -317,7 +325,7 @@ def test_a_coordinator_finds_the_missing_tube_in_the_reports(
     with unit_of_work():
         for sample in found:
             receiving.receive_scan(technician, shipment, sample.barcode)
-        receiving.close_receipt(technician, shipment, condition="good")
+        receiving.close_receipt(technician, shipment, condition="good", signature_password=PASSWORD)
     lost_id, manifest_number = lost.display_barcode, shipment.manifest_number
     db.session.rollback()
 

@@ -12,6 +12,7 @@ from biobank.models import Event, SampleStatus
 from biobank.services import ids, lifecycle, storage
 from biobank.services.custody import verify_chain
 from biobank.services.storage_paths import location_of
+from tests.conftest import PASSWORD
 
 
 @pytest.fixture
@@ -114,7 +115,12 @@ def test_withdraw_then_dispose_with_reasons(technician, boxes, stored):
         lifecycle.withdraw(technician, tube.barcode, "participant withdrew consent")
     assert tube.status == SampleStatus.WITHDRAWN
     with unit_of_work():
-        lifecycle.dispose(technician, tube.barcode, "withdrawal: destroy per protocol")
+        lifecycle.dispose(
+            technician,
+            tube.barcode,
+            "withdrawal: destroy per protocol",
+            signature_password=PASSWORD,
+        )
     assert tube.status == SampleStatus.DISPOSED
     assert location_of(tube) is None
     assert storage.occupancy(boxes[0]).used == len(stored) - 1

@@ -12,6 +12,7 @@ from biobank.models import Event, ItemOutcome, PackageCondition, SampleStatus, S
 from biobank.services import collections, receiving, reports, shipping
 from biobank.services.custody import verify_chain
 from biobank.services.receiving import ScanOutcome
+from tests.conftest import PASSWORD
 
 
 def _scan(actor, shipment, barcode, **kwargs):
@@ -21,7 +22,9 @@ def _scan(actor, shipment, barcode, **kwargs):
 
 def _close(actor, shipment, condition="good", **kwargs):
     with unit_of_work():
-        return receiving.close_receipt(actor, shipment, condition=condition, **kwargs)
+        return receiving.close_receipt(
+            actor, shipment, condition=condition, **kwargs, signature_password=PASSWORD
+        )
 
 
 def test_scanning_the_manifest_opens_the_receipt(technician, collector, dispatched_shipment):
@@ -160,14 +163,22 @@ def test_damaged_tube(technician, collector, dispatched_shipment):
 def test_close_checks_condition_and_temperature(technician, collector, dispatched_shipment):
     shipment = dispatched_shipment(collector)
     with pytest.raises(ValidationFailed) as error:
-        receiving.close_receipt(technician, shipment, condition="soggy")
+        receiving.close_receipt(
+            technician, shipment, condition="soggy", signature_password=PASSWORD
+        )
     assert "condition" in error.value.errors
     with pytest.raises(ValidationFailed) as error:
-        receiving.close_receipt(technician, shipment, condition="good", temperature_c="cold")
+        receiving.close_receipt(
+            technician,
+            shipment,
+            condition="good",
+            temperature_c="cold",
+            signature_password=PASSWORD,
+        )
     assert "temperature_c" in error.value.errors
     _close(technician, shipment)
     with pytest.raises(InvalidTransition, match="cannot be closed"):
-        receiving.close_receipt(technician, shipment, condition="good")
+        receiving.close_receipt(technician, shipment, condition="good", signature_password=PASSWORD)
 
 
 def test_only_the_destinations_technicians_receive(

@@ -9,6 +9,7 @@ from biobank.extensions import db
 from biobank.models import Event, SampleStatus, ShipmentStatus
 from biobank.services import collections, ids, shipping
 from biobank.services.custody import verify_chain
+from tests.conftest import PASSWORD
 
 
 @pytest.fixture
@@ -125,13 +126,21 @@ def test_dispatch_validates_the_tracking_number(
     if ok:
         with unit_of_work():
             shipping.dispatch_shipment(
-                collector, shipment, carrier=carrier, tracking_number=tracking
+                collector,
+                shipment,
+                carrier=carrier,
+                tracking_number=tracking,
+                signature_password=PASSWORD,
             )
         assert shipment.status == ShipmentStatus.IN_TRANSIT
     else:
         with pytest.raises(ValidationFailed) as error:
             shipping.dispatch_shipment(
-                collector, shipment, carrier=carrier, tracking_number=tracking
+                collector,
+                shipment,
+                carrier=carrier,
+                tracking_number=tracking,
+                signature_password=PASSWORD,
             )
         assert set(error.value.errors) & {"carrier", "tracking_number"}
 
@@ -158,12 +167,21 @@ def test_frozen_shipments_need_dry_ice_and_others_refuse_it(collector, biobank_s
         cold = shipping.open_shipment(collector, destination="MAYO-BB", temperature="refrigerated")
     with pytest.raises(ValidationFailed) as error:
         shipping.dispatch_shipment(
-            collector, frozen, carrier="ups", tracking_number="1Z999AA10123456784"
+            collector,
+            frozen,
+            carrier="ups",
+            tracking_number="1Z999AA10123456784",
+            signature_password=PASSWORD,
         )
     assert "dry_ice_kg" in error.value.errors
     with pytest.raises(ValidationFailed) as error:
         shipping.dispatch_shipment(
-            collector, cold, carrier="ups", tracking_number="1Z999AA10123456784", dry_ice_kg=2
+            collector,
+            cold,
+            carrier="ups",
+            tracking_number="1Z999AA10123456784",
+            dry_ice_kg=2,
+            signature_password=PASSWORD,
         )
     assert "dry_ice_kg" in error.value.errors
 
@@ -171,7 +189,11 @@ def test_frozen_shipments_need_dry_ice_and_others_refuse_it(collector, biobank_s
 def test_an_empty_shipment_is_not_dispatched(collector, shipment):
     with pytest.raises(ValidationFailed, match="empty"):
         shipping.dispatch_shipment(
-            collector, shipment, carrier="fedex", tracking_number="123456789012"
+            collector,
+            shipment,
+            carrier="fedex",
+            tracking_number="123456789012",
+            signature_password=PASSWORD,
         )
 
 
@@ -183,7 +205,11 @@ def test_a_tube_cancelled_after_packing_blocks_dispatch(collector, shipment, fin
         collections.cancel_collection(collector, collection, "wrong participant")
     with pytest.raises(InvalidTransition, match="Remove these tubes"):
         shipping.dispatch_shipment(
-            collector, shipment, carrier="fedex", tracking_number="123456789012"
+            collector,
+            shipment,
+            carrier="fedex",
+            tracking_number="123456789012",
+            signature_password=PASSWORD,
         )
 
 

@@ -43,8 +43,13 @@ class PageParser(HTMLParser):
         elif tag == "a" and a.get("href"):
             self.links.append(a["href"])
         elif tag == "form":
-            self.forms.append({"method": (a.get("method") or "get").lower(),
-                               "action": a.get("action"), "csrf": False})
+            self.forms.append(
+                {
+                    "method": (a.get("method") or "get").lower(),
+                    "action": a.get("action"),
+                    "csrf": False,
+                }
+            )
         elif tag == "label":
             self.label_depth += 1
             if a.get("for"):
@@ -101,8 +106,9 @@ def crawl(client) -> dict[str, PageParser]:
 
 
 @pytest.fixture
-def busy_program(collector, technician, start_collection, received_tubes, freezer, boxes,
-                 dispatched_shipment):
+def busy_program(
+    collector, technician, start_collection, received_tubes, freezer, boxes, dispatched_shipment
+):
     """Something of everything, so every kind of page exists."""
     start_collection(collector, "P100000001")
     dispatched_shipment(collector, participant_id="P100000002")

@@ -10,7 +10,7 @@ from biobank.db import unit_of_work
 from biobank.extensions import db
 from biobank.models import ItemOutcome, Role, Shipment, ShipmentStatus, SiteKind
 from biobank.services import ids, receiving, shipping
-from tests.conftest import csrf_token_from
+from tests.conftest import PASSWORD, csrf_token_from
 from tests.web.test_collections import form_posting_to, forms_on
 
 
@@ -41,7 +41,10 @@ def scan_manifest(client, text: str):
 
 def close(client, shipment: Shipment, **data):
     token = csrf_token_from(client.get(f"/receiving/{shipment.id}").get_data(as_text=True))
-    return client.post(f"/receiving/{shipment.id}/close", data={"csrf_token": token, **data})
+    signed = {"signature_password": PASSWORD}  # the close form is signed; a test may blank it
+    return client.post(
+        f"/receiving/{shipment.id}/close", data={"csrf_token": token, **signed, **data}
+    )
 
 
 # --- the start page ---------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from biobank.db import unit_of_work, utcnow
 from biobank.extensions import db
 from biobank.models import Sample, Shipment
 from biobank.services import receiving
+from tests.conftest import PASSWORD
 
 
 @pytest.fixture
@@ -79,7 +80,7 @@ def test_a_tube_missing_from_a_closed_receipt_is_missing_at_once(
     with unit_of_work():
         for sample in arrived:
             receiving.receive_scan(technician, shipment, sample.barcode)
-        receiving.close_receipt(technician, shipment, condition="good")
+        receiving.close_receipt(technician, shipment, condition="good", signature_password=PASSWORD)
     html = coordinator_client.get("/reports/overdue").get_data(as_text=True)
     [row] = rows_of(html)
     assert lost.display_barcode in row and ">missing<" in row
@@ -161,7 +162,9 @@ def test_discrepancies_list_missing_unexpected_and_damaged_tubes(
                 technician, shipment, item.sample.barcode, damaged=item.sample == second
             )
         receiving.receive_scan(technician, shipment, stray.barcode)
-        receiving.close_receipt(technician, shipment, condition="warm", temperature_c="12")
+        receiving.close_receipt(
+            technician, shipment, condition="warm", temperature_c="12", signature_password=PASSWORD
+        )
     html = coordinator_client.get("/reports/discrepancies").get_data(as_text=True)
     [row] = rows_of(html)
     cells = row.split("<td>")

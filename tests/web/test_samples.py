@@ -9,7 +9,7 @@ from biobank.db import unit_of_work
 from biobank.extensions import db
 from biobank.models import FlagKind, Sample, SampleStatus
 from biobank.services import samples, storage
-from tests.conftest import csrf_token_from
+from tests.conftest import PASSWORD, csrf_token_from
 from tests.web.test_collections import form_posting_to, forms_on
 from tests.web.test_storage import error_beside, text_of
 
@@ -35,7 +35,10 @@ def page_of(client, sample) -> tuple[str, str]:
 
 def post_on_page(client, sample, action: str, **data):
     _, token = page_of(client, sample)
-    return client.post(f"/samples/{sample.barcode}/{action}", data={"csrf_token": token, **data})
+    signed = {"signature_password": PASSWORD} if action == "dispose" else {}  # signed form
+    return client.post(
+        f"/samples/{sample.barcode}/{action}", data={"csrf_token": token, **signed, **data}
+    )
 
 
 def fresh(sample: Sample) -> Sample:

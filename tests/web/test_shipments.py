@@ -10,7 +10,7 @@ from biobank.db import unit_of_work
 from biobank.extensions import db
 from biobank.models import SampleStatus, Shipment, ShipmentStatus
 from biobank.services import shipping
-from tests.conftest import csrf_token_from
+from tests.conftest import PASSWORD, csrf_token_from
 from tests.web.test_collections import form_posting_to, forms_on
 
 
@@ -28,7 +28,11 @@ def open_shipment(actor, temperature: str = "refrigerated") -> Shipment:
 def post_on_page(client, shipment: Shipment, path: str, **data):
     """POST a form of the shipment page with the page's CSRF token."""
     token = csrf_token_from(client.get(f"/shipments/{shipment.id}").get_data(as_text=True))
-    return client.post(f"/shipments/{shipment.id}{path}", data={"csrf_token": token, **data})
+    # The dispatch form is signed with the user's password; a test may leave it out.
+    signed = {"signature_password": PASSWORD} if path == "/dispatch" else {}
+    return client.post(
+        f"/shipments/{shipment.id}{path}", data={"csrf_token": token, **signed, **data}
+    )
 
 
 def error_beside(html: str, field_id: str) -> str:
