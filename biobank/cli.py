@@ -94,6 +94,20 @@ def create_user(
     click.echo(f"Created {user.role} {user.username} at {user.site.code}.")
 
 
+@biobank_cli.command("deactivate-user")
+@click.argument("username")
+@domain_errors_as_messages
+def deactivate_user(username: str) -> None:
+    """End every session and token of a user; they can no longer log in."""
+    from biobank.services.accounts import deactivate_user as deactivate
+    from biobank.services.accounts import get_user
+
+    with unit_of_work():
+        user = get_user(username)
+        deactivate(None, user)
+    click.echo(f"Deactivated {user.username}: their sessions and tokens are ended.")
+
+
 @biobank_cli.command("seed-demo")
 @domain_errors_as_messages
 def seed_demo() -> None:

@@ -131,3 +131,4 @@ def init_security(app: Flask) -> None:
         # Identity is per request, even where one app context serves several (tests, CLI).
         g.pop("actor", None)
         g.pop("_login_user", None)
+        g.pop("csrf_token", None)  # Flask-WTF caches the session's token here

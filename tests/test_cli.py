@@ -129,3 +129,11 @@ def test_audit_verify_reports_an_intact_chain(runner):
     result = runner.invoke(args=["biobank", "audit-verify"])
     assert result.exit_code == 0
     assert "intact" in result.output
+
+
+def test_deactivate_user_from_the_command_line(runner, collector):
+    result = runner.invoke(args=["biobank", "deactivate-user", "collector"])
+    assert result.exit_code == 0, result.output
+    assert "sessions and tokens are ended" in result.output
+    missing = runner.invoke(args=["biobank", "deactivate-user", "nobody"])
+    assert missing.exit_code != 0 and "no user" in missing.output

@@ -57,6 +57,7 @@ def register_api(app: Flask) -> None:
         shipments,
         sites,
         storage,
+        users,
     )
 
     app.url_map.converters["id"] = RecordIdConverter
@@ -91,6 +92,7 @@ def register_api(app: Flask) -> None:
             reports,
             storage,
             interop,
+            users,
         )
     ] + [storage.handling]
     for blueprint in blueprints:

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
+from biobank.models import Role
 from biobank.services.accounts import MAX_TOKEN_HOURS
 
 
@@ -32,3 +33,18 @@ class UserSchema(Schema):
     full_name = fields.String(dump_only=True)
     role = fields.String(dump_only=True)
     site = fields.Function(lambda user: user.site.code, dump_only=True)
+
+
+class UserCreateSchema(Schema):
+    username = fields.String(required=True, validate=validate.Length(min=3, max=64))
+    full_name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    role = fields.Enum(Role, by_value=True, required=True)
+    site = fields.String(required=True)
+    password = fields.String(
+        required=True, load_only=True, validate=validate.Length(min=1, max=1024)
+    )
+
+
+class UserDetailSchema(UserSchema):
+    active = fields.Boolean(dump_only=True)
+    last_login_at = fields.AwareDateTime(dump_only=True, allow_none=True)

@@ -143,9 +143,12 @@ def change_password(user: User, new_password: str) -> None:
     db.session.flush()
 
 
-def deactivate_user(actor: User, user: User) -> None:
-    """Ends every session and token the user has."""
-    policy.require(actor, policy.Action.MANAGE_USERS)
+def deactivate_user(actor: User | None, user: User) -> None:
+    """Ends every session and token the user has. ``actor`` None: the command line."""
+    if actor is not None:
+        policy.require(actor, policy.Action.MANAGE_USERS)
+        if actor.id == user.id:
+            raise Conflict("You cannot deactivate yourself: ask another administrator.")
     user.active = False
     user.session_key = new_session_key()
     now = utcnow()
@@ -154,6 +157,25 @@ def deactivate_user(actor: User, user: User) -> None:
     ):
         token.revoked_at = now
     db.session.flush()
+
+
+def reactivate_user(actor: User, user: User) -> None:
+    """Let a deactivated user log in again (their old sessions and tokens stay ended)."""
+    policy.require(actor, policy.Action.MANAGE_USERS)
+    user.active = True
+    db.session.flush()
+
+
+def get_user(username: str) -> User:
+    user = db.session.scalar(sa.select(User).where(User.username == username.strip().lower()))
+    if user is None:
+        raise NotFound(f"There is no user {username!r}.")
+    return user
+
+
+def list_users(actor: User) -> list[User]:
+    policy.require(actor, policy.Action.MANAGE_USERS)
+    return list(db.session.scalars(sa.select(User).order_by(User.username)))
 
 
 def user_for_session(session_key: str) -> User | None:

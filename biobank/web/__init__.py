@@ -22,9 +22,20 @@ def local_time(value, site=None, fmt: str = "%Y-%m-%d %H:%M %Z") -> str:
 
 
 def register_web(app: Flask) -> None:
-    from biobank.web import auth, collections, home, receiving, reports, samples, shipments, storage
+    from biobank.web import (
+        admin,
+        auth,
+        collections,
+        home,
+        receiving,
+        reports,
+        samples,
+        shipments,
+        storage,
+    )
 
     app.register_blueprint(auth.bp)
+    app.register_blueprint(admin.bp)
     app.register_blueprint(home.bp)
     app.register_blueprint(collections.bp)
     app.register_blueprint(shipments.bp)

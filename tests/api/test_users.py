@@ -1,0 +1,68 @@
+from __future__ import annotations
+
+from tests.conftest import PASSWORD
+
+
+def test_admin_creates_and_deactivates_a_user_whose_tokens_stop_at_once(api, client, admin, clinic):
+    created = api(admin).post(
+        "/api/v1/users",
+        json={
+            "username": "new.collector",
+            "full_name": "New Collector",
+            "role": "collector",
+            "site": "UCSD-01",
+            "password": "fresh-pipette-1234",
+        },
+    )
+    assert created.status_code == 201
+    assert "password" not in created.get_json()
+    token = client.post(
+        "/api/v1/auth/tokens", json={"username": "new.collector", "password": "fresh-pipette-1234"}
+    ).get_json()["token"]
+    bearer = {"Authorization": f"Bearer {token}"}
+    assert client.get("/api/v1/auth/me", headers=bearer).status_code == 200
+    gone = api(admin).post("/api/v1/users/new.collector/deactivate")
+    assert gone.status_code == 200 and gone.get_json()["active"] is False
+    assert client.get("/api/v1/auth/me", headers=bearer).status_code == 401
+    assert (
+        client.post(
+            "/api/v1/auth/tokens",
+            json={"username": "new.collector", "password": "fresh-pipette-1234"},
+        ).status_code
+        == 401
+    )
+    back = api(admin).post("/api/v1/users/new.collector/reactivate")
+    assert back.get_json()["active"] is True
+    assert client.get("/api/v1/auth/me", headers=bearer).status_code == 401  # still revoked
+
+
+def test_weak_passwords_and_duplicates_are_refused(api, admin, collector):
+    weak = api(admin).post(
+        "/api/v1/users",
+        json={
+            "username": "x.y",
+            "full_name": "X",
+            "role": "collector",
+            "site": "UCSD-01",
+            "password": "password1234",
+        },
+    )
+    assert weak.status_code == 422 and "password" in weak.get_json()["errors"]
+    taken = api(admin).post(
+        "/api/v1/users",
+        json={
+            "username": "collector",
+            "full_name": "X",
+            "role": "collector",
+            "site": "UCSD-01",
+            "password": PASSWORD,
+        },
+    )
+    assert taken.status_code == 409
+
+
+def test_only_admins_manage_users(api, collector, admin):
+    assert api(collector).get("/api/v1/users").status_code == 403
+    assert api(collector).post("/api/v1/users/admin/deactivate").status_code == 403
+    assert api(admin).post("/api/v1/users/admin/deactivate").status_code == 409  # not yourself
+    assert api(admin).post("/api/v1/users/nobody/deactivate").status_code == 404
