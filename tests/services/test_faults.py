@@ -60,14 +60,17 @@ def test_closing_a_receipt_fails_midway_and_nothing_changes(
         receiving.receive_scan(technician, shipment, shipment.items[0].sample.barcode)
     before = snapshot()
     # Seven tubes become missing: their items and statuses are written, then the events fail.
-    with database_fails("INSERT INTO events") as fault, pytest.raises(OperationalError):
-        with unit_of_work():
-            receiving.close_receipt(
-                technician,
-                db.session.get(Shipment, shipment.id),
-                condition="good",
-                signature_password=PASSWORD,
-            )
+    with (
+        database_fails("INSERT INTO events") as fault,
+        pytest.raises(OperationalError),
+        unit_of_work(),
+    ):
+        receiving.close_receipt(
+            technician,
+            db.session.get(Shipment, shipment.id),
+            condition="good",
+            signature_password=PASSWORD,
+        )
     assert fault["writes_before_failure"] > 0
     after = snapshot()
     assert after == before
@@ -80,9 +83,12 @@ def test_a_rack_import_fails_midway_and_nothing_is_stored(
     tubes = received_tubes(collector)
     data = "\n".join(f"A{i + 1},{t.barcode}" for i, t in enumerate(tubes)).encode()
     before = snapshot()
-    with database_fails("INSERT INTO events") as fault, pytest.raises(OperationalError):
-        with unit_of_work():
-            storage.import_rack_scan(technician, boxes[0], data, apply=True)
+    with (
+        database_fails("INSERT INTO events") as fault,
+        pytest.raises(OperationalError),
+        unit_of_work(),
+    ):
+        storage.import_rack_scan(technician, boxes[0], data, apply=True)
     assert fault["writes_before_failure"] > 0  # the positions went in first
     after = snapshot()
     assert after == before
@@ -96,9 +102,12 @@ def test_an_aliquot_fails_midway_and_the_parent_keeps_its_volume(
 ):
     parent = next(t for t in received_tubes(collector) if t.tube_type.code == "1SST8")
     before = snapshot()
-    with database_fails("INSERT INTO events") as fault, pytest.raises(OperationalError):
-        with unit_of_work():
-            lifecycle.aliquot(technician, parent.barcode, count=5, volume_ml=1)
+    with (
+        database_fails("INSERT INTO events") as fault,
+        pytest.raises(OperationalError),
+        unit_of_work(),
+    ):
+        lifecycle.aliquot(technician, parent.barcode, count=5, volume_ml=1)
     assert fault["writes_before_failure"] > 0  # the five child tubes went in first
     after = snapshot()
     assert after == before
