@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import wraps
+from pathlib import Path
 from typing import Any
 
 import click
@@ -127,6 +128,42 @@ def seed_demo() -> None:
         )
     else:
         click.echo("Demo data is already loaded.")
+
+
+@biobank_cli.command("backup")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@domain_errors_as_messages
+def backup(path: Path) -> None:
+    """Copy the whole database to PATH (SQLite online backup, or pg_dump)."""
+    from biobank.backup import backup as make_backup
+
+    result = make_backup(path)
+    click.echo(f"Backed up to {result.path} ({result.size:,} bytes).")
+
+
+@biobank_cli.command("restore")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--yes", is_flag=True, help="Do not ask: replace the database's content.")
+@domain_errors_as_messages
+def restore(path: Path, yes: bool) -> None:
+    """Replace everything in the database with the backup at PATH, then verify the chain."""
+    from biobank.backup import restore as restore_backup
+    from biobank.services.custody import verify_chain
+
+    if not yes:
+        click.confirm(
+            "This replaces everything in the database with the backup. Continue?", abort=True
+        )
+    result = restore_backup(path)
+    report = verify_chain()
+    if report.first_break is not None:
+        raise click.ClickException(
+            f"restored from {result.path}, but its chain of custody is broken at event "
+            f"{report.first_break.event_id}: {report.first_break.problem}"
+        )
+    click.echo(
+        f"Restored from {result.path}; chain of custody intact: {report.checked} events verified."
+    )
 
 
 @biobank_cli.command("audit-verify")

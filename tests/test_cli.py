@@ -137,3 +137,24 @@ def test_deactivate_user_from_the_command_line(runner, collector):
     assert "sessions and tokens are ended" in result.output
     missing = runner.invoke(args=["biobank", "deactivate-user", "nobody"])
     assert missing.exit_code != 0 and "no user" in missing.output
+
+
+def test_audit_verify_fails_and_names_the_event_edited_behind_the_apps_back(runner, technician):
+    from biobank.db import unit_of_work
+    from biobank.extensions import db
+    from biobank.models import EventType
+    from biobank.services.custody import record_event
+    from tests.factories import raw_sample
+    from tests.services.test_custody import _tamper
+
+    sample = raw_sample(technician.site)
+    with unit_of_work():
+        events = [
+            record_event(EventType.FLAGGED, actor=technician, sample=sample) for _ in range(3)
+        ]
+    target = events[1].id
+    _tamper(f"UPDATE events SET reason = 'it was never here' WHERE id = {target}")
+    db.session.remove()
+    result = runner.invoke(args=["biobank", "audit-verify"])
+    assert result.exit_code != 0
+    assert f"broken at event {target}" in result.output
