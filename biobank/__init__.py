@@ -37,25 +37,39 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     return app
 
 
-class RequestIdFilter(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        from flask import has_request_context
+def _current_request_id() -> str:
+    from flask import has_request_context
 
-        record.request_id = g.get("request_id", "-") if has_request_context() else "-"
-        return True
+    return g.get("request_id", "-") if has_request_context() else "-"
+
+
+def _install_request_id_on_records() -> None:
+    """Every log record, from any logger, carries ``request_id`` (installed once)."""
+    make_record = logging.getLogRecordFactory()
+    if getattr(make_record, "adds_request_id", False):
+        return
+
+    def record_with_request_id(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = make_record(*args, **kwargs)
+        record.request_id = _current_request_id()
+        return record
+
+    record_with_request_id.adds_request_id = True  # type: ignore[attr-defined]
+    logging.setLogRecordFactory(record_with_request_id)
 
 
 def configure_logging(app: Flask) -> None:
-    handler = logging.StreamHandler()
-    handler.setFormatter(
-        logging.Formatter("%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s")
-    )
-    handler.addFilter(RequestIdFilter())
+    """One line per record, each with the request id; set up once per process."""
+    _install_request_id_on_records()
     logger = logging.getLogger("biobank")
-    if not any(isinstance(h.filters[0], RequestIdFilter) for h in logger.handlers if h.filters):
+    if not logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(
+            logging.Formatter("%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s")
+        )
         logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
-    logger.propagate = False
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
 
     @app.before_request
     def assign_request_id() -> None:
