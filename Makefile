@@ -6,7 +6,7 @@ FLASK := $(BIN)/flask --app wsgi
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: run install init-db demo serve test test-postgres bench lint format clean
+.PHONY: run install init-db demo serve test test-postgres bench lint format clean screenshots
 
 run: install init-db demo serve  ## first run: install, migrate, demo data, serve on :5000
 
@@ -47,3 +47,6 @@ format: install
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .ruff_cache tests/.artifacts
+
+screenshots: install  ## the browser tests, saving the user guide's screenshots into docs/images
+	BIOBANK_SCREENSHOTS_DIR=docs/images $(BIN)/python -m pytest tests/browser -q

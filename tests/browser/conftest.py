@@ -30,6 +30,9 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+# Chromium's own pages (its PDF viewer, when a manifest opens in a tab) come from inside the
+# browser, never from the network.
+BROWSER_OWN = ("chrome://", "chrome-extension://")
 INSTALL_HINT = (
     "Chromium is not installed: `sudo apt-get install chromium` (Debian/Ubuntu), or set "
     "BIOBANK_CHROMIUM to a Chromium binary. Browser tests never download a browser."
@@ -74,14 +77,16 @@ def live_server(app) -> Iterator[str]:
 @pytest.fixture
 def page(playwright_browser, live_server):
     """A fresh browser context; any request to another host fails the test."""
+    # Playwright's wait_for_function evaluates its condition with eval, which the app's
+    # Content-Security-Policy forbids; test_csp.py checks the pages under the real policy.
     context = playwright_browser.new_context(
-        base_url=live_server, viewport={"width": 1280, "height": 900}
+        base_url=live_server, viewport={"width": 1280, "height": 900}, bypass_csp=True
     )
     foreign_requests: list[str] = []
 
     def guard(route):
         url = route.request.url
-        if url.startswith(live_server) or url.startswith("data:"):
+        if url.startswith((live_server, "data:", *BROWSER_OWN)):
             route.continue_()
         else:
             foreign_requests.append(url)
@@ -95,9 +100,21 @@ def page(playwright_browser, live_server):
     assert foreign_requests == [], f"the page tried to load from other hosts: {foreign_requests}"
 
 
-def screenshot(page, name: str) -> Path:
-    """Save a screenshot for the user guide (docs/ picks them up from tests/.artifacts)."""
+GUIDE_PREFIX = "guide-"
+
+
+def screenshot(page, name: str, *, full_page: bool = True) -> Path:
+    """Save a screenshot under tests/.artifacts, and a copy in ``BIOBANK_SCREENSHOTS_DIR``
+    when that is set (``make screenshots`` sets it to docs/images for the user guide).
+
+    ``full_page=False`` keeps only what the window shows: a long page stays a small image.
+    """
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     path = ARTIFACTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
+    page.screenshot(path=str(path), full_page=full_page)
+    copies = os.environ.get("BIOBANK_SCREENSHOTS_DIR")
+    if copies and name.startswith(GUIDE_PREFIX):  # only the guide's pictures go in the docs
+        target = Path(copies)
+        target.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, target / path.name)
     return path
