@@ -136,7 +136,14 @@ def collection_labels(
         else list(collection.samples)
     )
     return print_labels(
-        actor, samples, name=f"collection-{collection.id}-labels", collection=collection, **options
+        actor,
+        samples,
+        # A single tube's reprint is named for the tube, not mistaken for the whole set.
+        name=f"tube-{samples[0].barcode}-label"
+        if barcodes and len(samples) == 1
+        else f"collection-{collection.id}-labels",
+        collection=collection,
+        **options,
     )
 
 

@@ -243,7 +243,9 @@ def receive_scan(
             shipment=shipment.manifest_number,
             note=f"arrived in {shipment.manifest_number} without being on its manifest",
         )
-        flags = [str(FlagKind.UNEXPECTED), *_arrive(actor, shipment, sample, late=False)]
+        flags = [str(FlagKind.UNEXPECTED)]
+        if sample.status in ON_THE_WAY:
+            flags += _arrive(actor, shipment, sample, late=False)
         outcome = ScanOutcome.UNEXPECTED
     if damaged:
         add_flag(sample, FlagKind.DAMAGED, actor=actor, note=note or "damaged on arrival")
@@ -260,6 +262,14 @@ def receive_scan(
 
 
 def _scan_message(outcome: ScanOutcome, sample: Sample, late: bool) -> str:
+    if outcome == ScanOutcome.UNEXPECTED and sample.status != SampleStatus.RECEIVED:
+        # It was never dispatched (or is already stored): recorded and flagged, not received.
+        status = str(sample.status).replace("_", " ")
+        return (
+            f"{sample.display_barcode} ({sample.tube_type.code}) is not on this manifest and is "
+            f"{status} at {sample.site.code}: flagged, not received. Set it aside and tell the "
+            "site."
+        )
     if outcome == ScanOutcome.UNEXPECTED:
         return (
             f"{sample.display_barcode} ({sample.tube_type.code}) is not on this manifest: "
@@ -290,7 +300,9 @@ def close_receipt(
     try:
         condition = PackageCondition(condition)
     except ValueError:
-        errors["condition"] = [f"Choose one of: {', '.join(c.value for c in PackageCondition)}."]
+        errors["condition"] = [
+            "Say how the package arrived: good, damaged, leaking, warm, or with the dry ice gone."
+        ]
     temperature = None
     if temperature_c not in (None, ""):
         try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from biobank.services.dashboards import Chart
@@ -47,7 +48,7 @@ def vertical(chart: Chart, width: int = 640, height: int = 220) -> Layout:
     peak = max([*totals, 1.0])
     plot_h, slot = height - top - bottom, (width - left - right) / count
     bars, labels = [], []
-    every = max(1, round(count / 14))  # keep day labels legible
+    every = max(1, math.ceil(count * 52 / (width - left - right)))  # a label needs ~52 units
     for i, label in enumerate(chart.labels):
         base = top + plot_h
         for s, (name, values) in enumerate(chart.series.items()):

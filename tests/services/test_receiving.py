@@ -254,3 +254,19 @@ def test_slow_shipments(coordinator, collector, dispatched_shipment):
 def test_reports_are_for_coordinators(collector):
     with pytest.raises(Forbidden):
         reports.overdue_tubes(collector)
+
+
+def test_an_unfinished_tube_scanned_on_a_receipt_is_flagged_not_received(
+    technician, collector, other_collector, dispatched_shipment, start_collection
+):
+    shipment = dispatched_shipment(collector)
+    draft = start_collection(other_collector, "P555555555").samples[0]
+    result = _scan(technician, shipment, draft.barcode)
+    assert result.outcome == ScanOutcome.UNEXPECTED
+    assert draft.status == SampleStatus.PENDING  # never dispatched: not received
+    assert "unexpected" in draft.flag_kinds
+    assert "flagged, not received" in result.message
+    received = db.session.scalars(
+        sa.select(Event).where(Event.type == "received", Event.sample_id == draft.id)
+    ).all()
+    assert received == []

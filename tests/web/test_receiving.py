@@ -145,7 +145,7 @@ def test_close_form_errors_are_beside_each_field_with_the_input_kept(technician_
     response = close(technician_client, on_the_way, temperature_c="cold", notes="box dented")
     html = response.get_data(as_text=True)
     assert response.status_code == 422
-    assert "Choose one of: good" in error_beside(html, "condition")
+    assert "Say how the package arrived" in error_beside(html, "condition")
     kept = form_posting_to(html, f"/receiving/{on_the_way.id}/close")
     assert (kept["temperature_c"], kept["notes"].strip()) == ("cold", "box dented")
 
