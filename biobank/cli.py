@@ -5,6 +5,7 @@ Every command exits non-zero with one clear line on standard error when it fails
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
@@ -110,10 +111,15 @@ def deactivate_user(username: str) -> None:
 
 
 @biobank_cli.command("seed-demo")
+@click.option(
+    "--samples",
+    type=click.IntRange(min=1, max=20_000_000),
+    help="Also add this many stored tubes (with collections, shipments, boxes and events).",
+)
 @domain_errors_as_messages
-def seed_demo() -> None:
+def seed_demo(samples: int | None) -> None:
     """Load realistic demo data (refused in production)."""
-    from biobank.services.demo import DEMO_PASSWORD
+    from biobank.services.demo import DEMO_PASSWORD, seed_scale
     from biobank.services.demo import seed_demo as seed
 
     if current_app.config["BIOBANK_ENV"] == "production":
@@ -128,6 +134,15 @@ def seed_demo() -> None:
         )
     else:
         click.echo("Demo data is already loaded.")
+    if samples:
+        started = time.perf_counter()
+        with unit_of_work():
+            added = seed_scale(samples)
+        click.echo(
+            f"Added {added.samples:,} stored tubes in {added.collections:,} collections, "
+            f"{added.shipments:,} shipments and {added.boxes:,} boxes, with {added.events:,} "
+            f"events, in {time.perf_counter() - started:.1f} s."
+        )
 
 
 @biobank_cli.command("backup")

@@ -158,3 +158,10 @@ def test_audit_verify_fails_and_names_the_event_edited_behind_the_apps_back(runn
     result = runner.invoke(args=["biobank", "audit-verify"])
     assert result.exit_code != 0
     assert f"broken at event {target}" in result.output
+
+
+def test_seed_demo_adds_stored_tubes_for_scale_tests(runner):
+    result = runner.invoke(args=["biobank", "seed-demo", "--samples", "120"])
+    assert result.exit_code == 0, result.output
+    assert "Added 120 stored tubes" in result.output
+    assert runner.invoke(args=["biobank", "audit-verify"]).exit_code == 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
@@ -28,6 +29,9 @@ from biobank.services import (
     sites,
     storage,
 )
+
+if TYPE_CHECKING:
+    from biobank.services.bulk import BulkSummary
 
 DEMO_PASSWORD = "tube-rack-demo-2026"
 
@@ -209,3 +213,18 @@ def _demo_logistics(
     arrived = [s for s in tubes if s.status == SampleStatus.RECEIVED]
     placed = storage.store_many(technician, freezer, [s.barcode for s in arrived[:10]])
     return 3, len(placed)
+
+
+def seed_scale(samples: int) -> BulkSummary:
+    """``samples`` stored tubes from the demo clinics in a new freezer at the demo biobank."""
+    from biobank.services.bulk import seed_stored_samples
+    from biobank.services.catalogue import get_kit
+
+    return seed_stored_samples(
+        samples,
+        clinics=[sites.get_site("UCSD-01"), sites.get_site("BWH-01")],
+        biobank=sites.get_site("MAYO-BB"),
+        collector=accounts.get_user("collector"),
+        technician=accounts.get_user("technician"),
+        kit=get_kit("BASELINE-ADULT"),
+    )

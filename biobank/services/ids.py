@@ -60,6 +60,17 @@ def new_sample_id() -> str:
     return payload + check_character(payload)
 
 
+def new_sample_ids(count: int) -> list[str]:
+    """Many IDs from one draw of random bytes (``secrets``): 256 is a multiple of 32, so
+    ``byte % 32`` is uniform over the alphabet."""
+    raw = secrets.token_bytes(count * PAYLOAD_LENGTH)
+    codes = []
+    for start in range(0, len(raw), PAYLOAD_LENGTH):
+        payload = "".join(ALPHABET[b % BASE] for b in raw[start : start + PAYLOAD_LENGTH])
+        codes.append(payload + check_character(payload))
+    return codes
+
+
 def normalise(text: str) -> str:
     """Upper case, I/L → 1, O → 0, hyphens and spaces dropped (what a person meant)."""
     cleaned = "".join(text.split()).replace("-", "").upper()
