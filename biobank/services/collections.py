@@ -31,6 +31,7 @@ from biobank.models import (
     Sample,
     SampleStatus,
     Site,
+    StoragePosition,
     TubeType,
     User,
 )
@@ -101,8 +102,20 @@ def _require_reason(reason: str | None, what: str) -> str:
 # --- reading ----------------------------------------------------------------------------
 
 
+def _with_tubes() -> list[Any]:
+    """What a collection is shown with, loaded in a few queries whatever its size."""
+    tubes = selectinload(Collection.samples)
+    return [
+        tubes.selectinload(Sample.position).joinedload(StoragePosition.box),
+        tubes.selectinload(Sample.parent),
+        tubes.joinedload(Sample.custody_site),
+        selectinload(Collection.created_by),
+        selectinload(Collection.amendments).joinedload(CollectionAmendment.actor),
+    ]
+
+
 def get_collection(user: User, collection_id: int) -> Collection:
-    collection = get_record(Collection, collection_id, options=[selectinload(Collection.samples)])
+    collection = get_record(Collection, collection_id, options=_with_tubes())
     return policy.ensure_visible(user, collection, f"collection {collection_id}")
 
 
@@ -115,9 +128,7 @@ def list_collections(
     page: int = 1,
     per_page: int = 50,
 ) -> Page[Collection]:
-    stmt = policy.scope_collections(sa.select(Collection), user).options(
-        selectinload(Collection.samples)
-    )
+    stmt = policy.scope_collections(sa.select(Collection), user).options(*_with_tubes())
     if status is not None:
         stmt = stmt.where(Collection.status == status)
     if site is not None:
