@@ -195,9 +195,7 @@ def move(body, barcode: str):
     """Move a stored tube within its box or to another box."""
     actor = current_actor()
     with unit_of_work():
-        sample = lifecycle.move_sample(
-            actor, barcode, storage.get_box(actor, body["box"]), body.get("position")
-        )
+        sample = lifecycle.move_sample(actor, barcode, body["box"], body.get("position"))
     return sample
 
 

@@ -21,6 +21,7 @@ from biobank.services.samples import get_sample, transition
 from biobank.services.shipping import lock_sample
 from biobank.services.storage import (
     check_box,
+    get_box,
     occupied_positions,
     path_text,
     position_field,
@@ -57,9 +58,16 @@ def _where(sample: Sample) -> str | None:
     return " › ".join([*location["path"], location["position"]]) if location else None
 
 
-def move_sample(actor: User, text: str, box: Container, position: str | None = None) -> Sample:
-    """To another position of the same box or of another box (first free one if none given)."""
+def move_sample(
+    actor: User, text: str, box: Container | int, position: str | None = None
+) -> Sample:
+    """To another position of the same box or of another box (first free one if none given).
+
+    ``box`` may be its id: it is looked up only after the role check, so a role that may not
+    move tubes hears 403, not 404 about a box it cannot see."""
     sample = _handled(actor, text)
+    if isinstance(box, int):
+        box = get_box(actor, box)
     policy.require_own_site(actor, box.site, policy.Action.STORE)
     check_box(box)
     if sample.position is None or sample.status not in (

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from biobank.errors import NotFound, ValidationFailed
+from biobank.errors import ValidationFailed
 from biobank.models import Container, Sample, Shipment, User
 from biobank.services import ids, samples, shipping, storage
 
@@ -33,10 +33,6 @@ def resolve_scan(user: User, text: str) -> ScanTarget:
         return ScanTarget(ScanKind.BOX, storage.find_box_by_barcode(user, code))
     try:
         return ScanTarget(ScanKind.SAMPLE, samples.get_sample(user, code, field="code"))
-    except NotFound:
-        raise ValidationFailed.for_field(
-            "code", f"No tube {ids.display(code)} is visible to you: check the label."
-        ) from None
     except ValidationFailed as invalid:
         if code.startswith((ids.MANIFEST_PREFIX, ids.BOX_PREFIX)):
             raise ValidationFailed.for_field(

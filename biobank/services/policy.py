@@ -53,7 +53,7 @@ PERMISSIONS: dict[Action, frozenset[Role]] = {
     Action.MANAGE_PARTICIPANTS: frozenset({Role.COORDINATOR, Role.ADMIN}),
     Action.COLLECT: frozenset({Role.COLLECTOR}),
     Action.PRINT_LABELS: frozenset({Role.COLLECTOR, Role.COORDINATOR, Role.TECHNICIAN}),
-    Action.PRINT_LABEL_BATCHES: frozenset({Role.COORDINATOR, Role.ADMIN}),
+    Action.PRINT_LABEL_BATCHES: frozenset({Role.COORDINATOR}),
     Action.PACK: frozenset({Role.COLLECTOR}),
     Action.PRINT_MANIFESTS: frozenset({Role.COLLECTOR, Role.COORDINATOR, Role.TECHNICIAN}),
     Action.RECEIVE: frozenset({Role.TECHNICIAN}),

@@ -57,10 +57,11 @@ def test_bad_codes_say_why_and_keep_the_input(collector, login, code, status, me
 def test_another_sites_tube_is_not_found(collector, other_collector, login, start_collection):
     tube = start_collection(other_collector).samples[0]
     response = login(collector).get(f"/scan?code={tube.barcode}")
-    assert response.status_code == 422
-    assert "is visible to you" in response.get_data(as_text=True)
+    assert response.status_code == 404  # another site's record: as if it did not exist
+    html = response.get_data(as_text=True)
+    assert "is visible to you" in html and f'value="{tube.barcode}"' in html
 
 
 def test_an_unknown_valid_id_is_not_found(collector, login):
     response = login(collector).get(f"/scan?code={ids.new_sample_id()}")
-    assert response.status_code == 422
+    assert response.status_code == 404

@@ -1,0 +1,1634 @@
+"""Issue 8: one table says who may reach which route, and a test holds every route to it.
+
+``TABLE`` has one row per route of the app (method and rule, as in ``app.url_map``), with
+the answer each role gets for a record of its own site and for one of another site:
+
+- allowed: 200 / 201 / 204, or 302 for a web form that succeeded (POST/redirect/GET);
+- ``401``: the API without credentials (``application/problem+json``);
+- ``LOGIN``: a web page without a session, a 302 to ``/login``;
+- ``403``: the role may not do this (``policy.PERMISSIONS``);
+- ``404``: the record belongs to another site and the user cannot see it (DESIGN §1: "another
+  site's record answers 404, not 403").
+
+Expectations come from DESIGN §1 and §5 and ``biobank.services.policy``, not from what the app
+answers today. Where the app disagrees, the row keeps the DESIGN answer and names the cell in
+``bugs``; the row's test is then an ``xfail(strict=True)`` that fails for real if any *other*
+cell of the row breaks, or if the named cell starts to agree (so the marker is removed).
+
+"Own" and "other" are two parallel chains of custody. Every acting user belongs to the first:
+
+    own:   clinic UCSD-01 (collector)    → biobank MAYO-BB  (technician, coordinator, admin)
+    other: clinic BWH-01  (collector.bwh) → biobank OTHER-BB (technician.obb)
+
+so "own" is the record of the acting user's chain (a UCSD collection, a shipment UCSD → MAYO,
+a tube received and stored at MAYO, a MAYO box) and "other" the same record in the other
+chain. A cell with one value means the relation does not change the answer (a technician
+never sees a clinic's collection; a coordinator sees every site).
+
+Every case is a real request with real credentials and a valid body, so a 4xx is the policy
+speaking and not input validation; a refused request must leave the database exactly as it
+was (every table compared; for a GET, the events, the one thing a GET writes: label prints).
+Lists get records of both chains first; a clinic or biobank user must not find the other
+chain's barcodes, manifest numbers, box barcodes, freezer names or participant IDs in them,
+and a coordinator or admin must. The records are built through the services, afresh after
+every request that changed something. ``test_every_route_has_a_row`` fails when a route is
+added without a row.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import itertools
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from types import SimpleNamespace
+from typing import Any
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+from flask.testing import FlaskClient
+
+import labels
+from biobank.db import unit_of_work, utcnow
+from biobank.extensions import db
+from biobank.models import Container, Event, Role, Site, SiteKind, User
+from biobank.services import (
+    accounts,
+    collections,
+    ids,
+    labelling,
+    lifecycle,
+    receiving,
+    shipping,
+    storage,
+)
+from tests.conftest import PASSWORD, csrf_token_from
+
+ROLES = ("anonymous", "collector", "technician", "coordinator", "admin")
+RELATIONS = ("own", "other")
+LOGIN = "302 to /login"
+DENIED = (401, 403, 404)
+PROBLEM_JSON = "application/problem+json"
+
+SST = "1SST8"  # one serum tube: collected, then centrifuged, 8 mL to aliquot from
+REASON = "authorization matrix"
+
+# Routes reachable without an account, or tested on their own elsewhere.
+EXCLUDED = frozenset(
+    {
+        ("GET", "/static/<path:filename>"),
+        ("GET", "/login"),
+        ("POST", "/login"),
+        ("POST", "/logout"),
+        ("GET", "/api/v1/docs"),
+        ("GET", "/api/v1/docs/"),
+        ("GET", "/api/v1/docs/assets/<path:filename>"),
+        ("GET", "/api/v1/openapi.json"),
+        ("POST", "/api/v1/auth/tokens"),
+    }
+)
+
+
+# --- the world: two chains of custody, built through the services ---------------------------
+
+
+@dataclass
+class Chain:
+    clinic: Site
+    biobank: Site
+    collector: User
+    technician: User
+    participant_digit: str
+
+
+def drawn_at() -> datetime:
+    return utcnow() - timedelta(hours=2)
+
+
+def site_local(moment: datetime, site: Site) -> str:
+    """A time as a datetime-local input posts it, in the site's zone."""
+    return moment.astimezone(ZoneInfo(site.timezone)).strftime("%Y-%m-%dT%H:%M")
+
+
+class World:
+    """Records of each chain, built on first use and rebuilt after anything changed them."""
+
+    def __init__(self, fx: SimpleNamespace) -> None:
+        self.fx = fx
+        self.chains = {
+            "own": Chain(fx.clinic, fx.biobank_site, fx.collector, fx.technician, "1"),
+            "other": Chain(
+                fx.other_clinic, fx.other_biobank, fx.other_collector, fx.other_technician, "9"
+            ),
+        }
+        self.actors: dict[str, User | None] = {
+            "anonymous": None,
+            "collector": fx.collector,
+            "technician": fx.technician,
+            "coordinator": fx.coordinator,
+            "admin": fx.admin,
+        }
+        self._records: dict[tuple[str, str], Any] = {}
+        self._headers: dict[int, dict[str, str]] = {}
+        self._sequence = itertools.count(1)
+        # What each chain's records are called where people read them: none of the other
+        # chain's may show up in a list that a clinic or biobank user gets.
+        self.codes: dict[str, set[str]] = {relation: set() for relation in RELATIONS}
+
+    # -- plumbing
+
+    def get(self, what: str, relation: str) -> Any:
+        key = (what, relation)
+        if key not in self._records:
+            self._records[key] = getattr(self, f"_build_{what}")(self.chains[relation], relation)
+        return self._records[key]
+
+    def forget(self, relation: str | None = None) -> None:
+        """Drop the records of one chain (what a request about that chain's record may have
+        changed), or of both."""
+        for key in [key for key in self._records if relation in (None, key[1])]:
+            del self._records[key]
+
+    def unique(self, prefix: str) -> str:
+        return f"{prefix}{next(self._sequence):03d}"
+
+    def participant(self, relation: str) -> str:
+        code = f"P{self.chains[relation].participant_digit}{next(self._sequence):08d}"
+        self.codes[relation].add(code)
+        return code
+
+    def headers(self, user: User) -> dict[str, str]:
+        if user.id not in self._headers:
+            self._headers[user.id] = self.fx.auth_headers(user)
+        return self._headers[user.id]
+
+    def token_id(self, owner: User) -> int:
+        with unit_of_work():
+            _, record = accounts.issue_token(owner, hours=1, name="to revoke")
+        return record.id
+
+    def fresh_user(self, relation: str, *, active: bool = True) -> User:
+        """A collector at the chain's clinic, made for one request (deactivated if asked)."""
+        user = self.fx.make_user(
+            self.unique("matrix.user"), Role.COLLECTOR, self.chains[relation].clinic
+        )
+        if not active:
+            with unit_of_work():
+                accounts.deactivate_user(None, user)
+        return user
+
+    def _remember(self, relation: str, *samples: Any) -> None:
+        for sample in samples:
+            self.codes[relation] |= {sample.barcode, ids.display(sample.barcode)}
+
+    def populate(self) -> None:
+        """Something of every kind in both chains, for the lists to show or to hide."""
+        for relation in RELATIONS:
+            for what in ("draft_collection", "open_shipment", "in_transit", "stored_tube"):
+                self.get(what, relation)
+
+    # -- collections (at the clinic)
+
+    def _build_draft_collection(self, chain: Chain, relation: str):
+        collection = self.fx.start_collection(
+            chain.collector, self.participant(relation), tube_types=[SST]
+        )
+        self._remember(relation, *collection.samples)
+        return collection
+
+    def _build_collected_collection(self, chain: Chain, relation: str):
+        collection = self._build_draft_collection(chain, relation)
+        with unit_of_work():
+            collections.record_collected(
+                chain.collector, collection, collection.samples[0].barcode, drawn_at()
+            )
+        return collection
+
+    def _build_ready_collection(self, chain: Chain, relation: str):
+        """Every tube collected and centrifuged: ready to finalize."""
+        collection = self._build_collected_collection(chain, relation)
+        with unit_of_work():
+            collections.record_processed(
+                chain.collector,
+                collection,
+                collection.samples[0].barcode,
+                drawn_at() + timedelta(minutes=45),
+            )
+        return collection
+
+    def _build_finalized_collection(self, chain: Chain, relation: str):
+        collection = self.fx.finalized_collection(
+            chain.collector, self.participant(relation), tube_types=[SST]
+        )
+        self._remember(relation, *collection.samples)
+        return collection
+
+    def _build_cancelled_collection(self, chain: Chain, relation: str):
+        collection = self._build_draft_collection(chain, relation)
+        with unit_of_work():
+            collections.cancel_collection(chain.collector, collection, REASON)
+        return collection
+
+    def _build_finalized_tube(self, chain: Chain, relation: str):
+        return self._build_finalized_collection(chain, relation).samples[0]
+
+    def _build_label_batch(self, chain: Chain, relation: str):
+        with unit_of_work():
+            batch = labelling.create_label_batch(
+                self.fx.coordinator, site=chain.clinic.code, kit="SALIVA", count=1
+            )
+        self._remember(relation, *batch.samples)
+        return batch
+
+    # -- shipments
+
+    def _build_open_shipment(self, chain: Chain, relation: str):
+        """An open shipment to the chain's biobank with one tube packed."""
+        tube = self._build_finalized_tube(chain, relation)
+        with unit_of_work():
+            shipment = shipping.open_shipment(
+                chain.collector, destination=chain.biobank.code, temperature="refrigerated"
+            )
+            shipping.pack_sample(chain.collector, shipment, tube.barcode)
+        self.codes[relation].add(shipment.manifest_number)
+        return shipment
+
+    def _build_in_transit(self, chain: Chain, relation: str):
+        shipment = self.fx.dispatched_shipment(
+            chain.collector,
+            destination=chain.biobank.code,
+            participant_id=self.participant(relation),
+            tube_types=[SST],
+        )
+        self.codes[relation].add(shipment.manifest_number)
+        self._remember(relation, *(item.sample for item in shipment.items))
+        return shipment
+
+    # -- at the biobank
+
+    def _build_received_tube(self, chain: Chain, relation: str):
+        shipment = self._build_in_transit(chain, relation)
+        tube = shipment.items[0].sample
+        with unit_of_work():
+            receiving.receive_scan(chain.technician, shipment, tube.barcode)
+            receiving.close_receipt(
+                chain.technician, shipment, condition="good", signature_password=PASSWORD
+            )
+        return tube
+
+    def _build_storage(self, chain: Chain, relation: str):
+        """A -80 °C freezer with a shelf holding two 9 x 9 boxes."""
+        with unit_of_work():
+            freezer = storage.create_freezer(
+                chain.technician,
+                name=self.unique(f"Freezer {chain.biobank.code} "),
+                temperature_c=-80,
+            )
+            shelf = storage.create_container(
+                chain.technician, parent_id=freezer.id, kind="shelf", name="Shelf 1"
+            )
+            box, box2 = (
+                storage.create_container(
+                    chain.technician, parent_id=shelf.id, kind="box", name=name, rows=9, cols=9
+                )
+                for name in ("Box 1", "Box 2")
+            )
+        self.codes[relation] |= {freezer.name, box.barcode, box2.barcode}
+        return SimpleNamespace(freezer=freezer, shelf=shelf, box=box, box2=box2)
+
+    def _build_empty_shelf(self, chain: Chain, relation: str):
+        freezer = self.get("storage", relation).freezer
+        with unit_of_work():
+            return storage.create_container(
+                chain.technician, parent_id=freezer.id, kind="shelf", name=self.unique("Shelf ")
+            )
+
+    def _build_stored_tube(self, chain: Chain, relation: str):
+        tube = self._build_received_tube(chain, relation)
+        with unit_of_work():
+            storage.store_sample(chain.technician, self.get("storage", relation).box, tube.barcode)
+        return tube
+
+    def _build_checked_out_tube(self, chain: Chain, relation: str):
+        tube = self._build_stored_tube(chain, relation)
+        with unit_of_work():
+            lifecycle.check_out(chain.technician, tube.barcode, REASON)
+        return tube
+
+    def _build_aliquoted_tube(self, chain: Chain, relation: str):
+        tube = self._build_stored_tube(chain, relation)
+        with unit_of_work():
+            made = lifecycle.aliquot(chain.technician, tube.barcode, count=1, volume_ml="1")
+        self._remember(relation, *made.children)
+        return tube
+
+
+@pytest.fixture
+def world(
+    app,
+    make_site,
+    make_user,
+    clinic,
+    other_clinic,
+    biobank_site,
+    collector,
+    other_collector,
+    technician,
+    coordinator,
+    admin,
+    start_collection,
+    finalized_collection,
+    dispatched_shipment,
+    auth_headers,
+) -> World:
+    other_biobank = make_site("OTHER-BB", SiteKind.BIOBANK)
+    other_technician = make_user("technician.obb", Role.TECHNICIAN, other_biobank)
+    return World(SimpleNamespace(**locals()))
+
+
+# --- one request per case ---------------------------------------------------------------------
+
+
+@dataclass
+class Req:
+    path: str
+    json: Any = None
+    data: dict[str, Any] | None = None
+    query: dict[str, Any] | None = None
+    # Extra checks on an allowed answer (e.g. where a new record landed).
+    after: Callable[[Any], str | None] | None = None
+
+
+Recipe = Callable[[World, str, User | None], Req]
+
+
+def sitewide(recipe: Recipe) -> Recipe:
+    """A route whose answer does not depend on any site's record: asked once per role."""
+    recipe.sitewide = True  # type: ignore[attr-defined]
+    return recipe
+
+
+def listing(recipe: Recipe) -> Recipe:
+    """A list: both chains get records first, and the other chain's must not show."""
+    recipe.listing = True  # type: ignore[attr-defined]
+    return sitewide(recipe)
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat()
+
+
+def _rack_file(tube) -> bytes:
+    return f"Tube Position,Tube Barcode\nA01,{tube.barcode}\n".encode()
+
+
+# API: auth, sites, catalogue, participants
+
+
+@sitewide
+def api_me(w, rel, actor):
+    return Req("/api/v1/auth/me")
+
+
+def api_revoke_token(w, rel, actor):
+    """Own: a second token of the caller's own; other: a token of a user at another site."""
+    owner = (actor or w.fx.collector) if rel == "own" else w.fx.other_collector
+    return Req(f"/api/v1/auth/tokens/{w.token_id(owner)}")
+
+
+@sitewide
+def api_sites(w, rel, actor):
+    return Req("/api/v1/sites")
+
+
+@sitewide
+def api_create_site(w, rel, actor):
+    return Req(
+        "/api/v1/sites",
+        json={
+            "code": w.unique("MX-"),
+            "name": "Matrix clinic",
+            "kind": "collection",
+            "timezone": "America/Chicago",
+        },
+    )
+
+
+@sitewide
+def api_tube_types(w, rel, actor):
+    return Req("/api/v1/tube-types")
+
+
+@sitewide
+def api_kits(w, rel, actor):
+    return Req("/api/v1/kits")
+
+
+@sitewide
+def api_put_participant(w, rel, actor):
+    return Req(f"/api/v1/participants/{w.participant(rel)}", json={"biospecimen_consent": True})
+
+
+@sitewide
+def api_users(w, rel, actor):
+    return Req("/api/v1/users")
+
+
+@sitewide
+def api_create_user(w, rel, actor):
+    return Req(
+        "/api/v1/users",
+        json={
+            "username": w.unique("new.user"),
+            "full_name": "New User",
+            "role": "collector",
+            "site": w.chains[rel].clinic.code,
+            "password": PASSWORD,
+        },
+    )
+
+
+def api_deactivate_user(w, rel, actor):
+    return Req(f"/api/v1/users/{w.fresh_user(rel).username}/deactivate")
+
+
+def api_reactivate_user(w, rel, actor):
+    return Req(f"/api/v1/users/{w.fresh_user(rel, active=False).username}/reactivate")
+
+
+# API: collections and labels
+
+
+@listing
+def api_collections(w, rel, actor):
+    return Req("/api/v1/collections")
+
+
+def api_start_collection(w, rel, actor):
+    return Req(
+        "/api/v1/collections",
+        json={
+            "participant_id": w.participant(rel),
+            "site": w.chains[rel].clinic.code,
+            "tube_types": [SST],
+        },
+    )
+
+
+def _collection(w, rel, what="draft_collection", tail=""):
+    return f"/api/v1/collections/{w.get(what, rel).id}{tail}"
+
+
+def api_collection(w, rel, actor):
+    return Req(_collection(w, rel))
+
+
+def api_collected(w, rel, actor):
+    draft = w.get("draft_collection", rel)
+    return Req(
+        f"/api/v1/collections/{draft.id}/samples/{draft.samples[0].barcode}/collected",
+        json={"at": _iso(drawn_at())},
+    )
+
+
+def api_processed(w, rel, actor):
+    collected = w.get("collected_collection", rel)
+    return Req(
+        f"/api/v1/collections/{collected.id}/samples/{collected.samples[0].barcode}/processed",
+        json={"at": _iso(drawn_at() + timedelta(minutes=45))},
+    )
+
+
+def api_finalize(w, rel, actor):
+    return Req(_collection(w, rel, "ready_collection", "/finalize"), json={})
+
+
+def api_cancel(w, rel, actor):
+    return Req(_collection(w, rel, tail="/cancel"), json={"reason": REASON})
+
+
+def api_restore(w, rel, actor):
+    return Req(_collection(w, rel, "cancelled_collection", "/restore"), json={"reason": REASON})
+
+
+def api_amend(w, rel, actor):
+    return Req(
+        _collection(w, rel, "finalized_collection", "/amend"),
+        json={"reason": REASON, "notes": "Amended by the matrix."},
+    )
+
+
+def api_labels_pdf(w, rel, actor):
+    return Req(_collection(w, rel, tail="/labels.pdf"), query={"reason": REASON})
+
+
+def api_labels_zpl(w, rel, actor):
+    return Req(_collection(w, rel, tail="/labels.zpl"), query={"reason": REASON})
+
+
+def api_create_label_batch(w, rel, actor):
+    return Req(
+        "/api/v1/label-batches",
+        json={"site": w.chains[rel].clinic.code, "kit": "SALIVA", "count": 1},
+    )
+
+
+def api_label_batch(w, rel, actor):
+    return Req(f"/api/v1/label-batches/{w.get('label_batch', rel).id}")
+
+
+def api_batch_labels_pdf(w, rel, actor):
+    batch = w.get("label_batch", rel)
+    return Req(f"/api/v1/label-batches/{batch.id}/labels.pdf", query={"reason": REASON})
+
+
+def api_batch_labels_zpl(w, rel, actor):
+    batch = w.get("label_batch", rel)
+    return Req(f"/api/v1/label-batches/{batch.id}/labels.zpl", query={"reason": REASON})
+
+
+# API: samples and their handling at the biobank
+
+
+@listing
+def api_samples(w, rel, actor):
+    return Req("/api/v1/samples")
+
+
+@listing
+def api_samples_csv(w, rel, actor):
+    return Req("/api/v1/exports/samples.csv")
+
+
+def _tube(w, rel, what="received_tube", tail=""):
+    return f"/api/v1/samples/{w.get(what, rel).barcode}{tail}"
+
+
+def api_sample(w, rel, actor):
+    return Req(_tube(w, rel))
+
+
+def api_sample_events(w, rel, actor):
+    return Req(_tube(w, rel, tail="/events"))
+
+
+def api_sample_fhir(w, rel, actor):
+    return Req(_tube(w, rel, tail="/fhir"))
+
+
+def api_aliquot(w, rel, actor):
+    return Req(_tube(w, rel, "stored_tube", "/aliquot"), json={"count": 1, "volume_ml": 1})
+
+
+def api_check_in(w, rel, actor):
+    return Req(_tube(w, rel, "checked_out_tube", "/check-in"))
+
+
+def api_check_out(w, rel, actor):
+    return Req(_tube(w, rel, "stored_tube", "/check-out"), json={"reason": REASON})
+
+
+def api_dispose(w, rel, actor):
+    return Req(
+        _tube(w, rel, "stored_tube", "/dispose"),
+        json={"reason": REASON, "signature_password": PASSWORD},
+    )
+
+
+def api_move(w, rel, actor):
+    """To the other box of the tube's own biobank."""
+    path = _tube(w, rel, "stored_tube", "/move")
+    return Req(path, json={"box": w.get("storage", rel).box2.id})
+
+
+def api_thaw(w, rel, actor):
+    return Req(_tube(w, rel, "stored_tube", "/thaw"))
+
+
+def api_withdraw(w, rel, actor):
+    return Req(_tube(w, rel, "stored_tube", "/withdraw"), json={"reason": REASON})
+
+
+# API: shipments and receiving
+
+
+@listing
+def api_shipments(w, rel, actor):
+    return Req("/api/v1/shipments")
+
+
+def api_open_shipment(w, rel, actor):
+    chain = w.chains[rel]
+    return Req(
+        "/api/v1/shipments",
+        json={
+            "origin": chain.clinic.code,
+            "destination": chain.biobank.code,
+            "temperature": "refrigerated",
+        },
+    )
+
+
+def _shipment(w, rel, what="in_transit", tail=""):
+    return f"/api/v1/shipments/{w.get(what, rel).id}{tail}"
+
+
+def api_shipment(w, rel, actor):
+    return Req(_shipment(w, rel))
+
+
+def api_shipment_fhir(w, rel, actor):
+    return Req(_shipment(w, rel, tail="/fhir"))
+
+
+def api_cancel_shipment(w, rel, actor):
+    return Req(_shipment(w, rel, "open_shipment", "/cancel"), json={"reason": REASON})
+
+
+def api_dispatch(w, rel, actor):
+    return Req(
+        _shipment(w, rel, "open_shipment", "/dispatch"),
+        json={
+            "carrier": "fedex",
+            "tracking_number": "123456789012",
+            "signature_password": PASSWORD,
+        },
+    )
+
+
+def api_pack(w, rel, actor):
+    path = _shipment(w, rel, "open_shipment", "/items")
+    return Req(path, json={"barcode": w.get("finalized_tube", rel).barcode})
+
+
+def api_unpack(w, rel, actor):
+    shipment = w.get("open_shipment", rel)
+    return Req(f"/api/v1/shipments/{shipment.id}/items/{shipment.items[0].sample.barcode}")
+
+
+def api_manifest(w, rel, actor):
+    return Req(_shipment(w, rel, tail="/manifest.pdf"))
+
+
+def api_open_receipt(w, rel, actor):
+    return Req(_shipment(w, rel, tail="/receipt"))
+
+
+def api_receipt(w, rel, actor):
+    return Req(_shipment(w, rel, tail="/receipt"))
+
+
+def api_close_receipt(w, rel, actor):
+    return Req(
+        _shipment(w, rel, tail="/receipt/close"),
+        json={"condition": "good", "signature_password": PASSWORD},
+    )
+
+
+def api_receipt_scan(w, rel, actor):
+    shipment = w.get("in_transit", rel)
+    return Req(
+        f"/api/v1/shipments/{shipment.id}/receipt/scans",
+        json={"barcode": shipment.items[0].sample.barcode},
+    )
+
+
+# API: reports
+
+
+@sitewide
+def api_overdue(w, rel, actor):
+    return Req("/api/v1/reports/overdue")
+
+
+@sitewide
+def api_discrepancies(w, rel, actor):
+    return Req("/api/v1/reports/discrepancies")
+
+
+@sitewide
+def api_disposals(w, rel, actor):
+    return Req("/api/v1/reports/disposals")
+
+
+@sitewide
+def api_occupancy(w, rel, actor):
+    return Req("/api/v1/reports/occupancy")
+
+
+@sitewide
+def api_slow_shipments(w, rel, actor):
+    return Req("/api/v1/reports/slow-shipments")
+
+
+# API: storage
+
+
+@listing
+def api_freezers(w, rel, actor):
+    return Req("/api/v1/storage/freezers")
+
+
+def api_create_freezer(w, rel, actor):
+    chain = w.chains[rel]
+    return Req(
+        "/api/v1/storage/freezers",
+        json={"name": w.unique("Freezer "), "site": chain.biobank.code, "temperature_c": -80},
+    )
+
+
+def api_create_container(w, rel, actor):
+    freezer = w.get("storage", rel).freezer
+    return Req(
+        "/api/v1/storage/containers",
+        json={"parent": freezer.id, "kind": "shelf", "name": w.unique("Shelf ")},
+    )
+
+
+def api_container(w, rel, actor):
+    return Req(f"/api/v1/storage/containers/{w.get('storage', rel).freezer.id}")
+
+
+def api_rename_container(w, rel, actor):
+    shelf = w.get("storage", rel).shelf
+    return Req(f"/api/v1/storage/containers/{shelf.id}", json={"name": w.unique("Shelf ")})
+
+
+def api_deactivate_container(w, rel, actor):
+    return Req(f"/api/v1/storage/containers/{w.get('empty_shelf', rel).id}/deactivate")
+
+
+def api_store_many(w, rel, actor):
+    box = w.get("storage", rel).box
+    tube = w.get("received_tube", rel)
+    return Req(f"/api/v1/storage/containers/{box.id}/store", json={"barcodes": [tube.barcode]})
+
+
+def api_find_box(w, rel, actor):
+    return Req("/api/v1/storage/boxes", query={"barcode": w.get("storage", rel).box.barcode})
+
+
+def api_box(w, rel, actor):
+    return Req(f"/api/v1/storage/boxes/{w.get('storage', rel).box.id}")
+
+
+def api_store(w, rel, actor):
+    box = w.get("storage", rel).box
+    tube = w.get("received_tube", rel)
+    return Req(f"/api/v1/storage/boxes/{box.id}/positions", json={"barcode": tube.barcode})
+
+
+def api_rack_scan(w, rel, actor):
+    box = w.get("storage", rel).box
+    content = _rack_file(w.get("received_tube", rel))
+    return Req(
+        f"/api/v1/storage/boxes/{box.id}/rack-scan",
+        data={"file": (io.BytesIO(content), "rack.csv")},
+        query={"apply": "true"},
+    )
+
+
+# Web: home, scan, collections
+
+
+@sitewide
+def web_home(w, rel, actor):
+    return Req("/")
+
+
+def web_scan(w, rel, actor):
+    """The scan box with a tube ID: the tube's page, or not found."""
+    return Req("/scan", query={"code": w.get("received_tube", rel).barcode})
+
+
+@listing
+def web_collections(w, rel, actor):
+    return Req("/collections")
+
+
+@sitewide
+def web_new_collection_page(w, rel, actor):
+    return Req("/collections/new")
+
+
+@sitewide
+def web_new_collection(w, rel, actor):
+    return Req(
+        "/collections/new",
+        data={"participant_id": w.participant(rel), "kit": "SALIVA", "notes": ""},
+    )
+
+
+def _page(w, rel, what="draft_collection", tail=""):
+    return f"/collections/{w.get(what, rel).id}{tail}"
+
+
+def web_collection(w, rel, actor):
+    return Req(_page(w, rel))
+
+
+def web_collected(w, rel, actor):
+    draft = w.get("draft_collection", rel)
+    return Req(
+        f"/collections/{draft.id}/tubes/{draft.samples[0].barcode}/collected",
+        data={"collected_at": site_local(drawn_at(), w.chains[rel].clinic)},
+    )
+
+
+def web_processed(w, rel, actor):
+    collected = w.get("collected_collection", rel)
+    at = site_local(drawn_at() + timedelta(minutes=45), w.chains[rel].clinic)
+    return Req(
+        f"/collections/{collected.id}/tubes/{collected.samples[0].barcode}/processed",
+        data={"processed_at": at, "centrifuge": ""},
+    )
+
+
+def web_finalize(w, rel, actor):
+    return Req(_page(w, rel, "ready_collection", "/finalize"), data={})
+
+
+def web_cancel(w, rel, actor):
+    return Req(_page(w, rel, tail="/cancel"), data={"reason": REASON})
+
+
+def web_restore(w, rel, actor):
+    return Req(_page(w, rel, "cancelled_collection", "/restore"), data={"reason": REASON})
+
+
+def web_amend(w, rel, actor):
+    return Req(
+        _page(w, rel, "finalized_collection", "/amend"),
+        data={"reason": REASON, "notes": "Amended by the matrix."},
+    )
+
+
+LABEL_FORM = {"stock": labels.DEFAULT_STOCK, "start_position": "1", "reason": REASON}
+
+
+def web_print_labels(w, rel, actor):
+    return Req(_page(w, rel, tail="/labels.pdf"), data=dict(LABEL_FORM))
+
+
+def web_reprint_label(w, rel, actor):
+    draft = w.get("draft_collection", rel)
+    path = f"/collections/{draft.id}/tubes/{draft.samples[0].barcode}/labels.pdf"
+    return Req(path, data=dict(LABEL_FORM))
+
+
+# Web: receiving and reports
+
+
+@sitewide
+def web_receiving(w, rel, actor):
+    return Req("/receiving")
+
+
+def web_scan_manifest(w, rel, actor):
+    return Req("/receiving", data={"manifest_number": w.get("in_transit", rel).manifest_number})
+
+
+def web_receipt(w, rel, actor):
+    return Req(f"/receiving/{w.get('in_transit', rel).id}")
+
+
+def web_close_receipt(w, rel, actor):
+    return Req(
+        f"/receiving/{w.get('in_transit', rel).id}/close",
+        data={
+            "condition": "good",
+            "temperature_c": "",
+            "notes": "",
+            "signature_password": PASSWORD,
+        },
+    )
+
+
+@sitewide
+def web_reports(w, rel, actor):
+    return Req("/reports")
+
+
+@sitewide
+def web_overdue(w, rel, actor):
+    return Req("/reports/overdue")
+
+
+@sitewide
+def web_overdue_csv(w, rel, actor):
+    return Req("/reports/overdue.csv")
+
+
+@sitewide
+def web_slow_shipments(w, rel, actor):
+    return Req("/reports/slow-shipments")
+
+
+@sitewide
+def web_discrepancies(w, rel, actor):
+    return Req("/reports/discrepancies")
+
+
+# Web: samples
+
+
+def web_find_tube(w, rel, actor):
+    return Req("/samples/", query={"barcode": w.get("received_tube", rel).barcode})
+
+
+def _sample_page(w, rel, what="stored_tube", tail=""):
+    return f"/samples/{w.get(what, rel).barcode}{tail}"
+
+
+def web_sample(w, rel, actor):
+    return Req(_sample_page(w, rel, "received_tube"))
+
+
+def web_store_tube(w, rel, actor):
+    box = w.get("storage", rel).box
+    path = _sample_page(w, rel, "received_tube", "/store")
+    return Req(path, data={"box_id": "", "box": box.barcode, "position": ""})
+
+
+def web_move(w, rel, actor):
+    box2 = w.get("storage", rel).box2
+    path = _sample_page(w, rel, tail="/move")
+    return Req(path, data={"box_id": "", "box": box2.barcode, "position": ""})
+
+
+def web_check_out(w, rel, actor):
+    return Req(_sample_page(w, rel, tail="/check-out"), data={"reason": REASON})
+
+
+def web_check_in(w, rel, actor):
+    return Req(_sample_page(w, rel, "checked_out_tube", "/check-in"), data={})
+
+
+def web_thaw(w, rel, actor):
+    return Req(_sample_page(w, rel, tail="/thaw"), data={})
+
+
+def web_aliquot(w, rel, actor):
+    return Req(_sample_page(w, rel, tail="/aliquot"), data={"count": "1", "volume_ml": "1"})
+
+
+def web_aliquot_labels(w, rel, actor):
+    parent = w.get("aliquoted_tube", rel)
+    return Req(
+        f"/samples/{parent.barcode}/aliquot-labels.pdf",
+        data={**LABEL_FORM, "barcodes": [child.barcode for child in parent.children]},
+    )
+
+
+def web_withdraw(w, rel, actor):
+    return Req(_sample_page(w, rel, tail="/withdraw"), data={"reason": REASON})
+
+
+def web_dispose(w, rel, actor):
+    return Req(
+        _sample_page(w, rel, tail="/dispose"),
+        data={"reason": REASON, "signature_password": PASSWORD},
+    )
+
+
+# Web: shipments
+
+
+@listing
+def web_shipments(w, rel, actor):
+    return Req("/shipments")
+
+
+@sitewide
+def web_new_shipment_page(w, rel, actor):
+    return Req("/shipments/new")
+
+
+@sitewide
+def web_new_shipment(w, rel, actor):
+    return Req("/shipments/new", data={"destination": "MAYO-BB", "temperature": "refrigerated"})
+
+
+def _shipment_page(w, rel, what="open_shipment", tail=""):
+    return f"/shipments/{w.get(what, rel).id}{tail}"
+
+
+def web_shipment(w, rel, actor):
+    return Req(_shipment_page(w, rel, "in_transit"))
+
+
+def web_pack(w, rel, actor):
+    tube = w.get("finalized_tube", rel)
+    return Req(_shipment_page(w, rel, tail="/items"), data={"barcode": tube.barcode})
+
+
+def web_unpack(w, rel, actor):
+    shipment = w.get("open_shipment", rel)
+    barcode = shipment.items[0].sample.barcode
+    return Req(f"/shipments/{shipment.id}/items/{barcode}/remove", data={})
+
+
+def web_dispatch(w, rel, actor):
+    return Req(
+        _shipment_page(w, rel, tail="/dispatch"),
+        data={
+            "carrier": "fedex",
+            "tracking_number": "123456789012",
+            "dry_ice_kg": "",
+            "signature_password": PASSWORD,
+        },
+    )
+
+
+def web_cancel_shipment(w, rel, actor):
+    return Req(_shipment_page(w, rel, tail="/cancel"), data={"reason": REASON})
+
+
+def web_manifest(w, rel, actor):
+    return Req(_shipment_page(w, rel, "in_transit", "/manifest.pdf"))
+
+
+# Web: storage
+
+
+@listing
+def web_storage(w, rel, actor):
+    return Req("/storage/")
+
+
+def web_find_box(w, rel, actor):
+    return Req("/storage/find", query={"barcode": w.get("storage", rel).box.barcode})
+
+
+def web_create_freezer(w, rel, actor):
+    """Whoever may only act at their own site has no site field: the freezer lands there."""
+    site = w.chains[rel].biobank
+    name = w.unique("Freezer ")
+
+    def landed_where_allowed(_response) -> str | None:
+        freezer = db.session.scalar(sa.select(Container).where(Container.name == name))
+        wanted = site if actor.role in (Role.COORDINATOR, Role.ADMIN) else actor.site
+        if freezer is None or freezer.site_id != wanted.id:
+            where = freezer.site.code if freezer else "nowhere"
+            return f"freezer created at {where}, expected at {wanted.code}"
+        return None
+
+    return Req(
+        "/storage/freezers",
+        data={"name": name, "temperature_c": "-80", "site": site.code},
+        after=landed_where_allowed,
+    )
+
+
+def web_freezer(w, rel, actor):
+    return Req(f"/storage/freezers/{w.get('storage', rel).freezer.id}")
+
+
+def web_add_container(w, rel, actor):
+    freezer = w.get("storage", rel).freezer
+    return Req(
+        f"/storage/freezers/{freezer.id}/containers",
+        data={"parent": str(freezer.id), "kind": "shelf", "name": w.unique("Shelf ")},
+    )
+
+
+def web_box(w, rel, actor):
+    return Req(f"/storage/boxes/{w.get('storage', rel).box.id}")
+
+
+def web_box_contents(w, rel, actor):
+    return Req(f"/storage/boxes/{w.get('storage', rel).box.id}/contents")
+
+
+def web_rack_preview(w, rel, actor):
+    box = w.get("storage", rel).box
+    content = _rack_file(w.get("received_tube", rel))
+    return Req(
+        f"/storage/boxes/{box.id}/rack-scan", data={"file": (io.BytesIO(content), "rack.csv")}
+    )
+
+
+def web_rack_apply(w, rel, actor):
+    box = w.get("storage", rel).box
+    kept = base64.b64encode(_rack_file(w.get("received_tube", rel))).decode("ascii")
+    return Req(
+        f"/storage/boxes/{box.id}/rack-scan/apply", data={"kept": kept, "filename": "rack.csv"}
+    )
+
+
+def web_store_in_box(w, rel, actor):
+    box = w.get("storage", rel).box
+    tube = w.get("received_tube", rel)
+    return Req(f"/storage/boxes/{box.id}/store", data={"barcode": tube.barcode, "position": ""})
+
+
+def web_rename_container(w, rel, actor):
+    shelf = w.get("storage", rel).shelf
+    return Req(f"/storage/containers/{shelf.id}/rename", data={"name": w.unique("Shelf ")})
+
+
+def web_deactivate_container(w, rel, actor):
+    return Req(f"/storage/containers/{w.get('empty_shelf', rel).id}/deactivate", data={})
+
+
+# Web: administration
+
+
+def web_deactivate_user(w, rel, actor):
+    return Req(f"/admin/users/{w.fresh_user(rel).username}/deactivate", data={})
+
+
+def web_reactivate_user(w, rel, actor):
+    return Req(f"/admin/users/{w.fresh_user(rel, active=False).username}/reactivate", data={})
+
+
+# --- the table ----------------------------------------------------------------------------------
+
+Expected = int | str
+Cell = Expected | tuple[Expected, Expected]
+
+
+@dataclass(frozen=True)
+class Row:
+    method: str
+    rule: str
+    cells: dict[str, tuple[Expected, Expected]]
+    recipe: Recipe
+    # (role, relation) → what the app gets wrong there, for a cell it does not answer as here.
+    bugs: dict[tuple[str, str], str] = field(default_factory=dict)
+
+    @property
+    def api(self) -> bool:
+        return self.rule.startswith("/api/")
+
+    @property
+    def sitewide(self) -> bool:
+        return getattr(self.recipe, "sitewide", False)
+
+    @property
+    def listing(self) -> bool:
+        return getattr(self.recipe, "listing", False)
+
+    def cases(self) -> Iterator[tuple[str, str]]:
+        yield "anonymous", "own"
+        for role in ROLES[1:]:
+            for relation in ("own",) if self.sitewide else RELATIONS:
+                yield role, relation
+
+    def expected(self, role: str, relation: str) -> Expected:
+        own, other = self.cells[role]
+        return own if relation == "own" else other
+
+
+def R(
+    method: str,
+    rule: str,
+    anonymous: Cell,
+    collector: Cell,
+    technician: Cell,
+    coordinator: Cell,
+    admin: Cell,
+    recipe: Recipe,
+    bugs: dict[tuple[str, str], str] | None = None,
+) -> Row:
+    given = (anonymous, collector, technician, coordinator, admin)
+    cells = {
+        role: cell if isinstance(cell, tuple) else (cell, cell)
+        for role, cell in zip(ROLES, given, strict=True)
+    }
+    return Row(method, rule, cells, recipe, bugs or {})
+
+
+# What the app gets wrong, by name, marked on its row's cell with bugs={(role, relation): WHY}
+# (the row keeps what DESIGN and policy say). None today: the two found were fixed.
+
+# fmt: off
+TABLE: list[Row] = [
+    # R(method, rule,
+    #   anonymous   collector   technician  coordinator admin       request),
+    # a cell is one answer, or (answer for the own site's record, for another site's)
+    # --- API: tokens, sites, catalogue, participants -----------------------------------------
+    R("GET", "/api/v1/auth/me",
+        401,        200,        200,        200,        200,        api_me),
+    R("DELETE", "/api/v1/auth/tokens/<id:token_id>",
+        401,        (204, 404), (204, 404), (204, 404), 204,        api_revoke_token),
+    R("GET", "/api/v1/sites",
+        401,        200,        200,        200,        200,        api_sites),
+    R("POST", "/api/v1/sites",
+        401,        403,        403,        403,        201,        api_create_site),
+    R("GET", "/api/v1/tube-types",
+        401,        200,        200,        200,        200,        api_tube_types),
+    R("GET", "/api/v1/kits",
+        401,        200,        200,        200,        200,        api_kits),
+    R("PUT", "/api/v1/participants/<participant_id>",
+        401,        403,        403,        201,        201,        api_put_participant),
+    R("GET", "/api/v1/users",
+        401,        403,        403,        403,        200,        api_users),
+    R("POST", "/api/v1/users",
+        401,        403,        403,        403,        201,        api_create_user),
+    R("POST", "/api/v1/users/<username>/deactivate",
+        401,        403,        403,        403,        200,        api_deactivate_user),
+    R("POST", "/api/v1/users/<username>/reactivate",
+        401,        403,        403,        403,        200,        api_reactivate_user),
+    # --- API: collections and labels ---------------------------------------------------------
+    R("GET", "/api/v1/collections",
+        401,        200,        200,        200,        200,        api_collections),
+    R("POST", "/api/v1/collections",
+        401,        (201, 403), 403,        403,        403,        api_start_collection),
+    R("GET", "/api/v1/collections/<id:collection_id>",
+        401,        (200, 404), 404,        200,        200,        api_collection),
+    R("POST", "/api/v1/collections/<id:collection_id>/samples/<barcode>/collected",
+        401,        (200, 404), 404,        403,        403,        api_collected),
+    R("POST", "/api/v1/collections/<id:collection_id>/samples/<barcode>/processed",
+        401,        (200, 404), 404,        403,        403,        api_processed),
+    R("POST", "/api/v1/collections/<id:collection_id>/finalize",
+        401,        (200, 404), 404,        403,        403,        api_finalize),
+    R("POST", "/api/v1/collections/<id:collection_id>/cancel",
+        401,        (200, 404), 404,        403,        403,        api_cancel),
+    R("POST", "/api/v1/collections/<id:collection_id>/restore",
+        401,        (200, 404), 404,        403,        403,        api_restore),
+    R("POST", "/api/v1/collections/<id:collection_id>/amend",
+        401,        (200, 404), 404,        403,        403,        api_amend),
+    R("GET", "/api/v1/collections/<id:collection_id>/labels.pdf",
+        401,        (200, 404), 404,        200,        403,        api_labels_pdf),
+    R("GET", "/api/v1/collections/<id:collection_id>/labels.zpl",
+        401,        (200, 404), 404,        200,        403,        api_labels_zpl),
+    R("POST", "/api/v1/label-batches",
+        401,        403,        403,        201,        403,        api_create_label_batch),
+    R("GET", "/api/v1/label-batches/<id:batch_id>",
+        401,        (200, 404), 404,        200,        200,        api_label_batch),
+    R("GET", "/api/v1/label-batches/<id:batch_id>/labels.pdf",
+        401,        (200, 404), 404,        200,        403,        api_batch_labels_pdf),
+    R("GET", "/api/v1/label-batches/<id:batch_id>/labels.zpl",
+        401,        (200, 404), 404,        200,        403,        api_batch_labels_zpl),
+    # --- API: samples and their handling at the biobank --------------------------------------
+    R("GET", "/api/v1/samples",
+        401,        200,        200,        200,        200,        api_samples),
+    R("GET", "/api/v1/exports/samples.csv",
+        401,        200,        200,        200,        200,        api_samples_csv),
+    R("GET", "/api/v1/samples/<barcode>",
+        401,        (200, 404), (200, 404), 200,        200,        api_sample),
+    R("GET", "/api/v1/samples/<barcode>/events",
+        401,        (200, 404), (200, 404), 200,        200,        api_sample_events),
+    R("GET", "/api/v1/samples/<barcode>/fhir",
+        401,        (200, 404), (200, 404), 200,        200,        api_sample_fhir),
+    R("POST", "/api/v1/samples/<barcode>/move",
+        401,        (403, 404), (200, 404), 403,        403,        api_move),
+    R("POST", "/api/v1/samples/<barcode>/check-out",
+        401,        (403, 404), (200, 404), 403,        403,        api_check_out),
+    R("POST", "/api/v1/samples/<barcode>/check-in",
+        401,        (403, 404), (200, 404), 403,        403,        api_check_in),
+    R("POST", "/api/v1/samples/<barcode>/thaw",
+        401,        (403, 404), (200, 404), 403,        403,        api_thaw),
+    R("POST", "/api/v1/samples/<barcode>/aliquot",
+        401,        (403, 404), (201, 404), 403,        403,        api_aliquot),
+    R("POST", "/api/v1/samples/<barcode>/withdraw",
+        401,        (403, 404), (200, 404), 403,        403,        api_withdraw),
+    R("POST", "/api/v1/samples/<barcode>/dispose",
+        401,        (403, 404), (200, 404), 403,        403,        api_dispose),
+    # --- API: shipments and receiving --------------------------------------------------------
+    R("GET", "/api/v1/shipments",
+        401,        200,        200,        200,        200,        api_shipments),
+    R("POST", "/api/v1/shipments",
+        401,        (201, 403), 403,        403,        403,        api_open_shipment),
+    R("GET", "/api/v1/shipments/<id:shipment_id>",
+        401,        (200, 404), (200, 404), 200,        200,        api_shipment),
+    R("GET", "/api/v1/shipments/<id:shipment_id>/fhir",
+        401,        (200, 404), (200, 404), 200,        200,        api_shipment_fhir),
+    R("POST", "/api/v1/shipments/<id:shipment_id>/items",
+        401,        (201, 404), (403, 404), 403,        403,        api_pack),
+    R("DELETE", "/api/v1/shipments/<id:shipment_id>/items/<barcode>",
+        401,        (204, 404), (403, 404), 403,        403,        api_unpack),
+    R("POST", "/api/v1/shipments/<id:shipment_id>/dispatch",
+        401,        (200, 404), (403, 404), 403,        403,        api_dispatch),
+    R("POST", "/api/v1/shipments/<id:shipment_id>/cancel",
+        401,        (200, 404), (403, 404), 403,        403,        api_cancel_shipment),
+    R("GET", "/api/v1/shipments/<id:shipment_id>/manifest.pdf",
+        401,        (200, 404), (200, 404), 200,        403,        api_manifest),
+    R("POST", "/api/v1/shipments/<id:shipment_id>/receipt",
+        401,        (403, 404), (200, 404), 403,        403,        api_open_receipt),
+    R("GET", "/api/v1/shipments/<id:shipment_id>/receipt",
+        401,        (200, 404), (200, 404), 200,        200,        api_receipt),
+    R("POST", "/api/v1/shipments/<id:shipment_id>/receipt/scans",
+        401,        (403, 404), (200, 404), 403,        403,        api_receipt_scan),
+    R("POST", "/api/v1/shipments/<id:shipment_id>/receipt/close",
+        401,        (403, 404), (200, 404), 403,        403,        api_close_receipt),
+    # --- API: reports ------------------------------------------------------------------------
+    R("GET", "/api/v1/reports/overdue",
+        401,        403,        403,        200,        200,        api_overdue),
+    R("GET", "/api/v1/reports/discrepancies",
+        401,        403,        403,        200,        200,        api_discrepancies),
+    R("GET", "/api/v1/reports/disposals",
+        401,        403,        403,        200,        200,        api_disposals),
+    R("GET", "/api/v1/reports/occupancy",
+        401,        403,        403,        200,        200,        api_occupancy),
+    R("GET", "/api/v1/reports/slow-shipments",
+        401,        403,        403,        200,        200,        api_slow_shipments),
+    # --- API: storage ------------------------------------------------------------------------
+    R("GET", "/api/v1/storage/freezers",
+        401,        200,        200,        200,        200,        api_freezers),
+    R("POST", "/api/v1/storage/freezers",
+        401,        403,        (201, 403), 403,        201,        api_create_freezer),
+    R("POST", "/api/v1/storage/containers",
+        401,        404,        (201, 404), 403,        201,        api_create_container),
+    R("GET", "/api/v1/storage/containers/<id:container_id>",
+        401,        404,        (200, 404), 200,        200,        api_container),
+    R("PATCH", "/api/v1/storage/containers/<id:container_id>",
+        401,        404,        (200, 404), 403,        200,        api_rename_container),
+    R("POST", "/api/v1/storage/containers/<id:container_id>/deactivate",
+        401,        404,        (200, 404), 403,        200,        api_deactivate_container),
+    R("POST", "/api/v1/storage/containers/<id:container_id>/store",
+        401,        404,        (201, 404), 403,        403,        api_store_many),
+    R("GET", "/api/v1/storage/boxes",
+        401,        404,        (200, 404), 200,        200,        api_find_box),
+    R("GET", "/api/v1/storage/boxes/<id:box_id>",
+        401,        404,        (200, 404), 200,        200,        api_box),
+    R("POST", "/api/v1/storage/boxes/<id:box_id>/positions",
+        401,        404,        (201, 404), 403,        403,        api_store),
+    R("POST", "/api/v1/storage/boxes/<id:box_id>/rack-scan",
+        401,        404,        (200, 404), 403,        403,        api_rack_scan),
+    # --- web: home, scan, collections --------------------------------------------------------
+    R("GET", "/",
+        LOGIN,      200,        200,        200,        200,        web_home),
+    R("GET", "/scan",
+        LOGIN,      (302, 404), (302, 404), 302,        302,        web_scan),
+    R("GET", "/collections",
+        LOGIN,      200,        200,        200,        200,        web_collections),
+    R("GET", "/collections/new",
+        LOGIN,      200,        403,        403,        403,        web_new_collection_page),
+    R("POST", "/collections/new",
+        LOGIN,      302,        403,        403,        403,        web_new_collection),
+    R("GET", "/collections/<int:collection_id>",
+        LOGIN,      (200, 404), 404,        200,        200,        web_collection),
+    R("POST", "/collections/<int:collection_id>/tubes/<barcode>/collected",
+        LOGIN,      (302, 404), 404,        403,        403,        web_collected),
+    R("POST", "/collections/<int:collection_id>/tubes/<barcode>/processed",
+        LOGIN,      (302, 404), 404,        403,        403,        web_processed),
+    R("POST", "/collections/<int:collection_id>/finalize",
+        LOGIN,      (302, 404), 404,        403,        403,        web_finalize),
+    R("POST", "/collections/<int:collection_id>/cancel",
+        LOGIN,      (302, 404), 404,        403,        403,        web_cancel),
+    R("POST", "/collections/<int:collection_id>/restore",
+        LOGIN,      (302, 404), 404,        403,        403,        web_restore),
+    R("POST", "/collections/<int:collection_id>/amend",
+        LOGIN,      (302, 404), 404,        403,        403,        web_amend),
+    R("POST", "/collections/<int:collection_id>/labels.<any(pdf, zpl):fmt>",
+        LOGIN,      (200, 404), 404,        200,        403,        web_print_labels),
+    R("POST", "/collections/<int:collection_id>/tubes/<barcode>/labels.<any(pdf, zpl):fmt>",
+        LOGIN,      (200, 404), 404,        200,        403,        web_reprint_label),
+    # --- web: receiving and reports ----------------------------------------------------------
+    R("GET", "/receiving",
+        LOGIN,      403,        200,        403,        403,        web_receiving),
+    R("POST", "/receiving",
+        LOGIN,      403,        (302, 404), 403,        403,        web_scan_manifest),
+    R("GET", "/receiving/<int:shipment_id>",
+        LOGIN,      403,        (200, 404), 403,        403,        web_receipt),
+    R("POST", "/receiving/<int:shipment_id>/close",
+        LOGIN,      403,        (302, 404), 403,        403,        web_close_receipt),
+    R("GET", "/reports",
+        LOGIN,      403,        403,        302,        302,        web_reports),
+    R("GET", "/reports/overdue",
+        LOGIN,      403,        403,        200,        200,        web_overdue),
+    R("GET", "/reports/overdue.csv",
+        LOGIN,      403,        403,        200,        200,        web_overdue_csv),
+    R("GET", "/reports/slow-shipments",
+        LOGIN,      403,        403,        200,        200,        web_slow_shipments),
+    R("GET", "/reports/discrepancies",
+        LOGIN,      403,        403,        200,        200,        web_discrepancies),
+    # --- web: samples ------------------------------------------------------------------------
+    R("GET", "/samples/",
+        LOGIN,      (302, 404), (302, 404), 302,        302,        web_find_tube),
+    R("GET", "/samples/<barcode>",
+        LOGIN,      (200, 404), (200, 404), 200,        200,        web_sample),
+    R("POST", "/samples/<barcode>/store",
+        LOGIN,      (403, 404), (302, 404), 403,        403,        web_store_tube),
+    R("POST", "/samples/<barcode>/move",
+        LOGIN,      (403, 404), (302, 404), 403,        403,        web_move),
+    R("POST", "/samples/<barcode>/check-out",
+        LOGIN,      (403, 404), (302, 404), 403,        403,        web_check_out),
+    R("POST", "/samples/<barcode>/check-in",
+        LOGIN,      (403, 404), (302, 404), 403,        403,        web_check_in),
+    R("POST", "/samples/<barcode>/thaw",
+        LOGIN,      (403, 404), (302, 404), 403,        403,        web_thaw),
+    R("POST", "/samples/<barcode>/aliquot",
+        LOGIN,      (403, 404), (302, 404), 403,        403,        web_aliquot),
+    R("POST", "/samples/<barcode>/aliquot-labels.<any(pdf, zpl):fmt>",
+        LOGIN,      (200, 404), (200, 404), 200,        403,        web_aliquot_labels),
+    R("POST", "/samples/<barcode>/withdraw",
+        LOGIN,      (403, 404), (302, 404), 403,        403,        web_withdraw),
+    R("POST", "/samples/<barcode>/dispose",
+        LOGIN,      (403, 404), (302, 404), 403,        403,        web_dispose),
+    # --- web: shipments ----------------------------------------------------------------------
+    R("GET", "/shipments",
+        LOGIN,      200,        200,        200,        200,        web_shipments),
+    R("GET", "/shipments/new",
+        LOGIN,      200,        403,        403,        403,        web_new_shipment_page),
+    R("POST", "/shipments/new",
+        LOGIN,      302,        403,        403,        403,        web_new_shipment),
+    R("GET", "/shipments/<int:shipment_id>",
+        LOGIN,      (200, 404), (200, 404), 200,        200,        web_shipment),
+    R("POST", "/shipments/<int:shipment_id>/items",
+        LOGIN,      (302, 404), (403, 404), 403,        403,        web_pack),
+    R("POST", "/shipments/<int:shipment_id>/items/<barcode>/remove",
+        LOGIN,      (302, 404), (403, 404), 403,        403,        web_unpack),
+    R("POST", "/shipments/<int:shipment_id>/dispatch",
+        LOGIN,      (302, 404), (403, 404), 403,        403,        web_dispatch),
+    R("POST", "/shipments/<int:shipment_id>/cancel",
+        LOGIN,      (302, 404), (403, 404), 403,        403,        web_cancel_shipment),
+    R("GET", "/shipments/<int:shipment_id>/manifest.pdf",
+        LOGIN,      (200, 404), (200, 404), 200,        403,        web_manifest),
+    # --- web: administration -----------------------------------------------------------------
+    R("POST", "/admin/users/<username>/deactivate",
+        LOGIN,      403,        403,        403,        302,        web_deactivate_user),
+    R("POST", "/admin/users/<username>/reactivate",
+        LOGIN,      403,        403,        403,        302,        web_reactivate_user),
+    # --- web: storage ------------------------------------------------------------------------
+    R("GET", "/storage/",
+        LOGIN,      200,        200,        200,        200,        web_storage),
+    R("GET", "/storage/find",
+        LOGIN,      404,        (302, 404), 302,        302,        web_find_box),
+    R("POST", "/storage/freezers",
+        LOGIN,      403,        302,        403,        302,        web_create_freezer),
+    R("GET", "/storage/freezers/<int:freezer_id>",
+        LOGIN,      404,        (200, 404), 200,        200,        web_freezer),
+    R("POST", "/storage/freezers/<int:freezer_id>/containers",
+        LOGIN,      404,        (302, 404), 403,        302,        web_add_container),
+    R("POST", "/storage/containers/<int:container_id>/rename",
+        LOGIN,      404,        (302, 404), 403,        302,        web_rename_container),
+    R("POST", "/storage/containers/<int:container_id>/deactivate",
+        LOGIN,      404,        (302, 404), 403,        302,        web_deactivate_container),
+    R("GET", "/storage/boxes/<int:box_id>",
+        LOGIN,      404,        (200, 404), 200,        200,        web_box),
+    R("GET", "/storage/boxes/<int:box_id>/contents",
+        LOGIN,      404,        (200, 404), 200,        200,        web_box_contents),
+    R("POST", "/storage/boxes/<int:box_id>/store",
+        LOGIN,      404,        (302, 404), 403,        403,        web_store_in_box),
+    R("POST", "/storage/boxes/<int:box_id>/rack-scan",
+        LOGIN,      404,        (200, 404), 403,        403,        web_rack_preview),
+    R("POST", "/storage/boxes/<int:box_id>/rack-scan/apply",
+        LOGIN,      404,        (302, 404), 403,        403,        web_rack_apply),
+]
+# fmt: on
+
+
+class KnownDisagreement(AssertionError):
+    """The app answers a cell named in a row's ``bugs`` otherwise than DESIGN says."""
+
+
+def _param(row: Row):
+    marks = []
+    if row.bugs:
+        reasons = "; ".join(sorted(set(row.bugs.values())))
+        marks.append(pytest.mark.xfail(strict=True, raises=KnownDisagreement, reason=reasons))
+    return pytest.param(row, id=f"{row.method} {row.rule}", marks=marks)
+
+
+# --- checking one answer ------------------------------------------------------------------------
+
+# Columns that change on every login or authenticated request, not by what a route does.
+VOLATILE = {"users": {"last_login_at", "session_key"}, "api_tokens": {"last_used_at"}}
+
+
+def fingerprint(method: str) -> str:
+    """Every row of every table (but the volatile columns above), as one digest. A GET can
+    only write events (label prints record who printed): for it, the events suffice."""
+    if method == "GET":
+        return repr(db.session.execute(sa.select(sa.func.count(), sa.func.max(Event.id))).one())
+    digest = hashlib.sha256()
+    for table in db.metadata.sorted_tables:
+        columns = [c for c in table.columns if c.name not in VOLATILE.get(table.name, ())]
+        rows = db.session.execute(sa.select(*columns).order_by(*table.primary_key.columns)).all()
+        digest.update(f"{table.name}:{rows!r}".encode())
+    return digest.hexdigest()
+
+
+def _location(response) -> str:
+    return urlsplit(response.headers.get("Location", "")).path
+
+
+def judge(row: Row, expected: Expected, response) -> str | None:
+    """Why the answer is not the one expected, or None."""
+    status = response.status_code
+    if expected == LOGIN:
+        if status != 302 or _location(response) != "/login":
+            return f"expected a redirect to /login, got {status} {_location(response)}".rstrip()
+        return None
+    if status != expected:
+        return f"expected {expected}, got {status}"
+    if row.api and status in DENIED and response.mimetype != PROBLEM_JSON:
+        return f"{status} is {response.mimetype}, not {PROBLEM_JSON}"
+    if status == 302 and _location(response) == "/login":
+        return "sent to the login page although logged in"
+    return None
+
+
+def _snippet(response) -> str:
+    if response.mimetype in ("application/pdf", "application/vnd.zebra-zpl"):
+        return response.mimetype
+    return " ".join(response.get_data(as_text=True).split())[:300]
+
+
+def leaked(world: World, role: str, response) -> str | None:
+    """A list must not show the other chain's records to a site-bound user, and does show
+    them to a coordinator or admin (so the check is not vacuous)."""
+    body = response.get_data(as_text=True)
+    shown = sorted(code for code in world.codes["other"] if code in body)
+    if role in ("collector", "technician") and shown:
+        return f"the list shows another site's records: {', '.join(shown)}"
+    if role in ("coordinator", "admin") and not shown:
+        return "the list shows none of the other site's records to a reader of every site"
+    return None
+
+
+# --- the tests ----------------------------------------------------------------------------------
+
+
+def test_every_route_has_a_row(app: Flask):
+    routes = {
+        (method, rule.rule)
+        for rule in app.url_map.iter_rules()
+        for method in rule.methods - {"HEAD", "OPTIONS"}
+    }
+    rows = [(row.method, row.rule) for row in TABLE]
+    duplicated = sorted({key for key in rows if rows.count(key) > 1})
+    without_row = sorted(routes - EXCLUDED - set(rows))
+    without_route = sorted(set(rows) - routes)
+    assert not duplicated, f"routes with more than one row: {duplicated}"
+    assert not without_row, f"routes without a row in TABLE: {without_row}"
+    assert not without_route, f"rows for routes the app does not have: {without_route}"
+    assert routes >= EXCLUDED, f"excluded routes that no longer exist: {EXCLUDED - routes}"
+
+
+@pytest.mark.parametrize("row", [_param(row) for row in TABLE])
+def test_route_answers_each_role_as_the_table_says(
+    row: Row, world: World, app: Flask, client: FlaskClient, login
+):
+    api_client = app.test_client(use_cookies=False)
+    unexpected: list[str] = []
+    known: list[str] = []
+    agreeing: list[str] = []
+    csrf = ""
+    logged_in: str | None = None
+
+    for role, relation in row.cases():
+        actor = world.actors[role]
+        label = f"{row.method} {row.rule} as {role} ({relation} site)"
+        if row.listing:
+            world.populate()
+        req = row.recipe(world, relation, actor)
+        if row.api:
+            http = api_client
+            headers = world.headers(actor) if actor else {}
+        else:
+            http, headers = client, {}
+            if role != logged_in:
+                if actor is not None:
+                    login(actor)
+                page = "/scan" if actor is not None else "/login"
+                csrf = csrf_token_from(client.get(page).get_data(as_text=True))
+                logged_in = role
+        data = req.data
+        if data is not None and not row.api:
+            data = {**data, "csrf_token": csrf}
+
+        before = fingerprint(row.method)
+        response = http.open(
+            req.path,
+            method=row.method,
+            headers=headers,
+            json=req.json,
+            data=data,
+            query_string=req.query,
+        )
+        changed = fingerprint(row.method) != before
+        if changed:
+            world.forget(None if row.sitewide else relation)
+
+        expected = row.expected(role, relation)
+        refused = response.status_code in DENIED or _location(response) == "/login"
+        problems = [judge(row, expected, response)]
+        if refused and changed:
+            problems.append(f"answered {response.status_code} but changed the database")
+        if req.after is not None and not refused:
+            problems.append(req.after(response))
+        if row.listing and response.status_code == 200:
+            problems.append(leaked(world, role, response))
+        problem = "; ".join(p for p in problems if p)
+
+        bug = row.bugs.get((role, relation))
+        if bug and problem:
+            known.append(f"{label}: {problem} — known: {bug}")
+        elif bug:
+            agreeing.append(f"{label}: now answers {expected} as DESIGN says: drop it from bugs")
+        elif problem:
+            unexpected.append(f"{label}: {problem}\n    {_snippet(response)}")
+
+    assert not unexpected and not agreeing, "\n".join(unexpected + agreeing)
+    if known:
+        raise KnownDisagreement("\n".join(known))
