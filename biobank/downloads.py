@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from io import BytesIO
+from zoneinfo import ZoneInfo
 
 from flask import Response, send_file
 
+import labels
+from biobank.db import utcnow
 from biobank.services.labelling import PrintJob
+from biobank.services.reports import ReportTable
 
 
 def send_document(content: bytes, *, media_type: str, filename: str, attachment: bool) -> Response:
@@ -24,3 +30,25 @@ def send_print_job(job: PrintJob, *, attachment: bool) -> Response:
     )
     response.headers["X-Label-Count"] = str(job.labels)
     return response
+
+
+def send_report(table: ReportTable, fmt: str, *, zone: str) -> Response:
+    """A report as CSV (for spreadsheets) or PDF (for the file and the meeting)."""
+    if fmt == "csv":
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(table.columns)
+        writer.writerows(table.rows)
+        return send_document(
+            buffer.getvalue().encode(),
+            media_type="text/csv",
+            filename=f"{table.name}.csv",
+            attachment=True,
+        )
+    generated = utcnow().astimezone(ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M %Z")
+    content = labels.render_report(
+        labels.ReportDoc(table.title, generated, table.columns, table.rows, table.note)
+    )
+    return send_document(
+        content, media_type="application/pdf", filename=f"{table.name}.pdf", attachment=False
+    )

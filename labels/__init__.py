@@ -32,6 +32,7 @@ label, it has no field for participant information.
 from labels.errors import LabelError, UnknownStock
 from labels.manifest import ManifestParty, ManifestSpec, ManifestTube, render_manifest
 from labels.pdf import render_pdf
+from labels.report import ReportDoc, render_report
 from labels.spec import SAMPLE_ID_ALPHABET, LabelSpec
 from labels.stocks import DEFAULT_STOCK, STOCKS, LabelStock, SheetGrid, get_stock
 from labels.zpl import render_zpl
@@ -46,10 +47,12 @@ __all__ = [
     "ManifestParty",
     "ManifestSpec",
     "ManifestTube",
+    "ReportDoc",
     "SheetGrid",
     "UnknownStock",
     "get_stock",
     "render_manifest",
     "render_pdf",
+    "render_report",
     "render_zpl",
 ]

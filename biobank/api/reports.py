@@ -1,15 +1,21 @@
 from __future__ import annotations
 
+from biobank.api.collections import PDF_RESPONSE
 from biobank.api.common import API_PREFIX, Blueprint, page_body
+from biobank.downloads import send_report
 from biobank.schemas.common import PageArgsSchema, page_schema
 from biobank.schemas.reports import (
     DiscrepancyQuerySchema,
     DiscrepancySchema,
     DisposalQuerySchema,
+    DownloadQuerySchema,
     FreezerOccupancySchema,
+    FreezerTimesSchema,
     OccupancyQuerySchema,
     OverdueQuerySchema,
     OverdueRowSchema,
+    ProcessingDeviationsSchema,
+    WindowQuerySchema,
 )
 from biobank.schemas.samples import SampleSchema
 from biobank.schemas.shipments import ShipmentSchema
@@ -89,3 +95,64 @@ def disposals(args):
             per_page=args["per_page"],
         )
     )
+
+
+@blp.get("/processing-deviations")
+@blp.arguments(WindowQuerySchema, location="query")
+@blp.response(200, page_schema(ProcessingDeviationsSchema))
+@blp.problems(401, 403, 422)
+def processing_deviations(args):
+    """Per site: SST/PST tubes processed, and how many broke the HealthPro timing rules."""
+    rows = reports.processing_deviations(current_actor(), days=args["days"])
+    return page_body(page_of(rows, page=args["page"], per_page=args["per_page"]))
+
+
+@blp.get("/collection-to-freezer")
+@blp.arguments(WindowQuerySchema, location="query")
+@blp.response(200, page_schema(FreezerTimesSchema))
+@blp.problems(401, 403, 422)
+def collection_to_freezer(args):
+    """Per site: the distribution of times from the draw to a freezer position."""
+    rows = reports.collection_to_freezer(current_actor(), days=args["days"])
+    return page_body(page_of(rows, page=args["page"], per_page=args["per_page"]))
+
+
+def _download(name: str, args, fmt: str):
+    actor = current_actor()
+    table = reports.report_table(
+        actor,
+        name,
+        site=site_field(args["site"]) if args.get("site") else None,
+        state=args.get("state"),
+        days=args.get("days"),
+    )
+    return send_report(table, fmt, zone=actor.site.timezone)
+
+
+REPORT_NAMES = "any(" + ", ".join(f'"{name}"' for name in reports.REPORT_TABLES) + ")"
+
+
+@blp.get(f"/<{REPORT_NAMES}:name>.csv")
+@blp.arguments(DownloadQuerySchema, location="query")
+@blp.doc(
+    responses={
+        "200": {
+            "description": "The report as CSV",
+            "content": {"text/csv": {"schema": {"type": "string"}}},
+        }
+    }
+)
+@blp.problems(401, 403, 404, 422)
+def report_csv(args, name: str):
+    """Any report as CSV: overdue, discrepancies, processing, collection-to-freezer,
+    occupancy, disposals."""
+    return _download(name, args, "csv")
+
+
+@blp.get(f"/<{REPORT_NAMES}:name>.pdf")
+@blp.arguments(DownloadQuerySchema, location="query")
+@blp.doc(responses={"200": {"description": "The report as PDF", **PDF_RESPONSE}})
+@blp.problems(401, 403, 404, 422)
+def report_pdf(args, name: str):
+    """Any report as a printable PDF table."""
+    return _download(name, args, "pdf")

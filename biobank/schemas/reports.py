@@ -69,3 +69,28 @@ class FreezerOccupancySchema(Schema):
 
 class DisposalQuerySchema(PageArgsSchema):
     site = fields.String(metadata={"description": "The biobank holding the tubes."})
+
+
+class WindowQuerySchema(PageArgsSchema):
+    days = fields.Integer(load_default=90, validate=validate.Range(min=1, max=3650))
+
+
+class ProcessingDeviationsSchema(Schema):
+    site = fields.Function(lambda r: r.site.code)
+    processed = fields.Integer(metadata={"description": "SST/PST tubes processed."})
+    early = fields.Integer(metadata={"description": "SST spun within 30 min of the draw."})
+    late = fields.Integer(metadata={"description": "SST/PST spun more than 4 h after it."})
+    percent = fields.Float()
+
+
+class FreezerTimesSchema(Schema):
+    site = fields.Function(lambda r: r.site.code)
+    stored = fields.Integer()
+    mean_hours = fields.Float()
+    buckets = fields.Dict(keys=fields.String(), values=fields.Integer())
+
+
+class DownloadQuerySchema(Schema):
+    site = fields.String()
+    state = fields.String(validate=validate.OneOf(["overdue", "missing"]))
+    days = fields.Integer(validate=validate.Range(min=1, max=3650))

@@ -4,6 +4,7 @@ from marshmallow import Schema, fields, validate
 
 from biobank.models import FlagKind, SampleStatus
 from biobank.schemas.common import PageArgsSchema
+from biobank.services.sprec import sprec as sprec_of
 from biobank.services.storage_paths import location_of
 
 
@@ -38,6 +39,14 @@ class SampleSchema(Schema):
     finalized_at = fields.AwareDateTime(dump_only=True, allow_none=True)
     received_at = fields.AwareDateTime(dump_only=True, allow_none=True)
     freeze_thaw_count = fields.Integer(dump_only=True)
+    sprec = fields.Function(
+        sprec_of,
+        dump_only=True,
+        metadata={
+            "description": "ISBER Standard PREanalytical Code (SPREC v3.0, fluids), e.g. "
+            "SER-SST-A-X-N-G-Y; X where the fact is not recorded."
+        },
+    )
 
 
 class SampleQuerySchema(PageArgsSchema):

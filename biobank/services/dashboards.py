@@ -32,8 +32,9 @@ from biobank.models import (
     TubeType,
     User,
 )
+from biobank.services import reports
 from biobank.services.reports import Thresholds
-from biobank.services.sqltime import hours_between, local_day
+from biobank.services.sqltime import local_day
 
 
 @dataclass
@@ -185,14 +186,6 @@ def technician_dashboard(user: User, now: datetime | None = None) -> Dashboard:
 
 # --- program --------------------------------------------------------------------------------
 
-DURATION_BUCKETS = (
-    (24, "under 1 day"),
-    (48, "1–2 days"),
-    (72, "2–3 days"),
-    (168, "3–7 days"),
-    (None, "over 7 days"),
-)
-
 
 def received_per_day(zone: str, days: int = 14, now: datetime | None = None) -> Chart:
     now = now or utcnow()
@@ -223,31 +216,12 @@ def _short(day: date) -> str:
 
 def collection_to_freezer(days: int = 90, now: datetime | None = None) -> Chart:
     """How long tubes took from the draw to a freezer position, by collecting site."""
-    now = now or utcnow()
-    hours = hours_between(Sample.collected_at, Sample.stored_at)
-    bucket = sa.case(
-        *[(hours < limit, label) for limit, label in DURATION_BUCKETS if limit is not None],
-        else_=DURATION_BUCKETS[-1][1],
-    )
-    rows = db.session.execute(
-        sa.select(Site.code, bucket, sa.func.count(Sample.id), sa.func.avg(hours))
-        .join(Site, Site.id == Sample.site_id)
-        .where(
-            Sample.stored_at.is_not(None),
-            Sample.collected_at.is_not(None),
-            Sample.stored_at >= now - timedelta(days=days),
-        )
-        .group_by(Site.code, bucket)
-        .order_by(Site.code)
-    ).all()
-    sites = sorted({code for code, *_ in rows})
-    series = {label: [0.0] * len(sites) for _, label in DURATION_BUCKETS}
-    for code, label, count, _ in rows:
-        series[label][sites.index(code)] = float(count)
+    rows = reports.collection_to_freezer(None, days=days, now=now)
+    labels = [name for _, name in reports.DURATION_BUCKETS]
     return Chart(
         title=f"Collection to freezer, by site (tubes stored in the last {days} days)",
-        labels=sites,
-        series=series,
+        labels=[row.site.code for row in rows],
+        series={name: [float(row.buckets[name]) for row in rows] for name in labels},
         unit="tubes",
         summary="Each bar is a site; its parts are how long its tubes took to reach a freezer.",
     )

@@ -27,11 +27,15 @@ from biobank.models import (
     User,
 )
 from biobank.services import policy
+from biobank.services.sprec import sprec
 from biobank.services.storage_paths import location_of
 
 SAMPLE_SYSTEM = "urn:biobank:sample-id"
 PARTICIPANT_SYSTEM = "urn:biobank:participant-id"
 MANIFEST_SYSTEM = "urn:biobank:manifest-number"
+# The tube's SPREC (ISBER Standard PREanalytical Code) rides in an extension, not in
+# ``identifier``: thousands of tubes share one code, and an identifier must identify.
+SPREC_EXTENSION = "urn:biobank:sprec"
 V2_0487 = "http://terminology.hl7.org/CodeSystem/v2-0487"
 # HL7 v2 table 0487 specimen types for the specimens we hold.
 SPECIMEN_CODES = {
@@ -79,6 +83,7 @@ def specimen_resource(sample: Sample) -> dict[str, Any]:
         "status": fhir_status(sample),
         "type": specimen_type,
     }
+    resource["extension"] = [{"url": SPREC_EXTENSION, "valueString": sprec(sample)}]
     participant_id = sample.collection.participant_id if sample.collection else None
     if participant_id:
         resource["subject"] = {
@@ -171,6 +176,7 @@ CSV_COLUMNS = (
     "processed_at",
     "finalized_at",
     "received_at",
+    "sprec",
 )
 
 
@@ -220,6 +226,7 @@ def csv_row(sample: Sample) -> list[Any]:
         _time(sample.processed_at) or "",
         _time(sample.finalized_at) or "",
         _time(sample.received_at) or "",
+        sprec(sample),
     ]
 
 

@@ -22,9 +22,12 @@ class Page(Generic[T]):
     per_page: int
 
 
-def paginate(stmt: sa.Select[Any], *, page: int = 1, per_page: int = 50) -> Page[Any]:
-    """One page of ``stmt``'s rows. ``stmt`` must already be scoped to what the user may see."""
-    per_page = max(1, min(per_page, MAX_PER_PAGE))
+def paginate(
+    stmt: sa.Select[Any], *, page: int = 1, per_page: int = 50, most: int = MAX_PER_PAGE
+) -> Page[Any]:
+    """One page of ``stmt``'s rows. ``stmt`` must already be scoped to what the user may see.
+    ``most`` caps a page: raised only for downloads that want every row."""
+    per_page = max(1, min(per_page, most))
     page = max(1, page)
     total = db.session.scalar(
         sa.select(sa.func.count()).select_from(stmt.order_by(None).subquery())

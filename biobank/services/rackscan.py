@@ -47,24 +47,38 @@ def parse_position(text: str) -> tuple[int, int] | None:
     return (row, col) if col >= 1 else None
 
 
-def _decode(data: bytes) -> str:
+def decode_text_upload(
+    data: bytes, *, max_bytes: int, empty: str, too_large: str, upload_instead: str
+) -> str:
+    """An uploaded CSV file's text: refused when empty, over ``max_bytes`` or binary; read as
+    UTF-8 (a byte-order mark dropped) or else Windows-1252, as spreadsheets save it.
+
+    ``too_large`` may name ``{size}`` and ``{limit}``; ``upload_instead`` ends the sentence
+    that refuses a binary file (e.g. "upload the scanner's CSV export").
+    """
     if not data or not data.strip():
-        raise RackFileError("The file is empty: export the rack scan again and upload that file.")
-    if len(data) > MAX_BYTES:
-        raise RackFileError(
-            f"The file is {len(data):,} bytes; a rack scan is a few kilobytes (limit "
-            f"{MAX_BYTES:,}). Upload the scanner's CSV export, not another file."
-        )
+        raise RackFileError(empty)
+    if len(data) > max_bytes:
+        raise RackFileError(too_large.format(size=f"{len(data):,}", limit=f"{max_bytes:,}"))
     if b"\x00" in data:
-        raise RackFileError(
-            "This is not a text file (it holds binary data): upload the scanner's CSV export."
-        )
+        raise RackFileError(f"This is not a text file (it holds binary data): {upload_instead}.")
     for encoding in ("utf-8-sig", "cp1252"):
         try:
             return data.decode(encoding)
         except UnicodeDecodeError:
             continue
     raise RackFileError("The file's characters cannot be read: save it as UTF-8 CSV.")
+
+
+def _decode(data: bytes) -> str:
+    return decode_text_upload(
+        data,
+        max_bytes=MAX_BYTES,
+        empty="The file is empty: export the rack scan again and upload that file.",
+        too_large="The file is {size} bytes; a rack scan is a few kilobytes (limit {limit}). "
+        "Upload the scanner's CSV export, not another file.",
+        upload_instead="upload the scanner's CSV export",
+    )
 
 
 def _delimiter(lines: list[str]) -> str:

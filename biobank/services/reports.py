@@ -7,8 +7,10 @@ did not find when it closed the receipt is missing at once.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import aliased, selectinload
@@ -33,8 +35,9 @@ from biobank.models import (
     User,
 )
 from biobank.services import policy
-from biobank.services.pages import Page, paginate
+from biobank.services.pages import MAX_PER_PAGE, Page, paginate
 from biobank.services.settings import setting
+from biobank.services.sqltime import hours_between
 
 NOT_YET_RECEIVED = (SampleStatus.FINALIZED, SampleStatus.IN_TRANSIT, SampleStatus.MISSING)
 
@@ -83,6 +86,7 @@ def overdue_tubes(
     now: datetime | None = None,
     page: int = 1,
     per_page: int = 50,
+    most: int = MAX_PER_PAGE,
 ) -> Page[OverdueTube]:
     """Finalized tubes the biobank has not received in time, oldest first."""
     policy.require(actor, policy.Action.READ_REPORTS)
@@ -103,7 +107,7 @@ def overdue_tubes(
     elif state == "overdue":
         stmt = stmt.where(sa.not_(is_missing))
     stmt = policy.scope_samples(stmt, actor).order_by(Sample.finalized_at, Sample.id)
-    found = paginate(stmt, page=page, per_page=per_page)
+    found = paginate(stmt, page=page, per_page=per_page, most=most)
     shipments = _live_item_shipment([s.id for s in found.items])
     rows = [
         OverdueTube(
@@ -142,7 +146,12 @@ class Discrepancy:
 
 
 def discrepancies(
-    actor: User, *, site: Site | None = None, page: int = 1, per_page: int = 50
+    actor: User,
+    *,
+    site: Site | None = None,
+    page: int = 1,
+    per_page: int = 50,
+    most: int = MAX_PER_PAGE,
 ) -> Page[Discrepancy]:
     """Each received shipment whose contents did not match its manifest, newest first."""
     policy.require(actor, policy.Action.READ_REPORTS)
@@ -158,7 +167,7 @@ def discrepancies(
             sa.or_(Shipment.origin_site_id == site.id, Shipment.destination_site_id == site.id)
         )
     stmt = policy.scope_shipments(stmt, actor).order_by(Shipment.received_at.desc(), Shipment.id)
-    found = paginate(stmt, page=page, per_page=per_page)
+    found = paginate(stmt, page=page, per_page=per_page, most=most)
     rows = []
     for shipment in found.items:
         by_outcome: dict[ItemOutcome | None, list[Sample]] = {}
@@ -265,7 +274,12 @@ def occupancy_report(
 
 
 def disposal_list(
-    actor: User, *, site: Site | None = None, page: int = 1, per_page: int = 50
+    actor: User,
+    *,
+    site: Site | None = None,
+    page: int = 1,
+    per_page: int = 50,
+    most: int = MAX_PER_PAGE,
 ) -> Page[Sample]:
     """Tubes flagged for disposal (their participant withdrew) and not yet disposed of."""
     policy.require(actor, policy.Action.READ_REPORTS)
@@ -276,5 +290,311 @@ def disposal_list(
     if site is not None:
         stmt = stmt.where(Sample.custody_site_id == site.id)
     return paginate(
-        policy.scope_samples(stmt, actor).order_by(Sample.id), page=page, per_page=per_page
+        policy.scope_samples(stmt, actor).order_by(Sample.id),
+        page=page,
+        per_page=per_page,
+        most=most,
     )
+
+
+# --- processing and collection-to-freezer times --------------------------------------------
+
+DURATION_BUCKETS = (
+    (24, "under 1 day"),
+    (48, "1–2 days"),
+    (72, "2–3 days"),
+    (168, "3–7 days"),
+    (None, "over 7 days"),
+)
+
+
+@dataclass(frozen=True)
+class ProcessingDeviations:
+    site: Site
+    processed: int
+    early: int
+    late: int
+
+    @property
+    def percent(self) -> float:
+        return round(100 * (self.early + self.late) / self.processed, 1) if self.processed else 0.0
+
+
+def processing_deviations(
+    actor: User, *, days: int = 90, now: datetime | None = None
+) -> list[ProcessingDeviations]:
+    """Per collecting site: SST/PST tubes processed in the window, and how many broke the
+    HealthPro timing rules (SST spun within 30 min; SST/PST spun after 4 h)."""
+    policy.require(actor, policy.Action.READ_REPORTS)
+    now = now or utcnow()
+    flagged = {
+        kind: sa.func.sum(sa.case((Sample.flags.any(SampleFlag.kind == kind), 1), else_=0))
+        for kind in (FlagKind.EARLY_PROCESSING, FlagKind.LATE_PROCESSING)
+    }
+    rows = db.session.execute(
+        sa.select(
+            Site,
+            sa.func.count(Sample.id),
+            flagged[FlagKind.EARLY_PROCESSING],
+            flagged[FlagKind.LATE_PROCESSING],
+        )
+        .join(Sample, Sample.site_id == Site.id)
+        .where(Sample.processed_at.is_not(None), Sample.processed_at >= now - timedelta(days=days))
+        .group_by(Site.id)
+        .order_by(Site.code)
+    ).all()
+    return [
+        ProcessingDeviations(site, int(count), int(early or 0), int(late or 0))
+        for site, count, early, late in rows
+    ]
+
+
+@dataclass(frozen=True)
+class FreezerTimes:
+    site: Site
+    buckets: dict[str, int]
+    mean_hours: float
+
+    @property
+    def stored(self) -> int:
+        return sum(self.buckets.values())
+
+
+def collection_to_freezer(
+    actor: User | None, *, days: int = 90, now: datetime | None = None
+) -> list[FreezerTimes]:
+    """Per collecting site: how long its tubes took from the draw to a freezer position,
+    as a distribution (tubes stored in the window)."""
+    if actor is not None:
+        policy.require(actor, policy.Action.READ_REPORTS)
+    now = now or utcnow()
+    hours = hours_between(Sample.collected_at, Sample.stored_at)
+    bucket = sa.case(
+        *[(hours < limit, label) for limit, label in DURATION_BUCKETS if limit is not None],
+        else_=DURATION_BUCKETS[-1][1],
+    )
+    rows = db.session.execute(
+        sa.select(Site, bucket, sa.func.count(Sample.id), sa.func.sum(hours))
+        .join(Site, Site.id == Sample.site_id)
+        .where(
+            Sample.stored_at.is_not(None),
+            Sample.collected_at.is_not(None),
+            Sample.stored_at >= now - timedelta(days=days),
+        )
+        .group_by(Site.id, bucket)
+        .order_by(Site.code)
+    ).all()
+    by_site: dict[int, tuple[Site, dict[str, int], float]] = {}
+    for site, label, count, total_hours in rows:
+        _, buckets, total = by_site.setdefault(
+            site.id, (site, {name: 0 for _, name in DURATION_BUCKETS}, 0.0)
+        )
+        buckets[label] = int(count)
+        by_site[site.id] = (site, buckets, total + float(total_hours or 0))
+    return [
+        FreezerTimes(site, buckets, round(total / max(sum(buckets.values()), 1), 1))
+        for site, buckets, total in by_site.values()
+    ]
+
+
+# --- every report as one table (pages, CSV and PDF) -----------------------------------------
+
+
+@dataclass(frozen=True)
+class ReportTable:
+    name: str
+    title: str
+    columns: tuple[str, ...]
+    rows: list[tuple[Any, ...]]
+    note: str = ""
+
+
+def _fmt_time(value: datetime | None) -> str:
+    return value.isoformat(timespec="minutes") if value else ""
+
+
+def overdue_table(
+    actor: User, *, site: Site | None = None, state: str | None = None, limit: int = 100_000
+) -> ReportTable:
+    page = overdue_tubes(actor, site=site, state=state, per_page=limit, most=limit)
+    return ReportTable(
+        "overdue",
+        "Overdue and missing tubes",
+        (
+            "barcode",
+            "tube_type",
+            "site",
+            "state",
+            "hours_outstanding",
+            "finalized_at",
+            "manifest_number",
+            "shipment_status",
+        ),
+        [
+            (
+                row.sample.barcode,
+                row.sample.tube_type.code,
+                row.sample.site.code,
+                row.state,
+                row.hours_outstanding,
+                _fmt_time(row.sample.finalized_at),
+                row.shipment.manifest_number if row.shipment else "",
+                str(row.shipment.status) if row.shipment else "",
+            )
+            for row in page.items
+        ],
+        note=f"Overdue after {setting('BIOBANK_OVERDUE_HOURS')} h, missing after "
+        f"{setting('BIOBANK_MISSING_DAYS')} days or when not found at receipt.",
+    )
+
+
+def discrepancies_table(actor: User, *, site: Site | None = None) -> ReportTable:
+    found = discrepancies(actor, site=site, per_page=MAX_PAGE, most=MAX_PAGE)
+    return ReportTable(
+        "discrepancies",
+        "Receipts that did not match their manifest",
+        (
+            "manifest_number",
+            "origin",
+            "destination",
+            "received_at",
+            "condition",
+            "missing",
+            "unexpected",
+            "damaged",
+            "late",
+        ),
+        [
+            (
+                d.shipment.manifest_number,
+                d.shipment.origin.code,
+                d.shipment.destination.code,
+                _fmt_time(d.shipment.received_at),
+                str(d.shipment.condition or ""),
+                " ".join(s.barcode for s in d.missing),
+                " ".join(s.barcode for s in d.unexpected),
+                " ".join(s.barcode for s in d.damaged),
+                " ".join(s.barcode for s in d.late),
+            )
+            for d in found.items
+        ],
+    )
+
+
+def processing_table(actor: User, *, days: int = 90) -> ReportTable:
+    return ReportTable(
+        "processing",
+        f"Processing-time deviations by site, last {days} days",
+        ("site", "sst_pst_processed", "spun_within_30_min", "spun_after_4_h", "deviation_percent"),
+        [
+            (r.site.code, r.processed, r.early, r.late, r.percent)
+            for r in processing_deviations(actor, days=days)
+        ],
+        note="SST spun less than 30 minutes after the draw may not have clotted; SST and PST "
+        "spun more than 4 hours after it are late (HealthPro rules).",
+    )
+
+
+def freezer_times_table(actor: User, *, days: int = 90) -> ReportTable:
+    labels = [name for _, name in DURATION_BUCKETS]
+    return ReportTable(
+        "collection-to-freezer",
+        f"Collection to freezer time by site, tubes stored in the last {days} days",
+        ("site", "tubes", "mean_hours", *labels),
+        [
+            (r.site.code, r.stored, r.mean_hours, *(r.buckets[name] for name in labels))
+            for r in collection_to_freezer(actor, days=days)
+        ],
+    )
+
+
+def occupancy_table(actor: User, *, site: Site | None = None) -> ReportTable:
+    return ReportTable(
+        "occupancy",
+        "Freezer occupancy and forecast",
+        (
+            "site",
+            "freezer",
+            "used",
+            "capacity",
+            "percent",
+            "full_boxes",
+            "stored_last_30_days",
+            "days_until_full",
+        ),
+        [
+            (
+                r.freezer.site.code,
+                r.freezer.name,
+                r.used,
+                r.capacity,
+                r.percent,
+                r.full_boxes,
+                r.stored_last_30_days,
+                "" if r.days_until_full is None else r.days_until_full,
+            )
+            for r in occupancy_report(actor, site=site)
+        ],
+        note="Days until full at the last 30 days' intake; blank when nothing came in.",
+    )
+
+
+def disposals_table(actor: User, *, site: Site | None = None) -> ReportTable:
+    page = disposal_list(actor, site=site, per_page=MAX_PAGE, most=MAX_PAGE)
+    ceremonies = _ceremonies(page.items)
+    return ReportTable(
+        "disposals",
+        "Tubes to dispose of (participant withdrew)",
+        ("barcode", "tube_type", "status", "custody_site", "reason", "ceremony"),
+        [
+            (
+                s.barcode,
+                s.tube_type.code,
+                str(s.status),
+                s.custody_site.code,
+                next((f.note or "" for f in s.flags if f.kind == FlagKind.DISPOSAL_REQUIRED), ""),
+                "yes" if s.collection and s.collection.participant_id in ceremonies else "",
+            )
+            for s in page.items
+        ],
+    )
+
+
+def _ceremonies(tubes: Sequence[Sample]) -> set[str]:
+    """Which of these tubes' participants asked for a disposal ceremony (one query)."""
+    from biobank.models import Participant
+
+    wanted = {t.collection.participant_id for t in tubes if t.collection}
+    if not wanted:
+        return set()
+    return set(
+        db.session.scalars(
+            sa.select(Participant.participant_id).where(
+                Participant.participant_id.in_(wanted), Participant.disposal_ceremony.is_(True)
+            )
+        )
+    )
+
+
+MAX_PAGE = 100_000
+
+
+# Every downloadable report by name, with the filters each understands.
+REPORT_TABLES = {
+    "overdue": (overdue_table, ("site", "state")),
+    "discrepancies": (discrepancies_table, ("site",)),
+    "processing": (processing_table, ("days",)),
+    "collection-to-freezer": (freezer_times_table, ("days",)),
+    "occupancy": (occupancy_table, ("site",)),
+    "disposals": (disposals_table, ("site",)),
+}
+
+
+def report_table(actor: User, name: str, **filters: Any) -> ReportTable:
+    """The named report as a table, given only the filters it takes."""
+    from biobank.errors import NotFound
+
+    if name not in REPORT_TABLES:
+        raise NotFound(f"There is no report {name!r}: choose {', '.join(REPORT_TABLES)}.")
+    build, accepted = REPORT_TABLES[name]
+    return build(actor, **{k: v for k, v in filters.items() if k in accepted and v is not None})

@@ -7,35 +7,21 @@ filtered report is a link a coordinator can bookmark or send.
 
 from __future__ import annotations
 
-import csv
-import io
-
 from flask import Blueprint, redirect, render_template, request, url_for
 from flask_login import login_required
 
 from biobank.db import utcnow
-from biobank.downloads import send_document
+from biobank.downloads import send_report
 from biobank.errors import ValidationFailed
 from biobank.models import Site
 from biobank.security import current_actor
 from biobank.services import policy, reports, sites
-from biobank.services.pages import MAX_PER_PAGE
 from biobank.web.shipments import sample_links
 from biobank.web.shipping_forms import ReportFilterForm
 
 bp = Blueprint("reports", __name__, url_prefix="/reports")
 bp.context_processor(sample_links)
 PER_PAGE = 50
-CSV_COLUMNS = (
-    "barcode",
-    "tube_type",
-    "site",
-    "state",
-    "hours_outstanding",
-    "finalized_at",
-    "manifest_number",
-    "shipment_status",
-)
 
 
 @bp.before_request
@@ -78,45 +64,34 @@ def overdue():
     return render_template("reports/overdue.html", form=form, found=found)
 
 
-@bp.get("/overdue.csv")
-def overdue_csv():
-    """Every overdue and missing tube matching the filters, for a spreadsheet."""
+TABLE_PAGES = ("processing", "collection-to-freezer", "occupancy", "disposals")
+NAMES = "any(" + ", ".join(f'"{name}"' for name in reports.REPORT_TABLES) + ")"
+
+
+def _table(name: str):
+    """The named report for the query string's filters (bad filters: 422 beside them)."""
     form, site = _filters()
     if form.errors:
-        messages = {name: list(errors) for name, errors in form.errors.items()}
+        messages = {field: list(errors) for field, errors in form.errors.items()}
         raise ValidationFailed(next(iter(messages.values()))[0], errors=messages)
-    actor = current_actor()
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(CSV_COLUMNS)
-    page = 1
-    while True:
-        found = reports.overdue_tubes(
-            actor, site=site, state=form.state.data or None, page=page, per_page=MAX_PER_PAGE
-        )
-        for row in found.items:
-            sample, shipment = row.sample, row.shipment
-            writer.writerow(
-                (
-                    sample.barcode,
-                    sample.tube_type.code,
-                    sample.site.code,
-                    row.state,
-                    row.hours_outstanding,
-                    sample.finalized_at.isoformat(),
-                    shipment.manifest_number if shipment else "",
-                    shipment.status if shipment else "",
-                )
-            )
-        if page * found.per_page >= found.total:
-            break
-        page += 1
-    return send_document(
-        out.getvalue().encode("utf-8"),
-        media_type="text/csv",
-        filename=f"overdue-tubes-{utcnow():%Y%m%d}.csv",
-        attachment=True,
+    days = request.args.get("days", type=int)
+    if days is not None and not 1 <= days <= 3650:
+        raise ValidationFailed.for_field("days", "Choose between 1 and 3650 days.")
+    return reports.report_table(
+        current_actor(), name, site=site, state=form.state.data or None, days=days
     )
+
+
+@bp.get(f"/<{NAMES}:name>.<any(csv, pdf):fmt>")
+def download(name: str, fmt: str):
+    """Any report as CSV (a spreadsheet) or PDF (to print or file), with the page's filters."""
+    return send_report(_table(name), fmt, zone=current_actor().site.timezone)
+
+
+@bp.get("/<any(" + ", ".join(f'"{n}"' for n in TABLE_PAGES) + "):name>")
+def table(name: str):
+    found = _table(name)
+    return render_template("reports/table.html", report=found, name=name)
 
 
 @bp.get("/slow-shipments")

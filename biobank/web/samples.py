@@ -24,7 +24,7 @@ from biobank.downloads import send_print_job
 from biobank.errors import ValidationFailed
 from biobank.models import Container, ContainerKind, Event, Sample, SampleStatus, User
 from biobank.security import current_actor
-from biobank.services import ids, labelling, lifecycle, policy, samples, storage
+from biobank.services import ids, labelling, lifecycle, policy, samples, sprec, storage
 from biobank.services.storage_paths import container_path, location_of
 from biobank.web import local_time
 from biobank.web.collection_forms import PageForm, ReasonForm, SignedReasonForm
@@ -222,6 +222,7 @@ def _render_sample(
         offered=offered,
         forms=forms,
         ml=lifecycle.ml,
+        sprec=sprec.describe(sample),
     ), status
 
 

@@ -191,3 +191,15 @@ def test_an_admin_reads_reports_too(admin, login):
     client = login(admin)
     assert client.get("/reports").headers["Location"] == "/reports/overdue"
     assert client.get("/reports/overdue").status_code == 200
+
+
+@pytest.mark.parametrize("name", ["processing", "collection-to-freezer", "occupancy", "disposals"])
+def test_table_reports_have_pages_and_downloads(coordinator_client, name):
+    html = coordinator_client.get(f"/reports/{name}").get_data(as_text=True)
+    assert f'href="/reports/{name}.csv"' in html and f'href="/reports/{name}.pdf"' in html
+    pdf = coordinator_client.get(f"/reports/{name}.pdf")
+    assert pdf.status_code == 200 and pdf.mimetype == "application/pdf"
+
+
+def test_a_bad_window_is_refused(coordinator_client):
+    assert coordinator_client.get("/reports/processing?days=0").status_code == 422

@@ -1,0 +1,1177 @@
+"""Inventory import: a biobank moving onto this system brings its tubes and where they sit.
+
+A validation report first (every row checked, nothing written), then all or nothing: with
+``apply`` and no error, one transaction creates the collections, the tubes, their positions
+(and any missing box) and their events; with any error, nothing at all.
+
+The file is CSV with a header row. Columns may come in any order; their names are read
+case-insensitively, with spaces or hyphens taken as underscores; commas, semicolons or tabs
+separate them. Other columns are ignored and listed in the report (nothing of them is stored).
+
+=================  ========  =================================================================
+column             required  what
+=================  ========  =================================================================
+barcode            no        the tube's sample ID when it already carries one of this system's
+                             IDs (kept); blank: a new ID is assigned and reported, and the tube
+                             needs a new label
+tube_type          yes       a catalogue code, e.g. ``1SST8``
+participant_id     no        pseudonymous ID (``BIOBANK_PARTICIPANT_ID_PATTERN``): the tube
+                             joins a finalized collection for that participant at
+                             ``collection_site``, one per participant, site and collection date
+                             (the site's local date; tubes without ``collected_at`` share one)
+collection_site    yes       code of the site that collected the tube
+collected_at       no        ISO 8601 with a UTC offset, e.g. ``2024-03-01T09:30:00-06:00``
+volume_ml          no        blank: the tube type's nominal volume
+freezer            yes       name of an existing freezer at the importing biobank
+box                yes       a box in that freezer, by name, or by its path inside the freezer
+                             (``Shelf 2 › Box 1``) when names repeat; a box that does not exist
+                             is created (directly in the freezer, or in the named shelf / rack)
+box_rows,          no        size of a box to create (default 9 x 9); for an existing box they
+box_cols                     must match it
+position           yes       ``A1`` … (``A01`` accepted)
+parent_barcode     no        the tube this one is an aliquot of: the barcode of another row, or
+                             of a tube at the importing biobank; an aliquot without
+                             ``participant_id`` joins its parent's collection
+notes              no        free text kept in the tube's ``created`` event; no personal data
+=================  ========  =================================================================
+
+A participant recorded as withdrawn does not stop the import: their tubes are imported and
+flagged for disposal, as a withdrawal flags tubes already here.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
+from enum import StrEnum
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+
+from biobank.db import utcnow
+from biobank.errors import Conflict, Forbidden, ValidationFailed
+from biobank.extensions import db
+from biobank.models import (
+    Collection,
+    CollectionStatus,
+    Container,
+    ContainerKind,
+    EventType,
+    Participant,
+    Sample,
+    SampleStatus,
+    Site,
+    SiteKind,
+    StoragePosition,
+    TubeType,
+    User,
+    position_label,
+)
+from biobank.services import ids, participants, policy, storage
+from biobank.services.collections import CLOCK_SKEW
+from biobank.services.custody import record_event
+from biobank.services.privacy import check_free_text, personal_data_in
+from biobank.services.rackscan import (
+    DELIMITERS,
+    RackFileError,
+    decode_text_upload,
+    parse_position,
+)
+from biobank.services.settings import setting
+
+SOURCE = "inventory import"
+# A 20,000-tube inventory is about 2 MB; the server's upload limit (BIOBANK_MAX_UPLOAD_BYTES)
+# may stop a file before this does.
+MAX_BYTES = 8 * 1024 * 1024
+MAX_ROWS = 20_000
+DEFAULT_BOX_ROWS = DEFAULT_BOX_COLS = 9
+MAX_BOX_ROWS, MAX_BOX_COLS = 26, 99
+MAX_NOTES = 2000
+MAX_VOLUME_ML = Decimal("99999.999")  # samples.volume_ml is NUMERIC(8, 3)
+QUERY_CHUNK = 1000
+PATH_SEPARATOR = re.compile(r"\s*[›>]\s*")
+
+COLUMNS = (
+    "barcode",
+    "tube_type",
+    "participant_id",
+    "collection_site",
+    "collected_at",
+    "volume_ml",
+    "freezer",
+    "box",
+    "box_rows",
+    "box_cols",
+    "position",
+    "parent_barcode",
+    "notes",
+)
+REQUIRED = ("tube_type", "collection_site", "freezer", "box", "position")
+EXAMPLE_HEADER = ",".join(COLUMNS)
+REQUIRED_HINTS = {
+    "tube_type": "give the tube's catalogue code, e.g. 1SST8",
+    "collection_site": "give the code of the site that collected the tube",
+    "freezer": "give the name of the freezer the tube is in",
+    "box": "give the name of the box the tube is in",
+    "position": "give the tube's position in its box, e.g. A1",
+}
+
+
+class RowOutcome(StrEnum):
+    OK = "ok"
+    ERROR = "error"
+
+
+@dataclass(frozen=True)
+class RowProblem:
+    """Why a row cannot be imported; ``column`` is None for the line as a whole."""
+
+    column: str | None
+    message: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"column": self.column, "message": self.message}
+
+
+@dataclass(frozen=True)
+class ReportRow:
+    line: int
+    barcode: str | None  # the canonical ID; as written when it is not one; None: new, not yet
+    new_id: bool
+    tube_type: str
+    freezer: str
+    box: str
+    position: str
+    problems: tuple[RowProblem, ...]
+    notice: str  # what happens to the row (or happened), when it is fine
+
+    @property
+    def outcome(self) -> RowOutcome:
+        return RowOutcome.ERROR if self.problems else RowOutcome.OK
+
+    @property
+    def message(self) -> str:
+        if self.problems:
+            return " ".join(problem.message for problem in self.problems)
+        return self.notice
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "line": self.line,
+            "barcode": self.barcode,
+            "new_id": self.new_id,
+            "tube_type": self.tube_type,
+            "freezer": self.freezer,
+            "box": self.box,
+            "position": self.position,
+            "outcome": str(self.outcome),
+            "message": self.message,
+            "errors": [problem.as_dict() for problem in self.problems],
+        }
+
+
+@dataclass(frozen=True)
+class NewBox:
+    """A box the import creates: where, its name and its size."""
+
+    freezer: str
+    path: str  # inside the freezer, e.g. "Shelf 2 › Box 7"
+    rows: int
+    cols: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"freezer": self.freezer, "box": self.path, "rows": self.rows, "cols": self.cols}
+
+
+@dataclass(frozen=True)
+class InventoryReport:
+    rows: list[ReportRow]
+    new_boxes: list[NewBox]
+    collections: int  # created (applied) or to create (preview)
+    ignored_columns: list[str]
+    applied: bool
+
+    @property
+    def ok(self) -> bool:
+        return not any(row.problems for row in self.rows)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        errors = sum(1 for row in self.rows if row.problems)
+        return {
+            "rows": len(self.rows),
+            "ok": len(self.rows) - errors,
+            "error": errors,
+            "new_ids": sum(1 for row in self.rows if row.new_id),
+            "new_boxes": len(self.new_boxes),
+            "collections": self.collections,
+        }
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "applied": self.applied,
+            "ok": self.ok,
+            "counts": self.counts,
+            "ignored_columns": self.ignored_columns,
+            "new_boxes": [box.as_dict() for box in self.new_boxes],
+            "rows": [row.as_dict() for row in self.rows],
+        }
+
+
+class InventoryRefused(Conflict):
+    title = "Inventory file has errors"
+    slug = "inventory-refused"
+
+
+# --- reading the file ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Line:
+    number: int
+    values: dict[str, str]
+    surplus: int  # values beyond the header's columns (an unquoted delimiter, usually)
+
+
+def _file_error(message: str) -> ValidationFailed:
+    return ValidationFailed.for_field("file", message)
+
+
+def _column_name(text: str) -> str:
+    return re.sub(r"[\s-]+", "_", text.strip().lower())
+
+
+def _header(first_line: str) -> tuple[str, list[str]]:
+    """The delimiter under which line 1 names the most inventory columns, and those names."""
+    best: tuple[int, str, list[str]] | None = None
+    for delimiter in DELIMITERS:
+        names = [_column_name(n) for n in next(csv.reader([first_line], delimiter=delimiter))]
+        known = sum(1 for name in names if name in COLUMNS)
+        if known and (best is None or known > best[0]):
+            best = (known, delimiter, names)
+    if best is None:
+        raise _file_error(
+            f"Line 1 ({first_line[:60]!r}) is not a header this import reads: an inventory "
+            "file starts with a header row naming its columns, separated by commas (or "
+            f"semicolons or tabs), e.g. {EXAMPLE_HEADER}."
+        )
+    _, delimiter, names = best
+    missing = [column for column in REQUIRED if column not in names]
+    if missing:
+        raise _file_error(
+            f"Line 1 does not name the required column{'s' if len(missing) > 1 else ''} "
+            f"{', '.join(missing)}: the header needs {', '.join(REQUIRED)} (and may name "
+            f"{', '.join(c for c in COLUMNS if c not in REQUIRED)})."
+        )
+    repeated = sorted({name for name in names if name and names.count(name) > 1})
+    if repeated:
+        raise _file_error(
+            f"Line 1 names {', '.join(repeated)} more than once: each column goes once."
+        )
+    return delimiter, names
+
+
+def read_inventory_file(data: bytes) -> tuple[list[_Line], list[str]]:
+    """The file's data lines (blank ones skipped) and the header's ignored columns.
+
+    Raises ``ValidationFailed`` on ``file`` for a file that cannot be read as an inventory.
+    """
+    try:
+        text = decode_text_upload(
+            data,
+            max_bytes=MAX_BYTES,
+            empty="The file is empty: export the inventory as CSV and upload that file.",
+            too_large="The file is {size} bytes; an inventory file may have up to {limit} "
+            f"bytes ({MAX_ROWS:,} tubes): split it, e.g. one file per freezer.",
+            upload_instead='export the inventory as CSV (a spreadsheet\'s "Save as CSV") '
+            "and upload that",
+        )
+    except RackFileError as unreadable:
+        raise _file_error(str(unreadable)) from None
+    source = text.splitlines()
+    start = next(index for index, line in enumerate(source) if line.strip())
+    delimiter, names = _header(source[start])
+    ignored = [
+        name or f"(column {number}, no name)"
+        for number, name in enumerate(names, start=1)
+        if name not in COLUMNS
+    ]
+    reader = csv.reader(io.StringIO("\n".join(source[start + 1 :])), delimiter=delimiter)
+    lines: list[_Line] = []
+    previous_end = start + 1
+    try:
+        for fields in reader:
+            number, previous_end = previous_end + 1, start + 1 + reader.line_num
+            if not any(value.strip() for value in fields):
+                continue
+            if len(lines) >= MAX_ROWS:
+                raise _file_error(
+                    f"The file has more than {MAX_ROWS:,} tubes: split it (e.g. one file per "
+                    "freezer) and import the parts one after the other."
+                )
+            values = {
+                name: value.strip()
+                for name, value in zip(names, fields, strict=False)
+                if name in COLUMNS
+            }
+            lines.append(_Line(number, values, max(0, len(fields) - len(names))))
+    except csv.Error as broken:
+        raise _file_error(
+            f"Line {start + 1 + reader.line_num} cannot be read as CSV ({broken}): check its "
+            "quotes."
+        ) from None
+    if not lines:
+        raise _file_error("The file has a header but no tubes: one row per tube follows it.")
+    return lines, ignored
+
+
+# --- what each row means ----------------------------------------------------------------------
+
+
+@dataclass(eq=False)
+class _PlannedBox:
+    """A box rows go into: an existing one, or one the import creates in ``parent``."""
+
+    freezer: Container
+    path: str  # inside the freezer
+    existing: Container | None = None
+    parent: Container | None = None
+    name: str | None = None
+    size_line: int | None = None  # the first line that gave a size for a new box
+    rows: int = DEFAULT_BOX_ROWS
+    cols: int = DEFAULT_BOX_COLS
+
+    @property
+    def grid(self) -> tuple[int, int]:
+        if self.existing is not None:
+            return self.existing.rows, self.existing.cols
+        return self.rows, self.cols
+
+    @property
+    def label(self) -> str:
+        return f"{self.freezer.name} › {self.path}"
+
+
+@dataclass(eq=False)
+class _Row:
+    line: int
+    raw: dict[str, str]
+    problems: list[RowProblem] = field(default_factory=list)
+    notices: list[str] = field(default_factory=list)
+    barcode: str | None = None
+    tube_type: TubeType | None = None
+    participant_id: str | None = None
+    site: Site | None = None
+    collected_at: datetime | None = None
+    volume_ml: Decimal | None = None
+    freezer: Container | None = None
+    box: _PlannedBox | None = None
+    box_rows: int | None = None
+    box_cols: int | None = None
+    grid: tuple[int, int] | None = None
+    parent_barcode: str | None = None
+    parent_row: _Row | None = None
+    parent_sample: Sample | None = None
+    notes: str | None = None
+    collection_key: Any = None
+
+    def text(self, column: str) -> str:
+        return self.raw.get(column, "")
+
+    def problem(self, column: str | None, message: str) -> None:
+        self.problems.append(RowProblem(column, message))
+
+
+def _chunks(values: list[Any]) -> Iterator[list[Any]]:
+    for start in range(0, len(values), QUERY_CHUNK):
+        yield values[start : start + QUERY_CHUNK]
+
+
+def _parse_time(text: str) -> tuple[datetime | None, str | None]:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return None, (
+            f"collected_at: {text!r} is not a date and time: write ISO 8601 with a UTC offset, "
+            "e.g. 2024-03-01T09:30:00-06:00."
+        )
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        return None, (
+            f"collected_at: {text!r} has no UTC offset: add it, e.g. 2024-03-01T09:30:00-06:00 "
+            "(or Z for UTC)."
+        )
+    return moment, None
+
+
+def _whole_number(row: _Row, column: str) -> int | None:
+    text = row.text(column)
+    if not text:
+        return None
+    if not re.fullmatch(r"\d{1,3}", text):
+        row.problem(column, f"{column}: {text!r} is not a whole number.")
+        return None
+    return int(text)
+
+
+def _read_columns(
+    row: _Row,
+    *,
+    tube_types: dict[str, TubeType],
+    sites: dict[str, Site],
+    now: datetime,
+) -> None:
+    """Each column on its own: required, well formed, known to the catalogue and sites."""
+    for column in REQUIRED:
+        if not row.text(column):
+            row.problem(column, f"{column} is empty: {REQUIRED_HINTS[column]}.")
+    text = row.text("barcode")
+    if text:
+        try:
+            row.barcode = ids.parse_sample_id(text)
+        except ids.InvalidCode:
+            row.problem(
+                "barcode",
+                f"barcode: {text!r} is not a sample ID of this system: leave it blank to assign "
+                "a new one.",
+            )
+    code = row.text("tube_type").upper()
+    if code:
+        row.tube_type = tube_types.get(code)
+        if row.tube_type is None:
+            row.problem("tube_type", f"tube_type: {code!r} is not a tube type in the catalogue.")
+    text = row.text("participant_id")
+    if text:
+        try:
+            row.participant_id = participants.participant_id_field(text)
+        except ValidationFailed:
+            row.problem(
+                "participant_id",
+                f"participant_id: {text!r} is not a participant ID: it must match "
+                f"{setting('BIOBANK_PARTICIPANT_ID_PATTERN')} (e.g. P123456789).",
+            )
+    code = row.text("collection_site").upper()
+    if code:
+        row.site = sites.get(code)
+        if row.site is None:
+            row.problem("collection_site", f"collection_site: no site has the code {code!r}.")
+    text = row.text("collected_at")
+    if text:
+        row.collected_at, trouble = _parse_time(text)
+        if trouble:
+            row.problem("collected_at", trouble)
+        elif row.collected_at > now + CLOCK_SKEW:
+            row.problem("collected_at", f"collected_at: {text} is in the future.")
+    text = row.text("volume_ml")
+    if text:
+        try:
+            row.volume_ml = Decimal(text.replace(",", "."))
+        except InvalidOperation:
+            row.problem("volume_ml", f"volume_ml: {text!r} is not a volume in mL, e.g. 1.5.")
+        else:
+            if not row.volume_ml.is_finite() or not 0 <= row.volume_ml <= MAX_VOLUME_ML:
+                row.problem("volume_ml", f"volume_ml: {text} is not a volume a tube can hold.")
+                row.volume_ml = None
+    elif row.tube_type is not None:
+        row.volume_ml = row.tube_type.volume_ml
+    row.box_rows = _whole_number(row, "box_rows")
+    row.box_cols = _whole_number(row, "box_cols")
+    text = row.text("position")
+    if text:
+        row.grid = parse_position(text)
+        if row.grid is None:
+            row.problem(
+                "position",
+                f"position: {text!r} is not a position: use a row letter and a column number, "
+                "e.g. A1.",
+            )
+    text = row.text("parent_barcode")
+    if text:
+        try:
+            row.parent_barcode = ids.parse_sample_id(text)
+        except ids.InvalidCode:
+            row.problem(
+                "parent_barcode", f"parent_barcode: {text!r} is not a sample ID of this system."
+            )
+    text = row.text("notes")
+    if text:
+        if len(text) > MAX_NOTES:
+            row.problem("notes", f"notes: at most {MAX_NOTES:,} characters.")
+        else:
+            try:
+                row.notes = check_free_text(text, "notes")
+            except ValidationFailed as refused:
+                row.problem("notes", f"notes: {refused.detail}")
+
+
+# --- the biobank's freezers --------------------------------------------------------------------
+
+
+class _Storage:
+    """The importing site's storage tree, read once, and the boxes rows name in it."""
+
+    def __init__(self, site: Site) -> None:
+        self.site = site
+        nodes = db.session.scalars(
+            sa.select(Container).where(Container.site_id == site.id).order_by(Container.id)
+        ).all()
+        self.children: dict[int | None, list[Container]] = defaultdict(list)
+        for node in nodes:
+            self.children[node.parent_id].append(node)
+        self.freezers = [n for n in self.children[None] if n.kind == ContainerKind.FREEZER]
+        self.planned: dict[tuple[int, str], _PlannedBox | str] = {}
+        self.existing_boxes: dict[int, _PlannedBox] = {}  # one plan per box, however named
+
+    def freezer(self, name: str) -> Container | str:
+        exact = [f for f in self.freezers if f.name == name]
+        alike = exact or [f for f in self.freezers if f.name.casefold() == name.casefold()]
+        if len(alike) == 1:
+            found = alike[0]
+            if not found.active:
+                return f"freezer: {found.name} is deactivated: nothing goes into it."
+            return found
+        if alike:
+            return f"freezer: {len(alike)} freezers are called {name!r}: write the name exactly."
+        names = ", ".join(f.name for f in self.freezers[:8]) or "none yet"
+        return (
+            f"freezer: {self.site.code} has no freezer named {name!r} (its freezers: {names}); "
+            "add the freezer first."
+        )
+
+    def _below(self, container: Container) -> Iterator[tuple[Container, list[str]]]:
+        """Everything inside the container, each with its path below it."""
+        for child in self.children[container.id]:
+            yield child, [child.name]
+            for inner, path in self._below(child):
+                yield inner, [child.name, *path]
+
+    def _child_named(self, parent: Container, name: str) -> list[Container]:
+        kids = self.children[parent.id]
+        exact = [c for c in kids if c.name == name]
+        return exact or [c for c in kids if c.name.casefold() == name.casefold()]
+
+    def box(self, freezer: Container, text: str) -> _PlannedBox | str:
+        """The box a row names (planned once per freezer and name), or why it cannot be."""
+        key = (freezer.id, " › ".join(PATH_SEPARATOR.split(text.strip())).casefold())
+        if key not in self.planned:
+            self.planned[key] = self._plan_box(freezer, PATH_SEPARATOR.split(text.strip()))
+        return self.planned[key]
+
+    def _plan_box(self, freezer: Container, segments: list[str]) -> _PlannedBox | str:
+        if any(not 1 <= len(segment) <= 100 for segment in segments):
+            return "box: each name in a box's path has 1 to 100 characters."
+        *above, name = segments
+        if not above:
+            boxes = [
+                (node, path)
+                for node, path in self._below(freezer)
+                if node.kind == ContainerKind.BOX and node.name.casefold() == name.casefold()
+            ]
+            exact = [(node, path) for node, path in boxes if node.name == name]
+            boxes = exact or boxes
+            if len(boxes) > 1:
+                paths = "; ".join(" › ".join(path) for _, path in boxes[:5])
+                return (
+                    f"box: {freezer.name} holds {len(boxes)} boxes named {name!r} ({paths}): "
+                    "write the box's path inside the freezer, e.g. 'Shelf 1 › Box 1'."
+                )
+            if boxes:
+                return self._existing(freezer, *boxes[0])
+            return self._new(freezer, freezer, [], name)
+        parent = freezer
+        for depth, segment in enumerate(above):
+            found = [c for c in self._child_named(parent, segment) if c.kind != ContainerKind.BOX]
+            if len(found) != 1:
+                where = " › ".join([freezer.name, *above[: depth + 1]])
+                return (
+                    f"box: there is no {where}: add it first, or give the box's name alone "
+                    "to have the box made directly in the freezer."
+                )
+            parent = found[0]
+        found = self._child_named(parent, name)
+        if len(found) == 1 and found[0].kind == ContainerKind.BOX:
+            return self._existing(freezer, found[0], segments)
+        if found:
+            return f"box: {' › '.join([freezer.name, *segments])} is a {found[0].kind}, not a box."
+        return self._new(freezer, parent, above, name)
+
+    def _existing(self, freezer: Container, box: Container, path: list[str]) -> _PlannedBox | str:
+        if not box.active:
+            return f"box: {freezer.name} › {' › '.join(path)} is deactivated: choose another box."
+        if box.id not in self.existing_boxes:
+            self.existing_boxes[box.id] = _PlannedBox(freezer, " › ".join(path), existing=box)
+        return self.existing_boxes[box.id]
+
+    def _new(
+        self, freezer: Container, parent: Container, above: list[str], name: str
+    ) -> _PlannedBox | str:
+        path = " › ".join([*above, name])
+        if not parent.active:
+            return (
+                f"box: {freezer.name} › {' › '.join(above)} is deactivated: nothing goes into it."
+            )
+        if self._child_named(parent, name):
+            return f"box: {freezer.name} › {path} exists and is not a box."
+        found = personal_data_in(name)
+        if found:
+            return f"box: remove {' and '.join(found)} from the box name: no personal data here."
+        return _PlannedBox(freezer, path, parent=parent, name=name)
+
+
+def _place_in_box(row: _Row, store: _Storage) -> None:
+    """The row's freezer and box; sizes a new box from the first line that gives one."""
+    name = row.text("freezer")
+    if name:
+        found = store.freezer(name)
+        if isinstance(found, str):
+            row.problem("freezer", found)
+        else:
+            row.freezer = found
+    if row.freezer is None or not row.text("box"):
+        return
+    planned = store.box(row.freezer, row.text("box"))
+    if isinstance(planned, str):
+        row.problem("box", planned)
+        return
+    row.box = planned
+    given = {"box_rows": row.box_rows, "box_cols": row.box_cols}
+    if planned.existing is not None:
+        actual = {"box_rows": planned.existing.rows, "box_cols": planned.existing.cols}
+        for column, value in given.items():
+            if value is not None and value != actual[column]:
+                what = "rows" if column == "box_rows" else "columns"
+                row.problem(
+                    column,
+                    f"{column}: box {planned.label} exists with {actual[column]} {what}, "
+                    f"not {value}.",
+                )
+        return
+    if row.box_rows is None and row.box_cols is None:
+        return
+    if planned.size_line is None:
+        planned.size_line = row.line
+        planned.rows = row.box_rows or DEFAULT_BOX_ROWS
+        planned.cols = row.box_cols or DEFAULT_BOX_COLS
+        if not 1 <= planned.rows <= MAX_BOX_ROWS:
+            row.problem("box_rows", "box_rows: a box has 1 to 26 rows (A to Z).")
+        if not 1 <= planned.cols <= MAX_BOX_COLS:
+            row.problem("box_cols", "box_cols: a box has 1 to 99 columns.")
+        return
+    for column, value, first in (
+        ("box_rows", row.box_rows, planned.rows),
+        ("box_cols", row.box_cols, planned.cols),
+    ):
+        if value is not None and value != first:
+            row.problem(
+                column,
+                f"{column}: line {planned.size_line} makes box {planned.label} "
+                f"{planned.rows} x {planned.cols}; this line says {value}.",
+            )
+
+
+# --- checks across rows and against what is stored ------------------------------------------
+
+
+def _occupied(boxes: Iterable[Container]) -> dict[tuple[int, int, int], str | None]:
+    """(box id, row, col) → the barcode there (None: reserved) for the boxes rows go into."""
+    wanted = sorted({box.id for box in boxes})
+    taken: dict[tuple[int, int, int], str | None] = {}
+    for chunk in _chunks(wanted):
+        for box_id, row, col, barcode in db.session.execute(
+            sa.select(
+                StoragePosition.box_id, StoragePosition.row, StoragePosition.col, Sample.barcode
+            )
+            .outerjoin(Sample, Sample.id == StoragePosition.sample_id)
+            .where(StoragePosition.box_id.in_(chunk))
+        ):
+            taken[(box_id, row, col)] = barcode
+    return taken
+
+
+def _samples(barcodes: Iterable[str]) -> dict[str, Sample]:
+    wanted = sorted(set(barcodes))
+    found: dict[str, Sample] = {}
+    for chunk in _chunks(wanted):
+        found |= {
+            s.barcode: s
+            for s in db.session.scalars(sa.select(Sample).where(Sample.barcode.in_(chunk)))
+        }
+    return found
+
+
+def _withdrawn(participant_ids: Iterable[str]) -> dict[str, Participant]:
+    wanted = sorted(set(participant_ids))
+    found: dict[str, Participant] = {}
+    for chunk in _chunks(wanted):
+        found |= {
+            p.participant_id: p
+            for p in db.session.scalars(
+                sa.select(Participant).where(
+                    Participant.participant_id.in_(chunk), Participant.withdrawn_at.is_not(None)
+                )
+            )
+        }
+    return found
+
+
+def _lines(rows: list[_Row]) -> str:
+    numbers = [str(row.line) for row in rows]
+    return f"line{'s' if len(numbers) > 1 else ''} {', '.join(numbers)}"
+
+
+def _check_position(
+    row: _Row, occupied: dict[tuple[int, int, int], str | None], specimen_of: dict[int, str]
+) -> None:
+    box, grid = row.box, row.grid
+    if box is None or grid is None:
+        return
+    rows, cols = box.grid
+    if grid[0] > rows or grid[1] > cols:
+        row.problem(
+            "position",
+            f"position: {position_label(*grid)} is outside box {box.label} ({rows} x {cols}, "
+            f"A1–{position_label(rows, cols)}).",
+        )
+        return
+    if box.existing is None:
+        return
+    key = (box.existing.id, *grid)
+    if key in occupied:
+        holder = occupied[key]
+        what = f"tube {ids.display(holder)}" if holder else "a reservation"
+        row.problem(
+            "position",
+            f"position: {position_label(*grid)} in box {box.label} holds {what} already.",
+        )
+    allowed = box.existing.allowed_specimens
+    if allowed and row.tube_type is not None:
+        specimen = specimen_of[row.tube_type.id]
+        if specimen not in allowed.split():
+            row.problem(
+                "box",
+                f"box: {box.label} takes {allowed.replace(' ', ', ').replace('_', ' ')} only; "
+                f"a {row.tube_type.code} tube is {specimen.replace('_', ' ')}.",
+            )
+
+
+def _check_repeats(rows: list[_Row]) -> None:
+    """The same tube, or the same position, on more than one line."""
+    by_barcode: dict[str, list[_Row]] = defaultdict(list)
+    by_position: dict[tuple[int, tuple[int, int]], list[_Row]] = defaultdict(list)
+    for row in rows:
+        if row.barcode:
+            by_barcode[row.barcode].append(row)
+        if row.box is not None and row.grid is not None:
+            by_position[(id(row.box), row.grid)].append(row)
+    for barcode, same in by_barcode.items():
+        for row in same if len(same) > 1 else ():
+            others = [other for other in same if other is not row]
+            row.problem(
+                "barcode",
+                f"barcode: {ids.display(barcode)} is also on {_lines(others)}: each tube goes "
+                "on one line.",
+            )
+    for (_, grid), same in by_position.items():
+        for row in same if len(same) > 1 else ():
+            others = [other for other in same if other is not row]
+            row.problem(
+                "position",
+                f"position: {position_label(*grid)} in box {row.box.label} is also given on "
+                f"{_lines(others)}: one tube per position.",
+            )
+
+
+def _check_parents(rows: list[_Row], known: dict[str, Sample], site: Site) -> None:
+    """Each parent is another row or a tube at this biobank; no loops; same participant."""
+    by_barcode = {row.barcode: row for row in rows if row.barcode}
+    for row in rows:
+        if row.parent_barcode is None:
+            continue
+        if row.parent_barcode == row.barcode:
+            row.problem("parent_barcode", "parent_barcode: a tube cannot be its own parent.")
+            continue
+        row.parent_row = by_barcode.get(row.parent_barcode)
+        if row.parent_row is None:
+            sample = known.get(row.parent_barcode)
+            if sample is None or sample.custody_site_id != site.id:
+                row.problem(
+                    "parent_barcode",
+                    f"parent_barcode: {ids.display(row.parent_barcode)} is neither the barcode "
+                    f"of another line of this file nor a tube at {site.code}.",
+                )
+                continue
+            row.parent_sample = sample
+    for row in rows:
+        seen, current = {id(row)}, row.parent_row
+        while current is not None:
+            if id(current) in seen:
+                row.problem(
+                    "parent_barcode",
+                    "parent_barcode: the parents of this line lead back to it (a loop): a tube "
+                    "cannot descend from itself.",
+                )
+                break
+            seen.add(id(current))
+            current = current.parent_row
+    for row in rows:
+        parent_participant, parent_site, which = _parent_origin(row)
+        if which is None:
+            continue
+        if row.participant_id and parent_participant and row.participant_id != parent_participant:
+            row.problem(
+                "participant_id",
+                f"participant_id: {row.participant_id} is not the participant of its parent "
+                f"({parent_participant}, {which}).",
+            )
+        if row.site is not None and parent_site is not None and row.site.id != parent_site.id:
+            row.problem(
+                "collection_site",
+                f"collection_site: an aliquot comes from its parent's site ({parent_site.code}, "
+                f"{which}), not {row.site.code}.",
+            )
+
+
+def _parent_origin(row: _Row) -> tuple[str | None, Site | None, str | None]:
+    if row.parent_row is not None:
+        parent = row.parent_row
+        return parent.participant_id, parent.site, f"line {parent.line}"
+    if row.parent_sample is not None:
+        sample = row.parent_sample
+        participant = sample.collection.participant_id if sample.collection else None
+        return participant, sample.site, f"tube {sample.display_barcode}"
+    return None, None, None
+
+
+def _collection_keys(rows: list[_Row]) -> None:
+    """Which collection each tube joins: its own participant's (participant, site, local
+    collection date), else its parent's; existing collections are referred to by id."""
+
+    def key(row: _Row, depth: int = 0) -> Any:
+        if row.collection_key is not None or depth > len(rows):
+            return row.collection_key
+        if row.participant_id and row.site is not None:
+            day: date | None = None
+            if row.collected_at is not None:
+                day = row.collected_at.astimezone(ZoneInfo(row.site.timezone)).date()
+            row.collection_key = ("new", row.participant_id, row.site.id, day)
+        elif row.parent_row is not None:
+            row.collection_key = key(row.parent_row, depth + 1)
+        elif row.parent_sample is not None and row.parent_sample.collection_id is not None:
+            row.collection_key = ("existing", row.parent_sample.collection_id)
+        return row.collection_key
+
+    for row in rows:
+        key(row)
+
+
+def _plan(actor: User, lines: list[_Line]) -> tuple[list[_Row], dict[str, Participant]]:
+    now = utcnow()
+    tube_types = {
+        t.code: t for t in db.session.scalars(sa.select(TubeType).where(TubeType.active.is_(True)))
+    }
+    specimen_of = {t.id: str(t.specimen) for t in tube_types.values()}
+    sites = {s.code.upper(): s for s in db.session.scalars(sa.select(Site))}
+    store = _Storage(actor.site)
+    rows = [_Row(line.number, line.values) for line in lines]
+    for row, line in zip(rows, lines, strict=True):
+        if line.surplus:
+            row.problem(
+                None,
+                f"The line has {line.surplus} value{'s' if line.surplus > 1 else ''} more than "
+                "the header has columns: quote values that hold the delimiter.",
+            )
+        _read_columns(row, tube_types=tube_types, sites=sites, now=now)
+        _place_in_box(row, store)
+    occupied = _occupied(row.box.existing for row in rows if row.box and row.box.existing)
+    known = _samples(
+        [row.barcode for row in rows if row.barcode]
+        + [row.parent_barcode for row in rows if row.parent_barcode]
+    )
+    for row in rows:
+        _check_position(row, occupied, specimen_of)
+        if row.barcode and row.barcode in known:
+            row.problem(
+                "barcode",
+                f"barcode: {ids.display(row.barcode)} is already a tube in this system: an "
+                "import brings only tubes the system does not know yet (check the label).",
+            )
+    _check_repeats(rows)
+    _check_parents(rows, known, actor.site)
+    _collection_keys(rows)
+    withdrawn = _withdrawn(row.participant_id for row in rows if row.participant_id)
+    return rows, withdrawn
+
+
+# --- the report ---------------------------------------------------------------------------------
+
+
+def _where(row: _Row) -> str:
+    if row.box is None or row.grid is None:
+        return ""
+    return f"{row.box.label} › {position_label(*row.grid)}"
+
+
+def _report_row(
+    row: _Row, withdrawn: dict[str, Participant], sample: Sample | None = None
+) -> ReportRow:
+    if sample is not None:
+        barcode: str | None = sample.barcode
+        notice = (
+            f"New ID {sample.display_barcode}: print its label and put it on the tube. Stored "
+            f"at {_where(row)}."
+            if not row.barcode
+            else f"Stored at {_where(row)}."
+        )
+    else:
+        barcode = row.barcode or (row.text("barcode") or None)
+        notice = (
+            f"Goes into {_where(row)}"
+            + (" (a new box)" if row.box and row.box.existing is None else "")
+            + "."
+            + ("" if row.barcode else " A new ID is assigned: the tube will need a new label.")
+        )
+    if row.participant_id in withdrawn:
+        notice += (
+            f" Participant {row.participant_id} has withdrawn: the tube is flagged for disposal."
+        )
+    if row.parent_row is not None or row.parent_sample is not None:
+        notice += f" Aliquot of {ids.display(row.parent_barcode)}."
+    return ReportRow(
+        line=row.line,
+        barcode=barcode,
+        new_id=not row.barcode,
+        tube_type=row.text("tube_type").upper(),
+        freezer=row.freezer.name if row.freezer else row.text("freezer"),
+        box=row.box.path if row.box else row.text("box"),
+        position=position_label(*row.grid) if row.grid else row.text("position"),
+        problems=tuple(row.problems),
+        notice=notice,
+    )
+
+
+def _new_boxes(rows: list[_Row]) -> list[_PlannedBox]:
+    boxes = {id(row.box): row.box for row in rows if row.box and row.box.existing is None}
+    return list(boxes.values())
+
+
+def _new_collection_count(rows: list[_Row]) -> int:
+    return len(
+        {
+            row.collection_key
+            for row in rows
+            if row.collection_key and row.collection_key[0] == "new"
+        }
+    )
+
+
+# --- the service ----------------------------------------------------------------------------------
+
+
+def import_inventory(actor: User, data: bytes, *, apply: bool) -> InventoryReport:
+    """Check an inventory file row by row; with ``apply``, import every tube or none.
+
+    Raises ``ValidationFailed`` (field ``file``) for a file that cannot be read, and
+    ``InventoryRefused`` (409, carrying the report) when applying a file with any error.
+    """
+    policy.require_own_site(actor, actor.site, policy.Action.MANAGE_STORAGE)
+    if actor.site.kind != SiteKind.BIOBANK:
+        raise Forbidden(
+            f"An inventory is imported into a biobank's freezers; {actor.site.code} is a "
+            f"{actor.site.kind} site."
+        )
+    lines, ignored = read_inventory_file(data)
+    rows, withdrawn = _plan(actor, lines)
+    new_boxes = _new_boxes(rows)
+    report = InventoryReport(
+        rows=[_report_row(row, withdrawn) for row in rows],
+        new_boxes=[NewBox(b.freezer.name, b.path, b.rows, b.cols) for b in new_boxes],
+        collections=_new_collection_count(rows),
+        ignored_columns=ignored,
+        applied=False,
+    )
+    if not apply:
+        return report
+    if not report.ok:
+        errors = report.counts["error"]
+        raise InventoryRefused(
+            f"Nothing was imported: {errors} line{'s' if errors != 1 else ''} of the file "
+            f"{'have' if errors != 1 else 'has'} errors. Fix them and check the file again.",
+            report=report.as_dict(),
+        )
+    try:
+        with db.session.begin_nested():
+            samples, collections = _write(actor, rows, new_boxes, withdrawn)
+    except IntegrityError:
+        raise InventoryRefused(
+            "The freezer changed while the file was being imported (someone stored a tube or "
+            "added a box where the file puts one): nothing was imported; check the file again.",
+        ) from None
+    return InventoryReport(
+        rows=[
+            _report_row(row, withdrawn, sample) for row, sample in zip(rows, samples, strict=True)
+        ],
+        new_boxes=report.new_boxes,
+        collections=collections,
+        ignored_columns=ignored,
+        applied=True,
+    )
+
+
+def _fresh_ids(count: int) -> list[str]:
+    def taken(candidates: list[str]) -> set[str]:
+        return set(_samples(candidates))
+
+    return ids.unique_codes(count, ids.new_sample_id, taken)
+
+
+def _generations(rows: list[_Row]) -> list[list[int]]:
+    """Row indexes by depth in the parent tree: parents are inserted before their aliquots."""
+    depth: dict[int, int] = {}
+
+    def level(row: _Row) -> int:
+        if id(row) not in depth:
+            depth[id(row)] = 0 if row.parent_row is None else level(row.parent_row) + 1
+        return depth[id(row)]
+
+    levels: dict[int, list[int]] = defaultdict(list)
+    for index, row in enumerate(rows):
+        levels[level(row)].append(index)
+    return [levels[d] for d in sorted(levels)]
+
+
+def _write(
+    actor: User,
+    rows: list[_Row],
+    new_boxes: list[_PlannedBox],
+    withdrawn: dict[str, Participant],
+) -> tuple[list[Sample], int]:
+    """Everything the checked file describes, in the caller's transaction."""
+    now = utcnow()
+    boxes: dict[int, Container] = {}
+    for planned in new_boxes:
+        boxes[id(planned)] = storage.create_container(
+            actor,
+            parent_id=planned.parent.id,
+            kind=ContainerKind.BOX,
+            name=planned.name,
+            rows=planned.rows,
+            cols=planned.cols,
+        )
+    for row in rows:
+        if row.box is not None and row.box.existing is not None:
+            boxes[id(row.box)] = row.box.existing
+
+    collections: dict[Any, Collection] = {}
+    for row in rows:
+        key = row.collection_key
+        if key and key[0] == "new" and key not in collections:
+            collections[key] = Collection(
+                participant_id=row.participant_id,
+                site=row.site,
+                status=CollectionStatus.FINALIZED,
+                created_by_id=actor.id,
+            )
+    db.session.add_all(collections.values())
+    db.session.flush()
+    lines_of: dict[Any, list[int]] = defaultdict(list)
+    for row in rows:
+        if row.collection_key in collections:
+            lines_of[row.collection_key].append(row.line)
+    for key, collection in collections.items():
+        record_event(
+            EventType.CREATED,
+            actor=actor,
+            collection=collection,
+            at=now,
+            details={"imported": True, "source": SOURCE, "lines": lines_of[key]},
+        )
+
+    def collection_id(row: _Row) -> int | None:
+        key = row.collection_key
+        if key is None:
+            return None
+        return collections[key].id if key[0] == "new" else key[1]
+
+    fresh = iter(_fresh_ids(sum(1 for row in rows if not row.barcode)))
+    index_of = {id(row): index for index, row in enumerate(rows)}
+    samples: list[Sample | None] = [None] * len(rows)
+    for generation in _generations(rows):
+        made = []
+        for index in generation:
+            row = rows[index]
+            parent = row.parent_sample
+            if row.parent_row is not None:
+                parent = samples[index_of[id(row.parent_row)]]
+            sample = Sample(
+                barcode=row.barcode or next(fresh),
+                tube_type_id=row.tube_type.id,
+                collection_id=collection_id(row),
+                parent_id=parent.id if parent is not None else None,
+                site_id=row.site.id,
+                custody_site_id=actor.site_id,
+                status=SampleStatus.STORED,
+                volume_ml=row.volume_ml,
+                collected_at=row.collected_at,
+                stored_at=now,
+            )
+            samples[index] = sample
+            made.append(sample)
+        db.session.add_all(made)
+        db.session.flush()
+
+    positions = []
+    for row, sample in zip(rows, samples, strict=True):
+        box = boxes[id(row.box)]
+        position = StoragePosition(
+            box_id=box.id,
+            row=row.grid[0],
+            col=row.grid[1],
+            stored_at=now,
+            stored_by_id=actor.id,
+        )
+        position.sample = sample
+        positions.append(position)
+    db.session.add_all(positions)
+    db.session.flush()
+
+    paths = {id(box): storage.path_text(box) for box in boxes.values()}
+    for row, sample, position in zip(rows, samples, positions, strict=True):
+        created = {
+            "imported": True,
+            "source": SOURCE,
+            "line": row.line,
+            "tube_type": row.tube_type.code,
+        }
+        if not row.barcode:
+            created["new_id"] = True
+        if row.parent_barcode:
+            created["aliquot_of"] = row.parent_barcode
+        if row.notes:
+            created["notes"] = row.notes
+        record_event(EventType.CREATED, actor=actor, sample=sample, at=now, details=created)
+        box = boxes[id(row.box)]
+        record_event(
+            EventType.STORED,
+            actor=actor,
+            sample=sample,
+            container=box,
+            at=now,
+            details={
+                "box": box.name,
+                "position": position.label,
+                "path": paths[id(box)],
+                "source": SOURCE,
+                "line": row.line,
+            },
+        )
+    db.session.flush()
+    for participant in withdrawn.values():
+        participants.flag_for_disposal(actor, participant)
+    return samples, len(collections)
