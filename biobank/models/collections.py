@@ -68,6 +68,9 @@ class Collection(TimestampMixin, Base):
         order_by="CollectionAmendment.id", back_populates="collection"
     )
 
+    # A clinic's collections of the day, newest first.
+    __table_args__ = (sa.Index("ix_collections_site_id_created_at", "site_id", "created_at"),)
+
     def __repr__(self) -> str:
         return f"<Collection {self.id} {self.status}>"
 

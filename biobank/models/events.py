@@ -75,5 +75,8 @@ class Event(Base):
     actor: Mapped[User | None] = relationship(lazy="joined")
     site: Mapped[Site | None] = relationship(lazy="joined")
 
+    # Intake per freezer: the "stored" events of a time window.
+    __table_args__ = (sa.Index("ix_events_type_at", "type", "at"),)
+
     def __repr__(self) -> str:
         return f"<Event {self.id} {self.type}>"

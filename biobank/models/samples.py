@@ -107,6 +107,11 @@ class Sample(TimestampMixin, Base):
         ),
         sa.Index("ix_samples_site_id_status", "site_id", "status"),
         sa.Index("ix_samples_custody_site_id_status", "custody_site_id", "status"),
+        # The dashboards' and reports' time windows.
+        sa.Index("ix_samples_collected_at", "collected_at"),
+        sa.Index("ix_samples_processed_at", "processed_at"),
+        sa.Index("ix_samples_received_at", "received_at"),
+        sa.Index("ix_samples_stored_at", "stored_at"),
     )
 
     @property
