@@ -13,7 +13,7 @@ import functools
 import itertools
 import json
 import random
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -72,22 +72,22 @@ def _sqlite_time(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
-def _stored(value: Any, sqlite: bool) -> Any:
-    """A Python value as the column stores it (what the ORM types would send)."""
-    kind = type(value)
-    if kind is str or kind is int or value is None:
-        return value
-    if kind is datetime:
-        return _sqlite_time(value) if sqlite else value.astimezone(UTC)
-    if isinstance(value, enum.Enum):
-        return value.value
-    if kind is dict:
-        return json.dumps(value)
-    if sqlite and kind is bool:
-        return int(value)
-    if sqlite and kind is Decimal:
-        return float(value)
-    return value
+def _converter(sample: Any, sqlite: bool) -> Callable[[Any], Any] | None:
+    """How a column's values become what the column stores (what the ORM types would send);
+    None when they go in as they are. Chosen once per column: its values share a type."""
+    if isinstance(sample, datetime):
+        if sqlite:
+            return lambda value: None if value is None else _sqlite_time(value)
+        return lambda value: None if value is None else value.astimezone(UTC)
+    if isinstance(sample, enum.Enum):
+        return lambda value: None if value is None else value.value
+    if isinstance(sample, dict):
+        return lambda value: None if value is None else json.dumps(value)
+    if sqlite and isinstance(sample, bool):
+        return lambda value: None if value is None else int(value)
+    if sqlite and isinstance(sample, Decimal):
+        return lambda value: None if value is None else float(value)
+    return None
 
 
 def _insert(model: type, rows: list[dict[str, Any]]) -> None:
@@ -102,7 +102,15 @@ def _insert(model: type, rows: list[dict[str, Any]]) -> None:
     connection = db.session.connection()
     sqlite = connection.dialect.name == "sqlite"
     table = model.__tablename__
-    values = (tuple(_stored(row.get(column), sqlite) for column in columns) for row in rows)
+    converters = []
+    for column in columns:
+        sample = next((row[column] for row in rows if row.get(column) is not None), None)
+        converters.append(_converter(sample, sqlite))
+    pairs = list(zip(columns, converters, strict=True))
+    values = (
+        tuple(row.get(c) if convert is None else convert(row.get(c)) for c, convert in pairs)
+        for row in rows
+    )
     names = ", ".join(f'"{column}"' for column in columns)
     if sqlite:
         marks = ", ".join("?" for _ in columns)
@@ -212,8 +220,8 @@ def seed_stored_samples(
         raise ValueError("count must be at least 1")
     connection = db.session.connection()
     if connection.dialect.name == "sqlite":
-        # One big transaction: with SQLite's default 8 MB page cache, dirty pages spill to
-        # the WAL file mid-transaction and the load becomes I/O-bound (64 s → far less).
+        # One big transaction: with SQLite's default 8 MB page cache its dirty pages spill
+        # to the WAL mid-transaction; a larger cache keeps the load in memory.
         connection.exec_driver_sql("PRAGMA cache_size=-524288")  # 512 MB, this connection
     now = now or utcnow()
     rng = random.Random(seed)
