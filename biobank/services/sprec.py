@@ -237,6 +237,8 @@ def describe(sample: Sample) -> Sprec:
     storage, storage_meaning = long_term_storage_code(sample)
     if centrifuged is False:
         spin, spin_meaning = NOT_APPLICABLE, "no centrifugation"
+    elif centrifuged is None:
+        spin, spin_meaning = UNKNOWN, "unknown (no centrifugation recorded)"
     else:
         spin, spin_meaning = UNKNOWN, "speed, temperature, duration and braking not recorded"
     codes = (
