@@ -65,6 +65,9 @@ def load_config(instance_path: str, overrides: dict[str, Any] | None = None) -> 
         "BIOBANK_OVERDUE_HOURS": _int_env("BIOBANK_OVERDUE_HOURS", 36),
         "BIOBANK_MISSING_DAYS": _int_env("BIOBANK_MISSING_DAYS", 10),
         "BIOBANK_TRANSIT_HOURS": _int_env("BIOBANK_TRANSIT_HOURS", 72),
+        # Program-wide dashboard figures (freezer fill, collection-to-freezer) are kept this
+        # long per process: at a million tubes each costs hundreds of milliseconds.
+        "BIOBANK_FIGURE_CACHE_SECONDS": _int_env("BIOBANK_FIGURE_CACHE_SECONDS", 60),
         "BIOBANK_PASSWORD_HASHING": "standard",
         "BIOBANK_TOKEN_HOURS": _int_env("BIOBANK_TOKEN_HOURS", 12),
         "BIOBANK_LOGIN_LIMIT": os.environ.get("BIOBANK_LOGIN_LIMIT", "10 per minute"),

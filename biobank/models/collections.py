@@ -69,7 +69,11 @@ class Collection(TimestampMixin, Base):
     )
 
     # A clinic's collections of the day, newest first.
-    __table_args__ = (sa.Index("ix_collections_site_id_created_at", "site_id", "created_at"),)
+    __table_args__ = (
+        sa.Index("ix_collections_site_id_created_at", "site_id", "created_at"),
+        # A site's unfinished collections, newest first, without reading its finished ones.
+        sa.Index("ix_collections_site_status_created", "site_id", "status", "created_at"),
+    )
 
     def __repr__(self) -> str:
         return f"<Collection {self.id} {self.status}>"

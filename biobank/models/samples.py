@@ -105,8 +105,10 @@ class Sample(TimestampMixin, Base):
             "processed_at IS NULL OR collected_at IS NULL OR processed_at > collected_at",
             name="processed_after_collected",
         ),
-        sa.Index("ix_samples_site_id_status", "site_id", "status"),
-        sa.Index("ix_samples_custody_site_id_status", "custody_site_id", "status"),
+        # Work queues: a site's tubes in one state, in the order the page lists them. Most
+        # tubes are stored, so the few in any other state must be found without a scan.
+        sa.Index("ix_samples_site_status_collection", "site_id", "status", "collection_id"),
+        sa.Index("ix_samples_custody_status_received", "custody_site_id", "status", "received_at"),
         # The dashboards' and reports' time windows.
         sa.Index("ix_samples_collected_at", "collected_at"),
         sa.Index("ix_samples_processed_at", "processed_at"),

@@ -32,7 +32,8 @@ from biobank.models import (
     TubeType,
     User,
 )
-from biobank.services import reports
+from biobank.services import reports, storage
+from biobank.services.figure_cache import cached_figure
 from biobank.services.reports import Thresholds
 from biobank.services.sqltime import local_day
 
@@ -73,11 +74,19 @@ def collector_dashboard(user: User, now: datetime | None = None) -> Dashboard:
     site_collections = sa.select(Collection).where(Collection.site_id == user.site_id)
     today = site_collections.where(Collection.created_at >= start_of_local_day(user.site, now))
     drafts = site_collections.where(Collection.status == CollectionStatus.DRAFT)
+    # Grouped on the tubes' own (site, status, collection) index: only the few finalized
+    # tubes are read, never the site's stored ones.
+    ready_tubes = (
+        sa.select(Sample.collection_id, sa.func.count(Sample.id).label("tubes"))
+        .where(Sample.site_id == user.site_id, Sample.status == SampleStatus.FINALIZED)
+        .group_by(Sample.collection_id)
+        .order_by(Sample.collection_id)
+        .limit(20)
+        .subquery()
+    )
     ready = (
-        sa.select(Collection.id, Collection.participant_id, sa.func.count(Sample.id))
-        .join(Sample, Sample.collection_id == Collection.id)
-        .where(Collection.site_id == user.site_id, Sample.status == SampleStatus.FINALIZED)
-        .group_by(Collection.id, Collection.participant_id)
+        sa.select(Collection.id, Collection.participant_id, ready_tubes.c.tubes)
+        .join(ready_tubes, ready_tubes.c.collection_id == Collection.id)
         .order_by(Collection.id)
     )
     open_shipments = sa.select(Shipment).where(
@@ -86,7 +95,7 @@ def collector_dashboard(user: User, now: datetime | None = None) -> Dashboard:
     on_the_way = sa.select(Shipment).where(
         Shipment.origin_site_id == user.site_id, Shipment.status == ShipmentStatus.IN_TRANSIT
     )
-    ready_rows = db.session.execute(ready.limit(20)).all()
+    ready_rows = db.session.execute(ready).all()
     return Dashboard(
         Role.COLLECTOR,
         counts={
@@ -129,7 +138,14 @@ def collector_dashboard(user: User, now: datetime | None = None) -> Dashboard:
 
 
 def full_boxes(site_id: int, threshold: float = 0.9, limit: int = 20) -> list[dict[str, Any]]:
-    """Boxes at least ``threshold`` full, fullest first (one grouped query)."""
+    """Boxes at least ``threshold`` full, fullest first (one grouped query, kept briefly:
+    it counts every position of the site)."""
+    return cached_figure(
+        "full_boxes", lambda: _full_boxes(site_id, threshold, limit), site_id, threshold, limit
+    )
+
+
+def _full_boxes(site_id: int, threshold: float, limit: int) -> list[dict[str, Any]]:
     used = sa.func.count(StoragePosition.id)
     capacity = Container.rows * Container.cols
     rows = db.session.execute(
@@ -188,7 +204,14 @@ def technician_dashboard(user: User, now: datetime | None = None) -> Dashboard:
 
 
 def received_per_day(zone: str, days: int = 14, now: datetime | None = None) -> Chart:
-    now = now or utcnow()
+    if now is not None:
+        return _received_per_day(zone, days, now)
+    return cached_figure(
+        "received_per_day", lambda: _received_per_day(zone, days, utcnow()), zone, days
+    )
+
+
+def _received_per_day(zone: str, days: int, now: datetime) -> Chart:
     today = now.astimezone(ZoneInfo(zone)).date()
     first = today - timedelta(days=days - 1)
     day = local_day(Sample.received_at, zone)
@@ -216,6 +239,12 @@ def _short(day: date) -> str:
 
 def collection_to_freezer(days: int = 90, now: datetime | None = None) -> Chart:
     """How long tubes took from the draw to a freezer position, by collecting site."""
+    if now is not None:  # a chosen moment is a one-off question: answer it fresh
+        return _collection_to_freezer(days, now)
+    return cached_figure("collection_to_freezer", lambda: _collection_to_freezer(days, None), days)
+
+
+def _collection_to_freezer(days: int, now: datetime | None) -> Chart:
     rows = reports.collection_to_freezer(None, days=days, now=now)
     labels = [name for _, name in reports.DURATION_BUCKETS]
     return Chart(
@@ -228,62 +257,72 @@ def collection_to_freezer(days: int = 90, now: datetime | None = None) -> Chart:
 
 
 def freezer_fill(limit: int = 12) -> Chart:
-    from biobank.services.storage import occupancy
+    return cached_figure("freezer_fill", lambda: _freezer_fill(limit), limit)
 
+
+def _freezer_fill(limit: int) -> Chart:
     freezers = db.session.scalars(
         sa.select(Container)
         .where(Container.kind == ContainerKind.FREEZER, Container.active.is_(True))
         .order_by(Container.site_id, Container.name)
         .limit(limit)
     ).all()
-    figures = [occupancy(f) for f in freezers]
+    fills = storage.freezer_fills([f.id for f in freezers])
     return Chart(
         title="Freezer occupancy",
         labels=[f"{f.site.code} {f.name}" for f in freezers],
-        series={"used": [float(o.percent) for o in figures]},
+        series={"used": [float(fills[f.id].percent) for f in freezers]},
         unit="%",
         summary="Share of each freezer's box positions in use.",
     )
 
 
 def site_activity(days: int = 7, now: datetime | None = None) -> list[dict[str, Any]]:
-    now = now or utcnow()
+    """Per collecting site: tubes collected and received in the last ``days``, overdue and
+    missing now (kept briefly when asked about the present: it reads a week of tubes)."""
+    if now is not None:
+        return _site_activity(days, now)
+    return cached_figure("site_activity", lambda: _site_activity(days, utcnow()), days)
+
+
+def _site_activity(days: int, now: datetime) -> list[dict[str, Any]]:
     since = now - timedelta(days=days)
 
-    def per_site(column: Any, *conditions: Any) -> dict[str, int]:
+    def per_site(*conditions: Any) -> dict[int, int]:
         return dict(
             db.session.execute(
-                sa.select(Site.code, sa.func.count(Sample.id))
-                .join(Site, Site.id == column)
+                sa.select(Sample.site_id, sa.func.count(Sample.id))
                 .where(*conditions)
-                .group_by(Site.code)
+                .group_by(Sample.site_id)
             ).all()
         )
 
-    collected = per_site(Sample.site_id, Sample.collected_at >= since)
-    received = per_site(Sample.site_id, Sample.received_at >= since)
+    collected = per_site(Sample.collected_at >= since)
+    received = per_site(Sample.received_at >= since)
     limits = Thresholds.from_settings()
     overdue = per_site(
-        Sample.site_id,
         Sample.status.in_([SampleStatus.FINALIZED, SampleStatus.IN_TRANSIT]),
         Sample.finalized_at <= now - limits.overdue,
     )
-    missing = per_site(Sample.site_id, Sample.status == SampleStatus.MISSING)
-    collection_sites = db.session.scalars(sa.select(Site).order_by(Site.code)).all()
+    missing = per_site(Sample.status == SampleStatus.MISSING)
+    collection_sites = db.session.scalars(
+        sa.select(Site).where(Site.kind == "collection").order_by(Site.code)
+    ).all()
+    # Plain values, not Site objects: the rows may outlive this session in the cache.
     return [
         {
-            "site": site,
-            "collected": collected.get(site.code, 0),
-            "received": received.get(site.code, 0),
-            "overdue": overdue.get(site.code, 0),
-            "missing": missing.get(site.code, 0),
+            "site": {"code": site.code, "name": site.name},
+            "collected": collected.get(site.id, 0),
+            "received": received.get(site.id, 0),
+            "overdue": overdue.get(site.id, 0),
+            "missing": missing.get(site.id, 0),
         }
         for site in collection_sites
-        if site.kind == "collection"
     ]
 
 
 def coordinator_dashboard(user: User, now: datetime | None = None) -> Dashboard:
+    moment_asked_for = now  # the slow program figures are cached only for "now"
     now = now or utcnow()
     limits = Thresholds.from_settings()
     not_received = (SampleStatus.FINALIZED, SampleStatus.IN_TRANSIT)
@@ -292,11 +331,14 @@ def coordinator_dashboard(user: User, now: datetime | None = None) -> Dashboard:
         Sample.finalized_at <= now - limits.overdue,
         Sample.finalized_at > now - limits.missing,
     )
+    # The status list comes first so the few unreceived tubes are read by their status, not
+    # every tube finalized before the cut-off.
     missing = sa.select(Sample.id).where(
+        Sample.status.in_((*not_received, SampleStatus.MISSING)),
         sa.or_(
             Sample.status == SampleStatus.MISSING,
-            sa.and_(Sample.status.in_(not_received), Sample.finalized_at <= now - limits.missing),
-        )
+            Sample.finalized_at <= now - limits.missing,
+        ),
     )
     in_transit = sa.select(Shipment).where(Shipment.status == ShipmentStatus.IN_TRANSIT)
     return Dashboard(
@@ -313,27 +355,27 @@ def coordinator_dashboard(user: User, now: datetime | None = None) -> Dashboard:
             ),
         },
         lists={
-            "site_activity": site_activity(now=now),
+            "site_activity": site_activity(now=moment_asked_for),
             "shipments_in_transit": list(
                 db.session.scalars(in_transit.order_by(Shipment.dispatched_at).limit(15))
             ),
         },
         charts=[
-            received_per_day(user.site.timezone, now=now),
-            collection_to_freezer(now=now),
+            received_per_day(user.site.timezone, now=moment_asked_for),
+            collection_to_freezer(now=moment_asked_for),
             freezer_fill(),
         ],
     )
 
 
 def admin_dashboard(user: User, now: datetime | None = None) -> Dashboard:
-    from biobank.services.storage import occupancy
-
     freezers = db.session.scalars(
         sa.select(Container)
         .where(Container.kind == ContainerKind.FREEZER)
         .order_by(Container.site_id, Container.name)
     ).all()
+    ids = tuple(f.id for f in freezers)
+    fills = cached_figure("freezer_fills", lambda: storage.freezer_fills(ids), ids)
     return Dashboard(
         Role.ADMIN,
         counts={
@@ -348,7 +390,7 @@ def admin_dashboard(user: User, now: datetime | None = None) -> Dashboard:
             "users": list(db.session.scalars(sa.select(User).order_by(User.username))),
             "tube_types": list(db.session.scalars(sa.select(TubeType).order_by(TubeType.code))),
             "kits": list(db.session.scalars(sa.select(KitTemplate).order_by(KitTemplate.code))),
-            "freezers": [(f, occupancy(f)) for f in freezers],
+            "freezers": [(f, fills[f.id]) for f in freezers],
         },
     )
 

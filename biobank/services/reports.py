@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import aliased, selectinload
+from sqlalchemy.orm import selectinload
 
 from biobank.db import utcnow
 from biobank.extensions import db
@@ -31,10 +31,9 @@ from biobank.models import (
     ShipmentItem,
     ShipmentStatus,
     Site,
-    StoragePosition,
     User,
 )
-from biobank.services import policy
+from biobank.services import policy, storage
 from biobank.services.pages import MAX_PER_PAGE, Page, paginate
 from biobank.services.settings import setting
 from biobank.services.sqltime import hours_between
@@ -232,45 +231,35 @@ def occupancy_report(
     freezers = db.session.scalars(
         policy.scope_containers(stmt, actor).order_by(Container.site_id, Container.name)
     ).all()
-    rows = []
-    for freezer in freezers:
-        tree = sa.select(Container.id).where(Container.id == freezer.id).cte(recursive=True)
-        child = aliased(Container)
-        tree = tree.union_all(sa.select(child.id).where(child.parent_id == tree.c.id))
-        per_box = (
-            sa.select(
-                Container.id.label("box_id"),
-                (Container.rows * Container.cols).label("capacity"),
-                sa.func.count(StoragePosition.id).label("used"),
-            )
-            .join(tree, tree.c.id == Container.id)
-            .outerjoin(StoragePosition, StoragePosition.box_id == Container.id)
-            .where(Container.kind == ContainerKind.BOX, Container.active.is_(True))
-            .group_by(Container.id, Container.rows, Container.cols)
-            .subquery()
+    ids = [freezer.id for freezer in freezers]
+    fills = storage.freezer_fills(ids)
+    intake = stored_since_by_freezer(ids, now - INTAKE_WINDOW)
+    return [
+        FreezerOccupancy(
+            freezer,
+            fills[freezer.id].used,
+            fills[freezer.id].capacity,
+            fills[freezer.id].boxes,
+            fills[freezer.id].full_boxes,
+            intake.get(freezer.id, 0),
         )
-        boxes, capacity, used, full = db.session.execute(
-            sa.select(
-                sa.func.count(per_box.c.box_id),
-                sa.func.coalesce(sa.func.sum(per_box.c.capacity), 0),
-                sa.func.coalesce(sa.func.sum(per_box.c.used), 0),
-                sa.func.coalesce(
-                    sa.func.sum(sa.case((per_box.c.used >= per_box.c.capacity, 1), else_=0)), 0
-                ),
-            )
-        ).one()
-        intake = db.session.scalar(
-            sa.select(sa.func.count(Event.id)).where(
-                Event.type == str(EventType.STORED),
-                Event.at >= now - INTAKE_WINDOW,
-                Event.container_id.in_(sa.select(per_box.c.box_id)),
-            )
-        )
-        # SUM() is NUMERIC on PostgreSQL: whole numbers here, whatever the database.
-        rows.append(
-            FreezerOccupancy(freezer, int(used), int(capacity), int(boxes), int(full), intake or 0)
-        )
-    return rows
+        for freezer in freezers
+    ]
+
+
+def stored_since_by_freezer(freezer_ids: list[int], since: datetime) -> dict[int, int]:
+    """Tubes put into each freezer's boxes since ``since`` (its STORED events, one query)."""
+    if not freezer_ids:
+        return {}
+    tree = storage.subtrees(freezer_ids)
+    return dict(
+        db.session.execute(
+            sa.select(tree.c.root, sa.func.count(Event.id))
+            .join(Event, Event.container_id == tree.c.id)
+            .where(Event.type == str(EventType.STORED), Event.at >= since)
+            .group_by(tree.c.root)
+        ).all()
+    )
 
 
 def disposal_list(

@@ -290,6 +290,64 @@ def occupancy(container: Container) -> Occupancy:
     return Occupancy(int(used or 0), int(capacity or 0))  # SUM() is NUMERIC on PostgreSQL
 
 
+def subtrees(root_ids: Sequence[int]) -> sa.CTE:
+    """(root, id) for every container under each root, the root included: one recursive
+    query serves many freezers at once."""
+    tree = (
+        sa.select(Container.id.label("root"), Container.id.label("id"))
+        .where(Container.id.in_(list(root_ids)))
+        .cte("subtrees", recursive=True)
+    )
+    child = aliased(Container)
+    return tree.union_all(sa.select(tree.c.root, child.id).where(child.parent_id == tree.c.id))
+
+
+@dataclass(frozen=True)
+class FreezerFill(Occupancy):
+    boxes: int
+    full_boxes: int
+
+
+def freezer_fills(freezer_ids: Sequence[int]) -> dict[int, FreezerFill]:
+    """The fill of each listed freezer's active boxes, all freezers in one query (a recursive
+    walk down from every freezer at once, then positions counted per box)."""
+    if not freezer_ids:
+        return {}
+    tree = subtrees(freezer_ids)
+    # Counted box by box on the (box, row, col) key: no sort of every position.
+    used = (
+        sa.select(sa.func.count())
+        .where(StoragePosition.box_id == Container.id)
+        .correlate(Container)
+        .scalar_subquery()
+    )
+    per_box = (
+        sa.select(
+            tree.c.root,
+            (Container.rows * Container.cols).label("capacity"),
+            used.label("used"),
+        )
+        .join(tree, tree.c.id == Container.id)
+        .where(Container.kind == ContainerKind.BOX, Container.active.is_(True))
+        .subquery()
+    )
+    rows = db.session.execute(
+        sa.select(
+            per_box.c.root,
+            sa.func.sum(per_box.c.used),
+            sa.func.sum(per_box.c.capacity),
+            sa.func.count(),
+            sa.func.sum(sa.case((per_box.c.used >= per_box.c.capacity, 1), else_=0)),
+        ).group_by(per_box.c.root)
+    ).all()
+    # SUM() is NUMERIC on PostgreSQL: whole numbers here, whatever the database.
+    fills = {
+        root: FreezerFill(int(used), int(capacity), int(boxes), int(full))
+        for root, used, capacity, boxes, full in rows
+    }
+    return {f: fills.get(f, FreezerFill(0, 0, 0, 0)) for f in freezer_ids}
+
+
 def tree_of(container: Container) -> dict[int | None, list[Container]]:
     """Everything under the container, loaded in one query, as parent id → children."""
     inside = subtree_ids(container)

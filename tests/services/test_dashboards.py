@@ -53,7 +53,7 @@ def test_coordinator_figures_and_charts(
     board = dashboards.coordinator_dashboard(coordinator, now=now + timedelta(hours=40))
     assert board.counts["overdue_tubes"] == len(late.samples)
     assert board.counts["missing_tubes"] == 0
-    [activity] = [row for row in board.lists["site_activity"] if row["site"].code == "UCSD-01"]
+    [activity] = [row for row in board.lists["site_activity"] if row["site"]["code"] == "UCSD-01"]
     assert activity["received"] == 8 and activity["overdue"] == 8
     per_day, to_freezer, fill = board.charts
     assert sum(per_day.series["received"]) == 8

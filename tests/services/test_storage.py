@@ -256,3 +256,27 @@ def test_occupancy_of_a_whole_tree_in_one_pass(
     assert figures[boxes[1].id] == storage.Occupancy(3, 81)
     shelf = boxes[0].parent
     assert figures[shelf.id] == storage.Occupancy(3, 162)
+
+
+def test_freezer_fills_of_many_freezers_in_one_query(technician, collector, freezer, boxes):
+    from biobank.models import StoragePosition
+
+    with unit_of_work():
+        empty_freezer = storage.create_freezer(technician, name="Freezer 2", temperature_c=-20)
+        spare = storage.create_container(
+            technician, parent_id=freezer.id, kind="box", name="Spare", rows=2, cols=2
+        )
+        for index in range(81):  # Box 1 full to the last position
+            db.session.add(
+                StoragePosition(box_id=boxes[0].id, row=index // 9 + 1, col=index % 9 + 1)
+            )
+        db.session.add(StoragePosition(box_id=boxes[1].id, row=1, col=1))
+    with unit_of_work():
+        storage.deactivate_container(technician, spare)  # empty, out of use: no capacity
+
+    fills = storage.freezer_fills([freezer.id, empty_freezer.id])
+
+    assert fills[freezer.id] == storage.FreezerFill(used=82, capacity=162, boxes=2, full_boxes=1)
+    assert fills[freezer.id].percent == 51
+    assert fills[empty_freezer.id] == storage.FreezerFill(0, 0, 0, 0)
+    assert storage.freezer_fills([]) == {}
