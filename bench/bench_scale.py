@@ -1,0 +1,185 @@
+"""Program scale: a million stored tubes, then look-ups, pages, dashboards and reports.
+
+Each database is built from empty: the demo data, then ``seed-demo --samples 1000000``
+(timed: the SQLite target is 120 s). Requests go through the whole app (Flask test client,
+real login sessions and bearer tokens). Set BIOBANK_SCALE_SAMPLES for a smaller run.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from bench.harness import ms, percentile, postgres_url
+
+SAMPLES = int(os.environ.get("BIOBANK_SCALE_SAMPLES", "1000000"))
+ROUNDS = 60
+
+
+def _build(url: str):
+    """Migrate, load the demo, add SAMPLES stored tubes; return the app and the seed time."""
+    from flask_migrate import upgrade
+
+    from biobank import create_app
+    from biobank.db import unit_of_work
+    from biobank.services.catalogue import load_catalogue
+    from biobank.services.demo import seed_demo, seed_scale
+
+    if url.startswith("postgresql"):
+        engine = sa.create_engine(url)
+        with engine.begin() as connection:
+            connection.exec_driver_sql("DROP SCHEMA public CASCADE")
+            connection.exec_driver_sql("CREATE SCHEMA public")
+        engine.dispose()
+    app = create_app(
+        {
+            "SQLALCHEMY_DATABASE_URI": url,
+            "BIOBANK_ENV": "development",
+            "BIOBANK_LOGIN_LIMIT": "100000 per minute",
+        }
+    )
+    with app.app_context():
+        upgrade()
+        with unit_of_work():
+            load_catalogue()
+            seed_demo()
+        started, cpu = time.perf_counter(), time.process_time()
+        with unit_of_work():
+            seed_scale(SAMPLES)
+        seeded = (time.perf_counter() - started, time.process_time() - cpu)
+        if url.startswith("postgresql"):
+            from biobank.extensions import db
+
+            db.session.execute(sa.text("ANALYZE"))
+            db.session.commit()
+    return app, seeded
+
+
+def _timings(client, paths: list[str], headers=None, rounds: int = ROUNDS) -> list[float]:
+    for path in paths[:3]:
+        client.get(path, headers=headers)  # warm caches and connections
+    seen = []
+    for index in range(rounds):
+        path = paths[index % len(paths)]
+        start = time.perf_counter()
+        response = client.get(path, headers=headers)
+        seen.append(time.perf_counter() - start)
+        assert response.status_code == 200, (path, response.status_code)
+    return seen
+
+
+def _measure(name: str, url: str) -> list[dict]:
+    from biobank.db import unit_of_work
+    from biobank.extensions import db
+    from biobank.models import Container, ContainerKind, Sample, SampleStatus
+    from biobank.services import accounts
+    from biobank.services.demo import DEMO_PASSWORD
+
+    app, (seed_wall, seed_cpu) = _build(url)
+    rows = [
+        {
+            "figure": f"{name}: seed-demo --samples {SAMPLES:,} (with collections, shipments, "
+            f"boxes, events); CPU {seed_cpu:.0f} s",
+            "value": round(seed_wall, 1),
+            "unit": "s",
+            "target": "<= 120 s" if name == "SQLite" else "",
+        }
+    ]
+    with app.app_context():
+        total = db.session.scalar(sa.select(sa.func.count(Sample.id)))
+        barcodes = [
+            b
+            for (b,) in db.session.execute(
+                sa.select(Sample.barcode)
+                .where(Sample.status == SampleStatus.STORED)
+                .order_by(sa.func.random())
+                .limit(ROUNDS)
+            )
+        ]
+        boxes = db.session.scalars(
+            sa.select(Container.id)
+            .where(Container.kind == ContainerKind.BOX)
+            .order_by(sa.func.random())
+            .limit(ROUNDS)
+        ).all()
+        with unit_of_work():
+            token, _ = accounts.issue_token(accounts.get_user("coordinator"), hours=2)
+        headers = {"Authorization": f"Bearer {token}"}
+        clients = {}
+        for role in ("collector", "technician", "coordinator", "admin"):
+            client = app.test_client()
+            from tests.conftest import csrf_token_from
+
+            form = csrf_token_from(client.get("/login").get_data(as_text=True))
+            client.post(
+                "/login", data={"username": role, "password": DEMO_PASSWORD, "csrf_token": form}
+            )
+            clients[role] = client
+        api = app.test_client()
+
+        def row(figure: str, values: list[float], target: str) -> dict:
+            return {
+                "figure": f"{name}: {figure} at {total:,} tubes, p95 (p50 "
+                f"{ms(percentile(values, 0.5))} ms)",
+                "value": ms(percentile(values, 0.95)),
+                "unit": "ms",
+                "target": target,
+            }
+
+        rows.append(
+            row(
+                "sample look-up by barcode (GET /api/v1/samples/<barcode>)",
+                _timings(api, [f"/api/v1/samples/{b}" for b in barcodes], headers),
+                "<= 10 ms",
+            )
+        )
+        rows.append(
+            row(
+                "box grid page",
+                _timings(clients["technician"], [f"/storage/boxes/{b}" for b in boxes]),
+                "<= 50 ms",
+            )
+        )
+        rows.append(
+            row(
+                "sample page",
+                _timings(clients["technician"], [f"/samples/{b}" for b in barcodes]),
+                "<= 50 ms",
+            )
+        )
+        for role, client in clients.items():
+            rows.append(row(f"{role} dashboard", _timings(client, ["/"], rounds=30), "<= 50 ms"))
+        for report in ("overdue", "discrepancies", "occupancy"):
+            seen = _timings(api, [f"/api/v1/reports/{report}"], headers, rounds=10)
+            rows.append(
+                {
+                    "figure": f"{name}: {report} report (API) at {total:,} tubes, median",
+                    "value": ms(statistics.median(seen)),
+                    "unit": "ms",
+                    "target": "<= 500 ms",
+                }
+            )
+        from biobank.extensions import db as database
+
+        database.session.remove()
+        database.engine.dispose()
+    return rows
+
+
+def run() -> list[dict]:
+    folder = Path(tempfile.mkdtemp(prefix="biobank-scale-"))
+    rows = _measure("SQLite", f"sqlite:///{folder / 'scale.sqlite3'}")
+    url = postgres_url()
+    if url:
+        rows += _measure("PostgreSQL", url)
+    return rows
+
+
+if __name__ == "__main__":
+    for result in run():
+        print(result)
