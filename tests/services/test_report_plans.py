@@ -18,11 +18,8 @@ from sqlalchemy import event
 from biobank.db import unit_of_work
 from biobank.extensions import db
 from biobank.services import dashboards, reports, storage
-from tests.conftest import ON_POSTGRES
 
-pytestmark = pytest.mark.skipif(
-    not ON_POSTGRES, reason="EXPLAIN plans are checked on PostgreSQL (BIOBANK_TEST_DATABASE_URL)"
-)
+pytestmark = pytest.mark.postgres  # skipped, with how to run it, on SQLite
 
 # The tables that grow with the program: tubes, their events, positions and shipment lines.
 BIG_TABLES = {"samples", "events", "storage_positions", "shipment_items", "sample_flags"}
