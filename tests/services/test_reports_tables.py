@@ -62,3 +62,64 @@ def test_every_report_is_a_table_with_its_filters(coordinator, collector, finali
 def test_reports_are_for_coordinators(collector):
     with pytest.raises(Forbidden):
         reports.report_table(collector, "processing")
+
+
+@pytest.mark.parametrize(
+    ("minutes", "early", "late"),
+    [
+        (29, 1, 0),  # SST spun before it clotted
+        (30, 0, 0),  # exactly 30 minutes is allowed
+        (240, 0, 0),  # exactly 4 hours is allowed
+        (241, 0, 2),  # SST and PST both late
+    ],
+)
+def test_processing_deviation_boundaries(
+    coordinator, collector, start_collection, minutes, early, late
+):
+    _processed(collector, start_collection, minutes, "P100000009")
+    [row] = reports.processing_deviations(coordinator)
+    assert (row.processed, row.early, row.late) == (2, early, late)
+
+
+@pytest.mark.parametrize(
+    ("hours_to_freezer", "bucket"),
+    [
+        (23.9, "under 1 day"),
+        (24.1, "1–2 days"),
+        (47.9, "1–2 days"),
+        (72.1, "3–7 days"),
+        (170, "over 7 days"),
+    ],
+)
+def test_collection_to_freezer_bucket_boundaries(
+    monkeypatch,
+    coordinator,
+    technician,
+    collector,
+    received_tubes,
+    freezer,
+    hours_to_freezer,
+    bucket,
+):
+    tubes = received_tubes(collector)
+    # finalized_collection drew the tubes two hours ago: store them as if hours later.
+    stored_at = tubes[0].collected_at + timedelta(hours=hours_to_freezer)
+    monkeypatch.setattr(storage, "utcnow", lambda: stored_at)
+    with unit_of_work():
+        storage.store_many(technician, freezer, [t.barcode for t in tubes])
+    [row] = reports.collection_to_freezer(coordinator, now=stored_at)
+    assert row.buckets[bucket] == len(tubes) == row.stored
+    assert row.mean_hours == pytest.approx(hours_to_freezer, abs=0.1)
+
+
+@pytest.mark.parametrize(("days_later", "counted"), [(29, 8), (31, 0)])
+def test_the_occupancy_forecast_counts_the_last_30_days_intake(
+    coordinator, technician, collector, received_tubes, freezer, days_later, counted
+):
+    tubes = received_tubes(collector)
+    with unit_of_work():
+        storage.store_many(technician, freezer, [t.barcode for t in tubes])
+    later = utcnow() + timedelta(days=days_later)
+    [row] = reports.occupancy_report(coordinator, now=later)
+    assert row.stored_last_30_days == counted
+    assert row.days_until_full == (int((162 - 8) / (counted / 30)) if counted else None)
