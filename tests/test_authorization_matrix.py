@@ -815,6 +815,25 @@ def api_rack_scan(w, rel, actor):
     )
 
 
+def _inventory_file(w) -> bytes:
+    """One tube for a new box in the acting biobank's freezer (a new box each time)."""
+    freezer = w.get("storage", "own").freezer
+    clinic = w.chains["own"].clinic.code
+    return (
+        "tube_type,collection_site,freezer,box,position\n"
+        f"1ED04,{clinic},{freezer.name},{w.unique('Imported box ')},A1\n"
+    ).encode()
+
+
+@sitewide
+def api_inventory_import(w, rel, actor):
+    return Req(
+        "/api/v1/storage/inventory-import",
+        data={"file": (io.BytesIO(_inventory_file(w)), "inventory.csv")},
+        query={"apply": "true"},
+    )
+
+
 # Web: home, scan, collections
 
 
@@ -1148,6 +1167,24 @@ def web_rack_apply(w, rel, actor):
     )
 
 
+@sitewide
+def web_inventory_page(w, rel, actor):
+    return Req("/storage/inventory")
+
+
+@sitewide
+def web_inventory_preview(w, rel, actor):
+    return Req(
+        "/storage/inventory", data={"file": (io.BytesIO(_inventory_file(w)), "inventory.csv")}
+    )
+
+
+@sitewide
+def web_inventory_apply(w, rel, actor):
+    kept = base64.b64encode(_inventory_file(w)).decode("ascii")
+    return Req("/storage/inventory/apply", data={"kept": kept, "filename": "inventory.csv"})
+
+
 def web_store_in_box(w, rel, actor):
     box = w.get("storage", rel).box
     tube = w.get("received_tube", rel)
@@ -1397,6 +1434,8 @@ TABLE: list[Row] = [
         401,        404,        (201, 404), 403,        403,        api_store),
     R("POST", "/api/v1/storage/boxes/<id:box_id>/rack-scan",
         401,        404,        (200, 404), 403,        403,        api_rack_scan),
+    R("POST", "/api/v1/storage/inventory-import",
+        401,        403,        200,        403,        200,        api_inventory_import),
     # --- web: home, scan, collections --------------------------------------------------------
     R("GET", "/",
         LOGIN,      200,        200,        200,        200,        web_home),
@@ -1519,6 +1558,12 @@ TABLE: list[Row] = [
         LOGIN,      404,        (200, 404), 403,        403,        web_rack_preview),
     R("POST", "/storage/boxes/<int:box_id>/rack-scan/apply",
         LOGIN,      404,        (302, 404), 403,        403,        web_rack_apply),
+    R("GET", "/storage/inventory",
+        LOGIN,      403,        200,        403,        200,        web_inventory_page),
+    R("POST", "/storage/inventory",
+        LOGIN,      403,        200,        403,        200,        web_inventory_preview),
+    R("POST", "/storage/inventory/apply",
+        LOGIN,      403,        200,        403,        200,        web_inventory_apply),
 ]
 # fmt: on
 

@@ -3,6 +3,11 @@ from __future__ import annotations
 from biobank.api.common import API_PREFIX, Blueprint, page_body
 from biobank.db import unit_of_work
 from biobank.schemas.common import PageArgsSchema, page_schema
+from biobank.schemas.inventory import (
+    InventoryFileSchema,
+    InventoryImportQuerySchema,
+    InventoryReportSchema,
+)
 from biobank.schemas.samples import ReasonSchema, SampleSchema
 from biobank.schemas.storage import (
     AliquotResultSchema,
@@ -25,7 +30,7 @@ from biobank.schemas.storage import (
     StoreSchema,
 )
 from biobank.security import current_actor
-from biobank.services import lifecycle, storage
+from biobank.services import inventory, lifecycle, storage
 from biobank.services.pages import Page, page_of
 from biobank.services.storage_paths import location_of
 
@@ -265,3 +270,20 @@ def dispose(body, barcode: str):
             signature_password=body["signature_password"],
         )
     return sample
+
+
+@blp.post("/inventory-import")
+@blp.arguments(InventoryImportQuerySchema, location="query")
+@blp.arguments(InventoryFileSchema, location="files")
+@blp.response(200, InventoryReportSchema)
+@blp.problems(401, 403, 409, 413, 422)
+def inventory_import(args, files):
+    """Import a biobank's existing inventory (tubes and their freezer positions) from CSV:
+    `apply=false` checks every row and reports; `apply=true` imports every row or none, a 409
+    with the report when any row has an error. An unreadable file is a 422 on `file`."""
+    actor = current_actor()
+    data = files["file"].read()
+    with unit_of_work():
+        report = inventory.import_inventory(actor, data, apply=args["apply"])
+        answer = report.as_dict()
+    return answer

@@ -21,7 +21,7 @@ participant_id     no        pseudonymous ID (``BIOBANK_PARTICIPANT_ID_PATTERN``
                              (the site's local date; tubes without ``collected_at`` share one)
 collection_site    yes       code of the site that collected the tube
 collected_at       no        ISO 8601 with a UTC offset, e.g. ``2024-03-01T09:30:00-06:00``
-volume_ml          no        blank: the tube type's nominal volume
+volume_ml          no        blank: the tube type's nominal volume (an aliquot's: unknown)
 freezer            yes       name of an existing freezer at the importing biobank
 box                yes       a box in that freezer, by name, or by its path inside the freezer
                              (``Shelf 2 › Box 1``) when names repeat; a box that does not exist
@@ -77,7 +77,7 @@ from biobank.models import (
 )
 from biobank.services import ids, participants, policy, storage
 from biobank.services.collections import CLOCK_SKEW
-from biobank.services.custody import record_event
+from biobank.services.custody import record_events_in_bulk
 from biobank.services.privacy import check_free_text, personal_data_in
 from biobank.services.rackscan import (
     DELIMITERS,
@@ -249,8 +249,9 @@ def _column_name(text: str) -> str:
     return re.sub(r"[\s-]+", "_", text.strip().lower())
 
 
-def _header(first_line: str) -> tuple[str, list[str]]:
-    """The delimiter under which line 1 names the most inventory columns, and those names."""
+def _header(first_line: str, number: int) -> tuple[str, list[str]]:
+    """The delimiter under which the header line names the most inventory columns, and those
+    names (``number``: the header's line number, for the messages)."""
     best: tuple[int, str, list[str]] | None = None
     for delimiter in DELIMITERS:
         names = [_column_name(n) for n in next(csv.reader([first_line], delimiter=delimiter))]
@@ -259,7 +260,7 @@ def _header(first_line: str) -> tuple[str, list[str]]:
             best = (known, delimiter, names)
     if best is None:
         raise _file_error(
-            f"Line 1 ({first_line[:60]!r}) is not a header this import reads: an inventory "
+            f"Line {number} ({first_line[:60]!r}) is not a header this import reads: an inventory "
             "file starts with a header row naming its columns, separated by commas (or "
             f"semicolons or tabs), e.g. {EXAMPLE_HEADER}."
         )
@@ -267,14 +268,14 @@ def _header(first_line: str) -> tuple[str, list[str]]:
     missing = [column for column in REQUIRED if column not in names]
     if missing:
         raise _file_error(
-            f"Line 1 does not name the required column{'s' if len(missing) > 1 else ''} "
+            f"Line {number} does not name the required column{'s' if len(missing) > 1 else ''} "
             f"{', '.join(missing)}: the header needs {', '.join(REQUIRED)} (and may name "
             f"{', '.join(c for c in COLUMNS if c not in REQUIRED)})."
         )
     repeated = sorted({name for name in names if name and names.count(name) > 1})
     if repeated:
         raise _file_error(
-            f"Line 1 names {', '.join(repeated)} more than once: each column goes once."
+            f"Line {number} names {', '.join(repeated)} more than once: each column goes once."
         )
     return delimiter, names
 
@@ -298,7 +299,7 @@ def read_inventory_file(data: bytes) -> tuple[list[_Line], list[str]]:
         raise _file_error(str(unreadable)) from None
     source = text.splitlines()
     start = next(index for index, line in enumerate(source) if line.strip())
-    delimiter, names = _header(source[start])
+    delimiter, names = _header(source[start], start + 1)
     ignored = [
         name or f"(column {number}, no name)"
         for number, name in enumerate(names, start=1)
@@ -365,7 +366,6 @@ class _Row:
     line: int
     raw: dict[str, str]
     problems: list[RowProblem] = field(default_factory=list)
-    notices: list[str] = field(default_factory=list)
     barcode: str | None = None
     tube_type: TubeType | None = None
     participant_id: str | None = None
@@ -479,8 +479,8 @@ def _read_columns(
             if not row.volume_ml.is_finite() or not 0 <= row.volume_ml <= MAX_VOLUME_ML:
                 row.problem("volume_ml", f"volume_ml: {text} is not a volume a tube can hold.")
                 row.volume_ml = None
-    elif row.tube_type is not None:
-        row.volume_ml = row.tube_type.volume_ml
+    elif row.tube_type is not None and not row.text("parent_barcode"):
+        row.volume_ml = row.tube_type.volume_ml  # an aliquot's volume stays unknown
     row.box_rows = _whole_number(row, "box_rows")
     row.box_cols = _whole_number(row, "box_cols")
     text = row.text("position")
@@ -919,16 +919,16 @@ def _where(row: _Row) -> str:
 
 
 def _report_row(
-    row: _Row, withdrawn: dict[str, Participant], sample: Sample | None = None
+    row: _Row, withdrawn: dict[str, Participant], stored_as: str | None = None
 ) -> ReportRow:
-    if sample is not None:
-        barcode: str | None = sample.barcode
-        notice = (
-            f"New ID {sample.display_barcode}: print its label and put it on the tube. Stored "
-            f"at {_where(row)}."
-            if not row.barcode
-            else f"Stored at {_where(row)}."
-        )
+    """The row as the report shows it: before applying, or (``stored_as``) once stored."""
+    if stored_as is not None:
+        barcode: str | None = stored_as
+        notice = f"Stored at {_where(row)}."
+        if not row.barcode:
+            notice = (
+                f"New ID {ids.display(stored_as)}: print its label and put it on the tube. {notice}"
+            )
     else:
         barcode = row.barcode or (row.text("barcode") or None)
         notice = (
@@ -1007,7 +1007,7 @@ def import_inventory(actor: User, data: bytes, *, apply: bool) -> InventoryRepor
         )
     try:
         with db.session.begin_nested():
-            samples, collections = _write(actor, rows, new_boxes, withdrawn)
+            barcodes, collections = _write(actor, rows, new_boxes, withdrawn)
     except IntegrityError:
         raise InventoryRefused(
             "The freezer changed while the file was being imported (someone stored a tube or "
@@ -1015,7 +1015,8 @@ def import_inventory(actor: User, data: bytes, *, apply: bool) -> InventoryRepor
         ) from None
     return InventoryReport(
         rows=[
-            _report_row(row, withdrawn, sample) for row, sample in zip(rows, samples, strict=True)
+            _report_row(row, withdrawn, barcode)
+            for row, barcode in zip(rows, barcodes, strict=True)
         ],
         new_boxes=report.new_boxes,
         collections=collections,
@@ -1046,13 +1047,33 @@ def _generations(rows: list[_Row]) -> list[list[int]]:
     return [levels[d] for d in sorted(levels)]
 
 
+def _insert(model: type, values: list[dict[str, Any]]) -> None:
+    """Rows straight into the model's table (executemany: no ORM object for each)."""
+    if values:
+        db.session.connection().execute(sa.insert(model.__table__), values)
+
+
+def _insert_returning_ids(model: type, values: list[dict[str, Any]]) -> list[int]:
+    """Rows straight into the model's table, in batched statements; their ids, in order."""
+    if not values:
+        return []
+    table = model.__table__
+    statement = sa.insert(table).returning(table.c.id, sort_by_parameter_order=True)
+    return list(db.session.connection().execute(statement, values).scalars())
+
+
 def _write(
     actor: User,
     rows: list[_Row],
     new_boxes: list[_PlannedBox],
     withdrawn: dict[str, Participant],
-) -> tuple[list[Sample], int]:
-    """Everything the checked file describes, in the caller's transaction."""
+) -> tuple[list[str], int]:
+    """Everything the checked file describes, in the caller's transaction; the tubes' barcodes
+    and the number of collections made.
+
+    Boxes are made one by one through ``storage.create_container`` (there are few); tubes,
+    positions and their events go in as rows in a few statements each (a file holds thousands).
+    """
     now = utcnow()
     boxes: dict[int, Container] = {}
     for planned in new_boxes:
@@ -1068,82 +1089,88 @@ def _write(
         if row.box is not None and row.box.existing is not None:
             boxes[id(row.box)] = row.box.existing
 
-    collections: dict[Any, Collection] = {}
-    for row in rows:
-        key = row.collection_key
-        if key and key[0] == "new" and key not in collections:
-            collections[key] = Collection(
-                participant_id=row.participant_id,
-                site=row.site,
-                status=CollectionStatus.FINALIZED,
-                created_by_id=actor.id,
-            )
-    db.session.add_all(collections.values())
-    db.session.flush()
     lines_of: dict[Any, list[int]] = defaultdict(list)
     for row in rows:
-        if row.collection_key in collections:
+        if row.collection_key and row.collection_key[0] == "new":
             lines_of[row.collection_key].append(row.line)
-    for key, collection in collections.items():
-        record_event(
-            EventType.CREATED,
-            actor=actor,
-            collection=collection,
-            at=now,
-            details={"imported": True, "source": SOURCE, "lines": lines_of[key]},
-        )
+    keys = list(lines_of)
+    made = _insert_returning_ids(
+        Collection,
+        [
+            {
+                "participant_id": participant_id,
+                "site_id": site_id,
+                "status": CollectionStatus.FINALIZED,
+                "created_by_id": actor.id,
+                "created_at": now,
+            }
+            for _, participant_id, site_id, _ in keys
+        ],
+    )
+    collection_ids = dict(zip(keys, made, strict=True))
 
     def collection_id(row: _Row) -> int | None:
         key = row.collection_key
         if key is None:
             return None
-        return collections[key].id if key[0] == "new" else key[1]
+        return collection_ids[key] if key[0] == "new" else key[1]
 
     fresh = iter(_fresh_ids(sum(1 for row in rows if not row.barcode)))
+    barcodes = [row.barcode or next(fresh) for row in rows]
     index_of = {id(row): index for index, row in enumerate(rows)}
-    samples: list[Sample | None] = [None] * len(rows)
+    sample_ids: list[int | None] = [None] * len(rows)
     for generation in _generations(rows):
-        made = []
+        values = []
         for index in generation:
             row = rows[index]
-            parent = row.parent_sample
+            parent_id = row.parent_sample.id if row.parent_sample is not None else None
             if row.parent_row is not None:
-                parent = samples[index_of[id(row.parent_row)]]
-            sample = Sample(
-                barcode=row.barcode or next(fresh),
-                tube_type_id=row.tube_type.id,
-                collection_id=collection_id(row),
-                parent_id=parent.id if parent is not None else None,
-                site_id=row.site.id,
-                custody_site_id=actor.site_id,
-                status=SampleStatus.STORED,
-                volume_ml=row.volume_ml,
-                collected_at=row.collected_at,
-                stored_at=now,
+                parent_id = sample_ids[index_of[id(row.parent_row)]]
+            values.append(
+                {
+                    "barcode": barcodes[index],
+                    "tube_type_id": row.tube_type.id,
+                    "collection_id": collection_id(row),
+                    "parent_id": parent_id,
+                    "site_id": row.site.id,
+                    "custody_site_id": actor.site_id,
+                    "status": SampleStatus.STORED,
+                    "volume_ml": row.volume_ml,
+                    "collected_at": row.collected_at,
+                    "stored_at": now,
+                    "freeze_thaw_count": 0,
+                    "created_at": now,
+                }
             )
-            samples[index] = sample
-            made.append(sample)
-        db.session.add_all(made)
-        db.session.flush()
+        for index, sample_id in zip(generation, _insert_returning_ids(Sample, values), strict=True):
+            sample_ids[index] = sample_id
 
-    positions = []
-    for row, sample in zip(rows, samples, strict=True):
-        box = boxes[id(row.box)]
-        position = StoragePosition(
-            box_id=box.id,
-            row=row.grid[0],
-            col=row.grid[1],
-            stored_at=now,
-            stored_by_id=actor.id,
-        )
-        position.sample = sample
-        positions.append(position)
-    db.session.add_all(positions)
-    db.session.flush()
+    _insert(
+        StoragePosition,
+        [
+            {
+                "box_id": boxes[id(row.box)].id,
+                "row": row.grid[0],
+                "col": row.grid[1],
+                "sample_id": sample_id,
+                "stored_at": now,
+                "stored_by_id": actor.id,
+            }
+            for row, sample_id in zip(rows, sample_ids, strict=True)
+        ],
+    )
 
+    events: list[dict[str, Any]] = [
+        {
+            "type": EventType.CREATED,
+            "collection_id": collection_ids[key],
+            "details": {"imported": True, "source": SOURCE, "lines": lines_of[key]},
+        }
+        for key in keys
+    ]
     paths = {id(box): storage.path_text(box) for box in boxes.values()}
-    for row, sample, position in zip(rows, samples, positions, strict=True):
-        created = {
+    for row, sample_id in zip(rows, sample_ids, strict=True):
+        created: dict[str, Any] = {
             "imported": True,
             "source": SOURCE,
             "line": row.line,
@@ -1155,23 +1182,24 @@ def _write(
             created["aliquot_of"] = row.parent_barcode
         if row.notes:
             created["notes"] = row.notes
-        record_event(EventType.CREATED, actor=actor, sample=sample, at=now, details=created)
         box = boxes[id(row.box)]
-        record_event(
-            EventType.STORED,
-            actor=actor,
-            sample=sample,
-            container=box,
-            at=now,
-            details={
-                "box": box.name,
-                "position": position.label,
-                "path": paths[id(box)],
-                "source": SOURCE,
-                "line": row.line,
-            },
+        stored = {
+            "box": box.name,
+            "position": position_label(*row.grid),
+            "path": paths[id(box)],
+            "source": SOURCE,
+            "line": row.line,
+        }
+        events.append({"type": EventType.CREATED, "sample_id": sample_id, "details": created})
+        events.append(
+            {
+                "type": EventType.STORED,
+                "sample_id": sample_id,
+                "container_id": box.id,
+                "details": stored,
+            }
         )
-    db.session.flush()
+    record_events_in_bulk(events, actor=actor, at=now)
     for participant in withdrawn.values():
         participants.flag_for_disposal(actor, participant)
-    return samples, len(collections)
+    return barcodes, len(keys)

@@ -1,5 +1,6 @@
 """Freezer storage pages: the freezers, one freezer's tree, a box drawn as its grid, storing
-by scanning, rack-scanner import, and managing freezers, shelves, racks and boxes.
+by scanning, rack-scanner import, importing a whole inventory, and managing freezers, shelves,
+racks and boxes.
 
 Technicians and admins manage storage, coordinators read every site's, and the services say
 who may do what: a role that may not gets the 403 page, another site's container is a 404.
@@ -35,10 +36,11 @@ from biobank.db import unit_of_work
 from biobank.errors import Conflict, ValidationFailed
 from biobank.models import Container, ContainerKind, SiteKind, User
 from biobank.security import current_actor
-from biobank.services import policy, sites, storage
+from biobank.services import inventory, policy, sites, storage
 from biobank.services.storage import Cell, Occupancy
 from biobank.services.storage_paths import container_path
 from biobank.web.collection_forms import PageForm
+from biobank.web.inventory_forms import InventoryApplyForm, InventoryForm
 from biobank.web.pages import redirect_saying, submit
 from biobank.web.storage_forms import (
     BoxPageForms,
@@ -474,3 +476,90 @@ def rack_scan_apply(box_id: int):
         f"Stored {placed} tube{'s' if placed != 1 else ''} from {name}.",
         url_for(".box", box_id=found.id),
     )
+
+
+# --- inventory import ----------------------------------------------------------------------------
+#
+# Upload → the report of every line (nothing written) → "Apply", which posts the checked bytes
+# back as the rack-scan page does. The applied report is shown straight away rather than after a
+# redirect: it is the one place that says which tube got which new ID. Sending the form again
+# changes nothing (every position is taken by then: the whole file is refused).
+
+
+def _render_inventory(
+    upload: InventoryForm,
+    *,
+    report: dict | None = None,
+    apply: InventoryApplyForm | None = None,
+    status: int = 200,
+) -> ResponseReturnValue:
+    return render_template(
+        "storage/inventory.html",
+        upload=upload,
+        report=report,
+        apply=apply,
+        max_rows=inventory.MAX_ROWS,
+    ), status
+
+
+@bp.get("/inventory")
+def inventory_page():
+    policy.require(current_actor(), policy.Action.MANAGE_STORAGE)
+    return _render_inventory(InventoryForm(formdata=None))
+
+
+@bp.post("/inventory")
+def inventory_preview():
+    """Check an inventory file line by line; nothing is written."""
+    actor = current_actor()
+    form = InventoryForm()
+    data = form.content() if form.file.data else b""
+
+    def preview(report: inventory.InventoryReport) -> ResponseReturnValue:
+        apply = InventoryApplyForm.keeping(data, form.filename) if report.ok else None
+        return _render_inventory(InventoryForm(formdata=None), report=report.as_dict(), apply=apply)
+
+    return submit(
+        form,
+        lambda: inventory.import_inventory(actor, data, apply=False),
+        done=preview,
+        again=lambda status: _render_inventory(form, status=status),
+    )
+
+
+@bp.post("/inventory/apply")
+def inventory_apply():
+    """Import every line of the checked file, or none; a refusal shows the report again."""
+    actor = current_actor()
+    form = InventoryApplyForm()
+    upload = InventoryForm(formdata=None)
+    if not form.validate_on_submit():
+        # Nothing to apply (the kept file is gone or damaged): say so above the upload form.
+        upload.form_errors.extend([*form.form_errors, *(m for f in form for m in f.errors)])
+        return _render_inventory(upload, status=422)
+    data = form.content()
+    if not form.is_the_checked_file(data):
+        upload.file.errors = [
+            "This is not the file that was checked: check it first. Nothing was imported."
+        ]
+        return _render_inventory(upload, status=422)
+    try:
+        with unit_of_work():
+            report = inventory.import_inventory(actor, data, apply=True)
+    except inventory.InventoryRefused as refused:
+        flash(refused.detail, "error")
+        return _render_inventory(upload, report=refused.extra.get("report"), status=refused.status)
+    except ValidationFailed as unreadable:
+        if not upload.show_refusal(unreadable):
+            flash(unreadable.detail, "error")
+        return _render_inventory(upload, status=422)
+    except Conflict as refused:
+        flash(refused.detail, "error")
+        return _render_inventory(upload, status=refused.status)
+    imported, relabel = report.counts["rows"], report.counts["new_ids"]
+    name = form.filename.data or "the inventory file"
+    message = f"Imported {imported} tube{'s' if imported != 1 else ''} from {name}."
+    if relabel:
+        message += f" {relabel} got a new ID: label them as listed below."
+    flash(message, "success")
+    return _render_inventory(upload, report=report.as_dict())

@@ -199,6 +199,9 @@ class RackScanForm(PageForm):
 class RackApplyForm(PageForm):
     """The previewed file's bytes, kept in the page; or, when too large to keep, the file again."""
 
+    # What to say when neither the kept bytes nor a file came back.
+    UPLOAD_AGAIN = "Upload the rack-scanner file again: nothing was stored."
+
     kept = HiddenField()
     filename = HiddenField()
     file = FileField("Choose the same file again", render_kw={"accept": ".csv,.txt,text/csv"})
@@ -214,7 +217,7 @@ class RackApplyForm(PageForm):
 
     def validate_kept(self, field: HiddenField) -> None:
         if not field.data and not self.file.data:
-            raise ValidationError("Upload the rack-scanner file again: nothing was stored.")
+            raise ValidationError(self.UPLOAD_AGAIN)
         if field.data:
             try:
                 base64.b64decode(field.data, validate=True)
