@@ -18,7 +18,7 @@ from biobank.schemas.samples import ReasonSchema
 from biobank.security import current_actor
 from biobank.services import collections, labelling
 from biobank.services.collections import TubeCorrection
-from biobank.services.sites import site_field
+from biobank.services.sites import optional_site_field, site_field
 
 blp = Blueprint(
     "api_collections",
@@ -39,7 +39,7 @@ ZPL_RESPONSE = {
 @blp.problems(401, 422)
 def list_collections(args):
     """Collections visible to you, newest first."""
-    site = site_field(args["site"]) if args.get("site") else None
+    site = optional_site_field(args.get("site"))
     return page_body(
         collections.list_collections(
             current_actor(),

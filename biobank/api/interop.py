@@ -6,7 +6,7 @@ from biobank.api.common import API_PREFIX, Blueprint
 from biobank.schemas.samples import SampleQuerySchema
 from biobank.security import current_actor
 from biobank.services import catalogue, interop, samples, shipping
-from biobank.services.sites import site_field
+from biobank.services.sites import optional_site_field
 
 blp = Blueprint(
     "api_interop",
@@ -54,7 +54,7 @@ def samples_csv(args):
     stmt = interop.export_query(
         actor,
         status=args.get("status"),
-        site=site_field(args["site"]) if args.get("site") else None,
+        site=optional_site_field(args.get("site")),
         tube_type=catalogue.tube_types_by_code([args["tube_type"]], field="tube_type")[0]
         if args.get("tube_type")
         else None,

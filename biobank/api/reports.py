@@ -22,7 +22,7 @@ from biobank.schemas.shipments import ShipmentSchema
 from biobank.security import current_actor
 from biobank.services import reports
 from biobank.services.pages import page_of
-from biobank.services.sites import site_field
+from biobank.services.sites import optional_site_field
 
 blp = Blueprint("api_reports", __name__, url_prefix=f"{API_PREFIX}/reports", description="Reports")
 
@@ -36,7 +36,7 @@ def overdue(args):
     return page_body(
         reports.overdue_tubes(
             current_actor(),
-            site=site_field(args["site"]) if args.get("site") else None,
+            site=optional_site_field(args.get("site")),
             state=args.get("state"),
             page=args["page"],
             per_page=args["per_page"],
@@ -53,7 +53,7 @@ def discrepancies(args):
     return page_body(
         reports.discrepancies(
             current_actor(),
-            site=site_field(args["site"]) if args.get("site") else None,
+            site=optional_site_field(args.get("site")),
             page=args["page"],
             per_page=args["per_page"],
         )
@@ -75,9 +75,7 @@ def slow_shipments(args):
 @blp.problems(401, 403, 422)
 def occupancy(args):
     """Each freezer's fill, full boxes, and days until full at the last 30 days' intake."""
-    rows = reports.occupancy_report(
-        current_actor(), site=site_field(args["site"]) if args.get("site") else None
-    )
+    rows = reports.occupancy_report(current_actor(), site=optional_site_field(args.get("site")))
     return page_body(page_of(rows, page=args["page"], per_page=args["per_page"]))
 
 
@@ -90,7 +88,7 @@ def disposals(args):
     return page_body(
         reports.disposal_list(
             current_actor(),
-            site=site_field(args["site"]) if args.get("site") else None,
+            site=optional_site_field(args.get("site")),
             page=args["page"],
             per_page=args["per_page"],
         )
@@ -122,7 +120,7 @@ def _download(name: str, args, fmt: str):
     table = reports.report_table(
         actor,
         name,
-        site=site_field(args["site"]) if args.get("site") else None,
+        site=optional_site_field(args.get("site")),
         state=args.get("state"),
         days=args.get("days"),
     )

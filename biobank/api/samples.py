@@ -6,7 +6,7 @@ from biobank.schemas.samples import EventSchema, SampleQuerySchema, SampleSchema
 from biobank.security import current_actor
 from biobank.services import catalogue, samples
 from biobank.services.pages import page_of
-from biobank.services.sites import site_field
+from biobank.services.sites import optional_site_field
 
 blp = Blueprint(
     "api_samples", __name__, url_prefix=f"{API_PREFIX}/samples", description="Find a tube"
@@ -28,7 +28,7 @@ def list_samples(args):
         samples.list_samples(
             current_actor(),
             status=args.get("status"),
-            site=site_field(args["site"]) if args.get("site") else None,
+            site=optional_site_field(args.get("site")),
             tube_type=tube_type,
             collection_id=args.get("collection_id"),
             flag=args.get("flag"),

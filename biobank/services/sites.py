@@ -83,6 +83,11 @@ def get_site(code: str) -> Site:
     return site
 
 
+def optional_site_field(code: str | None, field: str = "site") -> Site | None:
+    """A filter by site: none given is no filter."""
+    return site_field(code, field) if code else None
+
+
 def site_field(code: str, field: str = "site") -> Site:
     """A site named in a request: a missing one is bad input (422) naming that field."""
     try:
