@@ -153,7 +153,28 @@ def _measure(name: str, url: str) -> list[dict]:
             )
         )
         for role, client in clients.items():
-            rows.append(row(f"{role} dashboard", _timings(client, ["/"], rounds=30), "<= 50 ms"))
+            rows.append(
+                row(
+                    f"{role} dashboard (program figures cached up to "
+                    f"{app.config['BIOBANK_FIGURE_CACHE_SECONDS']} s)",
+                    _timings(client, ["/"], rounds=30),
+                    "<= 50 ms",
+                )
+            )
+        # The same pages computing every figure afresh: what a view costs when the cache
+        # has just expired (once a minute per process).
+        app.config["BIOBANK_FIGURE_CACHE_SECONDS"] = 0
+        for role in ("technician", "coordinator", "admin"):
+            seen = _timings(clients[role], ["/"], rounds=5)
+            rows.append(
+                {
+                    "figure": f"{name}: {role} dashboard with the figure cache off "
+                    f"at {total:,} tubes, median",
+                    "value": ms(statistics.median(seen)),
+                    "unit": "ms",
+                    "target": "",
+                }
+            )
         for report in ("overdue", "discrepancies", "occupancy"):
             seen = _timings(api, [f"/api/v1/reports/{report}"], headers, rounds=10)
             rows.append(

@@ -48,8 +48,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if ON_POSTGRES:
         return
     skip = pytest.mark.skip(
-        reason="needs real concurrent transactions on PostgreSQL: set BIOBANK_TEST_DATABASE_URL "
-        "(e.g. postgresql+psycopg://postgres@127.0.0.1:5432/test)"
+        reason="runs on PostgreSQL only (concurrency, plans, server settings): set "
+        "BIOBANK_TEST_DATABASE_URL (e.g. postgresql+psycopg://postgres@127.0.0.1:5432/test)"
     )
     for item in items:
         if "postgres" in item.keywords:
