@@ -1,9 +1,11 @@
 """``Idempotency-Key`` for API writes: a client that retries after a timeout gets the first
 answer again, and the write happens once.
 
-The key is claimed (one row per user and key) before the route runs; the route's answer is
-stored after it. A concurrent retry while the first request is still running gets a 409; a
-retry after a 5xx runs again (nothing was written: the route's transaction rolled back).
+The key is claimed before the route runs (one row per user and key, inserted by one
+``INSERT … ON CONFLICT DO NOTHING``) and committed, so a concurrent retry sees it; the route's
+answer is stored after it, by the row's id. A concurrent retry while the first request is still
+running gets a 409; a retry after a 5xx runs again (nothing was written: the route's transaction
+rolled back); an answer is kept for 24 hours.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 from flask import Flask, Response, g, request
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects import postgresql, sqlite
 
 from biobank.db import unit_of_work, utcnow
 from biobank.errors import Conflict, ValidationFailed
@@ -28,6 +30,10 @@ UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # A claimed key with no answer this old belongs to a request that died: let a retry run.
 ABANDONED_AFTER = timedelta(minutes=2)
 KEPT_FOR = timedelta(hours=24)
+IN_FLIGHT = (
+    "A request with this Idempotency-Key is being handled right now; retry in a few seconds to "
+    "get its answer."
+)
 
 
 def fingerprint() -> str:
@@ -55,6 +61,11 @@ def _replay(record: IdempotencyKey) -> Response:
     return response
 
 
+def _insert_for(dialect: str):
+    """``INSERT … ON CONFLICT`` exists on both databases the app runs on, spelled per dialect."""
+    return {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[dialect]
+
+
 def claim_key() -> Response | None:
     key = request.headers.get(HEADER)
     actor = g.get("actor")
@@ -66,30 +77,36 @@ def claim_key() -> Response | None:
         )
     request_print = fingerprint()
     now = utcnow()
+    user_id = actor.id  # read before the unit: a primary key never goes stale
     with unit_of_work():
+        # A new key (nearly every request) is claimed by one statement; a concurrent claim of
+        # the same key waits for ours to commit, then finds it.
+        table = IdempotencyKey.__table__
+        claimed = db.session.scalar(
+            _insert_for(db.session.get_bind().dialect.name)(table)
+            .values(user_id=user_id, key=key, fingerprint=request_print, created_at=now)
+            .on_conflict_do_nothing(index_elements=[table.c.user_id, table.c.key])
+            .returning(table.c.id)
+        )
+        if claimed is not None:
+            g.idempotency_key_id = claimed
+            return None
         stmt = sa.select(IdempotencyKey).where(
-            IdempotencyKey.user_id == actor.id, IdempotencyKey.key == key
+            IdempotencyKey.user_id == user_id, IdempotencyKey.key == key
         )
         if db.session.get_bind().dialect.name == "postgresql":
             stmt = stmt.with_for_update()
         record = db.session.scalar(stmt)
-        if record is not None and record.created_at < now - KEPT_FOR:
-            db.session.delete(record)
-            db.session.flush()
-            record = None
         if record is None:
-            record = IdempotencyKey(
-                user_id=actor.id, key=key, fingerprint=request_print, created_at=now
-            )
-            db.session.add(record)
-            try:
-                with db.session.begin_nested():
-                    db.session.flush()
-            except IntegrityError:
-                raise Conflict(
-                    "A request with this Idempotency-Key is being handled right now; retry in "
-                    "a few seconds to get its answer."
-                ) from None
+            # Its request failed and freed it between our two statements: the retry will run.
+            raise Conflict(IN_FLIGHT)
+        if record.created_at < now - KEPT_FOR:
+            # Its answer is forgotten: the key starts afresh for this request.
+            record.fingerprint = request_print
+            record.status = None
+            record.response_body = None
+            record.content_type = None
+            record.created_at = now
         elif record.fingerprint != request_print:
             raise ValidationFailed.for_field(
                 HEADER,
@@ -99,10 +116,7 @@ def claim_key() -> Response | None:
         elif record.status is not None:
             return _replay(record)
         elif record.created_at > now - ABANDONED_AFTER:
-            raise Conflict(
-                "A request with this Idempotency-Key is being handled right now; retry in a "
-                "few seconds to get its answer."
-            )
+            raise Conflict(IN_FLIGHT)
         else:
             record.created_at = now  # the first attempt died: this one runs
         g.idempotency_key_id = record.id
@@ -113,16 +127,22 @@ def remember_answer(response: Response) -> Response:
     key_id = g.pop("idempotency_key_id", None)
     if key_id is None:
         return response
+    table = IdempotencyKey.__table__
+    by_id = table.c.id == key_id
     with unit_of_work():
-        record = db.session.get(IdempotencyKey, key_id)
-        if record is None:
-            return response
         if response.status_code >= 500:
-            db.session.delete(record)  # nothing was written: a retry may run again
+            # nothing was written: a retry may run again
+            db.session.execute(sa.delete(table).where(by_id))
         else:
-            record.status = response.status_code
-            record.response_body = response.get_data(as_text=True)
-            record.content_type = response.content_type
+            db.session.execute(
+                sa.update(table)
+                .where(by_id)
+                .values(
+                    status=response.status_code,
+                    response_body=response.get_data(as_text=True),
+                    content_type=response.content_type,
+                )
+            )
     return response
 
 

@@ -4,8 +4,10 @@ answer again."""
 from __future__ import annotations
 
 import io
+import threading
 from datetime import timedelta
 
+import pytest
 import sqlalchemy as sa
 
 from biobank.db import unit_of_work
@@ -154,3 +156,63 @@ def test_a_bad_key_is_422(client, auth_headers, collector, biobank_site):
     response = client.post("/api/v1/shipments", json={}, headers=headers)
     assert response.status_code == 422
     assert "Idempotency-Key" in response.get_json()["errors"]
+
+
+def test_a_key_older_than_a_day_names_a_new_request(client, auth_headers, collector, biobank_site):
+    headers = {**auth_headers(collector), "Idempotency-Key": "open-6"}
+    first = client.post(
+        "/api/v1/shipments",
+        json={"destination": "MAYO-BB", "temperature": "refrigerated"},
+        headers=headers,
+    )
+    with unit_of_work():
+        record = db.session.scalar(sa.select(IdempotencyKey).where(IdempotencyKey.key == "open-6"))
+        record.created_at -= timedelta(hours=25)
+    body = {"destination": "MAYO-BB", "temperature": "frozen"}
+    second = client.post("/api/v1/shipments", json=body, headers=headers)
+    assert second.status_code == 201  # not 422: the old request is forgotten
+    assert "Idempotent-Replayed" not in second.headers
+    assert second.get_json()["id"] != first.get_json()["id"]
+    retry = client.post("/api/v1/shipments", json=body, headers=headers)
+    assert retry.headers["Idempotent-Replayed"] == "true"
+    assert retry.get_json()["id"] == second.get_json()["id"]
+
+
+@pytest.mark.postgres
+def test_retries_racing_with_one_key_scan_once(
+    app, auth_headers, technician, collector, dispatched_shipment
+):
+    """Six copies of one scan at the same moment: one runs; the others wait for its claim and
+    get a 409 (still running) or its answer; one event."""
+    shipment = dispatched_shipment(collector)
+    path = f"/api/v1/shipments/{shipment.id}/receipt/scans"
+    body = {"barcode": shipment.items[0].sample.barcode}
+    headers = {**auth_headers(technician), "Idempotency-Key": "scan-race"}
+    start = threading.Barrier(6)
+    answers: list[tuple[int, str | None, bool]] = []
+
+    def retry() -> None:
+        with app.app_context():
+            try:
+                start.wait()
+                response = app.test_client().post(path, json=body, headers=headers)
+                answers.append(
+                    (
+                        response.status_code,
+                        (response.get_json() or {}).get("outcome"),
+                        "Idempotent-Replayed" in response.headers,
+                    )
+                )
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=retry) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(answers) == 6
+    ran = [a for a in answers if a[0] == 200 and not a[2]]
+    assert ran == [(200, "expected", False)], answers
+    assert all(a in {(409, None, False), (200, "expected", True)} for a in answers if a not in ran)
+    assert _received_events() == 1
