@@ -95,8 +95,9 @@ class ReceiptScanSchema(BarcodeSchema):
 
 class ScanResultSchema(Schema):
     outcome = fields.String(metadata={"description": "expected, duplicate or unexpected."})
-    barcode = fields.Function(lambda r: r.sample.barcode)
-    tube_type = fields.Function(lambda r: r.sample.tube_type.code)
+    # Read from the result, not its sample: the sample is expired once the scan commits.
+    barcode = fields.String()
+    tube_type = fields.String()
     late = fields.Boolean()
     flags = fields.List(fields.String())
     message = fields.String()

@@ -13,6 +13,7 @@ from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 
 import sqlalchemy as sa
+from sqlalchemy.orm import lazyload
 
 from biobank.db import utcnow
 from biobank.errors import InvalidTransition, NotFound, ValidationFailed
@@ -79,12 +80,21 @@ class ReceiptCounts:
 
 @dataclass(frozen=True)
 class ScanResult:
+    """What a scan did. Made inside the scan's transaction, so ``barcode`` and ``tube_type``
+    are read there: the answer needs nothing from the database after the commit."""
+
     outcome: ScanOutcome
     sample: Sample
     counts: ReceiptCounts
     late: bool = False
     flags: list[str] = field(default_factory=list)
     message: str = ""
+    barcode: str = field(init=False)
+    tube_type: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "barcode", self.sample.barcode)
+        object.__setattr__(self, "tube_type", self.sample.tube_type.code)
 
 
 def count_outcomes(rows: Iterable[tuple[bool, ItemOutcome | None, int]]) -> ReceiptCounts:
@@ -204,10 +214,11 @@ def receive_scan(
             f"{ids.display(barcode)} is not known to this system: set the tube aside and report "
             "it. Nothing was recorded."
         )
+    # The tube is loaded already: joining it again would load its flags a second time.
     item = db.session.scalar(
-        sa.select(ShipmentItem).where(
-            ShipmentItem.shipment_id == shipment.id, ShipmentItem.sample_id == sample.id
-        )
+        sa.select(ShipmentItem)
+        .where(ShipmentItem.shipment_id == shipment.id, ShipmentItem.sample_id == sample.id)
+        .options(lazyload(ShipmentItem.sample))
     )
     now = utcnow()
     if item is not None and item.outcome in (*RECEIVED_OUTCOMES, ItemOutcome.UNEXPECTED):

@@ -1,0 +1,91 @@
+"""What one receipt scan costs the database: one transaction that reads what it needs, writes the
+scan and its event, and commits; the answer is built before the commit, so nothing is read
+after it. With an Idempotency-Key: one statement to claim the key, one to keep the answer."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+from sqlalchemy import event
+
+from biobank.extensions import db
+
+COMMIT = "-- commit"
+# A plain scan of an expected tube: the token, the shipment, the tube and its flags, the item,
+# two updates, the chain head, the event and the counts; plus, on SQLite, BEGIN for the token's
+# read, BEGIN IMMEDIATE and the user read again inside the write transaction; on PostgreSQL,
+# the chain's advisory lock.
+PLAIN_SCAN = {"sqlite": 13, "postgresql": 11}
+# + the claim and the answer; the user is read again after the claim's commit (SQLite reads it
+# again anyway, and begins two more write transactions instead).
+KEYED_SCAN = {"sqlite": 17, "postgresql": 14}
+
+
+@contextmanager
+def recording() -> Iterator[list[str]]:
+    seen: list[str] = []
+
+    def statement(conn, cursor, text, *args):
+        seen.append(" ".join(text.split()))
+
+    def commit(conn):
+        seen.append(COMMIT)
+
+    event.listen(db.engine, "before_cursor_execute", statement)
+    event.listen(db.engine, "commit", commit)
+    try:
+        yield seen
+    finally:
+        event.remove(db.engine, "before_cursor_execute", statement)
+        event.remove(db.engine, "commit", commit)
+
+
+def _after_last_commit(seen: list[str]) -> list[str]:
+    return seen[len(seen) - seen[::-1].index(COMMIT) :]
+
+
+@pytest.fixture
+def scan(client, auth_headers, technician, collector, dispatched_shipment):
+    shipment = dispatched_shipment(collector)
+    barcodes = [item.sample.barcode for item in shipment.items]
+    headers = auth_headers(technician)
+    path = f"/api/v1/shipments/{shipment.id}/receipt/scans"
+    client.post(path, json={"barcode": barcodes.pop()}, headers=headers)  # opens the receipt
+
+    def do(key: str | None = None):
+        extra = {"Idempotency-Key": key} if key else {}
+        response = client.post(path, json={"barcode": barcodes.pop()}, headers=headers | extra)
+        assert response.status_code == 200
+        assert response.get_json()["outcome"] == "expected"
+        return response
+
+    return do
+
+
+def test_a_scan_is_one_transaction_and_nothing_is_read_after_it(scan):
+    with recording() as seen:
+        answer = scan().get_json()
+    assert answer["barcode"] and answer["tube_type"] and answer["counts"]["received"] == 2
+    statements = [s for s in seen if s != COMMIT]
+    assert len(statements) <= PLAIN_SCAN[db.engine.dialect.name], statements
+    assert sum(s.startswith("INSERT INTO events") for s in statements) == 1
+    assert sum(s.startswith("UPDATE samples") for s in statements) == 1
+    assert sum(s.startswith("UPDATE shipment_items") for s in statements) == 1
+    assert sum(s.startswith("SELECT sample_flags") for s in statements) == 1  # once
+    assert _after_last_commit(seen) == [], "the answer reads nothing after the commit"
+
+
+def test_an_idempotency_key_costs_a_claim_and_an_answer(scan):
+    with recording() as seen:
+        scan(key="scan-cost-1")
+    statements = [s for s in seen if s != COMMIT]
+    assert len(statements) <= KEYED_SCAN[db.engine.dialect.name], statements
+    assert seen.count(COMMIT) <= 4  # claim, scan, answer (SQLite: and the token's snapshot)
+    claims = [s for s in statements if "idempotency_keys" in s]
+    assert len(claims) == 2, claims
+    assert claims[0].startswith("INSERT INTO idempotency_keys") and "ON CONFLICT" in claims[0]
+    assert claims[1].startswith("UPDATE idempotency_keys")
+    answer = [s for s in _after_last_commit(seen[:-1]) if not s.startswith("BEGIN")]
+    assert len(answer) == 1 and answer[0].startswith("UPDATE idempotency_keys"), answer
