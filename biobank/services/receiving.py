@@ -183,11 +183,8 @@ def _arrive(actor: User, shipment: Shipment, sample: Sample, *, late: bool) -> l
             note=f"found after the receipt of {shipment.manifest_number} was closed",
         )
         flags.append(str(FlagKind.LATE))
-    if sample.status in ON_THE_WAY and can_transition(sample, SampleStatus.RECEIVED):
-        transition(sample, SampleStatus.RECEIVED)
-        sample.custody_site_id = shipment.destination_site_id
-        sample.received_at = utcnow()
-    record_event(
+    # The event first, so the sample's received_at is the event's own time to the microsecond.
+    event = record_event(
         EventType.RECEIVED,
         actor=actor,
         sample=sample,
@@ -198,6 +195,10 @@ def _arrive(actor: User, shipment: Shipment, sample: Sample, *, late: bool) -> l
             "late": late,
         },
     )
+    if sample.status in ON_THE_WAY and can_transition(sample, SampleStatus.RECEIVED):
+        transition(sample, SampleStatus.RECEIVED)
+        sample.custody_site_id = shipment.destination_site_id
+        sample.received_at = event.at
     return flags
 
 
@@ -230,10 +231,10 @@ def receive_scan(
         )
     if item is not None:
         late = item.outcome == ItemOutcome.MISSING
+        flags = _arrive(actor, shipment, sample, late=late)
         item.outcome = ItemOutcome.DAMAGED if damaged else ItemOutcome.RECEIVED
         item.scanned_at = now
         item.scanned_by_id = actor.id
-        flags = _arrive(actor, shipment, sample, late=late)
         outcome = ScanOutcome.EXPECTED
     else:
         late = False
