@@ -15,7 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import selectinload
 
-from biobank.db import utcnow
+from biobank.db import sorted_after_filtering, utcnow
 from biobank.extensions import db
 from biobank.models import (
     Container,
@@ -105,7 +105,9 @@ def overdue_tubes(
         stmt = stmt.where(is_missing)
     elif state == "overdue":
         stmt = stmt.where(sa.not_(is_missing))
-    stmt = policy.scope_samples(stmt, actor).order_by(Sample.finalized_at, Sample.id)
+    stmt = policy.scope_samples(stmt, actor).order_by(
+        sorted_after_filtering(Sample.finalized_at), Sample.id
+    )
     found = paginate(stmt, page=page, per_page=per_page, most=most)
     shipments = _live_item_shipment([s.id for s in found.items])
     rows = [
