@@ -6,6 +6,7 @@ import importlib
 import os
 import platform
 import sys
+import traceback
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -34,11 +35,18 @@ def main(selected: list[str]) -> int:
     if selected:
         modules = [m for m in modules if any(s in m for s in selected)]
     sections = []
+    failed = []
     for name in modules:
         module = importlib.import_module(f"bench.{name}")
         print(f"running {name} …", flush=True)
-        rows = module.run()
         title = (module.__doc__ or name).strip().splitlines()[0]
+        try:
+            rows = module.run()
+        except Exception as error:  # one broken benchmark must not cost the others' figures
+            traceback.print_exc()
+            failed.append(name)
+            sections.append(f"## {title}\n\n**This benchmark failed:** `{error!r}`")
+            continue
         lines = [
             f"## {title}",
             "",
@@ -65,6 +73,9 @@ def main(selected: list[str]) -> int:
     ]
     RESULTS.write_text("\n".join(header) + "\n\n".join(sections) + "\n")
     print(RESULTS.read_text())
+    if failed:
+        print(f"failed: {', '.join(failed)}", file=sys.stderr)
+        return 1
     return 0
 
 
