@@ -253,15 +253,24 @@ def stored_since_by_freezer(freezer_ids: list[int], since: datetime) -> dict[int
     """Tubes put into each freezer's boxes since ``since`` (its STORED events, one query)."""
     if not freezer_ids:
         return {}
-    tree = storage.subtrees(freezer_ids)
-    return dict(
-        db.session.execute(
-            sa.select(tree.c.root, sa.func.count(Event.id))
-            .join(Event, Event.container_id == tree.c.id)
-            .where(Event.type == str(EventType.STORED), Event.at >= since)
-            .group_by(tree.c.root)
-        ).all()
+    # The window's events are counted per box first, then the boxes summed per freezer: the
+    # window is read once. Joined the other way, SQLite without statistics read the window
+    # again for every one of a freezer's thousands of boxes (minutes at a million tubes).
+    per_box = (
+        sa.select(Event.container_id, sa.func.count().label("stored"))
+        .where(Event.type == str(EventType.STORED), Event.at >= since)
+        .group_by(Event.container_id)
+        .subquery()
     )
+    tree = storage.subtrees(freezer_ids)
+    return {
+        root: int(stored)
+        for root, stored in db.session.execute(
+            sa.select(tree.c.root, sa.func.sum(per_box.c.stored))
+            .join(per_box, per_box.c.container_id == tree.c.id)
+            .group_by(tree.c.root)
+        )
+    }
 
 
 def disposal_list(
