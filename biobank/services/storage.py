@@ -94,6 +94,48 @@ def list_freezers(user: User, site: Site | None = None) -> list[Container]:
     return list(db.session.scalars(policy.scope_containers(stmt, user).order_by(Container.name)))
 
 
+# A picker of a program's thousands of boxes helps nobody: it offers a few, and a scanned box
+# barcode still names any box. The few are found among the site's newest boxes, so the cost
+# stays the same however many full boxes the site has.
+BOXES_OFFERED = 25
+NEWEST_BOXES_LOOKED_AT = 200
+
+
+def boxes_to_offer(user: User, sample: Sample, most: int = BOXES_OFFERED) -> list[Container]:
+    """Boxes to offer for a tube at its biobank: the box it is in, then, of the site's
+    newest active boxes that take its specimen, those with room; ``most`` in all."""
+    current = sample.position.box if sample.position and sample.position.sample_id else None
+    specimen = str(sample.tube_type.specimen)
+    newest = policy.scope_containers(
+        sa.select(Container.id).where(
+            Container.kind == ContainerKind.BOX,
+            Container.active.is_(True),
+            Container.site_id == sample.custody_site_id,
+            sa.or_(
+                Container.allowed_specimens.is_(None),
+                (" " + Container.allowed_specimens + " ").contains(f" {specimen} "),
+            ),
+        ),
+        user,
+    )
+    if current is not None:
+        newest = newest.where(Container.id != current.id)
+    newest = newest.order_by(Container.id.desc()).limit(NEWEST_BOXES_LOOKED_AT).subquery()
+    used = (
+        sa.select(sa.func.count(StoragePosition.id))
+        .where(StoragePosition.box_id == Container.id)
+        .scalar_subquery()
+    )
+    offered = db.session.scalars(
+        sa.select(Container)
+        .join(newest, newest.c.id == Container.id)
+        .where(used < Container.rows * Container.cols)
+        .order_by(Container.id.desc())
+        .limit(most - (current is not None))
+    ).all()
+    return [current, *offered] if current is not None else list(offered)
+
+
 def _name(name: str | None) -> str:
     name = (name or "").strip()
     if not 1 <= len(name) <= 100:

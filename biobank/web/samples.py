@@ -22,7 +22,7 @@ from flask_login import login_required
 
 from biobank.downloads import send_print_job
 from biobank.errors import ValidationFailed
-from biobank.models import Container, ContainerKind, Event, Sample, SampleStatus, User
+from biobank.models import Container, Event, Sample, SampleStatus, User
 from biobank.security import current_actor
 from biobank.services import ids, labelling, lifecycle, policy, samples, sprec, storage
 from biobank.services.storage_paths import container_path, location_of
@@ -103,26 +103,8 @@ def offered_actions(actor: User, sample: Sample) -> set[str]:
 
 
 def box_choices(actor: User, sample: Sample) -> list[tuple[int, str]]:
-    """The active boxes at the tube's biobank that take its specimen, as (id, "Freezer 1 ›
-    Shelf 1 › Box 3"), for a box picker (a scanned box barcode may still name any box).
-
-    Walks each freezer's tree through its children: a handful of queries per freezer. A
-    service listing a site's boxes with their paths in one query would replace this.
-    """
-    found: list[tuple[int, str]] = []
-
-    def walk(container: Container, names: list[str]) -> None:
-        if not container.active:
-            return
-        here = [*names, container.name]
-        if container.kind == ContainerKind.BOX and storage.accepts(container, sample):
-            found.append((container.id, " › ".join(here)))
-        for child in container.children:
-            walk(child, here)
-
-    for freezer in storage.list_freezers(actor, site=sample.custody_site):
-        walk(freezer, [])
-    return found
+    """A few boxes for the tube's box picker, as (id, "Freezer 1 › Shelf 1 › Box 3")."""
+    return [(box.id, storage.path_text(box)) for box in storage.boxes_to_offer(actor, sample)]
 
 
 # --- the chain of custody as people read it -------------------------------------------------

@@ -280,3 +280,41 @@ def test_freezer_fills_of_many_freezers_in_one_query(technician, collector, free
     assert fills[freezer.id].percent == 51
     assert fills[empty_freezer.id] == storage.FreezerFill(0, 0, 0, 0)
     assert storage.freezer_fills([]) == {}
+
+
+def test_a_tube_is_offered_its_box_then_the_newest_with_room_that_take_it(
+    technician, collector, freezer, boxes, received_tubes
+):
+    from biobank.models import StoragePosition
+
+    shelf_id = boxes[0].parent_id
+    with unit_of_work():
+        serum_only = storage.create_container(
+            technician,
+            parent_id=shelf_id,
+            kind="box",
+            name="Serum",
+            rows=9,
+            cols=9,
+            allowed_specimens=["serum"],
+        )
+        newer = [
+            storage.create_container(
+                technician, parent_id=shelf_id, kind="box", name=f"Box {n}", rows=9, cols=9
+            )
+            for n in (3, 4, 5)
+        ]
+        full = newer[2]
+        for index in range(81):
+            db.session.add(StoragePosition(box_id=full.id, row=index // 9 + 1, col=index % 9 + 1))
+    urine = next(t for t in received_tubes(collector) if t.tube_type.specimen == "urine")
+    assert [b.name for b in storage.boxes_to_offer(technician, urine)] == [
+        "Box 4",
+        "Box 3",
+        "Box 2",
+        "Box 1",
+    ]
+    _store(technician, boxes[0], urine.barcode)
+    offered = storage.boxes_to_offer(technician, urine, most=3)
+    assert [b.name for b in offered] == ["Box 1", "Box 4", "Box 3"]
+    assert serum_only not in storage.boxes_to_offer(technician, urine)
