@@ -62,7 +62,7 @@ class Sample(TimestampMixin, Base):
     barcode: Mapped[str] = mapped_column(sa.String(10), unique=True)
     tube_type_id: Mapped[int] = mapped_column(sa.ForeignKey("tube_types.id"), index=True)
     collection_id: Mapped[int | None] = mapped_column(sa.ForeignKey("collections.id"), index=True)
-    parent_id: Mapped[int | None] = mapped_column(sa.ForeignKey("samples.id"), index=True)
+    parent_id: Mapped[int | None] = mapped_column(sa.ForeignKey("samples.id"))
     label_kit_id: Mapped[int | None] = mapped_column(sa.ForeignKey("label_kits.id"), index=True)
     # The collecting site, for life; custody_site is where the tube is, or is travelling to.
     site_id: Mapped[int] = mapped_column(sa.ForeignKey("sites.id"), index=True)
@@ -109,6 +109,14 @@ class Sample(TimestampMixin, Base):
         # tubes are stored, so the few in any other state must be found without a scan.
         sa.Index("ix_samples_site_status_collection", "site_id", "status", "collection_id"),
         sa.Index("ix_samples_custody_status_received", "custody_site_id", "status", "received_at"),
+        # Aliquots only: a planner without statistics (SQLite) took a full index of
+        # ``parent_id IS NULL`` (nearly every tube) for a collection's own tubes.
+        sa.Index(
+            "ix_samples_parent_id",
+            "parent_id",
+            sqlite_where=sa.text("parent_id IS NOT NULL"),
+            postgresql_where=sa.text("parent_id IS NOT NULL"),
+        ),
         # The dashboards' and reports' time windows.
         sa.Index("ix_samples_collected_at", "collected_at"),
         sa.Index("ix_samples_processed_at", "processed_at"),
