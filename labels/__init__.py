@@ -27,8 +27,12 @@ media) and tube codes containing ``^``, ``~`` or ``\\``.
 text and Code 128, UN3373 mark (UN1845 dry ice when frozen), responsible person, every
 tube with a receipt check box, totals per tube code and custody signature blanks. Like a
 label, it has no field for participant information.
+
+``render_box_labels`` prints freezer box labels (2.25 x 1.25 in): the box code as Code 128
+and text, and the box's name and place.
 """
 
+from labels.box import BoxLabelSpec, render_box_labels
 from labels.errors import LabelError, UnknownStock
 from labels.manifest import ManifestParty, ManifestSpec, ManifestTube, render_manifest
 from labels.pdf import render_pdf
@@ -41,6 +45,7 @@ __all__ = [
     "DEFAULT_STOCK",
     "SAMPLE_ID_ALPHABET",
     "STOCKS",
+    "BoxLabelSpec",
     "LabelError",
     "LabelSpec",
     "LabelStock",
@@ -51,6 +56,7 @@ __all__ = [
     "SheetGrid",
     "UnknownStock",
     "get_stock",
+    "render_box_labels",
     "render_manifest",
     "render_pdf",
     "render_report",
