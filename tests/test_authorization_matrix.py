@@ -1147,6 +1147,10 @@ def web_box(w, rel, actor):
     return Req(f"/storage/boxes/{w.get('storage', rel).box.id}")
 
 
+def web_box_label(w, rel, actor):
+    return Req(f"/storage/boxes/{w.get('storage', rel).box.id}/label.pdf")
+
+
 def web_box_contents(w, rel, actor):
     return Req(f"/storage/boxes/{w.get('storage', rel).box.id}/contents")
 
@@ -1550,6 +1554,8 @@ TABLE: list[Row] = [
         LOGIN,      404,        (302, 404), 403,        302,        web_deactivate_container),
     R("GET", "/storage/boxes/<int:box_id>",
         LOGIN,      404,        (200, 404), 200,        200,        web_box),
+    R("GET", "/storage/boxes/<int:box_id>/label.pdf",
+        LOGIN,      404,        (200, 404), 200,        200,        web_box_label),
     R("GET", "/storage/boxes/<int:box_id>/contents",
         LOGIN,      404,        (200, 404), 200,        200,        web_box_contents),
     R("POST", "/storage/boxes/<int:box_id>/store",

@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 
+import labels
 from biobank.db import get_record, utcnow
 from biobank.errors import (
     Conflict,
@@ -77,6 +78,14 @@ def get_box(user: User, box_id: int) -> Container:
     if box.kind != ContainerKind.BOX:
         raise NotFound(f"Container {box_id} is a {box.kind}, not a box.")
     return box
+
+
+def box_label_pdf(user: User, box: Container) -> bytes:
+    """The box's label: its code to scan and its place to read (a document, no event)."""
+    policy.ensure_visible(user, box, f"box {box.id}")
+    if box.barcode is None:
+        raise Conflict(f"{box.name} has no barcode to print.")
+    return labels.render_box_labels([labels.BoxLabelSpec(box.barcode, path_text(box))])
 
 
 def find_box_by_barcode(user: User, text: str) -> Container:

@@ -470,3 +470,18 @@ def test_a_shelf_is_not_a_freezer_page(tech_client, boxes):
     assert tech_client.get(f"/storage/freezers/{boxes[0].parent_id}").status_code == 404
     assert tech_client.get(f"/storage/boxes/{boxes[0].parent_id}").status_code == 404
     assert boxes[0].parent.kind == ContainerKind.SHELF
+
+
+def test_a_box_label_prints_from_the_box_page_and_scans_back_to_the_box(tech_client, boxes):
+    import zxingcpp
+
+    from tests import decoding
+
+    page = tech_client.get(f"/storage/boxes/{boxes[0].id}").get_data(as_text=True)
+    assert f'href="/storage/boxes/{boxes[0].id}/label.pdf"' in page
+    response = tech_client.get(f"/storage/boxes/{boxes[0].id}/label.pdf")
+    assert response.status_code == 200 and response.mimetype == "application/pdf"
+    assert response.headers["Cache-Control"] == "no-store"
+    [label] = decoding.rasterize(response.data, dpi=300)
+    assert decoding.decode(label) == [(zxingcpp.BarcodeFormat.Code128, boxes[0].barcode)]
+    assert "Freezer 1 › Shelf 1 › Box 1" in decoding.pdf_text(response.data)
