@@ -24,6 +24,11 @@ def send_document(content: bytes, *, media_type: str, filename: str, attachment:
     return response
 
 
+def send_printable_pdf(content: bytes, filename: str) -> Response:
+    """A PDF opened in the browser to print (a manifest, a label), not saved as a download."""
+    return send_document(content, media_type="application/pdf", filename=filename, attachment=False)
+
+
 def send_print_job(job: PrintJob, *, attachment: bool) -> Response:
     response = send_document(
         job.content, media_type=job.media_type, filename=job.filename, attachment=attachment
@@ -49,6 +54,4 @@ def send_report(table: ReportTable, fmt: str, *, zone: str) -> Response:
     content = labels.render_report(
         labels.ReportDoc(table.title, generated, table.columns, table.rows, table.note)
     )
-    return send_document(
-        content, media_type="application/pdf", filename=f"{table.name}.pdf", attachment=False
-    )
+    return send_printable_pdf(content, f"{table.name}.pdf")

@@ -60,9 +60,7 @@ class BoxLabelSpec:
 
 
 def _barcode_width(code: str) -> float:
-    modules = code128.symbol_modules(len(code128.encode(code))) + 2 * (
-        code128.QUIET_ZONE_MODULES
-    )
+    modules = code128.symbol_modules(len(code128.encode(code))) + 2 * (code128.QUIET_ZONE_MODULES)
     return modules * BARCODE_MODULE_DOTS * POINTS_PER_DOT
 
 
@@ -98,4 +96,3 @@ def render_box_labels(specs: Sequence[BoxLabelSpec]) -> bytes:
         canvas.showPage()
     canvas.save()
     return buffer.getvalue()
-

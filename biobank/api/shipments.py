@@ -3,7 +3,7 @@ from __future__ import annotations
 from biobank.api.collections import PDF_RESPONSE
 from biobank.api.common import API_PREFIX, Blueprint, page_body
 from biobank.db import unit_of_work
-from biobank.downloads import send_document
+from biobank.downloads import send_printable_pdf
 from biobank.schemas.common import page_schema
 from biobank.schemas.samples import ReasonSchema
 from biobank.schemas.shipments import (
@@ -139,11 +139,8 @@ def manifest(shipment_id: int):
     """The manifest: barcode, tubes, totals, carrier, UN3373 marking, signatures."""
     actor = current_actor()
     shipment = shipping.get_shipment(actor, shipment_id)
-    return send_document(
-        shipping.manifest_pdf(actor, shipment),
-        media_type="application/pdf",
-        filename=f"manifest-{shipment.manifest_number}.pdf",
-        attachment=False,
+    return send_printable_pdf(
+        shipping.manifest_pdf(actor, shipment), f"manifest-{shipment.manifest_number}.pdf"
     )
 
 

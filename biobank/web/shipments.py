@@ -29,7 +29,7 @@ from flask.typing import ResponseReturnValue
 from flask_login import login_required
 from wtforms import Field
 
-from biobank.downloads import send_document
+from biobank.downloads import send_printable_pdf
 from biobank.errors import NotFound
 from biobank.models import Shipment, ShipmentStatus, SiteKind, User
 from biobank.security import current_actor
@@ -280,9 +280,6 @@ def cancel(shipment_id: int):
 def manifest(shipment_id: int):
     """The manifest, opened in the browser to print (not saved as a download)."""
     actor, shipment = _visible(shipment_id)
-    return send_document(
-        shipping.manifest_pdf(actor, shipment),
-        media_type="application/pdf",
-        filename=f"manifest-{shipment.manifest_number}.pdf",
-        attachment=False,
+    return send_printable_pdf(
+        shipping.manifest_pdf(actor, shipment), f"manifest-{shipment.manifest_number}.pdf"
     )

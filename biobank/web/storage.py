@@ -33,7 +33,7 @@ from flask.typing import ResponseReturnValue
 from flask_login import login_required
 
 from biobank.db import unit_of_work
-from biobank.downloads import send_document
+from biobank.downloads import send_printable_pdf
 from biobank.errors import Conflict, ValidationFailed
 from biobank.models import Container, ContainerKind, SiteKind, User
 from biobank.security import current_actor
@@ -392,12 +392,7 @@ def box(box_id: int):
 def box_label(box_id: int):
     """The box's label, opened in the browser to print."""
     actor, found = _box(box_id)
-    return send_document(
-        storage.box_label_pdf(actor, found),
-        media_type="application/pdf",
-        filename=f"box-{found.barcode}.pdf",
-        attachment=False,
-    )
+    return send_printable_pdf(storage.box_label_pdf(actor, found), f"box-{found.barcode}.pdf")
 
 
 @bp.get("/boxes/<int:box_id>/contents")
