@@ -15,7 +15,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from bench.harness import ms, percentile, postgres_url
+from bench.harness import migrated_app, ms, percentile, postgres_url
 
 SAMPLES = int(os.environ.get("BIOBANK_SCALE_SAMPLES", "1000000"))
 ROUNDS = 60
@@ -23,30 +23,12 @@ ROUNDS = 60
 
 def _build(url: str):
     """Migrate, load the demo, add SAMPLES stored tubes; return the app and the seed time."""
-    from flask_migrate import upgrade
-
-    from biobank import create_app
     from biobank.db import unit_of_work
-    from biobank.services.catalogue import load_catalogue
     from biobank.services.demo import seed_demo, seed_scale
 
-    if url.startswith("postgresql"):
-        engine = sa.create_engine(url)
-        with engine.begin() as connection:
-            connection.exec_driver_sql("DROP SCHEMA public CASCADE")
-            connection.exec_driver_sql("CREATE SCHEMA public")
-        engine.dispose()
-    app = create_app(
-        {
-            "SQLALCHEMY_DATABASE_URI": url,
-            "BIOBANK_ENV": "development",
-            "BIOBANK_LOGIN_LIMIT": "100000 per minute",
-        }
-    )
+    app = migrated_app(url, env="development")
     with app.app_context():
-        upgrade()
         with unit_of_work():
-            load_catalogue()
             seed_demo()
         started, cpu = time.perf_counter(), time.process_time()
         with unit_of_work():

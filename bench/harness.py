@@ -77,16 +77,13 @@ class Cast:
     coordinator: object
 
 
-@contextmanager
-def bench_app(url: str) -> Iterator[tuple[object, Cast]]:
-    """A migrated, empty database with the catalogue, two sites and one user per role."""
+def migrated_app(url: str, env: str = "testing"):
+    """The app on an empty database (PostgreSQL: its public schema rebuilt), migrated to the
+    newest revision, with the catalogue loaded. Returned inside no app context."""
     from flask_migrate import upgrade
 
     from biobank import create_app
     from biobank.db import unit_of_work
-    from biobank.extensions import db
-    from biobank.models import Role, SiteKind
-    from biobank.services import accounts, sites
     from biobank.services.catalogue import load_catalogue
 
     if url.startswith("postgresql"):
@@ -98,7 +95,7 @@ def bench_app(url: str) -> Iterator[tuple[object, Cast]]:
     app = create_app(
         {
             "SQLALCHEMY_DATABASE_URI": url,
-            "BIOBANK_ENV": "testing",
+            "BIOBANK_ENV": env,
             "BIOBANK_LOGIN_LIMIT": "100000 per minute",
         }
     )
@@ -106,6 +103,20 @@ def bench_app(url: str) -> Iterator[tuple[object, Cast]]:
         upgrade()
         with unit_of_work():
             load_catalogue()
+    return app
+
+
+@contextmanager
+def bench_app(url: str) -> Iterator[tuple[object, Cast]]:
+    """A migrated, empty database with the catalogue, two sites and one user per role."""
+    from biobank.db import unit_of_work
+    from biobank.extensions import db
+    from biobank.models import Role, SiteKind
+    from biobank.services import accounts, sites
+
+    app = migrated_app(url)
+    with app.app_context():
+        with unit_of_work():
             clinic = sites.create_site(
                 code="UCSD-01",
                 name="UC San Diego Health",

@@ -85,6 +85,7 @@ from biobank.services.rackscan import (
     decode_text_upload,
     parse_position,
 )
+from biobank.services.samples import samples_by_barcode
 from biobank.services.settings import setting
 
 SOURCE = "inventory import"
@@ -695,17 +696,6 @@ def _occupied(boxes: Iterable[Container]) -> dict[tuple[int, int, int], str | No
     return taken
 
 
-def _samples(barcodes: Iterable[str]) -> dict[str, Sample]:
-    wanted = sorted(set(barcodes))
-    found: dict[str, Sample] = {}
-    for chunk in _chunks(wanted):
-        found |= {
-            s.barcode: s
-            for s in db.session.scalars(sa.select(Sample).where(Sample.barcode.in_(chunk)))
-        }
-    return found
-
-
 def _withdrawn(participant_ids: Iterable[str]) -> dict[str, Participant]:
     wanted = sorted(set(participant_ids))
     found: dict[str, Participant] = {}
@@ -890,7 +880,7 @@ def _plan(actor: User, lines: list[_Line]) -> tuple[list[_Row], dict[str, Partic
         _read_columns(row, tube_types=tube_types, sites=sites, now=now)
         _place_in_box(row, store)
     occupied = _occupied(row.box.existing for row in rows if row.box and row.box.existing)
-    known = _samples(
+    known = samples_by_barcode(
         [row.barcode for row in rows if row.barcode]
         + [row.parent_barcode for row in rows if row.parent_barcode]
     )
@@ -1027,7 +1017,7 @@ def import_inventory(actor: User, data: bytes, *, apply: bool) -> InventoryRepor
 
 def _fresh_ids(count: int) -> list[str]:
     def taken(candidates: list[str]) -> set[str]:
-        return set(_samples(candidates))
+        return set(samples_by_barcode(candidates))
 
     return ids.unique_codes(count, ids.new_sample_id, taken)
 

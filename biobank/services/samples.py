@@ -94,12 +94,21 @@ def get_sample(user: User, text: str, *, field: str = "barcode") -> Sample:
     return policy.ensure_visible(user, find_by_barcode(barcode), f"sample {ids.display(barcode)}")
 
 
+# Barcodes per IN list: thousands of rows (an inventory import) stay within every database's
+# limit on bound parameters.
+BARCODES_PER_QUERY = 1000
+
+
 def samples_by_barcode(barcodes: Iterable[str]) -> dict[str, Sample]:
-    wanted = list(barcodes)
-    if not wanted:
-        return {}
-    found = db.session.scalars(sa.select(Sample).where(Sample.barcode.in_(wanted)))
-    return {sample.barcode: sample for sample in found}
+    wanted = sorted(set(barcodes))
+    found: dict[str, Sample] = {}
+    for start in range(0, len(wanted), BARCODES_PER_QUERY):
+        chunk = wanted[start : start + BARCODES_PER_QUERY]
+        found |= {
+            sample.barcode: sample
+            for sample in db.session.scalars(sa.select(Sample).where(Sample.barcode.in_(chunk)))
+        }
+    return found
 
 
 def list_samples(
