@@ -206,6 +206,9 @@ def record_events_in_bulk(
     ``container_id``, ``reason`` and ``details``; ``actor``, ``site`` and ``at`` are shared.
     """
     session = db.session
+    # Events still pending in the session (a box created just before) go in first: the
+    # rows below go straight to the connection, and must come after what they link to.
+    session.flush()
     if site is None and actor is not None:
         site = actor.site
     moment = (at or utcnow()).astimezone(UTC)

@@ -554,3 +554,14 @@ def test_huge_files_are_refused_before_reading_them(technician, monkeypatch):
     data = csv_file([tube(f"A{i}") for i in range(1, 5)])
     with pytest.raises(ValidationFailed, match="more than 3 tubes"):
         inventory.import_inventory(technician, data, apply=False)
+
+
+def test_a_new_box_for_tubes_that_keep_their_ids_stays_on_the_chain(
+    technician, freezer, boxes, site_codes
+):
+    # No row asks for a new ID, so nothing reads the database between the box's event and
+    # the tubes' bulk events: the bulk append must still link to the box's event.
+    [kept] = ids.new_sample_ids(1)
+    apply(technician, csv_file([tube("A1", barcode=kept, box="Box 7")]))
+    assert db.session.scalar(sa.select(Container).where(Container.name == "Box 7")) is not None
+    assert verify_chain().intact
