@@ -98,6 +98,7 @@ MAX_BOX_ROWS, MAX_BOX_COLS = 26, 99
 MAX_NOTES = 2000
 MAX_VOLUME_ML = Decimal("99999.999")  # samples.volume_ml is NUMERIC(8, 3)
 QUERY_CHUNK = 1000
+EMPTY_FILE = "The file is empty: export the inventory as CSV and upload that file."
 PATH_SEPARATOR = re.compile(r"\s*[›>]\s*")
 
 COLUMNS = (
@@ -290,7 +291,7 @@ def read_inventory_file(data: bytes) -> tuple[list[_Line], list[str]]:
         text = decode_text_upload(
             data,
             max_bytes=MAX_BYTES,
-            empty="The file is empty: export the inventory as CSV and upload that file.",
+            empty=EMPTY_FILE,
             too_large="The file is {size} bytes; an inventory file may have up to {limit} "
             f"bytes ({MAX_ROWS:,} tubes): split it, e.g. one file per freezer.",
             upload_instead='export the inventory as CSV (a spreadsheet\'s "Save as CSV") '
@@ -299,7 +300,9 @@ def read_inventory_file(data: bytes) -> tuple[list[_Line], list[str]]:
     except RackFileError as unreadable:
         raise _file_error(str(unreadable)) from None
     source = text.splitlines()
-    start = next(index for index, line in enumerate(source) if line.strip())
+    start = next((index for index, line in enumerate(source) if line.strip()), None)
+    if start is None:  # blank lines only, or nothing but a byte-order mark
+        raise _file_error(EMPTY_FILE)
     delimiter, names = _header(source[start], start + 1)
     ignored = [
         name or f"(column {number}, no name)"

@@ -528,6 +528,8 @@ def test_only_biobank_staff_who_manage_storage_may_import(
     [
         (b"", "The file is empty"),
         (b"   \n\n", "The file is empty"),
+        (b"\xef\xbb\xbf", "The file is empty"),  # a spreadsheet's empty "CSV UTF-8"
+        (b"\xa0\r\n", "The file is empty"),  # a lone non-breaking space (cp1252)
         (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "This is not a text file"),
         (b"A1,7KQ2M9XD3E\nA2,ABCDEFGHJT\n", "is not a header this import reads"),
         (
