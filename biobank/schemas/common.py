@@ -4,7 +4,7 @@ from functools import cache
 
 from marshmallow import INCLUDE, Schema, fields, validate
 
-from biobank.services.pages import MAX_PER_PAGE
+from biobank.services.pages import MAX_PAGE, MAX_PER_PAGE
 
 
 class ProblemSchema(Schema):
@@ -27,7 +27,7 @@ class ProblemSchema(Schema):
 
 
 class PageArgsSchema(Schema):
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1))
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=MAX_PAGE))
     per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=MAX_PER_PAGE))
 
 

@@ -29,6 +29,10 @@ def test_wrong_method_is_405_problem_with_allow(client, collector, auth_headers)
 def test_query_parameter_errors_are_422(client, collector, auth_headers):
     body = _is_problem(client.get("/api/v1/sites?per_page=0", headers=auth_headers(collector)), 422)
     assert "per_page" in body["errors"]
+    huge = client.get(
+        "/api/v1/shipments?page=99999999999999999999", headers=auth_headers(collector)
+    )
+    assert "page" in _is_problem(huge, 422)["errors"]
 
 
 def test_oversized_body_is_413(app, client, admin, auth_headers):

@@ -382,3 +382,8 @@ def test_each_role_sees_its_own_links(login, collector, technician, coordinator,
     coordinator_nav = nav(coordinator)
     assert 'href="/reports"' in coordinator_nav and 'href="/shipments"' in coordinator_nav
     assert 'href="/receiving"' not in coordinator_nav
+
+
+def test_a_page_number_past_any_list_is_an_empty_page_not_an_error(collector_client):
+    response = collector_client.get("/shipments?page=99999999999999999999")
+    assert response.status_code == 200
