@@ -53,8 +53,14 @@ def test_restore_refuses_what_is_not_a_backup(app, tmp_path):
     assert "no backup file" in missing.output
 
 
-def test_restore_asks_before_replacing_everything(app, tmp_path):
-    result = app.test_cli_runner().invoke(
-        args=["biobank", "restore", str(tmp_path / "x")], input="n\n"
-    )
+def test_restore_asks_before_replacing_everything(app, tmp_path, collector, start_collection):
+    runner = app.test_cli_runner()
+    target = tmp_path / ("biobank.dump" if ON_POSTGRES else "biobank.sqlite3")
+    assert runner.invoke(args=["biobank", "backup", str(target)]).exit_code == 0
+    start_collection(collector, "P100000003")  # work the backup does not have
+    before = _counts()
+    result = runner.invoke(args=["biobank", "restore", str(target)], input="n\n")
     assert result.exit_code != 0
+    assert "replaces everything in the database with the backup. Continue?" in result.output
+    assert "Aborted" in result.output
+    assert _counts() == before  # answered no: nothing replaced

@@ -43,7 +43,7 @@ def test_a_box_goes_to_its_grid(technician, login, boxes):
     [
         ("7KQ2M9XD3A", 422, "should be E"),
         ("hello", 422, "has 5"),
-        ("MN123", 422, ""),
+        ("MN123", 422, "looks like a manifest or box code but does not check out"),
     ],
 )
 def test_bad_codes_say_why_and_keep_the_input(collector, login, code, status, message):
