@@ -7,7 +7,7 @@ transaction with the change itself.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from biobank.db import utcnow
 from biobank.errors import Conflict, InvalidTransition, ValidationFailed
@@ -16,6 +16,7 @@ from biobank.models import Container, EventType, Sample, SampleStatus, User, pos
 from biobank.services import accounts, policy
 from biobank.services.collections import new_samples
 from biobank.services.custody import record_event
+from biobank.services.numbers import finite_decimal
 from biobank.services.privacy import check_free_text
 from biobank.services.samples import get_sample, transition
 from biobank.services.shipping import lock_sample
@@ -192,10 +193,9 @@ def aliquot(actor: User, text: str, *, count: int, volume_ml: Decimal | float | 
         )
     if not isinstance(count, int) or not 1 <= count <= MAX_ALIQUOTS:
         raise ValidationFailed.for_field("count", f"Make 1 to {MAX_ALIQUOTS} aliquots at a time.")
-    try:
-        each = Decimal(str(volume_ml))
-    except InvalidOperation:
-        raise ValidationFailed.for_field("volume_ml", "Give each aliquot's volume in mL.") from None
+    each = finite_decimal(volume_ml)
+    if each is None:
+        raise ValidationFailed.for_field("volume_ml", "Give each aliquot's volume in mL.")
     if each <= 0:
         raise ValidationFailed.for_field("volume_ml", "An aliquot's volume must be above zero.")
     available = sample.volume_ml if sample.volume_ml is not None else Decimal(0)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from enum import StrEnum
 
 import sqlalchemy as sa
@@ -32,6 +32,7 @@ from biobank.models import (
 )
 from biobank.services import accounts, ids, policy
 from biobank.services.custody import record_event
+from biobank.services.numbers import finite_decimal
 from biobank.services.privacy import check_free_text
 from biobank.services.samples import add_flag, can_transition, transition
 from biobank.services.shipping import lock_sample
@@ -317,12 +318,11 @@ def close_receipt(
         ]
     temperature = None
     if temperature_c not in (None, ""):
-        try:
-            temperature = Decimal(str(temperature_c))
-            if not Decimal("-200") <= temperature <= Decimal("60"):
-                errors["temperature_c"] = ["Give the arrival temperature in °C (-200 to 60)."]
-        except InvalidOperation:
+        temperature = finite_decimal(temperature_c)
+        if temperature is None:
             errors["temperature_c"] = ["Give the arrival temperature as a number of °C."]
+        elif not Decimal("-200") <= temperature <= Decimal("60"):
+            errors["temperature_c"] = ["Give the arrival temperature in °C (-200 to 60)."]
     signature = None
     try:
         signature = accounts.sign(actor, signature_password, accounts.Meaning.RECEIPT)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -34,6 +34,7 @@ from biobank.models import (
 )
 from biobank.services import accounts, ids, policy
 from biobank.services.custody import record_event
+from biobank.services.numbers import finite_decimal
 from biobank.services.pages import Page, paginate
 from biobank.services.privacy import check_free_text
 from biobank.services.samples import transition
@@ -314,9 +315,8 @@ def dispatch_shipment(
         errors["tracking_number"] = [problem]
     dry_ice = None
     if dry_ice_kg not in (None, ""):
-        try:
-            dry_ice = Decimal(str(dry_ice_kg))
-        except InvalidOperation:
+        dry_ice = finite_decimal(dry_ice_kg)
+        if dry_ice is None:
             errors["dry_ice_kg"] = ["Give the dry ice weight in kilograms, e.g. 2.5."]
     if shipment.temperature == TemperatureClass.FROZEN and "dry_ice_kg" not in errors:
         if dry_ice is None or not Decimal("0") < dry_ice <= Decimal("200"):

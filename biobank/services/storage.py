@@ -11,7 +11,7 @@ from collections import Counter, OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from enum import StrEnum
 
 import sqlalchemy as sa
@@ -44,6 +44,7 @@ from biobank.models import (
 )
 from biobank.services import ids, policy
 from biobank.services.custody import record_event
+from biobank.services.numbers import finite_decimal
 from biobank.services.rackscan import RackFileError, Well, parse_position, parse_rack_file
 from biobank.services.samples import get_sample, samples_by_barcode, transition
 from biobank.services.shipping import lock_sample
@@ -166,12 +167,11 @@ def create_freezer(
     target = site_field(site) if site else actor.site
     policy.require_own_site(actor, target, policy.Action.MANAGE_STORAGE)
     name = _name(name)
-    try:
-        temperature = Decimal(str(temperature_c))
-    except InvalidOperation:
+    temperature = finite_decimal(temperature_c)
+    if temperature is None:
         raise ValidationFailed.for_field(
             "temperature_c", "Give the set temperature in °C, e.g. -80."
-        ) from None
+        )
     if not Decimal("-200") <= temperature <= Decimal("25"):
         raise ValidationFailed.for_field("temperature_c", "A set temperature is -200 to 25 °C.")
     if _sibling_named(target.id, None, name):

@@ -129,3 +129,9 @@ def test_withdraw_then_dispose_with_reasons(technician, boxes, stored):
     with pytest.raises(InvalidTransition, match="is disposed: it cannot be withdrawn"):
         lifecycle.withdraw(technician, tube.barcode, "again")
     assert verify_chain().intact
+
+
+def test_an_aliquot_volume_that_is_not_a_number_is_refused(technician, stored):
+    parent = next(t for t in stored if t.tube_type.code == "1ED04")
+    with pytest.raises(ValidationFailed, match="each aliquot's volume in mL"):
+        lifecycle.aliquot(technician, parent.barcode, count=2, volume_ml="NaN")
