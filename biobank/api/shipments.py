@@ -134,7 +134,7 @@ def cancel(body, shipment_id: int):
 
 @blp.get("/<id:shipment_id>/manifest.pdf")
 @blp.doc(responses={"200": {"description": "The manifest as PDF", **PDF_RESPONSE}})
-@blp.problems(401, 403, 404)
+@blp.problems(401, 403, 404, 409)
 def manifest(shipment_id: int):
     """The manifest: barcode, tubes, totals, carrier, UN3373 marking, signatures."""
     actor = current_actor()

@@ -438,6 +438,11 @@ def manifest_spec(shipment: Shipment, *, printed_at: datetime | None = None) -> 
 def manifest_pdf(actor: User, shipment: Shipment) -> bytes:
     """The manifest as PDF; a coordinator can print any site's."""
     policy.require(actor, policy.Action.PRINT_MANIFESTS)
+    if shipment.status == ShipmentStatus.CANCELLED:
+        raise Conflict(
+            f"Shipment {shipment.manifest_number} was cancelled: it travels nowhere, so it has "
+            "no manifest to print."
+        )
     try:
         return labels.render_manifest(manifest_spec(shipment))
     except labels.LabelError as refused:

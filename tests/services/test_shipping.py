@@ -234,6 +234,13 @@ def test_cancelled_shipment_frees_its_tubes(collector, shipment, finalized_colle
         assert shipping.pack_sample(collector, another, tube.barcode).added
 
 
+def test_a_cancelled_shipment_has_no_manifest_to_print(collector, shipment):
+    with unit_of_work():
+        shipping.cancel_shipment(collector, shipment, "pickup called off")
+    with pytest.raises(Conflict, match="was cancelled: it travels nowhere"):
+        shipping.manifest_pdf(collector, shipment)
+
+
 def test_find_by_scanned_manifest(collector, shipment):
     assert shipping.find_by_manifest(collector, shipment.manifest_number.lower()) is shipment
     with pytest.raises(ValidationFailed, match="not a manifest number"):
