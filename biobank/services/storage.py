@@ -286,10 +286,7 @@ def rename_container(actor: User, container: Container, name: str) -> Container:
 
 def subtree_ids(container: Container) -> list[int]:
     """This container and everything below it (one recursive query)."""
-    tree = sa.select(Container.id).where(Container.id == container.id).cte(recursive=True)
-    child = aliased(Container)
-    tree = tree.union_all(sa.select(child.id).where(child.parent_id == tree.c.id))
-    return list(db.session.scalars(sa.select(tree.c.id)))
+    return list(db.session.scalars(sa.select(subtrees([container.id]).c.id)))
 
 
 def deactivate_container(actor: User, container: Container) -> Container:
@@ -525,10 +522,13 @@ def box_grid(box: Container) -> list[list[Cell]]:
     ]
 
 
+def takes_specimen(allowed_specimens: str | None, sample: Sample) -> bool:
+    """A box restricted to some specimens (space-separated) takes only those; others any."""
+    return not allowed_specimens or str(sample.tube_type.specimen) in allowed_specimens.split()
+
+
 def accepts(box: Container, sample: Sample) -> bool:
-    return not box.allowed_specimens or str(sample.tube_type.specimen) in (
-        box.allowed_specimens.split()
-    )
+    return takes_specimen(box.allowed_specimens, sample)
 
 
 # --- storing ------------------------------------------------------------------------------
@@ -673,9 +673,7 @@ class BoxRoom:
     used: int
 
     def takes(self, sample: Sample) -> bool:
-        return not self.allowed_specimens or str(sample.tube_type.specimen) in (
-            self.allowed_specimens.split()
-        )
+        return takes_specimen(self.allowed_specimens, sample)
 
 
 def boxes_with_room(container: Container) -> list[BoxRoom]:
@@ -684,9 +682,7 @@ def boxes_with_room(container: Container) -> list[BoxRoom]:
     One statement: walk the subtree, count each box's occupied positions, keep the boxes
     with room. Full boxes never leave the database.
     """
-    tree = sa.select(Container.id).where(Container.id == container.id).cte(recursive=True)
-    child = aliased(Container)
-    tree = tree.union_all(sa.select(child.id).where(child.parent_id == tree.c.id))
+    tree = subtrees([container.id])
     used = sa.func.count(StoragePosition.id)
     stmt = (
         sa.select(Container.id, Container.rows, Container.cols, Container.allowed_specimens, used)
