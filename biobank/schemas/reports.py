@@ -4,6 +4,7 @@ from marshmallow import Schema, fields, validate
 
 from biobank.schemas.common import PageArgsSchema
 from biobank.schemas.samples import SampleSchema
+from biobank.services.reports import MAX_REPORT_DAYS
 
 
 class OverdueQuerySchema(PageArgsSchema):
@@ -72,7 +73,7 @@ class DisposalQuerySchema(PageArgsSchema):
 
 
 class WindowQuerySchema(PageArgsSchema):
-    days = fields.Integer(load_default=90, validate=validate.Range(min=1, max=3650))
+    days = fields.Integer(load_default=90, validate=validate.Range(min=1, max=MAX_REPORT_DAYS))
 
 
 class ProcessingDeviationsSchema(Schema):
@@ -93,4 +94,4 @@ class FreezerTimesSchema(Schema):
 class DownloadQuerySchema(Schema):
     site = fields.String()
     state = fields.String(validate=validate.OneOf(["overdue", "missing"]))
-    days = fields.Integer(validate=validate.Range(min=1, max=3650))
+    days = fields.Integer(validate=validate.Range(min=1, max=MAX_REPORT_DAYS))

@@ -590,11 +590,18 @@ REPORT_TABLES = {
 }
 
 
+# A report's look-back window: a day to ten years.
+MAX_REPORT_DAYS = 3650
+
+
 def report_table(actor: User, name: str, **filters: Any) -> ReportTable:
     """The named report as a table, given only the filters it takes."""
-    from biobank.errors import NotFound
+    from biobank.errors import NotFound, ValidationFailed
 
     if name not in REPORT_TABLES:
         raise NotFound(f"There is no report {name!r}: choose {', '.join(REPORT_TABLES)}.")
+    days = filters.get("days")
+    if days is not None and not 1 <= days <= MAX_REPORT_DAYS:
+        raise ValidationFailed.for_field("days", f"Choose between 1 and {MAX_REPORT_DAYS} days.")
     build, accepted = REPORT_TABLES[name]
     return build(actor, **{k: v for k, v in filters.items() if k in accepted and v is not None})

@@ -7,6 +7,8 @@ filtered report is a link a coordinator can bookmark or send.
 
 from __future__ import annotations
 
+import re
+
 from flask import Blueprint, redirect, render_template, request, url_for
 from flask_login import login_required
 
@@ -74,9 +76,10 @@ def _table(name: str):
     if form.errors:
         messages = {field: list(errors) for field, errors in form.errors.items()}
         raise ValidationFailed(next(iter(messages.values()))[0], errors=messages)
-    days = request.args.get("days", type=int)
-    if days is not None and not 1 <= days <= 3650:
-        raise ValidationFailed.for_field("days", "Choose between 1 and 3650 days.")
+    typed = request.args.get("days", "").strip()
+    if typed and not re.fullmatch(r"[0-9]{1,6}", typed):
+        raise ValidationFailed.for_field("days", "Give the number of days as a whole number.")
+    days = int(typed) if typed else None
     return reports.report_table(
         current_actor(), name, site=site, state=form.state.data or None, days=days
     )

@@ -5,7 +5,7 @@ from datetime import timedelta
 import pytest
 
 from biobank.db import unit_of_work, utcnow
-from biobank.errors import Forbidden, NotFound
+from biobank.errors import Forbidden, NotFound, ValidationFailed
 from biobank.services import collections, reports, storage
 
 
@@ -123,3 +123,10 @@ def test_the_occupancy_forecast_counts_the_last_30_days_intake(
     [row] = reports.occupancy_report(coordinator, now=later)
     assert row.stored_last_30_days == counted
     assert row.days_until_full == (int((162 - 8) / (counted / 30)) if counted else None)
+
+
+@pytest.mark.parametrize("days", [0, 3651])
+def test_a_report_window_outside_a_day_to_ten_years_is_refused(coordinator, days):
+    with pytest.raises(ValidationFailed, match="between 1 and 3650 days") as error:
+        reports.report_table(coordinator, "processing", days=days)
+    assert list(error.value.errors) == ["days"]

@@ -203,3 +203,6 @@ def test_table_reports_have_pages_and_downloads(coordinator_client, name):
 
 def test_a_bad_window_is_refused(coordinator_client):
     assert coordinator_client.get("/reports/processing?days=0").status_code == 422
+    assert coordinator_client.get("/reports/processing?days=3651").status_code == 422
+    typed = coordinator_client.get("/reports/processing?days=abc")  # was read as no window
+    assert typed.status_code == 422 and "whole number" in typed.get_data(as_text=True)
