@@ -36,6 +36,7 @@ from biobank.services import reports, storage
 from biobank.services.figure_cache import cached_figure
 from biobank.services.reports import Thresholds
 from biobank.services.sqltime import local_day
+from biobank.services.storage import NEARLY_FULL_PERCENT
 
 
 @dataclass
@@ -137,7 +138,9 @@ def collector_dashboard(user: User, now: datetime | None = None) -> Dashboard:
 # --- biobank ------------------------------------------------------------------------------
 
 
-def full_boxes(site_id: int, threshold: float = 0.9, limit: int = 20) -> list[dict[str, Any]]:
+def full_boxes(
+    site_id: int, threshold: float = NEARLY_FULL_PERCENT / 100, limit: int = 20
+) -> list[dict[str, Any]]:
     """Boxes at least ``threshold`` full, fullest first (one grouped query, kept briefly:
     it counts every position of the site)."""
     return cached_figure(

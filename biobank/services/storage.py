@@ -59,6 +59,8 @@ CHILD_KINDS = {
     ContainerKind.BOX: (),
 }
 AUTO_PLACE_ATTEMPTS = 5
+# A box this full is called out (freezer page, technician's dashboard).
+NEARLY_FULL_PERCENT = 90
 
 
 def path_text(container: Container) -> str:
@@ -318,6 +320,19 @@ class Occupancy:
     @property
     def free(self) -> int:
         return self.capacity - self.used
+
+    @property
+    def full(self) -> bool:
+        return self.capacity > 0 and self.free <= 0
+
+    @property
+    def nearly_full(self) -> bool:
+        """Called out so a new box is set up before the bench runs out of room mid-shipment."""
+        return (
+            not self.full
+            and self.capacity > 0
+            and 100 * self.used >= NEARLY_FULL_PERCENT * self.capacity
+        )
 
     @property
     def percent(self) -> int:

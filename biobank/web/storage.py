@@ -58,10 +58,6 @@ from biobank.web.storage_forms import (
 
 bp = Blueprint("storage", __name__, url_prefix="/storage")
 
-# A box this full is called out on the freezer page, so a new one is set up before the
-# bench runs out of room mid-shipment.
-NEARLY_FULL_PERCENT = 90
-
 
 @bp.before_request
 @login_required
@@ -87,12 +83,11 @@ class Node:
 
     @property
     def full(self) -> bool:
-        return self.occupancy.capacity > 0 and self.occupancy.free <= 0
+        return self.occupancy.full
 
     @property
     def nearly_full(self) -> bool:
-        used, capacity = self.occupancy.used, self.occupancy.capacity
-        return not self.full and capacity > 0 and 100 * used >= NEARLY_FULL_PERCENT * capacity
+        return self.occupancy.nearly_full
 
     def walk(self) -> Iterator[Node]:
         yield self
@@ -232,7 +227,7 @@ def _render_freezer(
         forms=forms,
         full=[node for node in boxes if node.full],
         nearly_full=[node for node in boxes if node.nearly_full],
-        nearly_full_percent=NEARLY_FULL_PERCENT,
+        nearly_full_percent=storage.NEARLY_FULL_PERCENT,
     ), status
 
 

@@ -318,3 +318,12 @@ def test_a_tube_is_offered_its_box_then_the_newest_with_room_that_take_it(
     offered = storage.boxes_to_offer(technician, urine, most=3)
     assert [b.name for b in offered] == ["Box 1", "Box 4", "Box 3"]
     assert serum_only not in storage.boxes_to_offer(technician, urine)
+
+
+@pytest.mark.parametrize(
+    ("used", "capacity", "full", "nearly_full"),
+    [(81, 81, True, False), (73, 81, False, True), (72, 81, False, False), (0, 0, False, False)],
+)
+def test_full_and_nearly_full_boxes(used, capacity, full, nearly_full):
+    figures = storage.Occupancy(used, capacity)
+    assert (figures.full, figures.nearly_full) == (full, nearly_full)
