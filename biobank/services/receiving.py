@@ -138,6 +138,16 @@ def tubes_still_missing(shipment: Shipment) -> list[Sample]:
     )
 
 
+def may_receive(actor: User, shipment: Shipment) -> bool:
+    """Whether this user scans this shipment in: its destination's receiving staff, while its
+    receipt can take scans."""
+    return (
+        policy.can(actor, policy.Action.RECEIVE)
+        and shipment.destination_site_id == actor.site_id
+        and shipment.status in SCANNABLE
+    )
+
+
 def _require_receiver(actor: User, shipment: Shipment) -> None:
     policy.require_own_site(actor, shipment.destination, policy.Action.RECEIVE)
 

@@ -4,9 +4,8 @@ from flask import Blueprint, redirect, render_template, request, url_for
 from flask_login import login_required
 
 from biobank.errors import DomainError
-from biobank.models import ShipmentStatus
 from biobank.security import current_actor
-from biobank.services import policy
+from biobank.services import receiving
 from biobank.services.dashboards import dashboard_for
 from biobank.services.lookup import ScanKind, resolve_scan
 
@@ -18,13 +17,6 @@ bp = Blueprint("home", __name__)
 def index():
     user = current_actor()
     return render_template(f"home/{user.role}.html", dashboard=dashboard_for(user))
-
-
-RECEIVABLE = (
-    ShipmentStatus.IN_TRANSIT,
-    ShipmentStatus.RECEIVED,
-    ShipmentStatus.RECEIVED_WITH_DISCREPANCIES,
-)
 
 
 @bp.get("/scan")
@@ -44,10 +36,5 @@ def scan():
     if target.kind == ScanKind.BOX:
         return redirect(url_for("storage.box", box_id=target.record.id))
     shipment = target.record
-    receiving_here = (
-        policy.can(user, policy.Action.RECEIVE)
-        and shipment.destination_site_id == user.site_id
-        and shipment.status in RECEIVABLE
-    )
-    endpoint = "receiving.show" if receiving_here else "shipments.show"
+    endpoint = "receiving.show" if receiving.may_receive(user, shipment) else "shipments.show"
     return redirect(url_for(endpoint, shipment_id=shipment.id))

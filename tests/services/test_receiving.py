@@ -270,3 +270,13 @@ def test_an_unfinished_tube_scanned_on_a_receipt_is_flagged_not_received(
         sa.select(Event).where(Event.type == "received", Event.sample_id == draft.id)
     ).all()
     assert received == []
+
+
+def test_who_may_receive_a_shipment(technician, collector, coordinator, dispatched_shipment):
+    shipment = dispatched_shipment(collector)
+    assert receiving.may_receive(technician, shipment)
+    assert not receiving.may_receive(collector, shipment)  # the sender's site
+    assert not receiving.may_receive(coordinator, shipment)  # reads, does not receive
+    with unit_of_work():
+        opened = shipping.open_shipment(collector, destination="MAYO-BB", temperature="frozen")
+    assert not receiving.may_receive(technician, opened)  # not dispatched yet
