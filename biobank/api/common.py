@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from flask_smorest import Blueprint as SmorestBlueprint
+from marshmallow import ValidationError
+from webargs.flaskparser import FlaskParser
 from werkzeug.routing import IntegerConverter
 
 from biobank.db import MAX_RECORD_ID
@@ -15,8 +18,43 @@ from biobank.services.pages import Page
 API_PREFIX = "/api/v1"
 
 
+NUL_MESSAGE = "Remove the NUL character (\\0): no value here may contain one."
+
+
+def _holds_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, Mapping):
+        return any(_holds_nul(key) or _holds_nul(item) for key, item in value.items())
+    if isinstance(value, list | tuple):
+        return any(_holds_nul(item) for item in value)
+    return False
+
+
+class ArgumentsParser(FlaskParser):
+    """Reads arguments as webargs does, but refuses a NUL character with a 422 where it
+    stands: PostgreSQL cannot store or even compare text holding one, and would answer the
+    query with an error (a 500) instead."""
+
+    def pre_load(self, location_data, *, schema, req, location):
+        declared = {field.data_key or name for name, field in schema.fields.items()}
+        getlist = getattr(location_data, "getlist", None)
+        problems = {}
+        for key in location_data:
+            if location in ("query", "querystring", "form") and key not in declared:
+                continue  # ignored by the schema, never reaches the database
+            values = getlist(key) if getlist else [location_data[key]]
+            if _holds_nul(key) or _holds_nul(values):
+                problems[key] = [NUL_MESSAGE]
+        if problems:
+            raise ValidationError(problems)
+        return location_data
+
+
 class Blueprint(SmorestBlueprint):
     """A smorest blueprint whose routes document the problem answers they can give."""
+
+    ARGUMENTS_PARSER = ArgumentsParser()
 
     def arguments(self, schema, *, location="json", **kwargs):
         """Routes that read a body can also answer malformed JSON (400), a body too large

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from biobank.api.common import NUL_MESSAGE
+
 
 def _is_problem(response, status):
     assert response.status_code == status
@@ -124,3 +126,18 @@ def test_out_of_range_record_ids_are_404(client, collector, auth_headers, record
         response = client.get(path, headers=auth_headers(collector))
         assert response.status_code == 404, path
         assert response.mimetype == "application/problem+json"
+
+
+def test_a_nul_character_is_refused_where_it_stands(client, collector, auth_headers):
+    # PostgreSQL can neither store nor compare text holding NUL: it must not get that far.
+    headers = auth_headers(collector)
+    body = _is_problem(client.get("/api/v1/samples?tube_type=1SST%008", headers=headers), 422)
+    assert body["errors"]["tube_type"] == [NUL_MESSAGE]
+    ignored = client.get("/api/v1/samples?unknown=%00", headers=headers)
+    assert ignored.status_code == 200  # a parameter nobody reads is not an error
+    posted = client.post(
+        "/api/v1/collections",
+        json={"participant_id": "P12345\u00006789", "kit": "BASELINE-ADULT"},
+        headers=headers,
+    )
+    assert _is_problem(posted, 422)["errors"]["participant_id"] == [NUL_MESSAGE]
