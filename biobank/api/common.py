@@ -37,6 +37,10 @@ class ArgumentsParser(FlaskParser):
     query with an error (a 500) instead."""
 
     def pre_load(self, location_data, *, schema, req, location):
+        if not isinstance(location_data, Mapping):  # a JSON body that is not an object
+            if _holds_nul(location_data):
+                raise ValidationError(NUL_MESSAGE)
+            return location_data
         declared = {field.data_key or name for name, field in schema.fields.items()}
         getlist = getattr(location_data, "getlist", None)
         problems = {}

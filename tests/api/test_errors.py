@@ -141,3 +141,9 @@ def test_a_nul_character_is_refused_where_it_stands(client, collector, auth_head
         headers=headers,
     )
     assert _is_problem(posted, 422)["errors"]["participant_id"] == [NUL_MESSAGE]
+
+
+@pytest.mark.parametrize("body", [[1, 2], "text", 7, None, ["\u0000"]])
+def test_a_json_body_that_is_not_an_object_is_a_422(client, collector, auth_headers, body):
+    posted = client.post("/api/v1/collections", json=body, headers=auth_headers(collector))
+    _is_problem(posted, 422)
