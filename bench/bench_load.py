@@ -462,7 +462,7 @@ def _check_database(url: str) -> dict[str, int]:
 
 def _measure(url: str, duration: float) -> dict:
     from biobank.extensions import db
-    from biobank.services.custody import verify_chain
+    from biobank.services.custody_log import verify_chain
 
     with bench_app(url) as (app, cast):
         began = time.perf_counter()

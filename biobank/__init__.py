@@ -34,6 +34,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     register_blueprints(app)
     register_errorhandlers(app)
     register_commands(app)
+    register_background_work(app)
     return app
 
 
@@ -145,3 +146,9 @@ def register_commands(app: Flask) -> None:
     from biobank.cli import biobank_cli
 
     app.cli.add_command(biobank_cli)
+
+
+def register_background_work(app: Flask) -> None:
+    from biobank.sequencer import init_background_sequencer
+
+    init_background_sequencer(app)

@@ -163,7 +163,7 @@ def backup(path: Path) -> None:
 def restore(path: Path, yes: bool) -> None:
     """Replace everything in the database with the backup at PATH, then verify the chain."""
     from biobank.backup import restore as restore_backup
-    from biobank.services.custody import verify_chain
+    from biobank.services.custody_log import verify_chain
 
     if not yes:
         click.confirm(
@@ -182,14 +182,106 @@ def restore(path: Path, yes: bool) -> None:
 
 
 @biobank_cli.command("audit-verify")
-def audit_verify() -> None:
-    """Check that the chain of custody has not been altered."""
-    from biobank.services.custody import verify_chain
+@click.option(
+    "--checkpoint",
+    "checkpoint_file",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="A signed checkpoint kept elsewhere: fail unless today's log extends it.",
+)
+@click.option(
+    "--key",
+    "verifier_key",
+    help="The log's verifier key (<name>+<id>+<key>); default: the configured signing key's.",
+)
+@click.option("--full", is_flag=True, help="With --checkpoint: also recheck the whole log.")
+@domain_errors_as_messages
+def audit_verify(checkpoint_file: Path | None, verifier_key: str | None, full: bool) -> None:
+    """Check that the chain of custody has not been altered (and extends a checkpoint)."""
+    from biobank.services import custody_log
+    from biobank.tlog.note import NoteError, Verifier
 
-    report = verify_chain()
-    if report.first_break is not None:
-        raise click.ClickException(
-            f"chain of custody broken at event {report.first_break.event_id}: "
-            f"{report.first_break.problem} ({report.checked} events before it verified)"
+    reports = []
+    if checkpoint_file is not None:
+        try:
+            verifier = Verifier.decode(verifier_key) if verifier_key else None
+        except NoteError as error:
+            raise click.ClickException(f"--key: {error}") from None
+        note = checkpoint_file.read_text(encoding="utf-8", errors="replace")
+        reports.append(
+            ("extends the checkpoint", custody_log.verify_against_checkpoint(note, verifier))
         )
-    click.echo(f"Chain of custody intact: {report.checked} events verified.")
+    if checkpoint_file is None or full:
+        reports.append(("intact", custody_log.verify_chain()))
+    for _, report in reports:
+        if report.first_break is not None:
+            where = (
+                f" at event {report.first_break.event_id}"
+                if report.first_break.event_id is not None
+                else ""
+            )
+            raise click.ClickException(
+                f"chain of custody broken{where}: {report.first_break.problem} "
+                f"({report.checked} events before it verified)"
+            )
+    status = custody_log.log_status()
+    for claim, report in reports:
+        click.echo(f"Chain of custody {claim}: {report.checked} events verified.")
+    click.echo(
+        f"The log holds {status.tree_size} events; {status.pending} wait for the sequencer "
+        f"(oldest {status.oldest_pending_seconds():.1f} s)."
+    )
+
+
+@biobank_cli.command("sequence")
+@click.option(
+    "--wait/--no-wait",
+    default=True,
+    help="Queue behind a sequencer already running (default), or step aside.",
+)
+def sequence(wait: bool) -> None:
+    """Give every committed custody event its place in the log's Merkle tree."""
+    from biobank.sequencer import sequence_pending
+    from biobank.services.custody_log import log_status
+
+    added = sequence_pending(wait=wait)
+    click.echo(f"Sequenced {added} events; the log holds {log_status().tree_size}.")
+
+
+@biobank_cli.command("checkpoint")
+@domain_errors_as_messages
+def checkpoint() -> None:
+    """Sequence what is committed, then print the log's signed checkpoint (keep it elsewhere)."""
+    from biobank.sequencer import sequence_pending
+    from biobank.services.custody_log import signed_checkpoint
+
+    sequence_pending(wait=True)
+    click.echo(signed_checkpoint().note, nl=False)
+
+
+@biobank_cli.command("log-key")
+@domain_errors_as_messages
+def log_key() -> None:
+    """Print the log's verifier key, in the form Go's sumdb/note reads."""
+    from biobank.services.custody_log import log_verifier_key
+
+    click.echo(log_verifier_key())
+
+
+@biobank_cli.command("log-keygen")
+@click.argument("path", required=False, type=click.Path(dir_okay=False, path_type=Path))
+def log_keygen(path: Path | None) -> None:
+    """Create the log's Ed25519 signing key at PATH (default: BIOBANK_LOG_KEY_FILE)."""
+    from biobank.services.custody_log import create_log_key
+
+    configured = current_app.config["BIOBANK_LOG_KEY_FILE"]
+    target = path or (Path(configured) if configured else None)
+    if target is None:
+        raise click.ClickException("give a PATH or set BIOBANK_LOG_KEY_FILE")
+    try:
+        signer = create_log_key(target, current_app.config["BIOBANK_LOG_ORIGIN"])
+    except FileExistsError:
+        raise click.ClickException(
+            f"{target} exists: a log keeps its key (checkpoints kept elsewhere name it)"
+        ) from None
+    click.echo(f"Created {target}; its verifier key (publish it to auditors):")
+    click.echo(signer.verifier.encode())

@@ -24,6 +24,19 @@ def _int_env(name: str, default: int) -> int:
         raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
 
 
+def _float_env(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number of seconds, got {raw!r}") from None
+    if not 0 <= value < 86400:
+        raise ConfigError(f"{name} must be from 0 to 86400 seconds, got {raw!r}")
+    return value
+
+
 def normalise_database_url(url: str) -> str:
     """Accept the usual ``postgres://`` / ``postgresql://`` spellings; we drive psycopg 3."""
     for prefix in ("postgres://", "postgresql://"):
@@ -71,6 +84,16 @@ def load_config(instance_path: str, overrides: dict[str, Any] | None = None) -> 
         "BIOBANK_PASSWORD_HASHING": "standard",
         "BIOBANK_TOKEN_HOURS": _int_env("BIOBANK_TOKEN_HOURS", 12),
         "BIOBANK_LOGIN_LIMIT": os.environ.get("BIOBANK_LOGIN_LIMIT", "10 per minute"),
+        # The custody log (DESIGN §7a): its name, its signing key (a file, never the database),
+        # how often each process's sequencer looks for committed events (0: only
+        # `flask biobank sequence` does), and where it writes signed checkpoints, if anywhere.
+        "BIOBANK_LOG_ORIGIN": os.environ.get("BIOBANK_LOG_ORIGIN", "biobank.localhost/custody"),
+        "BIOBANK_LOG_KEY_FILE": os.environ.get("BIOBANK_LOG_KEY_FILE")
+        or ("" if production else str(Path(instance_path) / "custody-log.key")),
+        "BIOBANK_LOG_KEY_AUTOCREATE": not production,
+        "BIOBANK_SEQUENCER_INTERVAL": _float_env("BIOBANK_SEQUENCER_INTERVAL", 1.0),
+        "BIOBANK_CHECKPOINT_DIR": os.environ.get("BIOBANK_CHECKPOINT_DIR", ""),
+        "BIOBANK_CHECKPOINT_INTERVAL": _float_env("BIOBANK_CHECKPOINT_INTERVAL", 300.0),
         # flask-smorest: the OpenAPI document lives under the API prefix; the docs page is ours.
         "API_TITLE": "Biobank sample tracking API",
         "API_VERSION": "v1",
@@ -91,5 +114,11 @@ def load_config(instance_path: str, overrides: dict[str, Any] | None = None) -> 
             "BIOBANK_SECRET_KEY is not set: production refuses to start with the development "
             "secret (set it to a long random value, e.g. `python -c 'import secrets; "
             "print(secrets.token_hex(32))'`)"
+        )
+    if config["BIOBANK_ENV"] == "production" and not config["BIOBANK_LOG_KEY_FILE"]:
+        raise ConfigError(
+            "BIOBANK_LOG_KEY_FILE is not set: production refuses to start without the custody "
+            "log's signing key (create one with `flask --app wsgi biobank log-keygen PATH`, keep "
+            "it outside the database and its backups)"
         )
     return config

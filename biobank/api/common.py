@@ -96,6 +96,7 @@ _DESCRIPTIONS = {
     415: "The body is not JSON (send Content-Type: application/json).",
     422: "Some fields are not valid; `errors` names them.",
     429: "Too many attempts; retry after the Retry-After seconds.",
+    503: "The service cannot answer now; `detail` says what the operator must set up.",
 }
 
 

@@ -14,7 +14,7 @@ from biobank.models.collections import (
     LabelBatch,
     LabelKit,
 )
-from biobank.models.events import Event, EventType
+from biobank.models.events import CustodyTreeHead, CustodyTreeNode, Event, EventType
 from biobank.models.idempotency import IdempotencyKey
 from biobank.models.participants import Participant
 from biobank.models.samples import Centrifuge, FlagKind, Sample, SampleFlag, SampleStatus
@@ -37,6 +37,8 @@ __all__ = [
     "CollectionStatus",
     "Container",
     "ContainerKind",
+    "CustodyTreeHead",
+    "CustodyTreeNode",
     "Event",
     "EventType",
     "FlagKind",

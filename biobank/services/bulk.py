@@ -44,7 +44,7 @@ from biobank.models import (
     User,
 )
 from biobank.services import ids
-from biobank.services.custody import chain_head, event_hash
+from biobank.services.custody import allocate_event_ids, event_rows
 
 BATCH = 20_000
 TUBES_PER_SHIPMENT = 800
@@ -151,7 +151,7 @@ def _advance_sequences() -> None:
     """PostgreSQL: the serial sequences must follow the ids we assigned ourselves."""
     if db.session.get_bind().dialect.name != "postgresql":
         return
-    for model in (Collection, Sample, Shipment, ShipmentItem, Container, StoragePosition, Event):
+    for model in (Collection, Sample, Shipment, ShipmentItem, Container, StoragePosition):
         table = model.__tablename__
         db.session.execute(
             sa.text(
@@ -162,12 +162,11 @@ def _advance_sequences() -> None:
 
 
 class _Chain:
-    """Events in order, hashed as ``record_event`` hashes them, continuing the chain."""
+    """The bulk events in order, leaf-hashed as ``record_event`` hashes them, written a batch
+    at a time with ids from the events' own sequence."""
 
     def __init__(self) -> None:
-        self.prev = chain_head(db.session)  # takes the append lock on PostgreSQL
-        self.ids = _next_id(Event)
-        self.rows: list[dict[str, Any]] = []
+        self.specs: list[dict[str, Any]] = []
 
     def add(
         self,
@@ -177,30 +176,18 @@ class _Chain:
         actor: User,
         site: Site,
         details: dict[str, Any],
-        **subjects: int | None,
+        **subjects: Any,
     ) -> None:
-        row = {
-            "type": str(type),
-            "at": at,
-            "actor_id": actor.id,
-            "site_id": site.id,
-            "sample_id": subjects.get("sample_id"),
-            "collection_id": subjects.get("collection_id"),
-            "shipment_id": subjects.get("shipment_id"),
-            "container_id": subjects.get("container_id"),
-            "reason": None,
-            "details": details,
-            "prev_hash": self.prev,
-        }
-        row["hash"] = event_hash(**{k: v for k, v in row.items() if k != "hash"})
-        row["id"] = next(self.ids)
-        self.prev = row["hash"]
-        self.rows.append(row)
+        self.specs.append(
+            {"type": type, "at": at, "actor": actor, "site": site, "details": details, **subjects}
+        )
 
     def flush(self) -> int:
-        count = len(self.rows)
-        _insert(Event, self.rows)
-        self.rows = []
+        count = len(self.specs)
+        if count:
+            ids = allocate_event_ids(db.session, count)
+            _insert(Event, event_rows(self.specs, ids=ids))
+        self.specs = []
         return count
 
 
@@ -413,6 +400,7 @@ def seed_stored_samples(
                     site=biobank,
                     details={"bulk": True},
                     sample_id=sample_id,
+                    sample_barcode=barcode,
                     shipment_id=shipment_id,
                 )
                 chain.add(
@@ -422,6 +410,7 @@ def seed_stored_samples(
                     site=biobank,
                     details={"position": f"{chr(65 + row)}{col + 1}", "bulk": True},
                     sample_id=sample_id,
+                    sample_barcode=barcode,
                     container_id=box_ids[box_index],
                 )
                 made += 1

@@ -1,16 +1,17 @@
-"""The chain of custody: ``record_event`` (the only writer of events) and its verification.
+"""The chain of custody: ``record_event`` (the only writer of events) and the bytes each event
+is as a leaf of the custody log's Merkle tree (DESIGN §7a).
 
-Each event stores SHA-256 over its content and the previous event's hash. Appends are
-serialised (a transaction-scoped advisory lock on PostgreSQL; SQLite takes its write lock at
-BEGIN IMMEDIATE), so the chain never forks when two technicians scan at the same moment.
+An append takes no lock that other writers share: the event goes in with its own leaf hash in
+the state change's transaction, and the sequencer (``services.custody_log``) later gives
+committed events their place in the tree. Two technicians at two benches never wait for each
+other here; each tube's own history keeps its order because every write that changes a tube
+locks that tube's row first.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -30,11 +31,11 @@ from biobank.models import (
     Site,
     User,
 )
+from biobank.tlog.merkle import leaf_hash
 
-GENESIS_HASH = "0" * 64
-# Any constant would do; it names the lock in pg_locks for whoever is debugging.
-CHAIN_LOCK_KEY = 0x42494F42  # "BIOB"
-_HEAD_KEY = "biobank.custody.head"
+LEAF_FORMAT = 1
+_UNNUMBERED = "biobank.custody.unnumbered"
+_NEXT_SQLITE_ID = "biobank.custody.next_id"
 
 
 def canonical_json(value: Any) -> str:
@@ -46,71 +47,112 @@ def normalise_details(details: Mapping[str, Any] | None) -> dict[str, Any]:
     return json.loads(canonical_json(dict(details or {})))
 
 
-def event_hash(
+def _timestamp(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def leaf_bytes(
     *,
+    id: int,
     type: str,
     at: datetime,
-    actor_id: int | None,
-    site_id: int | None,
-    sample_id: int | None,
+    recorded_at: datetime,
+    actor: str | None,
+    site: str | None,
+    sample: str | None,
     collection_id: int | None,
     shipment_id: int | None,
     container_id: int | None,
     reason: str | None,
     details: Mapping[str, Any],
-    prev_hash: str,
-) -> str:
-    content = {
-        "type": type,
-        "at": at.isoformat(),
-        "actor_id": actor_id,
-        "site_id": site_id,
-        "sample_id": sample_id,
-        "collection_id": collection_id,
-        "shipment_id": shipment_id,
-        "container_id": container_id,
-        "reason": reason,
-        "details": details,
-        "prev_hash": prev_hash,
+) -> bytes:
+    """An event as a leaf of the custody log: a published contract (DESIGN §7a), so it never
+    changes for ``LEAF_FORMAT`` 1. Canonical JSON (keys sorted, no spaces, UTF-8) naming the
+    event's id, type, times (UTC, microseconds), actor by username, site by code, the sample
+    by its barcode, the other subjects by id, the reason and the details."""
+    return canonical_json(
+        {
+            "format": LEAF_FORMAT,
+            "id": id,
+            "type": type,
+            "at": _timestamp(at),
+            "recorded_at": _timestamp(recorded_at),
+            "actor": actor,
+            "site": site,
+            "sample": sample,
+            "collection": collection_id,
+            "shipment": shipment_id,
+            "container": container_id,
+            "reason": reason,
+            "details": details,
+        }
+    ).encode()
+
+
+def allocate_event_ids(session: Session, count: int) -> list[int]:
+    """Ids for events about to be inserted, in order: a leaf names its event's id, so the id
+    is known before the INSERT. PostgreSQL draws them from the table's own sequence (no lock
+    shared with other writers); on SQLite the writer holds the database's write lock (BEGIN
+    IMMEDIATE), so the next free id is simply the largest plus one."""
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        return list(
+            connection.scalars(
+                sa.text(
+                    "SELECT nextval(pg_get_serial_sequence('events', 'id')) "
+                    "FROM generate_series(1, :count) ORDER BY 1"
+                ),
+                {"count": count},
+            )
+        )
+    first = session.info.get(_NEXT_SQLITE_ID)
+    if first is None:
+        first = (connection.scalar(sa.select(sa.func.max(Event.id))) or 0) + 1
+    session.info[_NEXT_SQLITE_ID] = first + count
+    return list(range(first, first + count))
+
+
+def _names(actor: User | None, site: Site | None, sample: Sample | None) -> dict[str, Any]:
+    return {
+        "actor": None if actor is None else actor.username,
+        "site": None if site is None else site.code,
+        "sample": None if sample is None else sample.barcode,
     }
-    return hashlib.sha256(canonical_json(content).encode()).hexdigest()
 
 
-def _hash_of(event: Event) -> str:
-    return event_hash(
+def _leaf_of(event: Event, names: Mapping[str, Any]) -> bytes:
+    return leaf_bytes(
+        id=event.id,
         type=event.type,
         at=event.at,
-        actor_id=event.actor_id,
-        site_id=event.site_id,
-        sample_id=event.sample_id,
+        recorded_at=event.recorded_at,
         collection_id=event.collection_id,
         shipment_id=event.shipment_id,
         container_id=event.container_id,
         reason=event.reason,
         details=event.details,
-        prev_hash=event.prev_hash,
+        **names,
     )
 
 
-def chain_head(session: Session) -> str:
-    """The hash the next event links to, taking the append lock on first use in a transaction.
-
-    The head is cached on the session until its transaction ends, so a service recording a
-    thousand events (closing a big receipt) reads it once.
-    """
-    cached = session.info.get(_HEAD_KEY)
-    if cached is not None:
-        return cached
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(sa.select(sa.func.pg_advisory_xact_lock(CHAIN_LOCK_KEY)))
-    head = session.scalar(sa.select(Event.hash).order_by(Event.id.desc()).limit(1))
-    return head or GENESIS_HASH
+@sa_event.listens_for(Session, "before_flush")
+def _number_new_events(session: Session, flush_context: Any, instances: Any) -> None:
+    """Events recorded since the last flush get their ids (in the order they were recorded)
+    and their leaf hashes, in one statement however many there are."""
+    pending = session.info.pop(_UNNUMBERED, None)
+    if not pending:
+        return
+    ids = allocate_event_ids(session, len(pending))
+    for (event, names), event_id in zip(pending, ids, strict=True):
+        event.id = event_id
+        event.leaf_hash = leaf_hash(_leaf_of(event, names))
 
 
 @sa_event.listens_for(Session, "after_transaction_end")
-def _forget_chain_head(session: Session, transaction: SessionTransaction) -> None:
+def _forget_pending_numbers(session: Session, transaction: SessionTransaction) -> None:
     if transaction.parent is None:
-        session.info.pop(_HEAD_KEY, None)
+        session.info.pop(_UNNUMBERED, None)
+        session.info.pop(_NEXT_SQLITE_ID, None)
 
 
 def _id_of(record: Any) -> int | None:
@@ -140,10 +182,11 @@ def record_event(
         session.flush()
     if site is None and actor is not None:
         site = actor.site
+    now = utcnow()
     event = Event(
         type=str(EventType(type)),
-        # Hashed exactly as it will read back: UTC.
-        at=(at or utcnow()).astimezone(UTC),
+        at=(at or now).astimezone(UTC),
+        recorded_at=now,
         actor_id=_id_of(actor),
         site_id=_id_of(site),
         sample_id=_id_of(sample),
@@ -152,11 +195,9 @@ def record_event(
         container_id=_id_of(container),
         reason=reason,
         details=normalise_details(details),
-        prev_hash=chain_head(session),
     )
-    event.hash = _hash_of(event)
     session.add(event)
-    session.info[_HEAD_KEY] = event.hash
+    session.info.setdefault(_UNNUMBERED, []).append((event, _names(actor, site, sample)))
     return event
 
 
@@ -191,6 +232,58 @@ def record_events(
 BULK_EVENT_BATCH = 5000
 
 
+def event_rows(
+    specs: Sequence[Mapping[str, Any]],
+    *,
+    ids: Sequence[int],
+    actor: User | None = None,
+    site: Site | None = None,
+    at: datetime | None = None,
+) -> list[dict[str, Any]]:
+    """Plain ``events`` rows, leaf hashes included, for many events at once: for a caller that
+    inserts them itself (an import's thousands of tubes, the demo's million), numbered with
+    ``ids`` from ``allocate_event_ids``.
+
+    Each spec gives ``type`` and any of ``sample_id`` with ``sample_barcode``,
+    ``collection_id``, ``shipment_id``, ``container_id``, ``reason``, ``details``, and its own
+    ``actor``, ``site`` and ``at`` where they differ from the shared ones."""
+    now = utcnow()
+    rows = []
+    for spec, event_id in zip(specs, ids, strict=True):
+        who, where = spec.get("actor", actor), spec.get("site", site)
+        row = {
+            "id": event_id,
+            "type": str(EventType(spec["type"])),
+            "at": (spec.get("at") or at or now).astimezone(UTC),
+            "recorded_at": now,
+            "actor_id": _id_of(who),
+            "site_id": _id_of(where),
+            "sample_id": spec.get("sample_id"),
+            "collection_id": spec.get("collection_id"),
+            "shipment_id": spec.get("shipment_id"),
+            "container_id": spec.get("container_id"),
+            "reason": spec.get("reason"),
+            "details": normalise_details(spec.get("details")),
+        }
+        leaf = leaf_bytes(
+            id=event_id,
+            type=row["type"],
+            at=row["at"],
+            recorded_at=now,
+            actor=None if who is None else who.username,
+            site=None if where is None else where.code,
+            sample=spec.get("sample_barcode"),
+            collection_id=row["collection_id"],
+            shipment_id=row["shipment_id"],
+            container_id=row["container_id"],
+            reason=row["reason"],
+            details=row["details"],
+        )
+        row["leaf_hash"] = leaf_hash(leaf)
+        rows.append(row)
+    return rows
+
+
 def record_events_in_bulk(
     events: Sequence[Mapping[str, Any]],
     *,
@@ -198,95 +291,32 @@ def record_events_in_bulk(
     site: Site | None = None,
     at: datetime | None = None,
 ) -> int:
-    """Append many events at once (an import's thousands of tubes), in the caller's
-    transaction: chained and hashed exactly as ``record_event`` does, under the same append
-    lock, but inserted as plain rows (executemany) instead of one ORM object each.
-
-    Each mapping gives ``type`` and any of ``sample_id``, ``collection_id``, ``shipment_id``,
-    ``container_id``, ``reason`` and ``details``; ``actor``, ``site`` and ``at`` are shared.
-    """
+    """Append many events at once, in the caller's transaction: the same rows and leaves
+    ``record_event`` writes, inserted as plain rows (executemany) instead of one ORM object
+    each. See ``event_rows`` for what each mapping may give."""
     session = db.session
-    # Events still pending in the session (a box created just before) go in first: the
-    # rows below go straight to the connection, and must come after what they link to.
+    # Events still pending in the session (a box created just before) are numbered first, so
+    # the ids below follow theirs.
     session.flush()
     if site is None and actor is not None:
         site = actor.site
-    moment = (at or utcnow()).astimezone(UTC)
-    previous = chain_head(session)
-    rows = []
-    for spec in events:
-        row = {
-            "type": str(EventType(spec["type"])),
-            "at": moment,
-            "actor_id": _id_of(actor),
-            "site_id": _id_of(site),
-            "sample_id": spec.get("sample_id"),
-            "collection_id": spec.get("collection_id"),
-            "shipment_id": spec.get("shipment_id"),
-            "container_id": spec.get("container_id"),
-            "reason": spec.get("reason"),
-            "details": normalise_details(spec.get("details")),
-            "prev_hash": previous,
-        }
-        row["hash"] = previous = event_hash(**row)
-        rows.append(row)
+    sample_ids = sorted({spec["sample_id"] for spec in events if spec.get("sample_id")})
+    barcodes: dict[int, str] = {}
+    for start in range(0, len(sample_ids), BULK_EVENT_BATCH):
+        chunk = sample_ids[start : start + BULK_EVENT_BATCH]
+        barcodes.update(
+            session.execute(sa.select(Sample.id, Sample.barcode).where(Sample.id.in_(chunk))).all()
+        )
+    named = [{**spec, "sample_barcode": barcodes.get(spec.get("sample_id"))} for spec in events]
+    rows = event_rows(
+        named,
+        ids=allocate_event_ids(session, len(events)) if events else [],
+        actor=actor,
+        site=site,
+        at=at,
+    )
     connection = session.connection()
     statement = sa.insert(Event.__table__)
     for start in range(0, len(rows), BULK_EVENT_BATCH):
         connection.execute(statement, rows[start : start + BULK_EVENT_BATCH])
-    session.info[_HEAD_KEY] = previous
     return len(rows)
-
-
-@dataclass(frozen=True)
-class ChainBreak:
-    event_id: int
-    problem: str
-
-
-@dataclass(frozen=True)
-class ChainReport:
-    checked: int
-    first_break: ChainBreak | None
-
-    @property
-    def intact(self) -> bool:
-        return self.first_break is None
-
-
-def _events_in_order(session: Session, batch: int = 5000) -> Iterator[Event]:
-    last_id = 0
-    while True:
-        chunk = session.scalars(
-            sa.select(Event).where(Event.id > last_id).order_by(Event.id).limit(batch)
-        ).all()
-        if not chunk:
-            return
-        yield from chunk
-        last_id = chunk[-1].id
-        for event in chunk:  # keep memory flat over millions of events
-            session.expunge(event)
-
-
-def verify_chain(session: Session | None = None) -> ChainReport:
-    """Recompute every hash in order; report the first event that does not fit."""
-    session = session or db.session
-    expected_prev = GENESIS_HASH
-    checked = 0
-    for event in _events_in_order(session):
-        if event.prev_hash != expected_prev:
-            return ChainReport(
-                checked,
-                ChainBreak(
-                    event.id,
-                    "its link to the previous event does not match (an event before it was "
-                    "removed, inserted or altered)",
-                ),
-            )
-        if _hash_of(event) != event.hash:
-            return ChainReport(
-                checked, ChainBreak(event.id, "its content does not match its hash (altered)")
-            )
-        expected_prev = event.hash
-        checked += 1
-    return ChainReport(checked, None)

@@ -322,3 +322,33 @@ class MemoryStore:
     def read(self, level: int, indices: Sequence[int]) -> Mapping[int, bytes]:
         row = self.levels.get(level, [])
         return {i: row[i] for i in indices if i < len(row)}
+
+
+class CompactRange:
+    """A tree grown one leaf at a time keeping only the O(log n) complete subtrees on its
+    right edge: how an auditor recomputes a whole log's roots in one pass without holding it.
+    ``append`` answers the subtrees the new leaf completed, as (level, index, hash)."""
+
+    def __init__(self) -> None:
+        self.size = 0
+        self._edge: list[tuple[int, bytes]] = []  # (level, hash), highest level first
+
+    def append(self, leaf: bytes) -> list[tuple[int, int, bytes]]:
+        completed = [(0, self.size, leaf)]
+        level, value = 0, leaf
+        while self._edge and self._edge[-1][0] == level:
+            _, left = self._edge.pop()
+            value = node_hash(left, value)
+            level += 1
+            completed.append((level, self.size >> level, value))
+        self._edge.append((level, value))
+        self.size += 1
+        return completed
+
+    def root(self) -> bytes:
+        if not self._edge:
+            return EMPTY_ROOT
+        value = self._edge[-1][1]
+        for _, left in reversed(self._edge[:-1]):
+            value = node_hash(left, value)
+        return value

@@ -4,7 +4,9 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
+from biobank.db import unit_of_work
 from biobank.extensions import db
+from biobank.services.catalogue import load_catalogue
 from tests.conftest import ON_POSTGRES
 
 
@@ -28,39 +30,176 @@ def test_database_is_at_the_single_head_revision(app):
     assert tuple(current) == tuple(heads)
 
 
-@pytest.mark.skipif(ON_POSTGRES, reason="an old-revision database of its own: a SQLite file")
-def test_upgrading_keeps_recorded_data(tmp_path):
-    """Stop at the first revision, record real custody data, upgrade to head: nothing lost,
-    the chain still verifies, and the events are still append-only."""
+MERKLE_LOG_REVISION = "502b29c9255d"
+BEFORE_MERKLE_LOG = "3c5e9a1f7d20"
+
+
+def _migration_module(revision: str):
+    import importlib.util
+    from pathlib import Path
+
+    path = next((Path(__file__).parents[2] / "migrations" / "versions").glob(f"*_{revision}_*"))
+    spec = importlib.util.spec_from_file_location(f"migration_{revision}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def old_database_url(tmp_path):
+    """A database of its own to take through the migrations: a SQLite file, or a fresh
+    PostgreSQL database beside the test one."""
+    if not ON_POSTGRES:
+        yield f"sqlite:///{tmp_path / 'old.sqlite3'}"
+        return
     import sqlalchemy as sa
+
+    from biobank.config import normalise_database_url
+    from tests.conftest import POSTGRES_URL
+
+    base = sa.engine.make_url(normalise_database_url(POSTGRES_URL))
+    name = f"{base.database}_upgrade"
+    admin = sa.create_engine(base.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    yield base.set(database=name).render_as_string(hide_password=False)
+    with admin.connect() as connection:
+        connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin.dispose()
+
+
+def _old_chain(count: int, *, break_at: int | None = None):
+    """Events as the hash-chained revisions wrote them: a site, a tube and ``count`` events."""
+    from datetime import UTC, datetime, timedelta
+    from types import SimpleNamespace
+
+    import sqlalchemy as sa
+
+    migration = _migration_module(MERKLE_LOG_REVISION)
+    connection = db.session.connection()
+    connection.execute(
+        sa.text(
+            "INSERT INTO sites (id, code, name, kind, timezone, active, created_at) "
+            "VALUES (1, 'OLD-01', 'Old site', 'biobank', 'UTC', true, :now)"
+        ),
+        {"now": datetime(2026, 11, 1, tzinfo=UTC).replace(tzinfo=None)},
+    )
+    tube_type = connection.scalar(sa.text("SELECT id FROM tube_types ORDER BY id LIMIT 1"))
+    connection.execute(
+        sa.text(
+            "INSERT INTO samples (id, barcode, tube_type_id, site_id, custody_site_id, status, "
+            "freeze_thaw_count, created_at) VALUES (1, '7KQ2M9XD3E', :tube, 1, 1, 'stored', 0, "
+            ":now)"
+        ),
+        {"tube": tube_type, "now": datetime(2026, 11, 1)},
+    )
+    previous = "0" * 64
+    for index in range(count):
+        at = datetime(2026, 11, 2, tzinfo=UTC) + timedelta(minutes=index)
+        content = {
+            "type": "flagged",
+            "at": at,
+            "actor_id": None,
+            "site_id": 1,
+            "sample_id": 1,
+            "collection_id": None,
+            "shipment_id": None,
+            "container_id": None,
+            "reason": None,
+            "details": {"n": index},
+        }
+        own = migration._chain_hash(SimpleNamespace(**content), previous)
+        if index == break_at:
+            content["details"] = {"n": "altered"}
+        connection.execute(
+            sa.insert(migration.events).values(
+                id=index + 1, prev_hash=previous, hash=own, **content
+            )
+        )
+        previous = own
+    db.session.commit()
+
+
+def _app_at(url: str, revision: str):
     from flask_migrate import upgrade
 
     from biobank import create_app
-    from biobank.db import unit_of_work
-    from biobank.models import Event, EventType, Site
-    from biobank.services.custody import record_event, verify_chain
     from tests.conftest import base_config
 
-    app = create_app(base_config(f"sqlite:///{tmp_path / 'old.sqlite3'}"))
+    app = create_app(base_config(url))
     with app.app_context():
-        upgrade(revision="52c5cd4c8b32")  # the initial schema
+        upgrade(revision=revision)
         with unit_of_work():
-            site = Site(code="OLD-01", name="Old site", kind="collection", timezone="UTC")
-            db.session.add(site)
-            db.session.flush()
-            for _ in range(3):
-                record_event(
-                    EventType.CONTAINER_CHANGED,
-                    actor=None,
-                    site=site,
-                    details={"before": "upgrade"},
-                )
+            load_catalogue()
+    return app
+
+
+def test_upgrading_keeps_recorded_custody_events(old_database_url):
+    """Stop before the Merkle log, record a hash-chained history, upgrade to head: every event
+    kept with its content, given its leaf, sequenced in its old order, verified, and the log
+    still append-only."""
+    import sqlalchemy as sa
+    from flask_migrate import upgrade
+
+    from biobank.models import Event
+    from biobank.sequencer import sequence_pending
+    from biobank.services.custody_log import verify_chain
+
+    app = _app_at(old_database_url, BEFORE_MERKLE_LOG)
+    with app.app_context():
+        _old_chain(40)
         upgrade()  # to head
         db.session.remove()
-        assert db.session.scalar(sa.select(sa.func.count(Event.id))) == 3
-        assert db.session.scalar(sa.select(Site.code)) == "OLD-01"
+        events = db.session.scalars(sa.select(Event).order_by(Event.id)).all()
+        assert [e.details for e in events] == [{"n": n} for n in range(40)]
+        assert all(e.recorded_at == e.at for e in events)
+        report = verify_chain()
+        assert report.intact, report.first_break
+        assert (report.checked, report.pending) == (40, 40)
+        assert sequence_pending() == 40
+        ordered = db.session.scalars(sa.select(Event.id).order_by(Event.log_index)).all()
+        assert ordered == list(range(1, 41))
         assert verify_chain().intact
         with pytest.raises(sa.exc.DBAPIError, match="append-only"):
             db.session.execute(sa.text("DELETE FROM events"))
         db.session.rollback()
+        db.session.remove()
+        db.engine.dispose()
+
+
+def test_upgrading_refuses_to_launder_a_broken_chain(old_database_url, caplog):
+    """An altered history is not signed into the new log: the upgrade stops, says where the
+    chain broke, and leaves the database at its old revision."""
+    import sqlalchemy as sa
+    from flask_migrate import upgrade
+
+    app = _app_at(old_database_url, BEFORE_MERKLE_LOG)
+    with app.app_context():
+        _old_chain(5, break_at=2)
+        with pytest.raises(SystemExit):  # Flask-Migrate logs the error and exits 1
+            upgrade()
+        assert "the chain of custody is broken at event 3" in caplog.text
+        db.session.remove()
+        revision = db.session.scalar(sa.text("SELECT version_num FROM alembic_version"))
+        assert revision == BEFORE_MERKLE_LOG
+        assert db.session.scalar(sa.text("SELECT count(*) FROM events")) == 5
+        db.session.remove()
+        db.engine.dispose()
+
+
+def test_downgrading_rebuilds_the_hash_chain(old_database_url):
+    import sqlalchemy as sa
+    from flask_migrate import downgrade, upgrade
+
+    app = _app_at(old_database_url, BEFORE_MERKLE_LOG)
+    with app.app_context():
+        _old_chain(6)
+        before = db.session.execute(sa.text("SELECT id, hash FROM events ORDER BY id")).all()
+        upgrade()
+        downgrade(revision=BEFORE_MERKLE_LOG)
+        db.session.remove()
+        after = db.session.execute(sa.text("SELECT id, hash FROM events ORDER BY id")).all()
+        assert after == before
+        db.session.remove()
         db.engine.dispose()

@@ -19,7 +19,7 @@ from biobank.models import (
 )
 from biobank.services import catalogue, ids, interop, samples
 from biobank.services.bulk import seed_stored_samples
-from biobank.services.custody import verify_chain
+from biobank.services.custody_log import verify_chain
 from biobank.services.storage_paths import location_of
 
 

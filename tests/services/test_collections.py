@@ -17,7 +17,7 @@ from biobank.models import (
 )
 from biobank.services import collections, participants
 from biobank.services.collections import TubeCorrection
-from biobank.services.custody import verify_chain
+from biobank.services.custody_log import verify_chain
 
 
 def _sample(collection, code):

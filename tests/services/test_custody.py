@@ -1,6 +1,8 @@
-from __future__ import annotations
+"""The custody log's writer and its verification: each event goes in with its own leaf hash,
+the sequencer numbers committed events into the Merkle tree, the database refuses every other
+change, and verification names what an insider altered, removed or cut short."""
 
-import itertools
+from __future__ import annotations
 
 import pytest
 import sqlalchemy as sa
@@ -8,8 +10,11 @@ from sqlalchemy.exc import DBAPIError
 
 from biobank.db import unit_of_work
 from biobank.extensions import db
-from biobank.models import Event, EventType
-from biobank.services.custody import GENESIS_HASH, record_event, verify_chain
+from biobank.models import CustodyTreeHead, CustodyTreeNode, Event, EventType
+from biobank.sequencer import sequence_pending
+from biobank.services.custody import leaf_bytes, record_event
+from biobank.services.custody_log import verify_chain
+from biobank.tlog.merkle import HashReader, MemoryStore, leaf_hash
 from tests.conftest import ON_POSTGRES
 from tests.factories import raw_sample
 
@@ -20,15 +25,51 @@ def _record_some(actor, sample, n=3):
             record_event(EventType.FLAGGED, actor=actor, sample=sample, details={"n": index})
 
 
-def test_events_link_into_one_chain(technician):
+def test_each_event_carries_the_hash_of_its_published_leaf(technician):
     sample = raw_sample(technician.site)
     _record_some(technician, sample)
     events = db.session.scalars(sa.select(Event).order_by(Event.id)).all()
-    assert events[0].prev_hash == GENESIS_HASH
-    for before, after in itertools.pairwise(events):
-        assert after.prev_hash == before.hash
-    assert verify_chain().intact
-    assert verify_chain().checked == 3
+    assert [e.details["n"] for e in events] == [0, 1, 2]  # ids in the order recorded
+    for event in events:
+        leaf = leaf_bytes(
+            id=event.id,
+            type="flagged",
+            at=event.at,
+            recorded_at=event.recorded_at,
+            actor="technician",
+            site="MAYO-BB",
+            sample=sample.barcode,
+            collection_id=None,
+            shipment_id=None,
+            container_id=None,
+            reason=None,
+            details=event.details,
+        )
+        assert event.leaf_hash == leaf_hash(leaf)
+        assert f'"sample":"{sample.barcode}"'.encode() in leaf
+        assert event.log_index is None  # not sequenced yet
+    report = verify_chain()
+    assert report.intact
+    assert (report.checked, report.tree_size, report.pending) == (3, 0, 3)
+
+
+def test_the_sequencer_numbers_committed_events_into_the_tree(technician):
+    sample = raw_sample(technician.site)
+    _record_some(technician, sample, n=20)
+    assert sequence_pending(batch=7) == 20  # three batches
+    events = db.session.scalars(sa.select(Event).order_by(Event.id)).all()
+    assert [e.log_index for e in events] == list(range(20))
+    heads = db.session.scalars(sa.select(CustodyTreeHead).order_by(CustodyTreeHead.tree_size))
+    expected = MemoryStore.of_leaf_hashes([e.leaf_hash for e in events], stride=4)
+    assert [(h.tree_size, h.root_hash) for h in heads] == [
+        (size, HashReader(expected).root(size)) for size in (7, 14, 20)
+    ]
+    stored = db.session.execute(sa.select(CustodyTreeNode.level, CustodyTreeNode.position)).all()
+    assert sorted(stored) == [(4, 0)]  # the one complete 16-leaf subtree
+    assert sequence_pending() == 0
+    report = verify_chain()
+    assert report.intact, report.first_break
+    assert (report.checked, report.tree_size, report.pending) == (20, 20, 0)
 
 
 def test_event_records_actor_site_and_utc_time(technician):
@@ -39,47 +80,80 @@ def test_event_records_actor_site_and_utc_time(technician):
     assert event.site_id == technician.site_id
     assert event.sample_id == sample.id
     assert event.at.utcoffset().total_seconds() == 0
+    assert event.recorded_at.utcoffset().total_seconds() == 0
 
 
-def test_a_rolled_back_event_leaves_no_gap_in_the_chain(technician):
+def test_a_rolled_back_event_leaves_nothing_behind(technician):
     sample = raw_sample(technician.site)
     db.session.commit()
     with pytest.raises(RuntimeError), unit_of_work():
         record_event(EventType.FLAGGED, actor=technician, sample=sample)
         raise RuntimeError("fails midway")
     _record_some(technician, sample, n=2)
+    sequence_pending()
     assert db.session.scalar(sa.select(sa.func.count(Event.id))) == 2
     assert verify_chain().intact
 
 
-def test_events_cannot_be_updated_or_deleted(technician):
+def test_events_cannot_be_updated_deleted_or_truncated(technician):
     sample = raw_sample(technician.site)
     _record_some(technician, sample, n=1)
-    for statement in ("UPDATE events SET reason = 'edited'", "DELETE FROM events"):
+    sequence_pending()
+    statements = [
+        "UPDATE events SET reason = 'edited'",
+        "UPDATE events SET log_index = 7",  # a place in the log is given once
+        "DELETE FROM events",
+        "UPDATE custody_tree_heads SET tree_size = 5",
+        "DELETE FROM custody_tree_heads",
+    ]
+    if ON_POSTGRES:
+        statements += ["TRUNCATE events CASCADE", "TRUNCATE custody_tree_heads"]
+    for statement in statements:
         with pytest.raises(DBAPIError, match="append-only"):
             db.session.execute(sa.text(statement))
         db.session.rollback()
     assert db.session.scalar(sa.select(sa.func.count(Event.id))) == 1
 
 
-def _tamper(statement: str) -> None:
-    """Edit events behind the app's back, the way someone with database access could."""
+def test_no_column_of_an_event_but_its_log_index_can_be_set(technician):
+    """The trigger lists the columns it guards: a column added later must be added to it."""
+    sample = raw_sample(technician.site)
+    _record_some(technician, sample, n=1)
+    for column in Event.__table__.columns:
+        if column.name == "log_index":
+            continue
+        with pytest.raises(DBAPIError, match="append-only"):
+            db.session.execute(sa.text(f"UPDATE events SET {column.name} = {column.name}"))
+        db.session.rollback()
+    db.session.execute(sa.text("UPDATE events SET log_index = 0"))  # the sequencer's one write
+    db.session.rollback()
+
+
+def _tamper(*statements: str) -> None:
+    """Edit the log behind the app's back, the way someone with the database could."""
     connection = db.session.connection()
     if ON_POSTGRES:
-        connection.exec_driver_sql("ALTER TABLE events DISABLE TRIGGER events_append_only")
-        connection.exec_driver_sql(statement)
-        connection.exec_driver_sql("ALTER TABLE events ENABLE TRIGGER events_append_only")
+        connection.exec_driver_sql("SET LOCAL session_replication_role = replica")
     else:
-        connection.exec_driver_sql("DROP TRIGGER events_no_update")
-        connection.exec_driver_sql("DROP TRIGGER events_no_delete")
+        names = connection.exec_driver_sql(
+            "SELECT name FROM sqlite_master WHERE type = 'trigger'"
+        ).scalars()
+        for name in list(names):
+            connection.exec_driver_sql(f"DROP TRIGGER {name}")
+    for statement in statements:
         connection.exec_driver_sql(statement)
     db.session.commit()
+
+
+def _ids():
+    return db.session.scalars(sa.select(Event.id).order_by(Event.id)).all()
 
 
 def test_verify_names_the_first_altered_event(technician):
     sample = raw_sample(technician.site)
     _record_some(technician, sample, n=4)
-    second = db.session.scalars(sa.select(Event.id).order_by(Event.id)).all()[1]
+    sequence_pending()
+    second = _ids()[1]
     _tamper(f"UPDATE events SET reason = 'nothing happened' WHERE id = {second}")
     report = verify_chain()
     assert not report.intact
@@ -90,8 +164,50 @@ def test_verify_names_the_first_altered_event(technician):
 def test_verify_notices_a_removed_event(technician):
     sample = raw_sample(technician.site)
     _record_some(technician, sample, n=4)
-    ids = db.session.scalars(sa.select(Event.id).order_by(Event.id)).all()
+    sequence_pending()
+    ids = _ids()
     _tamper(f"DELETE FROM events WHERE id = {ids[1]}")
     report = verify_chain()
     assert report.first_break.event_id == ids[2]
     assert "removed" in report.first_break.problem
+
+
+def test_verify_notices_the_log_cut_short(technician):
+    sample = raw_sample(technician.site)
+    _record_some(technician, sample, n=4)
+    sequence_pending()
+    _tamper(f"DELETE FROM events WHERE id = {_ids()[-1]}")
+    report = verify_chain()
+    assert not report.intact
+    assert "removed from its end" in report.first_break.problem
+
+
+def test_an_altered_event_with_its_leaf_hash_recomputed_breaks_the_tree(technician):
+    sample = raw_sample(technician.site)
+    _record_some(technician, sample, n=20)
+    sequence_pending()
+    event = db.session.scalar(sa.select(Event).where(Event.log_index == 3))
+    forged = leaf_hash(
+        leaf_bytes(
+            id=event.id,
+            type=event.type,
+            at=event.at,
+            recorded_at=event.recorded_at,
+            actor="technician",
+            site="MAYO-BB",
+            sample=sample.barcode,
+            collection_id=None,
+            shipment_id=None,
+            container_id=None,
+            reason="nothing happened",
+            details=event.details,
+        )
+    )
+    literal = f"X'{forged.hex()}'" if not ON_POSTGRES else f"'\\x{forged.hex()}'::bytea"
+    _tamper(
+        f"UPDATE events SET reason = 'nothing happened', leaf_hash = {literal} "
+        f"WHERE id = {event.id}"
+    )
+    report = verify_chain()
+    assert not report.intact
+    assert "tree" in report.first_break.problem

@@ -27,7 +27,7 @@ from biobank.models import (
     StoragePosition,
 )
 from biobank.services import ids, inventory, participants, storage
-from biobank.services.custody import verify_chain
+from biobank.services.custody_log import verify_chain
 from biobank.services.inventory import InventoryRefused, RowOutcome
 from biobank.services.storage_paths import location_of
 

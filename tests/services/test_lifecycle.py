@@ -10,7 +10,7 @@ from biobank.errors import InvalidTransition, PositionTaken, ValidationFailed
 from biobank.extensions import db
 from biobank.models import Event, SampleStatus
 from biobank.services import ids, lifecycle, storage
-from biobank.services.custody import verify_chain
+from biobank.services.custody_log import verify_chain
 from biobank.services.storage_paths import location_of
 from tests.conftest import PASSWORD
 

@@ -10,7 +10,7 @@ from biobank.errors import Forbidden, InvalidTransition, NotFound, ValidationFai
 from biobank.extensions import db
 from biobank.models import Event, ItemOutcome, PackageCondition, SampleStatus, ShipmentStatus
 from biobank.services import collections, receiving, reports, shipping
-from biobank.services.custody import verify_chain
+from biobank.services.custody_log import verify_chain
 from biobank.services.receiving import ScanOutcome
 from tests.conftest import PASSWORD
 

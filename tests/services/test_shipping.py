@@ -8,7 +8,7 @@ from biobank.errors import Conflict, Forbidden, InvalidTransition, NotFound, Val
 from biobank.extensions import db
 from biobank.models import Event, SampleStatus, ShipmentStatus
 from biobank.services import collections, ids, shipping
-from biobank.services.custody import verify_chain
+from biobank.services.custody_log import verify_chain
 from tests.conftest import PASSWORD
 
 

@@ -14,7 +14,7 @@ from biobank.errors import DomainError
 from biobank.extensions import db
 from biobank.models import Event, Sample, Shipment, ShipmentItem, User
 from biobank.services import receiving, shipping
-from biobank.services.custody import verify_chain
+from biobank.services.custody_log import verify_chain
 
 pytestmark = pytest.mark.postgres
 

@@ -15,7 +15,7 @@ from biobank.errors import (
 from biobank.extensions import db
 from biobank.models import Event, SampleStatus
 from biobank.services import ids, storage
-from biobank.services.custody import verify_chain
+from biobank.services.custody_log import verify_chain
 from biobank.services.storage_paths import location_of
 
 

@@ -248,3 +248,21 @@ def test_growing_a_tree_in_batches_stores_what_a_whole_build_stores(batches, str
         assert reader.root(size) == HashReader(grown).root(size)
     whole = MemoryStore.of_leaf_hashes(leaves, stride)
     assert grown.levels == whole.levels
+
+
+def test_a_compact_range_gives_every_prefix_root_and_each_completed_subtree():
+    from biobank.tlog.merkle import CompactRange
+
+    grown = CompactRange()
+    assert grown.root() == EMPTY_ROOT
+    completed = {}
+    for size, leaf in enumerate(LEAVES, start=1):
+        for level, index, value in grown.append(leaf_hash(leaf)):
+            completed[(level, index)] = value
+        assert grown.root().hex() == ROOTS[size - 1]
+    whole = MemoryStore.of_leaves(LEAVES, stride=1)
+    assert completed == {
+        (level, index): value
+        for level, row in whole.levels.items()
+        for index, value in enumerate(row)
+    }
