@@ -14,7 +14,11 @@ from biobank.services import accounts
 
 API_PREFIX = "/api/v1"
 # Reachable without credentials: getting a token, and the API's own description.
-PUBLIC_API_PATHS = (f"{API_PREFIX}/auth/tokens", f"{API_PREFIX}/openapi.json")
+PUBLIC_API_PATHS = (
+    f"{API_PREFIX}/auth/tokens",
+    f"{API_PREFIX}/openapi.json",
+    f"{API_PREFIX}/health",  # a load balancer polls it without an account
+)
 PUBLIC_API_PREFIXES = (f"{API_PREFIX}/docs",)
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 

@@ -58,6 +58,7 @@ import labels
 from biobank.db import unit_of_work, utcnow
 from biobank.extensions import db
 from biobank.models import Container, Event, Role, Site, SiteKind, User
+from biobank.sequencer import sequence_pending
 from biobank.services import (
     accounts,
     collections,
@@ -92,6 +93,7 @@ EXCLUDED = frozenset(
         ("GET", "/api/v1/docs/assets/<path:filename>"),
         ("GET", "/api/v1/openapi.json"),
         ("POST", "/api/v1/auth/tokens"),
+        ("GET", "/api/v1/health"),  # for a load balancer; tests/api/test_custody.py
     }
 )
 
@@ -583,6 +585,10 @@ def api_sample_fhir(w, rel, actor):
     return Req(_tube(w, rel, tail="/fhir"))
 
 
+def api_sample_custody_proof(w, rel, actor):
+    return Req(_tube(w, rel, tail="/custody-proof"))
+
+
 def api_aliquot(w, rel, actor):
     return Req(_tube(w, rel, "stored_tube", "/aliquot"), json={"count": 1, "volume_ml": 1})
 
@@ -698,6 +704,31 @@ def api_receipt_scan(w, rel, actor):
         f"/api/v1/shipments/{shipment.id}/receipt/scans",
         json={"barcode": shipment.items[0].sample.barcode},
     )
+
+
+# API: the custody log (DESIGN §7a): the whole log's checkpoints are for every account
+
+
+@sitewide
+def api_custody_checkpoint(w, rel, actor):
+    return Req("/api/v1/custody/checkpoint")
+
+
+@sitewide
+def api_custody_log_key(w, rel, actor):
+    return Req("/api/v1/custody/log-key")
+
+
+@sitewide
+def api_custody_consistency(w, rel, actor):
+    _tube(w, rel)  # a tube's events, sequenced: a log of at least one leaf to prove over
+    sequence_pending()
+    return Req("/api/v1/custody/consistency", query={"from": 1, "to": 1})
+
+
+@sitewide
+def api_custody_status(w, rel, actor):
+    return Req("/api/v1/custody/status")
 
 
 # API: reports
@@ -1355,6 +1386,16 @@ TABLE: list[Row] = [
         401,        (200, 404), (200, 404), 200,        200,        api_sample_events),
     R("GET", "/api/v1/samples/<barcode>/fhir",
         401,        (200, 404), (200, 404), 200,        200,        api_sample_fhir),
+    R("GET", "/api/v1/samples/<barcode>/custody-proof",
+        401,        (200, 404), (200, 404), 200,        200,        api_sample_custody_proof),
+    R("GET", "/api/v1/custody/checkpoint",
+        401,        200,        200,        200,        200,        api_custody_checkpoint),
+    R("GET", "/api/v1/custody/log-key",
+        401,        200,        200,        200,        200,        api_custody_log_key),
+    R("GET", "/api/v1/custody/consistency",
+        401,        200,        200,        200,        200,        api_custody_consistency),
+    R("GET", "/api/v1/custody/status",
+        401,        200,        200,        200,        200,        api_custody_status),
     R("POST", "/api/v1/samples/<barcode>/move",
         401,        (403, 404), (200, 404), 403,        403,        api_move),
     R("POST", "/api/v1/samples/<barcode>/check-out",

@@ -59,9 +59,10 @@ def test_closing_a_receipt_fails_midway_and_nothing_changes(
     with unit_of_work():
         receiving.receive_scan(technician, shipment, shipment.items[0].sample.barcode)
     before = snapshot()
-    # Seven tubes become missing: their items and statuses are written, then the events fail.
+    # Seven tubes become missing: their events, items and statuses are written, then the
+    # shipment's own status, the last write, fails.
     with (
-        database_fails("INSERT INTO events") as fault,
+        database_fails("UPDATE shipments") as fault,
         pytest.raises(OperationalError),
         unit_of_work(),
     ):
