@@ -165,3 +165,16 @@ def test_seed_demo_adds_stored_tubes_for_scale_tests(runner):
     assert result.exit_code == 0, result.output
     assert "Added 120 stored tubes" in result.output
     assert runner.invoke(args=["biobank", "audit-verify"]).exit_code == 0
+
+
+def test_seed_demo_puts_its_events_into_the_custody_log(runner):
+    from biobank.services.custody_log import log_status
+
+    result = runner.invoke(args=["biobank", "seed-demo", "--samples", "40"])
+    assert result.exit_code == 0, result.output
+    status = log_status()
+    assert status.pending == 0 and status.tree_size > 0
+    assert f"The custody log took {status.tree_size:,} events." in result.output
+    checkpoint = runner.invoke(args=["biobank", "checkpoint"])
+    assert checkpoint.exit_code == 0
+    assert checkpoint.output.splitlines()[1] == str(status.tree_size)
