@@ -5,6 +5,11 @@ earlier one. Everything is checked here with the RFC 9162 and C2SP rules alone."
 from __future__ import annotations
 
 import base64
+import json
+from pathlib import Path
+
+import pytest
+from cryptography.exceptions import InvalidSignature
 
 from biobank.db import unit_of_work
 from biobank.models import EventType
@@ -126,3 +131,36 @@ def test_the_log_needs_a_login_but_the_health_check_does_not(client):
     assert health.status_code == 200
     assert health.get_json()["status"] == "ok"
     assert health.get_json()["sequencer_delay_seconds"] >= 0
+
+
+def test_the_auditors_script_in_the_api_guide_checks_a_tube(
+    api, app, technician, collector, received_tubes
+):
+    """docs/api.md shows an auditor checking a tube with hashlib and cryptography alone: run it
+    (its HTTP fetch swapped for the test client), and see it refuse a forged proof."""
+    guide = (Path(app.root_path).parent / "docs" / "api.md").read_text(encoding="utf-8")
+    block = guide.split("## Auditing the chain of custody", 1)[1].split("```python\n", 1)[1]
+    script: dict = {"BASE": "/api/v1"}
+    exec(block.split("```", 1)[0], script)
+    caller = api(technician)
+    served: dict[str, bytes] = {}
+
+    def fetch(path, token):
+        return served.get(path) or caller.get("/api/v1" + path).get_data()
+
+    script["fetch"] = fetch
+    tube = received_tubes(collector)[0]
+    sequence_pending()
+    key = caller.get("/api/v1/custody/log-key").get_data(as_text=True)
+    proven, pending = script["check_tube"](tube.barcode, "token", key)
+    assert proven >= 4 and pending == 0
+
+    body = caller.get(f"/api/v1/samples/{tube.barcode}/custody-proof").get_json()
+    body["events"][1]["leaf"] = base64.b64encode(b"{}").decode()  # an event rewritten
+    served[f"/samples/{tube.barcode}/custody-proof"] = json.dumps(body).encode()
+    with pytest.raises(AssertionError):
+        script["check_tube"](tube.barcode, "token", key)
+    body["checkpoint"] = body["checkpoint"].replace("\n", "\n1", 1)  # a forged tree size
+    served[f"/samples/{tube.barcode}/custody-proof"] = json.dumps(body).encode()
+    with pytest.raises(InvalidSignature):
+        script["check_tube"](tube.barcode, "token", key)
