@@ -40,13 +40,49 @@ def init_db() -> None:
 
     from biobank.services.catalogue import load_catalogue
 
-    upgrade()
+    upgrade()  # as the tables' owner: BIOBANK_MIGRATION_DATABASE_URL, if set
+    _grant_app_role_after_migrating()
     with unit_of_work():
         loaded = load_catalogue()
     click.echo(
         f"Database is at the newest migration; catalogue: {loaded.tube_types_added} tube types "
         f"added, {loaded.tube_types_updated} updated, {loaded.kits_added} kits added."
     )
+
+
+def _grant_app_role_after_migrating() -> None:
+    """When the app runs as a role of its own (its URL names another user than the
+    migrations'), a migration's new tables are granted to it at once."""
+    from biobank.backup import owner_url
+    from biobank.db_roles import grant_app_role
+    from biobank.extensions import db
+
+    app_url, migration_url = db.engine.url, owner_url()
+    if app_url.get_backend_name() != "postgresql" or app_url.username == migration_url.username:
+        return
+    try:
+        granted = grant_app_role(migration_url, str(app_url.username))
+    except DomainError as error:
+        raise click.ClickException(error.detail) from None
+    click.echo(f"Granted the app's role {granted.role} what it needs in {granted.database}.")
+
+
+@biobank_cli.command("grant-app-role")
+@click.argument("role")
+@domain_errors_as_messages
+def grant_app_role(role: str) -> None:
+    """Grant ROLE exactly what the app needs (run as the tables' owner, after every migration):
+    on the custody log only SELECT, INSERT and the sequencer's UPDATE of log_index."""
+    from biobank.backup import owner_url
+    from biobank.db_roles import grant_app_role as grant
+
+    granted = grant(owner_url(), role)
+    click.echo(f"Granted {granted.role} in {granted.database}:")
+    for table, privileges in granted.tables.items():
+        click.echo(f"  {table}: {privileges}")
+    click.echo("  every sequence: USAGE, SELECT")
+    for warning in granted.warnings:
+        click.echo(f"Warning: {warning}", err=True)
 
 
 @biobank_cli.command("create-site")
