@@ -18,12 +18,14 @@ given one, extends a checkpoint kept elsewhere). Only then does it replace the l
   database open see the restored data at their next transaction (replacing the file with a
   rename would leave them reading and writing the old, unlinked file, and an old ``-wal``
   file beside a new database file corrupts it).
-- PostgreSQL: the databases are swapped by renaming. The live database stops taking
-  connections, the ones it has are ended (the app reconnects by name, to the restored one),
-  it is renamed ``<db>_replaced_<time>`` and kept (drop it once satisfied: it is the way back),
-  and the staging database takes the live name. Restoring into the live database itself
-  would have to drop its tables first, holding locks the running app waits on, and could not
-  be undone once committed.
+- PostgreSQL: the backup is restored without its owners and grants; when the app runs as a
+  role of its own (README, "Two database roles") that role is granted what it needs in the
+  staging copy, as ``grant-app-role`` would. Then the databases are swapped by renaming: the
+  live database stops taking connections, the ones it has are ended (the app reconnects by
+  name, to the restored one), it is renamed ``<db>_replaced_<time>`` and kept (drop it once
+  satisfied: it is the way back), and the staging database takes the live name. Restoring
+  into the live database itself would have to drop its tables first, holding locks the
+  running app waits on, and could not be undone once committed.
 
 On any failure the live database is left as it was, the staging copy is removed, and the
 error says what failed and what to do.
@@ -237,6 +239,14 @@ def verify_staging(
                 "the custody log's append-only triggers are missing or disabled in the backup "
                 f"({', '.join(missing)}), so its history could have been rewritten.",
             )
+        extra = _unexpected_rewriters(session)
+        if extra:
+            raise _refused(
+                source,
+                "the backup has triggers, rules or row security on the custody log that this "
+                f"software does not create ({', '.join(extra)}): once live they could hide or "
+                "discard custody events.",
+            )
         report = verify_chain(session)
         if report.first_break is not None:
             where = (
@@ -312,6 +322,52 @@ def _missing_triggers(session: Session) -> list[str]:
         name
         for name, table in sorted(expected.items())
         if name not in found or found[name] != (table, True)
+    ]
+
+
+CUSTODY_TABLES = ("events", "custody_tree_nodes", "custody_tree_heads")
+
+
+def _unexpected_rewriters(session: Session) -> list[str]:
+    """Anything on the custody log's tables that could change what is written or read there
+    and that no migration made: another trigger (one that drops each insert), a rule (DO
+    INSTEAD NOTHING), row-level security (rows hidden from the app)."""
+    tables = {"tables": list(CUSTODY_TABLES)}
+    if session.get_bind().dialect.name != "postgresql":
+        names = session.scalars(
+            sa.text(
+                "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name IN "
+                "('events', 'custody_tree_nodes', 'custody_tree_heads') ORDER BY name"
+            )
+        ).all()
+        return [f"trigger {name}" for name in names if name not in SQLITE_TRIGGERS]
+    triggers = session.scalars(
+        sa.text(
+            "SELECT t.tgname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE NOT t.tgisinternal "
+            "AND n.nspname = current_schema() AND c.relname = ANY(:tables) ORDER BY t.tgname"
+        ),
+        tables,
+    ).all()
+    rules = session.scalars(
+        sa.text(
+            "SELECT rulename FROM pg_rules WHERE schemaname = current_schema() "
+            "AND tablename = ANY(:tables) ORDER BY rulename"
+        ),
+        tables,
+    ).all()
+    secured = session.scalars(
+        sa.text(
+            "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = current_schema() AND c.relname = ANY(:tables) "
+            "AND (c.relrowsecurity OR c.relforcerowsecurity) ORDER BY c.relname"
+        ),
+        tables,
+    ).all()
+    return [
+        *(f"trigger {name}" for name in triggers if name not in POSTGRESQL_TRIGGERS),
+        *(f"rule {name}" for name in rules),
+        *(f"row-level security on {name}" for name in secured),
     ]
 
 
@@ -408,6 +464,7 @@ def _restore_postgresql(
                     [
                         pg_restore,
                         "--no-owner",
+                        "--no-privileges",  # the app's role is granted below, by name
                         "--exit-on-error",
                         "--single-transaction",
                         "--dbname",
@@ -425,6 +482,7 @@ def _restore_postgresql(
                 )
             finally:
                 engine.dispose()
+            _grant_app_role(staging_url, source)
             replaced = _swap(admin, live, staging)
         except BaseException:
             with admin.connect() as connection:
@@ -433,6 +491,24 @@ def _restore_postgresql(
     finally:
         admin.dispose()
     return Restored(source, revision, events, checkpoint_size, replaced)
+
+
+def _grant_app_role(staging_url: sa.URL, source: Path) -> None:
+    """When the app runs as a role of its own, the restored copy grants it what it needs
+    before it goes live (the backup's own grants are not restored: they may name roles this
+    server does not have)."""
+    from biobank.db_roles import grant_app_role
+
+    app_url = db.engine.url
+    if app_url.username is None or app_url.username == staging_url.username:
+        return
+    try:
+        grant_app_role(staging_url, str(app_url.username))
+    except DomainError as error:
+        raise BackupFailed(
+            "Restore stopped, the live database is unchanged: the backup verified, but the "
+            f"app's role could not be granted its privileges in it: {error.detail}"
+        ) from None
 
 
 def _pg_message(error: sa.exc.DBAPIError) -> str:

@@ -240,8 +240,7 @@ def restore(path: Path, yes: bool, checkpoint_file: Path | None, verifier_key: s
     if result.replaced:
         click.echo(
             f"The database it replaced is kept as {result.replaced}: drop it (DROP DATABASE "
-            f'"{result.replaced}") once the restore is confirmed. If the app runs as its own '
-            "role, run `flask --app wsgi biobank grant-app-role ROLE` again."
+            f'"{result.replaced}") once the restore is confirmed.'
         )
 
 

@@ -267,6 +267,36 @@ def test_restore_refuses_a_tampered_backup_and_leaves_the_live_data_alone(
     assert _leftovers(tmp_path) == []
 
 
+def test_restore_refuses_a_backup_whose_log_would_drop_new_events(
+    runner, tmp_path, collector, start_collection
+):
+    """A forged backup that verifies but, once live, would silently discard every new custody
+    event (a trigger or rule no migration made) is refused."""
+    start_collection(collector, "P100000061")
+    good = _backup(runner, tmp_path)
+    before = _counts()
+    if ON_POSTGRES:
+        statements = [
+            "CREATE FUNCTION swallow() RETURNS trigger AS $$ BEGIN RETURN NULL; END $$ "
+            "LANGUAGE plpgsql",
+            "CREATE TRIGGER events_swallow BEFORE INSERT ON events FOR EACH ROW "
+            "EXECUTE FUNCTION swallow()",
+            "CREATE RULE events_nothing AS ON INSERT TO custody_tree_heads DO INSTEAD NOTHING",
+        ]
+    else:
+        statements = [
+            "CREATE TRIGGER events_swallow BEFORE INSERT ON events BEGIN SELECT RAISE(IGNORE); END"
+        ]
+    forged = _forge(good, _extension(tmp_path / "swallowing"), statements)
+    result = runner.invoke(args=["biobank", "restore", str(forged), "--yes"])
+    assert result.exit_code == 1
+    assert "that this software does not create (trigger events_swallow" in result.output
+    if ON_POSTGRES:
+        assert "rule events_nothing" in result.output
+    assert _counts() == before
+    assert _leftovers(tmp_path) == []
+
+
 def test_restore_refuses_a_backup_of_another_schema_revision(
     runner, tmp_path, collector, start_collection
 ):

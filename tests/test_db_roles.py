@@ -208,6 +208,47 @@ def test_restore_without_createdb_says_so_and_leaves_the_database_alone(
     assert db.session.scalar(sa.select(sa.func.count(User.id))) == 1
 
 
+@pytest.mark.postgres
+def test_a_restore_grants_the_app_role_in_the_restored_database(
+    app, database_url, make_role, tmp_path, collector
+):
+    """The backup's own grants are left out (they may name roles another server lacks); the
+    app's role is granted afresh in the staging copy, before it goes live."""
+    dump = tmp_path / "biobank.dump"
+    assert app.test_cli_runner().invoke(args=["biobank", "backup", str(dump)]).exit_code == 0
+    role = make_role()  # exists only after the backup: the backup grants it nothing
+    db.session.remove()
+    config = base_config(_as(database_url, role))
+    config["BIOBANK_MIGRATION_DATABASE_URL"] = database_url
+    as_app = create_app(config)
+    try:
+        with as_app.app_context():
+            runner = as_app.test_cli_runner()
+            result = runner.invoke(args=["biobank", "restore", str(dump), "--yes"])
+            assert result.exit_code == 0, result.output
+            assert db.session.scalar(sa.select(sa.func.count(User.id))) == 1
+            with pytest.raises(sa.exc.DBAPIError, match="permission denied"):
+                db.session.execute(sa.text("DELETE FROM events"))
+            db.session.rollback()
+            db.session.remove()
+            db.engine.dispose()
+    finally:
+        _drop_replaced(database_url)
+
+
+def _drop_replaced(database_url: str) -> None:
+    base = sa.make_url(database_url)
+    admin = _admin(base.set(database="postgres").render_as_string(hide_password=False))
+    with admin.connect() as connection:
+        names = connection.scalars(
+            sa.text("SELECT datname FROM pg_database WHERE datname LIKE :pattern"),
+            {"pattern": f"{base.database}\\_replaced\\_%"},
+        ).all()
+        for name in names:
+            connection.exec_driver_sql(f'DROP DATABASE "{name}" WITH (FORCE)')
+    admin.dispose()
+
+
 @pytest.mark.skipif(ON_POSTGRES, reason="SQLite's answer")
 def test_grant_app_role_on_sqlite_says_there_are_no_roles(app):
     result = app.test_cli_runner().invoke(args=["biobank", "grant-app-role", "biobank_app"])
