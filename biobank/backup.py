@@ -515,13 +515,19 @@ def _pg_message(error: sa.exc.DBAPIError) -> str:
     return str(error.orig).strip().splitlines()[0] if error.orig else str(error)
 
 
-def _swap(admin: sa.Engine, live: str, staging: str) -> str:
+def _swap(admin: sa.Engine, live: str, staging: str) -> str | None:
     """The verified staging database takes the live one's name; the live one is kept as
-    ``<live>_replaced_<time>``. Answers that name."""
+    ``<live>_replaced_<time>``. Answers that name (``None``: there was no live database)."""
     quote = admin.dialect.identifier_preparer.quote
     stamp = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
     replaced = _with_suffix(live, f"_replaced_{stamp}")
     with admin.connect() as connection:
+        exists = connection.scalar(
+            sa.text("SELECT count(*) FROM pg_database WHERE datname = :live"), {"live": live}
+        )
+        if not exists:  # recovering onto a server that lost it: nothing to replace
+            connection.exec_driver_sql(f"ALTER DATABASE {quote(staging)} RENAME TO {quote(live)}")
+            return None
         try:
             connection.exec_driver_sql(f"ALTER DATABASE {quote(live)} WITH ALLOW_CONNECTIONS false")
             connection.execute(

@@ -420,3 +420,31 @@ def test_the_expected_triggers_are_the_ones_migrations_create(app):
     assert present, names
     expected = POSTGRESQL_TRIGGERS if ON_POSTGRES else SQLITE_TRIGGERS
     assert names == set(expected)
+
+
+@pytest.mark.postgres
+def test_restore_onto_a_server_that_lost_the_database_creates_it(
+    runner, tmp_path, collector, start_collection
+):
+    from biobank import create_app
+    from tests.conftest import base_config
+
+    start_collection(collector, "P100000071")
+    backed_up = _counts()
+    good = _backup(runner, tmp_path)
+    base = sa.make_url(normalise_database_url(POSTGRES_URL))
+    lost = base.set(database=f"{base.database}_lost_{secrets.token_hex(4)}")
+    app = create_app(base_config(lost.render_as_string(hide_password=False)))
+    try:
+        with app.app_context():
+            result = app.test_cli_runner().invoke(args=["biobank", "restore", str(good), "--yes"])
+            assert result.exit_code == 0, result.output
+            assert "is kept as" not in result.output
+            assert _counts() == backed_up
+            db.session.remove()
+            db.engine.dispose()
+    finally:
+        admin = sa.create_engine(base.set(database="postgres"), isolation_level="AUTOCOMMIT")
+        with admin.connect() as connection:
+            connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{lost.database}" WITH (FORCE)')
+        admin.dispose()
