@@ -40,13 +40,49 @@ def init_db() -> None:
 
     from biobank.services.catalogue import load_catalogue
 
-    upgrade()
+    upgrade()  # as the tables' owner: BIOBANK_MIGRATION_DATABASE_URL, if set
+    _grant_app_role_after_migrating()
     with unit_of_work():
         loaded = load_catalogue()
     click.echo(
         f"Database is at the newest migration; catalogue: {loaded.tube_types_added} tube types "
         f"added, {loaded.tube_types_updated} updated, {loaded.kits_added} kits added."
     )
+
+
+def _grant_app_role_after_migrating() -> None:
+    """When the app runs as a role of its own (its URL names another user than the
+    migrations'), a migration's new tables are granted to it at once."""
+    from biobank.backup import owner_url
+    from biobank.db_roles import grant_app_role
+    from biobank.extensions import db
+
+    app_url, migration_url = db.engine.url, owner_url()
+    if app_url.get_backend_name() != "postgresql" or app_url.username == migration_url.username:
+        return
+    try:
+        granted = grant_app_role(migration_url, str(app_url.username))
+    except DomainError as error:
+        raise click.ClickException(error.detail) from None
+    click.echo(f"Granted the app's role {granted.role} what it needs in {granted.database}.")
+
+
+@biobank_cli.command("grant-app-role")
+@click.argument("role")
+@domain_errors_as_messages
+def grant_app_role(role: str) -> None:
+    """Grant ROLE exactly what the app needs (run as the tables' owner, after every migration):
+    on the custody log only SELECT, INSERT and the sequencer's UPDATE of log_index."""
+    from biobank.backup import owner_url
+    from biobank.db_roles import grant_app_role as grant
+
+    granted = grant(owner_url(), role)
+    click.echo(f"Granted {granted.role} in {granted.database}:")
+    for table, privileges in granted.tables.items():
+        click.echo(f"  {table}: {privileges}")
+    click.echo("  every sequence: USAGE, SELECT")
+    for warning in granted.warnings:
+        click.echo(f"Warning: {warning}", err=True)
 
 
 @biobank_cli.command("create-site")
@@ -166,26 +202,53 @@ def backup(path: Path) -> None:
 @biobank_cli.command("restore")
 @click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--yes", is_flag=True, help="Do not ask: replace the database's content.")
+@click.option(
+    "--checkpoint",
+    "checkpoint_file",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="A signed checkpoint kept elsewhere: refuse the backup unless its log extends it.",
+)
+@click.option(
+    "--key",
+    "verifier_key",
+    help="The log's verifier key (<name>+<id>+<key>); default: the configured signing key's.",
+)
 @domain_errors_as_messages
-def restore(path: Path, yes: bool) -> None:
-    """Replace everything in the database with the backup at PATH, then verify the chain."""
+def restore(path: Path, yes: bool, checkpoint_file: Path | None, verifier_key: str | None) -> None:
+    """Replace everything in the database with the backup at PATH, once a staging copy of it
+    is at this code's schema revision, has its append-only triggers and a custody log that
+    verifies (and extends --checkpoint). On any failure the database is left as it was."""
     from biobank.backup import restore as restore_backup
-    from biobank.services.custody_log import verify_chain
+    from biobank.tlog.note import NoteError, Verifier
 
+    try:
+        verifier = Verifier.decode(verifier_key) if verifier_key else None
+    except NoteError as error:
+        raise click.ClickException(f"--key: {error}") from None
+    note = (
+        checkpoint_file.read_text(encoding="utf-8", errors="replace")
+        if checkpoint_file is not None
+        else None
+    )
     if not yes:
         click.confirm(
             "This replaces everything in the database with the backup. Continue?", abort=True
         )
-    result = restore_backup(path)
-    report = verify_chain()
-    if report.first_break is not None:
-        raise click.ClickException(
-            f"restored from {result.path}, but its chain of custody is broken at event "
-            f"{report.first_break.event_id}: {report.first_break.problem}"
-        )
-    click.echo(
-        f"Restored from {result.path}; chain of custody intact: {report.checked} events verified."
+    result = restore_backup(path, checkpoint=note, verifier=verifier)
+    extends = (
+        f"; it extends the checkpoint of {result.checkpoint_size} events"
+        if result.checkpoint_size is not None
+        else ""
     )
+    click.echo(
+        f"Restored from {result.path}: schema revision {result.revision}, append-only triggers "
+        f"in place, chain of custody intact: {result.events} events verified{extends}."
+    )
+    if result.replaced:
+        click.echo(
+            f"The database it replaced is kept as {result.replaced}: drop it (DROP DATABASE "
+            f'"{result.replaced}") once the restore is confirmed.'
+        )
 
 
 @biobank_cli.command("audit-verify")

@@ -60,6 +60,12 @@ def load_config(instance_path: str, overrides: dict[str, Any] | None = None) -> 
         "BIOBANK_ENV": env,
         "SECRET_KEY": secret,
         "SQLALCHEMY_DATABASE_URI": database_url,
+        # The database owner's URL, when the app runs as a role that does not own the tables
+        # (README, "Two database roles"): migrations, backups, restores and grant-app-role use
+        # it. Empty: the app's own URL.
+        "BIOBANK_MIGRATION_DATABASE_URL": normalise_database_url(
+            os.environ.get("BIOBANK_MIGRATION_DATABASE_URL", "")
+        ),
         # pre_ping turns a connection the database dropped into a fresh one instead of a 500.
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
         "SESSION_COOKIE_HTTPONLY": True,

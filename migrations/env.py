@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from logging.config import fileConfig
 
+import sqlalchemy as sa
 from alembic import context
 from flask import current_app
 
@@ -26,7 +27,9 @@ def render_item(type_, obj, autogen_context):
 
 def run_migrations_offline() -> None:
     context.configure(
-        url=str(db.engine.url).replace("%", "%%"),
+        url=(
+            current_app.config.get("BIOBANK_MIGRATION_DATABASE_URL") or str(db.engine.url)
+        ).replace("%", "%%"),
         target_metadata=target_metadata,
         literal_binds=True,
         render_as_batch=True,
@@ -41,7 +44,11 @@ def run_migrations_online() -> None:
             directives[:] = []
             logging.getLogger("alembic.env").info("No changes in schema detected.")
 
-    with db.engine.connect() as connection:
+    # Migrations run as the tables' owner: BIOBANK_MIGRATION_DATABASE_URL when the app itself
+    # runs as a lesser role, else the app's own engine.
+    owner_url = current_app.config.get("BIOBANK_MIGRATION_DATABASE_URL")
+    engine = sa.create_engine(owner_url, poolclass=sa.pool.NullPool) if owner_url else db.engine
+    with engine.connect() as connection:
         context.configure(
             connection=connection,
             target_metadata=target_metadata,

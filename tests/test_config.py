@@ -29,3 +29,11 @@ def test_sqlite_connections_are_left_as_they_are():
 @pytest.mark.postgres
 def test_the_app_talks_to_postgresql_without_jit(app):
     assert db.session.scalar(sa.text("SHOW jit")) == "off"
+
+
+def test_the_migration_url_is_read_and_normalised_and_empty_by_default(monkeypatch):
+    monkeypatch.delenv("BIOBANK_MIGRATION_DATABASE_URL", raising=False)
+    assert load_config("/tmp")["BIOBANK_MIGRATION_DATABASE_URL"] == ""
+    monkeypatch.setenv("BIOBANK_MIGRATION_DATABASE_URL", "postgres://owner:pw@db/biobank")
+    config = load_config("/tmp")
+    assert config["BIOBANK_MIGRATION_DATABASE_URL"] == "postgresql+psycopg://owner:pw@db/biobank"
