@@ -14,6 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import selectinload
 
+from biobank.errors import NotFound
 from biobank.extensions import db
 from biobank.models import (
     FlagKind,
@@ -136,8 +137,22 @@ def specimen_resource(sample: Sample) -> dict[str, Any]:
     return resource
 
 
-def shipment_bundle(shipment: Shipment) -> dict[str, Any]:
-    """A shipment as a FHIR ``Bundle`` (type collection) of its manifested tubes' Specimens."""
+def shipment_bundle(actor: User, shipment: Shipment) -> dict[str, Any]:
+    """A shipment as a FHIR ``Bundle`` (type collection) of its manifested tubes' Specimens.
+
+    A Specimen carries the participant ID, the collector's name and the times, so each is in
+    the bundle only for whoever may see that tube: the rule of ``GET /samples/{barcode}/fhir``
+    (``policy.may_see``). The biobank may see a shipment being packed for it (its barcodes and
+    tube types), but its tubes only once the clinic dispatches them and they become the
+    biobank's custody; until then the bundle is a 404 to it, as each tube is.
+    """
+    manifested = [item.sample for item in shipment.items if item.manifested]
+    tubes = [sample for sample in manifested if policy.may_see(actor, sample)]
+    if manifested and not tubes:
+        raise NotFound(
+            f"The tubes of shipment {shipment.manifest_number} are not visible to you: a "
+            "biobank sees them once the shipment is dispatched to it."
+        )
     return {
         "resourceType": "Bundle",
         "id": shipment.manifest_number,
@@ -146,11 +161,10 @@ def shipment_bundle(shipment: Shipment) -> dict[str, Any]:
         "timestamp": _time(shipment.dispatched_at or shipment.created_at),
         "entry": [
             {
-                "fullUrl": f"urn:biobank:specimen:{item.sample.barcode}",
-                "resource": specimen_resource(item.sample),
+                "fullUrl": f"urn:biobank:specimen:{sample.barcode}",
+                "resource": specimen_resource(sample),
             }
-            for item in shipment.items
-            if item.manifested
+            for sample in tubes
         ],
     }
 
