@@ -6,7 +6,6 @@ name, no Patient resource, nothing that could identify a person.
 
 from __future__ import annotations
 
-import csv
 import io
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -28,6 +27,7 @@ from biobank.models import (
     User,
 )
 from biobank.services import policy
+from biobank.services.spreadsheet import csv_writer
 from biobank.services.sprec import sprec
 from biobank.services.storage_paths import location_of
 
@@ -247,7 +247,7 @@ def csv_row(sample: Sample) -> list[Any]:
 def samples_csv(stmt: sa.Select[Any], batch: int = 2000) -> Iterator[str]:
     """The export as CSV text chunks, read in batches so memory stays flat."""
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
+    writer = csv_writer(buffer)
     writer.writerow(CSV_COLUMNS)
     last_id = 0
     while True:
