@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import io
 from io import BytesIO
 from zoneinfo import ZoneInfo
@@ -13,6 +12,7 @@ import labels
 from biobank.db import utcnow
 from biobank.services.labelling import PrintJob
 from biobank.services.reports import ReportTable
+from biobank.services.spreadsheet import csv_writer
 
 
 def send_document(content: bytes, *, media_type: str, filename: str, attachment: bool) -> Response:
@@ -41,7 +41,7 @@ def send_report(table: ReportTable, fmt: str, *, zone: str) -> Response:
     """A report as CSV (for spreadsheets) or PDF (for the file and the meeting)."""
     if fmt == "csv":
         buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\n")
+        writer = csv_writer(buffer)
         writer.writerow(table.columns)
         writer.writerows(table.rows)
         return send_document(

@@ -38,8 +38,10 @@ def sample_fhir(barcode: str):
 @blp.doc(responses={"200": {"description": "A FHIR R4 Bundle of Specimens", **FHIR_RESPONSE}})
 @blp.problems(401, 404)
 def shipment_fhir(shipment_id: int):
-    """The shipment's manifested tubes as a FHIR R4 Bundle."""
-    return _fhir(interop.shipment_bundle(shipping.get_shipment(current_actor(), shipment_id)))
+    """The shipment's manifested tubes as a FHIR R4 Bundle: each tube only for whoever may see
+    it, so a biobank reads an incoming shipment's tubes once it is dispatched."""
+    actor = current_actor()
+    return _fhir(interop.shipment_bundle(actor, shipping.get_shipment(actor, shipment_id)))
 
 
 @blp.get("/exports/samples.csv")

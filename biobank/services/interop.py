@@ -6,7 +6,6 @@ name, no Patient resource, nothing that could identify a person.
 
 from __future__ import annotations
 
-import csv
 import io
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -14,6 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import selectinload
 
+from biobank.errors import NotFound
 from biobank.extensions import db
 from biobank.models import (
     FlagKind,
@@ -27,6 +27,7 @@ from biobank.models import (
     User,
 )
 from biobank.services import policy
+from biobank.services.spreadsheet import csv_writer
 from biobank.services.sprec import sprec
 from biobank.services.storage_paths import location_of
 
@@ -136,8 +137,22 @@ def specimen_resource(sample: Sample) -> dict[str, Any]:
     return resource
 
 
-def shipment_bundle(shipment: Shipment) -> dict[str, Any]:
-    """A shipment as a FHIR ``Bundle`` (type collection) of its manifested tubes' Specimens."""
+def shipment_bundle(actor: User, shipment: Shipment) -> dict[str, Any]:
+    """A shipment as a FHIR ``Bundle`` (type collection) of its manifested tubes' Specimens.
+
+    A Specimen carries the participant ID, the collector's name and the times, so each is in
+    the bundle only for whoever may see that tube: the rule of ``GET /samples/{barcode}/fhir``
+    (``policy.may_see``). The biobank may see a shipment being packed for it (its barcodes and
+    tube types), but its tubes only once the clinic dispatches them and they become the
+    biobank's custody; until then the bundle is a 404 to it, as each tube is.
+    """
+    manifested = [item.sample for item in shipment.items if item.manifested]
+    tubes = [sample for sample in manifested if policy.may_see(actor, sample)]
+    if manifested and not tubes:
+        raise NotFound(
+            f"The tubes of shipment {shipment.manifest_number} are not visible to you: a "
+            "biobank sees them once the shipment is dispatched to it."
+        )
     return {
         "resourceType": "Bundle",
         "id": shipment.manifest_number,
@@ -146,11 +161,10 @@ def shipment_bundle(shipment: Shipment) -> dict[str, Any]:
         "timestamp": _time(shipment.dispatched_at or shipment.created_at),
         "entry": [
             {
-                "fullUrl": f"urn:biobank:specimen:{item.sample.barcode}",
-                "resource": specimen_resource(item.sample),
+                "fullUrl": f"urn:biobank:specimen:{sample.barcode}",
+                "resource": specimen_resource(sample),
             }
-            for item in shipment.items
-            if item.manifested
+            for sample in tubes
         ],
     }
 
@@ -233,7 +247,7 @@ def csv_row(sample: Sample) -> list[Any]:
 def samples_csv(stmt: sa.Select[Any], batch: int = 2000) -> Iterator[str]:
     """The export as CSV text chunks, read in batches so memory stays flat."""
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
+    writer = csv_writer(buffer)
     writer.writerow(CSV_COLUMNS)
     last_id = 0
     while True:

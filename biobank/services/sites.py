@@ -11,6 +11,7 @@ from biobank.errors import Conflict, NotFound, ValidationFailed
 from biobank.extensions import db
 from biobank.models import Site, SiteKind, User
 from biobank.services import policy
+from biobank.services.privacy import name_problem
 
 SITE_CODE_PATTERN = re.compile(r"^[A-Z0-9][A-Z0-9-]{1,31}$")
 
@@ -47,6 +48,8 @@ def create_site(
         ]
     if not name.strip():
         errors["name"] = ["Give the site's name."]
+    elif problem := name_problem(name):  # it prints on manifests
+        errors["name"] = [problem]
     try:
         kind = SiteKind(kind)
     except ValueError:

@@ -45,6 +45,7 @@ from biobank.models import (
 from biobank.services import ids, policy
 from biobank.services.custody import record_event
 from biobank.services.numbers import finite_decimal
+from biobank.services.privacy import check_name
 from biobank.services.rackscan import RackFileError, Well, parse_position, parse_rack_file
 from biobank.services.samples import get_sample, samples_by_barcode, transition
 from biobank.services.shipping import lock_sample
@@ -152,7 +153,7 @@ def _name(name: str | None) -> str:
     name = (name or "").strip()
     if not 1 <= len(name) <= 100:
         raise ValidationFailed.for_field("name", "Give a name of 1 to 100 characters.")
-    return name
+    return check_name(name, "name")  # it prints on box labels: no personal data
 
 
 def _sibling_named(site_id: int, parent_id: int | None, name: str) -> bool:

@@ -106,3 +106,54 @@ def test_occupancy_report(api, coordinator, technician, collector, received_tube
     assert (row["freezer"], row["used"], row["capacity"], row["boxes"]) == ("Freezer 1", 8, 162, 2)
     assert row["stored_last_30_days"] == 8
     assert row["days_until_full"] == int(154 / (8 / 30))
+
+
+def test_open_shipment_bundle_is_scoped_like_its_tubes(
+    api, collector, technician, coordinator, make_user, make_site, finalized_collection
+):
+    """Issue 14: the biobank could read an open shipment's bundle (participant IDs, the
+    collector's name, times) before the clinic dispatched it. Each Specimen is now shown only to
+    whoever may see that tube, the rule of GET /samples/{barcode}/fhir."""
+    from biobank.models import Role, SiteKind
+    from biobank.services import shipping
+    from tests.conftest import PASSWORD
+
+    tubes = finalized_collection(collector).samples
+    with unit_of_work():
+        shipment = shipping.open_shipment(
+            collector, destination="MAYO-BB", temperature="refrigerated"
+        )
+        for tube in tubes:
+            shipping.pack_sample(collector, shipment, tube.barcode)
+    path = f"/api/v1/shipments/{shipment.id}"
+    # The biobank sees that a shipment is being packed for it (barcodes and tube types only) …
+    assert api(technician).get(path).status_code == 200
+    # … but neither its tubes' details one by one nor as a bundle, until dispatch.
+    assert api(technician).get(f"/api/v1/samples/{tubes[0].barcode}/fhir").status_code == 404
+    hidden = api(technician).get(f"{path}/fhir")
+    assert hidden.status_code == 404 and hidden.mimetype == "application/problem+json"
+    body = hidden.get_data(as_text=True)
+    assert "P123456789" not in body and "Collector" not in body
+    other_bank = make_user(
+        "technician.obb", Role.TECHNICIAN, make_site("OTHER-BB", SiteKind.BIOBANK)
+    )
+    assert api(other_bank).get(f"{path}/fhir").status_code == 404
+    for reader in (collector, coordinator):  # the clinic packing it, and the coordinator
+        bundle = Bundle.model_validate(api(reader).get(f"{path}/fhir").get_json())
+        assert len(bundle.entry) == len(tubes)
+        assert bundle.entry[0].resource.subject.identifier.value == "P123456789"
+
+    with unit_of_work():
+        shipping.dispatch_shipment(
+            collector,
+            shipping.get_shipment(collector, shipment.id),
+            carrier="fedex",
+            tracking_number="123456789012",
+            signature_password=PASSWORD,
+        )
+    shown = api(technician).get(f"{path}/fhir")
+    assert shown.status_code == 200
+    bundle = Bundle.model_validate(shown.get_json())
+    assert {e.resource.id for e in bundle.entry} == {t.barcode for t in tubes}
+    assert bundle.entry[0].resource.subject.identifier.value == "P123456789"
+    assert api(other_bank).get(f"{path}/fhir").status_code == 404
