@@ -82,6 +82,7 @@ from biobank.services.privacy import check_free_text, personal_data_in
 from biobank.services.rackscan import (
     DELIMITERS,
     RackFileError,
+    check_line_lengths,
     decode_text_upload,
     parse_position,
 )
@@ -297,9 +298,10 @@ def read_inventory_file(data: bytes) -> tuple[list[_Line], list[str]]:
             upload_instead='export the inventory as CSV (a spreadsheet\'s "Save as CSV") '
             "and upload that",
         )
+        source = text.splitlines()
+        check_line_lengths(source, what="an inventory line holds one tube's columns")
     except RackFileError as unreadable:
         raise _file_error(str(unreadable)) from None
-    source = text.splitlines()
     start = next((index for index, line in enumerate(source) if line.strip()), None)
     if start is None:  # blank lines only, or nothing but a byte-order mark
         raise _file_error(EMPTY_FILE)

@@ -15,6 +15,9 @@ from dataclasses import dataclass
 
 MAX_BYTES = 1024 * 1024
 MAX_WELLS = 2600  # 26 rows x 99 columns, the largest grid a box may have
+# Python's csv module refuses a field longer than this (its default field_size_limit); a line
+# longer than it is refused before parsing, by number, in every CSV upload.
+MAX_LINE_CHARS = 131_072
 EMPTY_READS = frozenset({"", "NO READ", "NOREAD", "NO TUBE"})
 POSITION = re.compile(r"^([A-Za-z])0*(\d{1,2})$")
 DELIMITERS = (",", ";", "\t")
@@ -70,6 +73,46 @@ def decode_text_upload(
     raise RackFileError("The file's characters cannot be read: save it as UTF-8 CSV.")
 
 
+def check_line_lengths(lines: list[str], *, first_number: int = 1, what: str) -> None:
+    """Refuse, by its number, the first line longer than ``MAX_LINE_CHARS`` characters.
+
+    ``what`` ends the sentence, e.g. "a rack-scan line holds a position and a barcode".
+    """
+    for number, line in enumerate(lines, start=first_number):
+        if len(line) > MAX_LINE_CHARS:
+            raise RackFileError(
+                f"Line {number} is too long: {len(line):,} characters, and a line may have at "
+                f"most {MAX_LINE_CHARS:,} ({what}). Check that this is the right file."
+            )
+
+
+def _well_label(row: int, col: int) -> str:
+    return f"{chr(ord('A') + row - 1)}{col}"
+
+
+def _one_read_per_well(wells: list[Well]) -> None:
+    """A well holds one tube: a file that reads a tube in a well twice cannot be stored."""
+    first_read: dict[tuple[int, int], Well] = {}
+    for well in wells:
+        if well.row is None or well.col is None:
+            continue
+        first = first_read.setdefault((well.row, well.col), well)
+        if first is well or (first.barcode is None and well.barcode is None):
+            continue
+        label = _well_label(well.row, well.col)
+        if first.barcode and well.barcode and first.barcode.upper() != well.barcode.upper():
+            raise RackFileError(
+                f"Line {well.line}: two tubes read in {label} ({first.barcode} on line "
+                f"{first.line}, {well.barcode} on line {well.line}); a well holds one tube. "
+                "Check the rack and scan it again."
+            )
+        raise RackFileError(
+            f"Line {well.line}: {label} is read twice (lines {first.line} and {well.line}: "
+            f"{first.barcode or 'empty'}, {well.barcode or 'empty'}); a rack scan lists each "
+            "well once. Scan the rack again."
+        )
+
+
 def _decode(data: bytes) -> str:
     return decode_text_upload(
         data,
@@ -102,6 +145,9 @@ def _find(header: list[str], names: tuple[str, ...]) -> int | None:
 def parse_rack_file(data: bytes) -> list[Well]:
     """Every well of the file, in file order. Raises ``RackFileError`` for unreadable files."""
     text = _decode(data)
+    check_line_lengths(
+        text.splitlines(), what="a rack-scan line holds a position and a tube barcode"
+    )
     lines = [line for line in text.splitlines() if line.strip()]
     if not lines:
         raise RackFileError("The file is empty: export the rack scan again and upload that file.")
@@ -110,7 +156,13 @@ def parse_rack_file(data: bytes) -> list[Well]:
             f"The file has {len(lines):,} lines; no box has more than {MAX_WELLS} wells."
         )
     delimiter = _delimiter(lines)
-    rows = list(csv.reader(io.StringIO("\n".join(lines)), delimiter=delimiter))
+    reader = csv.reader(io.StringIO("\n".join(lines)), delimiter=delimiter)
+    try:
+        rows = list(reader)
+    except csv.Error as broken:  # e.g. a quote left open runs a field past the limit
+        raise RackFileError(
+            f"Line {reader.line_num} cannot be read as CSV ({broken}): check its quotes."
+        ) from None
     first = rows[0]
     position_at = _find(first, POSITION_HEADERS)
     barcode_at = _find(first, BARCODE_HEADERS)
@@ -150,4 +202,5 @@ def parse_rack_file(data: bytes) -> list[Well]:
         wells.append(Well(line, position_text, barcode, *(grid or (None, None))))
     if not wells:
         raise RackFileError("The file has a header but no wells.")
+    _one_read_per_well(wells)
     return wells

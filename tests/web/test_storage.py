@@ -364,6 +364,26 @@ def test_a_file_that_is_not_a_rack_scan_is_refused_beside_the_file_field(tech_cl
     )
 
 
+def test_the_preview_says_two_tubes_were_read_in_one_well(
+    tech_client, collector, boxes, received_tubes
+):
+    tubes = received_tubes(collector)
+    page = f"/storage/boxes/{boxes[0].id}"
+    content = rack_file(tubes[:2]) + f"\nA01,{tubes[2].barcode}".encode()
+    response = tech_client.post(
+        f"{page}/rack-scan",
+        data={"csrf_token": token(tech_client, page), "file": (io.BytesIO(content), "rack.csv")},
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 422
+    shown = error_beside(response.get_data(as_text=True), "rack-file")
+    assert (
+        f"Line 4: two tubes read in A1 ({tubes[0].barcode} on line 2, {tubes[2].barcode} on "
+        "line 4)" in shown
+    )
+    assert f"{page}/rack-scan/apply" not in response.get_data(as_text=True)
+
+
 # --- who may do what ------------------------------------------------------------------------------
 
 
