@@ -76,7 +76,6 @@ from biobank.models import (
     position_label,
 )
 from biobank.services import ids, participants, policy, storage
-from biobank.services.collections import CLOCK_SKEW
 from biobank.services.custody import record_events_in_bulk
 from biobank.services.privacy import check_free_text, personal_data_in
 from biobank.services.rackscan import (
@@ -88,6 +87,7 @@ from biobank.services.rackscan import (
 )
 from biobank.services.samples import samples_by_barcode
 from biobank.services.settings import setting
+from biobank.services.timebounds import time_problem
 
 SOURCE = "inventory import"
 # A 20,000-tube inventory is about 2 MB; the server's upload limit (BIOBANK_MAX_UPLOAD_BYTES)
@@ -471,10 +471,11 @@ def _read_columns(
     text = row.text("collected_at")
     if text:
         row.collected_at, trouble = _parse_time(text)
+        if row.collected_at is not None:
+            trouble = time_problem(row.collected_at, "collected_at", now=now)
         if trouble:
             row.problem("collected_at", trouble)
-        elif row.collected_at > now + CLOCK_SKEW:
-            row.problem("collected_at", f"collected_at: {text} is in the future.")
+            row.collected_at = None
     text = row.text("volume_ml")
     if text:
         try:

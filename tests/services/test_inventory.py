@@ -582,3 +582,20 @@ def test_a_line_over_the_csv_field_limit_is_a_file_error_naming_it(technician, b
         line = 3 if data.startswith(b"barcode") else 1
         assert refused.value.detail.startswith(f"Line {line} is too long")
         assert "at most 131,072" in refused.value.detail
+
+
+def test_a_collected_time_before_2000_is_a_row_error_with_the_range(technician, boxes, site_codes):
+    data = csv_file(
+        [
+            tube("A1", collected_at="0001-01-01T00:00:00+14:00"),
+            tube("A2", collected_at="1900-03-01T09:30:00-06:00"),
+            tube("A3", collected_at="2024-03-01T09:30:00-06:00"),
+        ]
+    )
+    lines = by_line(inventory.import_inventory(technician, data, apply=False))
+    for line in (2, 3):
+        assert columns(lines[line]) == {"collected_at"}
+        [problem] = lines[line].problems
+        assert problem.message.startswith("collected_at: ")
+        assert "is before 2000-01-01T00:00:00Z" in problem.message
+    assert not lines[4].problems
