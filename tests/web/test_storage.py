@@ -505,3 +505,26 @@ def test_a_box_label_prints_from_the_box_page_and_scans_back_to_the_box(tech_cli
     [label] = decoding.rasterize(response.data, dpi=300)
     assert decoding.decode(label) == [(zxingcpp.BarcodeFormat.Code128, boxes[0].barcode)]
     assert "Freezer 1 › Shelf 1 › Box 1" in decoding.pdf_text(response.data)
+
+
+def test_a_box_label_with_a_place_longer_than_the_label_is_shortened_not_refused(
+    tech_client, technician, boxes
+):
+    import zxingcpp
+
+    from tests import decoding
+
+    freezer_name = "Upright freezer in the basement corridor next to the loading dock, " * 2
+    box_name = "Aliquots of the longitudinal cohort, pilot study, second visit (2026)"
+    with unit_of_work():
+        storage.rename_container(technician, boxes[0].parent.parent, freezer_name[:100])
+        storage.rename_container(technician, boxes[0].parent, "S" * 100)
+        storage.rename_container(technician, boxes[0], box_name)
+    assert len(storage.path_text(boxes[0])) > 250  # far more than a label's line
+    response = tech_client.get(f"/storage/boxes/{boxes[0].id}/label.pdf")
+    assert response.status_code == 200 and response.mimetype == "application/pdf"
+    [label] = decoding.rasterize(response.data, dpi=300)
+    assert decoding.decode(label) == [(zxingcpp.BarcodeFormat.Code128, boxes[0].barcode)]
+    shown = decoding.pdf_text(response.data)
+    assert "".join(box_name.split()) in "".join(shown.split())
+    assert "…" in shown and boxes[0].barcode in shown
