@@ -9,7 +9,6 @@ columns ``Position``/``Tube Position`` + ``Barcode``/``Tube Barcode`` (or ``Tube
 from __future__ import annotations
 
 import csv
-import io
 import re
 from dataclasses import dataclass
 
@@ -148,22 +147,18 @@ def parse_rack_file(data: bytes) -> list[Well]:
     check_line_lengths(
         text.splitlines(), what="a rack-scan line holds a position and a tube barcode"
     )
-    lines = [line for line in text.splitlines() if line.strip()]
-    if not lines:
+    # Blank lines are skipped, but every message names the line as the file numbers it.
+    numbered = [(n, line) for n, line in enumerate(text.splitlines(), start=1) if line.strip()]
+    if not numbered:
         raise RackFileError("The file is empty: export the rack scan again and upload that file.")
-    if len(lines) > MAX_WELLS + 1:
+    if len(numbered) > MAX_WELLS + 1:
         raise RackFileError(
-            f"The file has {len(lines):,} lines; no box has more than {MAX_WELLS} wells."
+            f"The file has {len(numbered):,} lines; no box has more than {MAX_WELLS} wells."
         )
-    delimiter = _delimiter(lines)
-    reader = csv.reader(io.StringIO("\n".join(lines)), delimiter=delimiter)
-    try:
-        rows = list(reader)
-    except csv.Error as broken:  # e.g. a quote left open runs a field past the limit
-        raise RackFileError(
-            f"Line {reader.line_num} cannot be read as CSV ({broken}): check its quotes."
-        ) from None
-    first = rows[0]
+    delimiter = _delimiter([line for _, line in numbered])
+    # One well per line: each line is read on its own, so a stray quote spoils only its line.
+    rows = [(n, next(csv.reader([line], delimiter=delimiter))) for n, line in numbered]
+    first_number, first = rows[0]
     position_at = _find(first, POSITION_HEADERS)
     barcode_at = _find(first, BARCODE_HEADERS)
     row_at, col_at = _find(first, ROW_HEADERS), _find(first, COLUMN_HEADERS)
@@ -171,23 +166,22 @@ def parse_rack_file(data: bytes) -> list[Well]:
         position_at is not None or (row_at is not None and col_at is not None)
     )
     if has_header:
-        body, start = rows[1:], 2
+        body = rows[1:]
     else:
         # No header: two columns are POSITION,TUBE; three are RACK,POSITION,TUBE. A first line
         # that is not a well (some other header) is skipped only if its position is not one.
         width = len(first)
         if width not in (2, 3):
             raise RackFileError(
-                f"Line 1 has {width} columns; expected POSITION,TUBE or RACK,POSITION,TUBE "
-                "(or a header naming Position and Barcode columns)."
+                f"Line {first_number} has {width} columns; expected POSITION,TUBE or "
+                "RACK,POSITION,TUBE (or a header naming Position and Barcode columns)."
             )
         position_at, barcode_at = (0, 1) if width == 2 else (1, 2)
-        body, start = rows, 1
+        body = rows
         if parse_position(first[position_at]) is None and first[position_at].strip() != "":
-            body, start = rows[1:], 2
+            body = rows[1:]
     wells = []
-    for offset, fields in enumerate(body):
-        line = start + offset
+    for line, fields in body:
         if row_at is not None and col_at is not None and position_at is None:
             if max(row_at, col_at, barcode_at) >= len(fields):
                 raise RackFileError(f"Line {line} is missing columns: {delimiter.join(fields)!r}.")

@@ -153,10 +153,17 @@ def test_a_line_longer_than_the_csv_field_limit_is_named_with_the_limit(content)
     assert "131,072" in message
 
 
-def test_a_quote_left_open_past_the_field_limit_is_a_clear_error():
-    content = b'Position,Barcode\nA1,"TUBE1\n' + (b"B2," + b"T" * 60 + b"\n") * 2_500
-    with pytest.raises(RackFileError, match=r"Line \d+ cannot be read as CSV .*check its quotes"):
+def test_a_stray_quote_spoils_only_its_line_and_blank_lines_keep_the_numbering():
+    content = b'Position,Barcode\n\nA1,"TUBE1\n' + (b"\n" + b"B2," + b"T" * 60) * 2 + b"\n"
+    with pytest.raises(RackFileError) as refused:
         parse_rack_file(content)
+    assert str(refused.value).startswith("Line 6: B2 is read twice (lines 5 and 6: ")
+    wells = parse_rack_file(b'Position,Barcode\n\nA1,"TUBE1\n\nA2,TUBE2\nZZ9,X\n')
+    assert [(w.line, w.position, w.barcode) for w in wells] == [
+        (3, "A1", "TUBE1"),
+        (5, "A2", "TUBE2"),
+        (6, "ZZ9", "X"),
+    ]
 
 
 def test_two_tubes_read_in_one_well_name_the_well_the_tubes_and_the_lines():
