@@ -133,6 +133,15 @@ def _delimiter(lines: list[str]) -> str:
     )
 
 
+def _fields(line: str, number: int, delimiter: str) -> list[str]:
+    try:
+        return next(csv.reader([line], delimiter=delimiter))
+    except csv.Error as broken:
+        raise RackFileError(
+            f"Line {number} cannot be read as CSV ({broken}): check its quotes."
+        ) from None
+
+
 def _find(header: list[str], names: tuple[str, ...]) -> int | None:
     lowered = [h.strip().lower() for h in header]
     for name in names:
@@ -157,7 +166,7 @@ def parse_rack_file(data: bytes) -> list[Well]:
         )
     delimiter = _delimiter([line for _, line in numbered])
     # One well per line: each line is read on its own, so a stray quote spoils only its line.
-    rows = [(n, next(csv.reader([line], delimiter=delimiter))) for n, line in numbered]
+    rows = [(n, _fields(line, n, delimiter)) for n, line in numbered]
     first_number, first = rows[0]
     position_at = _find(first, POSITION_HEADERS)
     barcode_at = _find(first, BARCODE_HEADERS)
