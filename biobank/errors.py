@@ -196,7 +196,7 @@ def _http_problem(error: HTTPException) -> dict[str, Any]:
         problem["detail"] = "Too many attempts. Wait a little and try again."
     elif status == 400 and (messages is not None or "JSON" in (error.description or "")):
         problem["title"] = "Malformed JSON"
-        problem["detail"] = (
+        problem["detail"] = data.get("detail") or (
             "The request body is not valid JSON. Send one JSON object with "
             "Content-Type: application/json."
         )

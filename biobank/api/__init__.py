@@ -7,7 +7,7 @@ from pathlib import Path
 import flask_swagger_ui
 from flask import Blueprint, Flask, render_template, request, send_from_directory
 
-from biobank.api.common import RecordIdConverter, record_id_schema
+from biobank.api.common import BoundedJSONProvider, RecordIdConverter, record_id_schema
 from biobank.api.idempotency import init_idempotency
 from biobank.errors import UnsupportedMediaType
 from biobank.extensions import api, csrf
@@ -61,6 +61,7 @@ def register_api(app: Flask) -> None:
         users,
     )
 
+    app.json = BoundedJSONProvider(app)
     app.url_map.converters["id"] = RecordIdConverter
     api.init_app(
         app,

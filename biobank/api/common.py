@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
+from flask.json.provider import DefaultJSONProvider
 from flask_smorest import Blueprint as SmorestBlueprint
 from marshmallow import ValidationError
-from webargs.flaskparser import FlaskParser
+from webargs import core
+from webargs.flaskparser import FlaskParser, abort
 from werkzeug.routing import IntegerConverter
 
 from biobank.db import MAX_RECORD_ID
@@ -19,27 +22,107 @@ API_PREFIX = "/api/v1"
 
 
 NUL_MESSAGE = "Remove the NUL character (\\0): no value here may contain one."
+SURROGATE_MESSAGE = (
+    "Remove the lone surrogate (a \\ud800-\\udfff escape without its pair): it is not a "
+    "character, and the text cannot be stored. Send the text as UTF-8."
+)
+# Real bodies are a few levels deep; the JSON decoder recurses per level and would hit
+# Python's recursion limit (a RecursionError, a 500) on a body such as [[[[...]]]].
+MAX_JSON_DEPTH = 64
+TOO_DEEP_MESSAGE = (
+    f"JSON nested too deeply: a body may nest arrays and objects at most {MAX_JSON_DEPTH} "
+    "levels deep."
+)
 
 
-def _holds_nul(value: Any) -> bool:
+def _text_problem(text: str) -> str | None:
+    if "\x00" in text:
+        return NUL_MESSAGE
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return SURROGATE_MESSAGE
+    return None
+
+
+def _value_problem(value: Any) -> str | None:
+    """Why a value (a string, or any JSON structure of them) cannot be stored, or None.
+
+    PostgreSQL cannot store or even compare text holding a NUL character, and no database
+    can store a lone surrogate (``"\\ud800"`` in JSON decodes to one; UTF-8 cannot encode
+    it): either would answer an error (a 500) instead.
+    """
     if isinstance(value, str):
-        return "\x00" in value
+        return _text_problem(value)
     if isinstance(value, Mapping):
-        return any(_holds_nul(key) or _holds_nul(item) for key, item in value.items())
-    if isinstance(value, list | tuple):
-        return any(_holds_nul(item) for item in value)
+        for key, item in value.items():
+            problem = _value_problem(key) or _value_problem(item)
+            if problem:
+                return problem
+    elif isinstance(value, list | tuple):
+        for item in value:
+            problem = _value_problem(item)
+            if problem:
+                return problem
+    return None
+
+
+_STRING_OR_BRACKET = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]')
+
+
+def json_too_deep(data: bytes | str, limit: int = MAX_JSON_DEPTH) -> bool:
+    """Whether a JSON text nests arrays and objects more than ``limit`` levels deep.
+
+    A scan without recursion; a body with no more than ``limit`` brackets in all (every
+    ordinary body) is not scanned at all. Brackets inside strings do not count.
+    """
+    raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
+    if raw.count(b"[") + raw.count(b"{") <= limit:
+        return False
+    depth = 0
+    for match in _STRING_OR_BRACKET.finditer(raw):
+        token = match.group()
+        if token in (b"[", b"{"):
+            depth += 1
+            if depth > limit:
+                return True
+        elif token in (b"]", b"}"):
+            depth -= 1
     return False
 
 
+class JSONTooDeep(ValueError):
+    """A JSON text nested deeper than ``MAX_JSON_DEPTH`` (a ValueError, as for malformed JSON)."""
+
+
+class BoundedJSONProvider(DefaultJSONProvider):
+    """Flask's JSON, refusing (as malformed) a text nested deeper than ``MAX_JSON_DEPTH``
+    before the decoder recurses into it: ``request.get_json()`` answers 400, not 500."""
+
+    def loads(self, s: str | bytes, **kwargs: Any) -> Any:
+        if json_too_deep(s):
+            raise JSONTooDeep(TOO_DEEP_MESSAGE)
+        return super().loads(s, **kwargs)
+
+
 class ArgumentsParser(FlaskParser):
-    """Reads arguments as webargs does, but refuses a NUL character with a 422 where it
-    stands: PostgreSQL cannot store or even compare text holding one, and would answer the
-    query with an error (a 500) instead."""
+    """Reads arguments as webargs does, but refuses with a 422 where it stands a value that
+    cannot be stored (a NUL character, a lone surrogate), and a body nested too deeply with a
+    400, before decoding it."""
+
+    def _raw_load_json(self, req):
+        if not core.is_json(req.mimetype):
+            return core.missing
+        data = req.get_data(cache=True)
+        if json_too_deep(data):
+            abort(400, messages={"json": [TOO_DEEP_MESSAGE]}, detail=TOO_DEEP_MESSAGE)
+        return core.parse_json(data)
 
     def pre_load(self, location_data, *, schema, req, location):
         if not isinstance(location_data, Mapping):  # a JSON body that is not an object
-            if _holds_nul(location_data):
-                raise ValidationError(NUL_MESSAGE)
+            problem = _value_problem(location_data)
+            if problem:
+                raise ValidationError(problem)
             return location_data
         declared = {field.data_key or name for name, field in schema.fields.items()}
         getlist = getattr(location_data, "getlist", None)
@@ -48,8 +131,9 @@ class ArgumentsParser(FlaskParser):
             if location in ("query", "querystring", "form") and key not in declared:
                 continue  # ignored by the schema, never reaches the database
             values = getlist(key) if getlist else [location_data[key]]
-            if _holds_nul(key) or _holds_nul(values):
-                problems[key] = [NUL_MESSAGE]
+            problem = _value_problem(key) or _value_problem(values)
+            if problem:
+                problems[key] = [problem]
         if problems:
             raise ValidationError(problems)
         return location_data

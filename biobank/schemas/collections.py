@@ -3,7 +3,7 @@ from __future__ import annotations
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from biobank.models import Centrifuge, CollectionStatus
-from biobank.schemas.common import PageArgsSchema
+from biobank.schemas.common import Moment, PageArgsSchema
 from biobank.schemas.samples import SampleSchema
 from biobank.services.collections import warnings_for
 
@@ -66,22 +66,22 @@ class CollectionQuerySchema(PageArgsSchema):
 
 
 class CollectedSchema(Schema):
-    at = fields.AwareDateTime(required=True, metadata={"description": "When the tube was drawn."})
+    at = Moment(required=True, metadata={"description": "When the tube was drawn."})
 
 
 class ProcessedSchema(Schema):
-    at = fields.AwareDateTime(required=True, metadata={"description": "When centrifuging began."})
+    at = Moment(required=True, metadata={"description": "When centrifuging began."})
     centrifuge = fields.Enum(Centrifuge, by_value=True)
 
 
 class FinalizeSchema(Schema):
-    at = fields.AwareDateTime(metadata={"description": "Defaults to now."})
+    at = Moment(metadata={"description": "Defaults to now."})
 
 
 class TubeCorrectionSchema(Schema):
     barcode = fields.String(required=True)
-    collected_at = fields.AwareDateTime()
-    processed_at = fields.AwareDateTime()
+    collected_at = Moment()
+    processed_at = Moment()
 
 
 class AmendSchema(Schema):

@@ -2,9 +2,29 @@ from __future__ import annotations
 
 from functools import cache
 
-from marshmallow import INCLUDE, Schema, fields, validate
+from marshmallow import INCLUDE, Schema, ValidationError, fields, validate
 
 from biobank.services.pages import MAX_PAGE, MAX_PER_PAGE
+from biobank.services.timebounds import ALLOWED_RANGE, time_problem
+
+
+class Moment(fields.AwareDateTime):
+    """Every time the API reads: ISO 8601 with its UTC offset, from 2000 up to now (the one
+    check in ``services.timebounds``, which the services and the web forms use too). The
+    422 names the field and the range."""
+
+    def __init__(self, **kwargs):
+        metadata = dict(kwargs.pop("metadata", {}))
+        said = metadata.get("description", "")
+        metadata["description"] = f"{said} ISO 8601 with its UTC offset; {ALLOWED_RANGE}.".strip()
+        super().__init__(metadata=metadata, **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        moment = super()._deserialize(value, attr, data, **kwargs)
+        problem = time_problem(moment, self.data_key or self.name or attr or "time")
+        if problem:
+            raise ValidationError(problem)
+        return moment
 
 
 class ProblemSchema(Schema):

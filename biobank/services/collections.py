@@ -40,8 +40,8 @@ from biobank.services.custody import record_event
 from biobank.services.pages import Page, paginate
 from biobank.services.privacy import check_free_text
 from biobank.services.samples import add_flag, clear_flag, transition
+from biobank.services.timebounds import check_time, in_zone
 
-CLOCK_SKEW = timedelta(minutes=5)
 EARLY_PROCESSING = timedelta(minutes=30)
 LATE_PROCESSING = timedelta(hours=4)
 CLOTTING_TUBES = ("SST",)
@@ -80,16 +80,12 @@ def _tube_family(tube_type: TubeType) -> str:
 
 def site_time(at: datetime, site: Site) -> str:
     """A time as the clinic reads it: in the site's own zone."""
-    return at.astimezone(ZoneInfo(site.timezone)).strftime("%Y-%m-%d %H:%M %Z")
+    return in_zone(at, ZoneInfo(site.timezone)).strftime("%Y-%m-%d %H:%M %Z")
 
 
 def _no_future(at: datetime, field: str, now: datetime) -> None:
-    if at.tzinfo is None:
-        raise ValidationFailed.for_field(field, "Give the time with its UTC offset.")
-    if at > now + CLOCK_SKEW:
-        raise ValidationFailed.for_field(
-            field, "That time is in the future: check the clock and the date."
-        )
+    """Not before the earliest time the system keeps, nor in the future (``timebounds``)."""
+    check_time(at, field, now=now)
 
 
 def _require_reason(reason: str | None, what: str) -> str:

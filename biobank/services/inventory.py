@@ -76,17 +76,18 @@ from biobank.models import (
     position_label,
 )
 from biobank.services import ids, participants, policy, storage
-from biobank.services.collections import CLOCK_SKEW
 from biobank.services.custody import record_events_in_bulk
 from biobank.services.privacy import check_free_text, personal_data_in
 from biobank.services.rackscan import (
     DELIMITERS,
     RackFileError,
+    check_line_lengths,
     decode_text_upload,
     parse_position,
 )
 from biobank.services.samples import samples_by_barcode
 from biobank.services.settings import setting
+from biobank.services.timebounds import time_problem
 
 SOURCE = "inventory import"
 # A 20,000-tube inventory is about 2 MB; the server's upload limit (BIOBANK_MAX_UPLOAD_BYTES)
@@ -297,9 +298,10 @@ def read_inventory_file(data: bytes) -> tuple[list[_Line], list[str]]:
             upload_instead='export the inventory as CSV (a spreadsheet\'s "Save as CSV") '
             "and upload that",
         )
+        source = text.splitlines()
+        check_line_lengths(source, what="an inventory line holds one tube's columns")
     except RackFileError as unreadable:
         raise _file_error(str(unreadable)) from None
-    source = text.splitlines()
     start = next((index for index, line in enumerate(source) if line.strip()), None)
     if start is None:  # blank lines only, or nothing but a byte-order mark
         raise _file_error(EMPTY_FILE)
@@ -469,10 +471,11 @@ def _read_columns(
     text = row.text("collected_at")
     if text:
         row.collected_at, trouble = _parse_time(text)
+        if row.collected_at is not None:
+            trouble = time_problem(row.collected_at, "collected_at", now=now)
         if trouble:
             row.problem("collected_at", trouble)
-        elif row.collected_at > now + CLOCK_SKEW:
-            row.problem("collected_at", f"collected_at: {text} is in the future.")
+            row.collected_at = None
     text = row.text("volume_ml")
     if text:
         try:

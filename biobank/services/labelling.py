@@ -29,6 +29,7 @@ from biobank.services.custody import record_event
 from biobank.services.privacy import check_free_text
 from biobank.services.samples import already_had
 from biobank.services.sites import site_field
+from biobank.services.timebounds import in_zone
 
 LabelFormat = Literal["pdf", "zpl"]
 MAX_KITS_PER_BATCH = 200
@@ -48,7 +49,7 @@ def label_spec(sample: Sample) -> labels.LabelSpec:
     when = sample.collected_at
     if when is None and sample.collection is not None:
         when = sample.collection.created_at
-    date = when.astimezone(ZoneInfo(sample.site.timezone)).date() if when else None
+    date = in_zone(when, ZoneInfo(sample.site.timezone)).date() if when else None
     return labels.LabelSpec(
         sample_id=sample.barcode,
         tube_code=sample.tube_type.code,

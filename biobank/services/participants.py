@@ -24,6 +24,7 @@ from biobank.services.custody import record_event
 from biobank.services.privacy import check_free_text
 from biobank.services.samples import add_flag
 from biobank.services.settings import setting
+from biobank.services.timebounds import check_time
 
 
 def participant_id_field(text: str, field: str = "participant_id") -> str:
@@ -74,6 +75,8 @@ def upsert_participant(
     """Record the enrollment system's facts; returns the participant and whether it is new."""
     policy.require(actor, policy.Action.MANAGE_PARTICIPANTS)
     participant_id = participant_id_field(participant_id)
+    if withdrawn_at is not None:
+        check_time(withdrawn_at, "withdrawn_at")
     if withdrawn_at is not None and withdrawn_at > utcnow():
         raise ValidationFailed.for_field("withdrawn_at", "A withdrawal cannot be in the future.")
     reason = check_free_text(withdrawal_reason, "withdrawal_reason")

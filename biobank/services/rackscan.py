@@ -9,12 +9,14 @@ columns ``Position``/``Tube Position`` + ``Barcode``/``Tube Barcode`` (or ``Tube
 from __future__ import annotations
 
 import csv
-import io
 import re
 from dataclasses import dataclass
 
 MAX_BYTES = 1024 * 1024
 MAX_WELLS = 2600  # 26 rows x 99 columns, the largest grid a box may have
+# Python's csv module refuses a field longer than this (its default field_size_limit); a line
+# longer than it is refused before parsing, by number, in every CSV upload.
+MAX_LINE_CHARS = 131_072
 EMPTY_READS = frozenset({"", "NO READ", "NOREAD", "NO TUBE"})
 POSITION = re.compile(r"^([A-Za-z])0*(\d{1,2})$")
 DELIMITERS = (",", ";", "\t")
@@ -70,6 +72,46 @@ def decode_text_upload(
     raise RackFileError("The file's characters cannot be read: save it as UTF-8 CSV.")
 
 
+def check_line_lengths(lines: list[str], *, first_number: int = 1, what: str) -> None:
+    """Refuse, by its number, the first line longer than ``MAX_LINE_CHARS`` characters.
+
+    ``what`` ends the sentence, e.g. "a rack-scan line holds a position and a barcode".
+    """
+    for number, line in enumerate(lines, start=first_number):
+        if len(line) > MAX_LINE_CHARS:
+            raise RackFileError(
+                f"Line {number} is too long: {len(line):,} characters, and a line may have at "
+                f"most {MAX_LINE_CHARS:,} ({what}). Check that this is the right file."
+            )
+
+
+def _well_label(row: int, col: int) -> str:
+    return f"{chr(ord('A') + row - 1)}{col}"
+
+
+def _one_read_per_well(wells: list[Well]) -> None:
+    """A well holds one tube: a file that reads a tube in a well twice cannot be stored."""
+    first_read: dict[tuple[int, int], Well] = {}
+    for well in wells:
+        if well.row is None or well.col is None:
+            continue
+        first = first_read.setdefault((well.row, well.col), well)
+        if first is well or (first.barcode is None and well.barcode is None):
+            continue
+        label = _well_label(well.row, well.col)
+        if first.barcode and well.barcode and first.barcode.upper() != well.barcode.upper():
+            raise RackFileError(
+                f"Line {well.line}: two tubes read in {label} ({first.barcode} on line "
+                f"{first.line}, {well.barcode} on line {well.line}); a well holds one tube. "
+                "Check the rack and scan it again."
+            )
+        raise RackFileError(
+            f"Line {well.line}: {label} is read twice (lines {first.line} and {well.line}: "
+            f"{first.barcode or 'empty'}, {well.barcode or 'empty'}); a rack scan lists each "
+            "well once. Scan the rack again."
+        )
+
+
 def _decode(data: bytes) -> str:
     return decode_text_upload(
         data,
@@ -91,6 +133,15 @@ def _delimiter(lines: list[str]) -> str:
     )
 
 
+def _fields(line: str, number: int, delimiter: str) -> list[str]:
+    try:
+        return next(csv.reader([line], delimiter=delimiter))
+    except csv.Error as broken:
+        raise RackFileError(
+            f"Line {number} cannot be read as CSV ({broken}): check its quotes."
+        ) from None
+
+
 def _find(header: list[str], names: tuple[str, ...]) -> int | None:
     lowered = [h.strip().lower() for h in header]
     for name in names:
@@ -102,16 +153,21 @@ def _find(header: list[str], names: tuple[str, ...]) -> int | None:
 def parse_rack_file(data: bytes) -> list[Well]:
     """Every well of the file, in file order. Raises ``RackFileError`` for unreadable files."""
     text = _decode(data)
-    lines = [line for line in text.splitlines() if line.strip()]
-    if not lines:
+    check_line_lengths(
+        text.splitlines(), what="a rack-scan line holds a position and a tube barcode"
+    )
+    # Blank lines are skipped, but every message names the line as the file numbers it.
+    numbered = [(n, line) for n, line in enumerate(text.splitlines(), start=1) if line.strip()]
+    if not numbered:
         raise RackFileError("The file is empty: export the rack scan again and upload that file.")
-    if len(lines) > MAX_WELLS + 1:
+    if len(numbered) > MAX_WELLS + 1:
         raise RackFileError(
-            f"The file has {len(lines):,} lines; no box has more than {MAX_WELLS} wells."
+            f"The file has {len(numbered):,} lines; no box has more than {MAX_WELLS} wells."
         )
-    delimiter = _delimiter(lines)
-    rows = list(csv.reader(io.StringIO("\n".join(lines)), delimiter=delimiter))
-    first = rows[0]
+    delimiter = _delimiter([line for _, line in numbered])
+    # One well per line: each line is read on its own, so a stray quote spoils only its line.
+    rows = [(n, _fields(line, n, delimiter)) for n, line in numbered]
+    first_number, first = rows[0]
     position_at = _find(first, POSITION_HEADERS)
     barcode_at = _find(first, BARCODE_HEADERS)
     row_at, col_at = _find(first, ROW_HEADERS), _find(first, COLUMN_HEADERS)
@@ -119,23 +175,22 @@ def parse_rack_file(data: bytes) -> list[Well]:
         position_at is not None or (row_at is not None and col_at is not None)
     )
     if has_header:
-        body, start = rows[1:], 2
+        body = rows[1:]
     else:
         # No header: two columns are POSITION,TUBE; three are RACK,POSITION,TUBE. A first line
         # that is not a well (some other header) is skipped only if its position is not one.
         width = len(first)
         if width not in (2, 3):
             raise RackFileError(
-                f"Line 1 has {width} columns; expected POSITION,TUBE or RACK,POSITION,TUBE "
-                "(or a header naming Position and Barcode columns)."
+                f"Line {first_number} has {width} columns; expected POSITION,TUBE or "
+                "RACK,POSITION,TUBE (or a header naming Position and Barcode columns)."
             )
         position_at, barcode_at = (0, 1) if width == 2 else (1, 2)
-        body, start = rows, 1
+        body = rows
         if parse_position(first[position_at]) is None and first[position_at].strip() != "":
-            body, start = rows[1:], 2
+            body = rows[1:]
     wells = []
-    for offset, fields in enumerate(body):
-        line = start + offset
+    for line, fields in body:
         if row_at is not None and col_at is not None and position_at is None:
             if max(row_at, col_at, barcode_at) >= len(fields):
                 raise RackFileError(f"Line {line} is missing columns: {delimiter.join(fields)!r}.")
@@ -150,4 +205,5 @@ def parse_rack_file(data: bytes) -> list[Well]:
         wells.append(Well(line, position_text, barcode, *(grid or (None, None))))
     if not wells:
         raise RackFileError("The file has a header but no wells.")
+    _one_read_per_well(wells)
     return wells

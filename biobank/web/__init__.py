@@ -8,6 +8,7 @@ from flask import Flask
 from flask_login import current_user
 
 from biobank.services import policy
+from biobank.services.timebounds import in_zone
 from biobank.web import charts
 
 
@@ -18,7 +19,7 @@ def local_time(value, site=None, fmt: str = "%Y-%m-%d %H:%M %Z") -> str:
     if site is None and current_user.is_authenticated:
         site = current_user.site
     zone = ZoneInfo(site.timezone) if site is not None else None
-    return value.astimezone(zone).strftime(fmt)
+    return in_zone(value, zone).strftime(fmt)
 
 
 def register_web(app: Flask) -> None:

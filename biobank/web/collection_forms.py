@@ -33,6 +33,7 @@ from biobank.db import utcnow
 from biobank.errors import DomainError
 from biobank.models import Centrifuge, Collection, KitTemplate, Sample, Site
 from biobank.services.collections import TubeCorrection
+from biobank.services.timebounds import in_zone
 
 # <input type="datetime-local"> posts minutes ("2025-01-15T08:30"), or seconds when its step
 # is below a minute; the first format is also the one the field renders.
@@ -53,7 +54,7 @@ def site_zone(site: Site) -> ZoneInfo:
 
 
 def _wall_clock(moment: datetime, site: Site) -> datetime:
-    return moment.astimezone(site_zone(site)).replace(tzinfo=None, second=0, microsecond=0)
+    return in_zone(moment, site_zone(site)).replace(tzinfo=None, second=0, microsecond=0)
 
 
 def to_site_local(moment: datetime | None, site: Site) -> datetime | None:

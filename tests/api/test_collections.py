@@ -1,6 +1,8 @@
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+
+import pytest
 
 from biobank.db import utcnow
 from tests.decoding import decode, rasterize
@@ -179,3 +181,92 @@ def test_label_batches_over_the_api(api, coordinator, collector, clinic):
     claimed = _start(api, collector, claim_barcode=batch["samples"][1]["barcode"])
     assert claimed.status_code == 201
     assert [s["barcode"] for s in claimed.get_json()["samples"]] == [batch["samples"][1]["barcode"]]
+
+
+@pytest.mark.parametrize(
+    ("at", "words"),
+    [
+        ("0001-01-01T00:00:00+14:00", "is before 2000-01-01T00:00:00Z"),
+        ("0001-01-01T00:00:00+00:00", "is before 2000-01-01T00:00:00Z"),
+        ("1900-01-01T00:00:00Z", "is before 2000-01-01T00:00:00Z"),
+        ("9999-12-31T23:59:59-14:00", "is in the future"),
+    ],
+)
+def test_times_outside_2000_to_now_are_422s_naming_the_field_and_range(
+    api, collector, coordinator, finalized_collection, at, words
+):
+    caller = api(collector)
+    collection = _start(api, collector, tube_types=["1SST8"]).get_json()
+    path = f"/api/v1/collections/{collection['id']}"
+    barcode = collection["samples"][0]["barcode"]
+    for step in ("collected", "processed"):
+        response = caller.post(f"{path}/samples/{barcode}/{step}", json={"at": at})
+        assert response.status_code == 422, response.get_json()
+        [message] = response.get_json()["errors"]["at"]
+        assert message.startswith(f"at: {at.replace('Z', '+00:00')} {words}")
+        assert "give a time from 2000-01-01T00:00:00Z up to now" in message
+    response = caller.post(f"{path}/finalize", json={"at": at})
+    assert response.status_code == 422 and "at" in response.get_json()["errors"]
+    assert caller.get(path).status_code == 200
+    assert caller.get(f"{path}/labels.pdf").status_code == 200
+
+    finalized = finalized_collection(collector, "P987654321")
+    correction = {"barcode": finalized.samples[0].barcode, "collected_at": at}
+    response = caller.post(
+        f"/api/v1/collections/{finalized.id}/amend",
+        json={"reason": "typo", "samples": [correction]},
+    )
+    assert response.status_code == 422
+    assert words in response.get_json()["errors"]["samples.0.collected_at"][0]
+
+    response = api(coordinator).put(
+        "/api/v1/participants/P123456789",
+        json={"biospecimen_consent": True, "withdrawn_at": at},
+    )
+    assert response.status_code == 422
+    assert words in response.get_json()["errors"]["withdrawn_at"][0]
+
+
+def test_a_collection_with_a_time_stored_before_2000_still_shows_and_prints(
+    api, collector, start_collection
+):
+    collection = start_collection(collector, tube_types=["1SST8", "1ED04"])
+    _store_times_from_before_the_range(collection)
+    caller = api(collector)
+    assert caller.get(f"/api/v1/collections/{collection.id}").status_code == 200
+    pdf = caller.get(f"/api/v1/collections/{collection.id}/labels.pdf")
+    assert pdf.status_code == 200
+    assert sorted(t for page in rasterize(pdf.data, 300) for (_, t) in decode(page)) == sorted(
+        s.barcode for s in collection.samples
+    )
+    zpl = caller.get(
+        f"/api/v1/collections/{collection.id}/labels.zpl", query_string={"reason": "smudged"}
+    )
+    assert zpl.status_code == 200
+
+
+def _store_times_from_before_the_range(collection) -> None:
+    """As data written before the range was checked: straight into the table."""
+    import sqlalchemy as sa
+
+    from biobank.db import unit_of_work
+    from biobank.extensions import db
+    from biobank.models import Sample
+
+    first, second = collection.samples
+    with unit_of_work():
+        db.session.execute(
+            sa.update(Sample)
+            .where(Sample.id == first.id)
+            .values(collected_at=datetime(1, 1, 1, tzinfo=UTC), status="collected")
+        )
+        db.session.execute(
+            sa.update(Sample)
+            .where(Sample.id == second.id)
+            .values(
+                collected_at=datetime(1900, 1, 1, tzinfo=UTC),
+                processed_at=datetime(1900, 1, 1, 1, tzinfo=UTC),
+                status="collected",
+            )
+        )
+    db.session.expire_all()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from biobank.api.common import NUL_MESSAGE
+from biobank.api.common import MAX_JSON_DEPTH, NUL_MESSAGE, SURROGATE_MESSAGE
 
 
 def _is_problem(response, status):
@@ -147,3 +147,58 @@ def test_a_nul_character_is_refused_where_it_stands(client, collector, auth_head
 def test_a_json_body_that_is_not_an_object_is_a_422(client, collector, auth_headers, body):
     posted = client.post("/api/v1/collections", json=body, headers=auth_headers(collector))
     _is_problem(posted, 422)
+
+
+def test_a_lone_surrogate_is_refused_where_it_stands(client, collector, auth_headers):
+    # "\ud800" decodes to a lone surrogate, which UTF-8 (and so the database) cannot encode.
+    headers = {**auth_headers(collector), "Content-Type": "application/json"}
+    posted = client.post(
+        "/api/v1/collections",
+        data='{"participant_id": "P123456789", "kit": "BASELINE-ADULT", "notes": "a\\ud800b"}',
+        headers=headers,
+    )
+    assert _is_problem(posted, 422)["errors"] == {"notes": [SURROGATE_MESSAGE]}
+    in_a_list = client.post(
+        "/api/v1/collections",
+        data='{"participant_id": "P123456789", "tube_types": ["1ED04", "\\udfff"]}',
+        headers=headers,
+    )
+    assert _is_problem(in_a_list, 422)["errors"] == {"tube_types": [SURROGATE_MESSAGE]}
+    as_a_key = client.post(
+        "/api/v1/collections",
+        data='{"participant_id": "P123456789", "kit": "BASELINE-ADULT", "\\ud800": 1}',
+        headers=headers,
+    )
+    assert _is_problem(as_a_key, 422)["errors"]["\ud800"] == [SURROGATE_MESSAGE]
+    # A surrogate pair is one ordinary character (here an emoji) and is stored as such.
+    paired = client.post(
+        "/api/v1/collections",
+        data='{"participant_id": "P123456789", "kit": "BASELINE-ADULT", "notes": "\\ud83d\\ude00"}',
+        headers=headers,
+    )
+    assert paired.status_code == 201
+    assert paired.get_json()["notes"] == "\U0001f600"
+
+
+def test_a_json_body_nested_too_deeply_is_a_400_that_says_so(client, collector, auth_headers):
+    headers = {**auth_headers(collector), "Content-Type": "application/json"}
+    for path in ("/api/v1/collections", "/api/v1/auth/tokens"):
+        for deep in ("[" * 100_000 + "]" * 100_000, '{"a":' * 100_000 + "1" + "}" * 100_000):
+            response = client.post(path, data=deep, headers=headers)
+            body = _is_problem(response, 400)
+            assert "nested too deeply" in body["detail"], path
+            assert str(MAX_JSON_DEPTH) in body["detail"]
+
+
+def test_json_at_the_depth_limit_and_brackets_in_strings_are_read(client, collector, auth_headers):
+    headers = {**auth_headers(collector), "Content-Type": "application/json"}
+    at_limit = "[" * MAX_JSON_DEPTH + "]" * MAX_JSON_DEPTH
+    response = client.post("/api/v1/collections", data=at_limit, headers=headers)
+    assert _is_problem(response, 422)  # read, and refused as not an object
+    notes = "[{" * 5_000
+    response = client.post(
+        "/api/v1/collections",
+        json={"participant_id": "P123456789", "kit": "BASELINE-ADULT", "notes": notes[:2000]},
+        headers=headers,
+    )
+    assert response.status_code == 201

@@ -168,3 +168,45 @@ def test_store_many_and_occupancy(api, technician, collector, tree, received_tub
     assert [p["position"] for p in placed.get_json()] == [f"A{i}" for i in range(1, 9)]
     [freezer] = caller.get("/api/v1/storage/freezers").get_json()["items"]
     assert freezer["occupancy"] == {"used": 8, "capacity": 81, "free": 73, "percent": 10}
+
+
+def test_rack_scan_two_tubes_in_a_well_and_an_overlong_line_are_422s_naming_the_line(
+    technician, collector, tree, received_tubes, client, auth_headers
+):
+    tubes = received_tubes(collector)
+    path = f"/api/v1/storage/boxes/{tree['box']['id']}/rack-scan"
+    headers = auth_headers(technician)
+    twice = f"A1,{tubes[0].barcode}\nB1,{tubes[1].barcode}\nA01,{tubes[2].barcode}\n".encode()
+    for query in ("", "?apply=true"):
+        response = client.post(
+            path + query, headers=headers, data={"file": (io.BytesIO(twice), "rack.csv")}
+        )
+        assert response.status_code == 422
+        [message] = response.get_json()["errors"]["file"]
+        assert message.startswith(
+            f"Line 3: two tubes read in A1 ({tubes[0].barcode} on line 1, {tubes[2].barcode}"
+        )
+    long_line = b"A1,NO READ\nA2," + b"X" * 140_000 + b"\n"
+    response = client.post(path, headers=headers, data={"file": (io.BytesIO(long_line), "r.csv")})
+    assert response.status_code == 422
+    [message] = response.get_json()["errors"]["file"]
+    assert message.startswith("Line 2 is too long") and "131,072" in message
+
+
+def test_inventory_import_line_over_the_csv_field_limit_is_a_422(
+    technician, boxes, client, auth_headers
+):
+    data = (
+        b"barcode,tube_type,collection_site,freezer,box,position\n"
+        + b",1ED04,UCSD-01,Freezer 1,Box 1,A1"
+        + b"x" * 140_000
+        + b"\n"
+    )
+    response = client.post(
+        "/api/v1/storage/inventory-import",
+        headers=auth_headers(technician),
+        data={"file": (io.BytesIO(data), "inventory.csv")},
+    )
+    assert response.status_code == 422
+    [message] = response.get_json()["errors"]["file"]
+    assert message.startswith("Line 2 is too long") and "131,072" in message

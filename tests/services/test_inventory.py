@@ -567,3 +567,35 @@ def test_a_new_box_for_tubes_that_keep_their_ids_stays_on_the_chain(
     apply(technician, csv_file([tube("A1", barcode=kept, box="Box 7")]))
     assert db.session.scalar(sa.select(Container).where(Container.name == "Box 7")) is not None
     assert verify_chain().intact
+
+
+def test_a_line_over_the_csv_field_limit_is_a_file_error_naming_it(technician, boxes, site_codes):
+    header = "barcode,tube_type,collection_site,freezer,box,position\n"
+    long_line = ",1ED04,UCSD-01,Freezer 1,Box 1,A1" + "x" * 131_072
+    for data in (
+        (header + ",1ED04,UCSD-01,Freezer 1,Box 1,A2\n" + long_line + "\n").encode(),
+        ("tube_type," * 20_000 + "\n").encode(),  # the header line itself
+    ):
+        with pytest.raises(ValidationFailed) as refused:
+            inventory.import_inventory(technician, data, apply=False)
+        assert list(refused.value.errors) == ["file"]
+        line = 3 if data.startswith(b"barcode") else 1
+        assert refused.value.detail.startswith(f"Line {line} is too long")
+        assert "at most 131,072" in refused.value.detail
+
+
+def test_a_collected_time_before_2000_is_a_row_error_with_the_range(technician, boxes, site_codes):
+    data = csv_file(
+        [
+            tube("A1", collected_at="0001-01-01T00:00:00+14:00"),
+            tube("A2", collected_at="1900-03-01T09:30:00-06:00"),
+            tube("A3", collected_at="2024-03-01T09:30:00-06:00"),
+        ]
+    )
+    lines = by_line(inventory.import_inventory(technician, data, apply=False))
+    for line in (2, 3):
+        assert columns(lines[line]) == {"collected_at"}
+        [problem] = lines[line].problems
+        assert problem.message.startswith("collected_at: ")
+        assert "is before 2000-01-01T00:00:00Z" in problem.message
+    assert not lines[4].problems

@@ -96,3 +96,28 @@ def test_an_unreadable_file_is_a_field_error(technician, boxes):
     with pytest.raises(ValidationFailed) as error:
         storage.import_rack_scan(technician, boxes[0], b"\x00\x01binary", apply=False)
     assert "file" in error.value.errors
+
+
+def test_two_tubes_in_one_well_are_a_file_error_that_names_the_well(
+    technician, collector, boxes, received_tubes
+):
+    tubes = received_tubes(collector)
+    data = _file(f"A1,{tubes[0].barcode}", f"A2,{tubes[1].barcode}", f"A1,{tubes[2].barcode}")
+    for apply in (False, True):
+        with pytest.raises(ValidationFailed) as refused:
+            storage.import_rack_scan(technician, boxes[0], data, apply=apply)
+        assert list(refused.value.errors) == ["file"]
+        assert refused.value.detail.startswith(
+            f"Line 3: two tubes read in A1 ({tubes[0].barcode} on line 1, {tubes[2].barcode} "
+            "on line 3)"
+        )
+    assert all(t.status == SampleStatus.RECEIVED for t in tubes)
+
+
+def test_a_line_over_the_csv_field_limit_is_a_file_error(technician, boxes):
+    data = _file("A1,NO READ", "A2," + "X" * 131_073)
+    with pytest.raises(ValidationFailed) as refused:
+        storage.import_rack_scan(technician, boxes[0], data, apply=False)
+    assert list(refused.value.errors) == ["file"]
+    assert refused.value.detail.startswith("Line 2 is too long: 131,076 characters")
+    assert "at most 131,072" in refused.value.detail

@@ -6,7 +6,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from biobank.services.rackscan import MAX_BYTES, RackFileError, parse_position, parse_rack_file
+from biobank.services.rackscan import (
+    MAX_BYTES,
+    MAX_LINE_CHARS,
+    RackFileError,
+    parse_position,
+    parse_rack_file,
+)
 
 
 def _pairs(wells):
@@ -93,10 +99,12 @@ def test_line_numbers_point_at_the_file():
 
 
 barcodes = st.text(alphabet="ABCDEFGHJKMNPQRSTVWXYZ0123456789", min_size=4, max_size=12)
+# A scanner reads each well once (a file that reads a tube in one well twice is refused).
 wells = st.lists(
     st.tuples(st.integers(1, 8), st.integers(1, 12), st.one_of(st.none(), barcodes)),
     min_size=1,
     max_size=96,
+    unique_by=lambda well: (well[0], well[1]),
 )
 
 
@@ -127,3 +135,59 @@ def test_arbitrary_bytes_never_crash_the_parser(data):
         parse_rack_file(data)
     except RackFileError as error:
         assert str(error)
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"Position,Barcode\nA1,TUBE1\nA2," + b"X" * (MAX_LINE_CHARS + 1) + b"\n",
+        b"Position,Barcode\nA1,TUBE1\n" + b"Y" * 200_000 + b"\n",
+    ],
+    ids=["long-barcode", "long-line"],
+)
+def test_a_line_longer_than_the_csv_field_limit_is_named_with_the_limit(content):
+    with pytest.raises(RackFileError) as refused:
+        parse_rack_file(content)
+    message = str(refused.value)
+    assert message.startswith("Line 3 is too long")
+    assert "131,072" in message
+
+
+def test_a_stray_quote_spoils_only_its_line_and_blank_lines_keep_the_numbering():
+    content = b'Position,Barcode\n\nA1,"TUBE1\n' + (b"\n" + b"B2," + b"T" * 60) * 2 + b"\n"
+    with pytest.raises(RackFileError) as refused:
+        parse_rack_file(content)
+    assert str(refused.value).startswith("Line 6: B2 is read twice (lines 5 and 6: ")
+    wells = parse_rack_file(b'Position,Barcode\n\nA1,"TUBE1\n\nA2,TUBE2\nZZ9,X\n')
+    assert [(w.line, w.position, w.barcode) for w in wells] == [
+        (3, "A1", "TUBE1"),
+        (5, "A2", "TUBE2"),
+        (6, "ZZ9", "X"),
+    ]
+
+
+def test_two_tubes_read_in_one_well_name_the_well_the_tubes_and_the_lines():
+    content = b"Position,Barcode\nA1,TUBE1\nA2,TUBE2\nA01,TUBE3\n"
+    with pytest.raises(RackFileError) as refused:
+        parse_rack_file(content)
+    assert str(refused.value).startswith(
+        "Line 4: two tubes read in A1 (TUBE1 on line 2, TUBE3 on line 4)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"A1,TUBE1\nA1,tube1\n", "Line 2: A1 is read twice (lines 1 and 2: TUBE1, tube1)"),
+        (b"A1,NO READ\nA1,TUBE1\n", "Line 2: A1 is read twice (lines 1 and 2: empty, TUBE1)"),
+    ],
+)
+def test_a_well_read_twice_is_refused(content, message):
+    with pytest.raises(RackFileError) as refused:
+        parse_rack_file(content)
+    assert str(refused.value).startswith(message)
+
+
+def test_a_well_read_empty_twice_is_harmless():
+    wells = parse_rack_file(b"A1,NO READ\nA1,\nA2,TUBE2\n")
+    assert [(w.position, w.barcode) for w in wells] == [("A1", None), ("A1", None), ("A2", "TUBE2")]

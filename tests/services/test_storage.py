@@ -17,6 +17,7 @@ from biobank.models import Event, SampleStatus
 from biobank.services import ids, storage
 from biobank.services.custody_log import verify_chain
 from biobank.services.storage_paths import location_of
+from tests import decoding
 
 
 def _store(actor, box, barcode, position=None):
@@ -327,3 +328,13 @@ def test_a_tube_is_offered_its_box_then_the_newest_with_room_that_take_it(
 def test_full_and_nearly_full_boxes(used, capacity, full, nearly_full):
     figures = storage.Occupancy(used, capacity)
     assert (figures.full, figures.nearly_full) == (full, nearly_full)
+
+
+def test_a_box_label_is_printed_whatever_the_length_of_its_place(technician, boxes):
+    with unit_of_work():
+        storage.rename_container(technician, boxes[0].parent.parent, "F" * 100)
+        storage.rename_container(technician, boxes[0].parent, "S" * 100)
+        storage.rename_container(technician, boxes[0], "B" * 100)
+    pdf = storage.box_label_pdf(technician, boxes[0])
+    shown = decoding.pdf_text(pdf)
+    assert "B" * 100 in "".join(shown.split()) and boxes[0].barcode in shown

@@ -603,3 +603,37 @@ def test_a_post_without_the_csrf_token_is_refused(collector_client, draft):
     response = collector_client.post(f"/collections/{draft.id}/cancel", data={"reason": "x"})
     assert response.status_code == 400
     assert fresh(draft.id).status == CollectionStatus.DRAFT
+
+
+@pytest.mark.parametrize("typed", ["0001-01-01T00:00", "1900-01-01T08:30", "1999-12-31T08:00"])
+def test_a_time_before_2000_is_refused_beside_the_field_with_the_range(
+    collector_client, draft, typed
+):
+    sst = tube(draft, "SST")
+    response = post_on_page(
+        collector_client, draft, f"/tubes/{sst.barcode}/collected", collected_at=typed
+    )
+    html = response.get_data(as_text=True)
+    assert response.status_code == 422
+    error = html.split(f'id="tube-{sst.barcode}-collected-error">', 1)[1].split("</p>", 1)[0]
+    assert "is before 2000-01-01T00:00:00Z" in error
+    assert "give a time from 2000-01-01T00:00:00Z up to now" in error
+    assert fresh(draft.id).samples[0].collected_at is None
+
+
+def test_a_collection_with_times_stored_before_2000_still_shows_and_prints(
+    collector_client, collector, start_collection
+):
+    from tests.api.test_collections import _store_times_from_before_the_range
+
+    collection = start_collection(collector, tube_types=["1SST8", "1ED04"])
+    _store_times_from_before_the_range(collection)
+    html, _ = page_of(collector_client, collection)
+    assert "0001-01-01" in html or "1-01-01" in html
+    response = post_on_page(
+        collector_client, collection, "/labels.pdf", stock="cryo-roll", start_position="1"
+    )
+    assert response.status_code == 200, response.get_data(as_text=True)[-3000:]
+    assert response.mimetype == "application/pdf"
+    for sample in collection.samples:
+        assert collector_client.get(f"/samples/{sample.barcode}").status_code == 200

@@ -364,6 +364,26 @@ def test_a_file_that_is_not_a_rack_scan_is_refused_beside_the_file_field(tech_cl
     )
 
 
+def test_the_preview_says_two_tubes_were_read_in_one_well(
+    tech_client, collector, boxes, received_tubes
+):
+    tubes = received_tubes(collector)
+    page = f"/storage/boxes/{boxes[0].id}"
+    content = rack_file(tubes[:2]) + f"\nA01,{tubes[2].barcode}".encode()
+    response = tech_client.post(
+        f"{page}/rack-scan",
+        data={"csrf_token": token(tech_client, page), "file": (io.BytesIO(content), "rack.csv")},
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 422
+    shown = error_beside(response.get_data(as_text=True), "rack-file")
+    assert (
+        f"Line 4: two tubes read in A1 ({tubes[0].barcode} on line 2, {tubes[2].barcode} on "
+        "line 4)" in shown
+    )
+    assert f"{page}/rack-scan/apply" not in response.get_data(as_text=True)
+
+
 # --- who may do what ------------------------------------------------------------------------------
 
 
@@ -485,3 +505,26 @@ def test_a_box_label_prints_from_the_box_page_and_scans_back_to_the_box(tech_cli
     [label] = decoding.rasterize(response.data, dpi=300)
     assert decoding.decode(label) == [(zxingcpp.BarcodeFormat.Code128, boxes[0].barcode)]
     assert "Freezer 1 › Shelf 1 › Box 1" in decoding.pdf_text(response.data)
+
+
+def test_a_box_label_with_a_place_longer_than_the_label_is_shortened_not_refused(
+    tech_client, technician, boxes
+):
+    import zxingcpp
+
+    from tests import decoding
+
+    freezer_name = "Upright freezer in the basement corridor next to the loading dock, " * 2
+    box_name = "Aliquots of the longitudinal cohort, pilot study, second visit (2026)"
+    with unit_of_work():
+        storage.rename_container(technician, boxes[0].parent.parent, freezer_name[:100])
+        storage.rename_container(technician, boxes[0].parent, "S" * 100)
+        storage.rename_container(technician, boxes[0], box_name)
+    assert len(storage.path_text(boxes[0])) > 250  # far more than a label's line
+    response = tech_client.get(f"/storage/boxes/{boxes[0].id}/label.pdf")
+    assert response.status_code == 200 and response.mimetype == "application/pdf"
+    [label] = decoding.rasterize(response.data, dpi=300)
+    assert decoding.decode(label) == [(zxingcpp.BarcodeFormat.Code128, boxes[0].barcode)]
+    shown = decoding.pdf_text(response.data)
+    assert "".join(box_name.split()) in "".join(shown.split())
+    assert "…" in shown and boxes[0].barcode in shown
