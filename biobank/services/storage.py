@@ -7,6 +7,7 @@ per position, one position per tube" hold when technicians race.
 
 from __future__ import annotations
 
+import unicodedata
 from collections import Counter, OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -153,6 +154,10 @@ def _name(name: str | None) -> str:
     name = (name or "").strip()
     if not 1 <= len(name) <= 100:
         raise ValidationFailed.for_field("name", "Give a name of 1 to 100 characters.")
+    if any(unicodedata.category(c) in ("Cc", "Zl", "Zp") for c in name):
+        raise ValidationFailed.for_field(
+            "name", "Give the name on one line, without tabs or control characters."
+        )
     return check_name(name, "name")  # it prints on box labels: no personal data
 
 

@@ -213,6 +213,17 @@ def test_rename(technician, boxes):
     assert storage.path_text(boxes[0]).endswith("Serum box 17")
 
 
+@pytest.mark.parametrize("name", ["Serum\nbox", "Serum\tbox", "Serum\x07box", "Serum\u2028box"])
+def test_a_name_is_one_line_without_control_characters(technician, boxes, name):
+    """Names print on box labels, one line each: a line break or a control character would
+    break the label (and the export's row)."""
+    with pytest.raises(ValidationFailed, match="one line") as refused:
+        storage.rename_container(technician, boxes[0], name)
+    assert list(refused.value.errors) == ["name"]
+    db.session.rollback()
+    assert db.session.get(type(boxes[0]), boxes[0].id).name != name
+
+
 def test_box_grid_draws_every_position(technician, collector, boxes, received_tubes):
     tube = received_tubes(collector)[0]
     _store(technician, boxes[0], tube.barcode, "I9")
