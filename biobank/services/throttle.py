@@ -293,7 +293,10 @@ def locks(user_ids: list[int] | None = None, now: datetime | None = None) -> dic
     )
     if user_ids is not None:
         stmt = stmt.where(PasswordThrottle.user_id.in_(user_ids))
-    return dict(db.session.execute(stmt.group_by(PasswordThrottle.user_id)).tuples().all())
+    return {
+        user_id: until
+        for user_id, until in db.session.execute(stmt.group_by(PasswordThrottle.user_id))
+    }
 
 
 def clear(user: User, purpose: ThrottlePurpose | None = None) -> list[ThrottlePurpose]:
