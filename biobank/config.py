@@ -99,6 +99,11 @@ def load_config(instance_path: str, overrides: dict[str, Any] | None = None) -> 
             "BIOBANK_SIGNATURE_WINDOW_MINUTES", 15
         ),
         "BIOBANK_SIGNATURE_LOCK_MINUTES": _positive_int_env("BIOBANK_SIGNATURE_LOCK_MINUTES", 15),
+        # Sign-in: wrong passwords per username, counted the same way (in addition to the
+        # per-process BIOBANK_LOGIN_LIMIT), so the lockout holds across processes too.
+        "BIOBANK_LOGIN_MAX_FAILURES": _positive_int_env("BIOBANK_LOGIN_MAX_FAILURES", 10),
+        "BIOBANK_LOGIN_WINDOW_MINUTES": _positive_int_env("BIOBANK_LOGIN_WINDOW_MINUTES", 15),
+        "BIOBANK_LOGIN_LOCK_MINUTES": _positive_int_env("BIOBANK_LOGIN_LOCK_MINUTES", 15),
         # The custody log (DESIGN §7a): its name, its signing key (a file, never the database),
         # how often each process's sequencer looks for committed events (0: only
         # `flask biobank sequence` does), and where it writes signed checkpoints, if anywhere.

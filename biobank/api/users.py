@@ -68,8 +68,8 @@ def reactivate_user(username: str):
 @blp.response(200, UnlockedSchema)
 @blp.problems(401, 403, 404, 422)
 def unlock_user(body, username: str):
-    """Let a user locked out by wrong signature passwords sign again now, instead of when
-    the lock passes (admin). Logged with who unlocked whom."""
+    """Let a user locked out by wrong passwords (signing, or signing in) try again now,
+    instead of when the lock passes (admin). Logged with who unlocked whom."""
     actor = current_actor()
     with unit_of_work():
         user = accounts.get_user(username)

@@ -126,11 +126,19 @@ def create_user(
 def authenticate(username: str, password: str) -> User:
     """The active user with these credentials, or ``Unauthorized`` not saying which was wrong."""
     user = db.session.scalar(sa.select(User).where(User.username == username.strip().lower()))
+    # A known user's wrong passwords are counted in the database (services.throttle): past
+    # BIOBANK_LOGIN_MAX_FAILURES within the window, even the right one is refused for a while.
+    attempt = throttle.take_attempt(user, ThrottlePurpose.LOGIN, field="password") if user else None
     try:
         profile = current_app.config.get("BIOBANK_PASSWORD_HASHING", "standard")
         _hasher().verify(user.password_hash if user else _dummy_hash(profile), password)
     except (VerificationError, InvalidHashError):
+        if attempt is not None:
+            attempt.failed()
         user = None
+    else:
+        if attempt is not None:
+            attempt.succeeded()
     if user is None or not user.active:
         raise Unauthorized("The username or password is not right, or the account is inactive.")
     if _hasher().check_needs_rehash(user.password_hash):

@@ -42,8 +42,11 @@ log = logging.getLogger(__name__)
 
 THROTTLES = PasswordThrottle.__table__
 # Settings per purpose: BIOBANK_<prefix>_MAX_FAILURES, _WINDOW_MINUTES, _LOCK_MINUTES.
-CONFIG_PREFIX = {ThrottlePurpose.SIGNATURE: "BIOBANK_SIGNATURE"}
-WHAT_IS_LOCKED = {ThrottlePurpose.SIGNATURE: "signing"}
+CONFIG_PREFIX = {
+    ThrottlePurpose.SIGNATURE: "BIOBANK_SIGNATURE",
+    ThrottlePurpose.LOGIN: "BIOBANK_LOGIN",
+}
+WHAT_IS_LOCKED = {ThrottlePurpose.SIGNATURE: "signing", ThrottlePurpose.LOGIN: "signing in"}
 
 
 @dataclass(frozen=True)
@@ -181,9 +184,8 @@ def _take_slot(
 
 
 def _clear(connection: Connection, user_id: int, purpose: ThrottlePurpose) -> None:
-    connection.execute(
-        THROTTLES.update().where(_row(user_id, purpose)).values(failures=0, locked_until=None)
-    )
+    """Forget the count: a row is kept only while there are wrong passwords to remember."""
+    connection.execute(THROTTLES.delete().where(_row(user_id, purpose)))
 
 
 def _count_failure_again(user_id: int, purpose: ThrottlePurpose, limit: Limit):
@@ -257,23 +259,32 @@ def take_attempt(user: User, purpose: ThrottlePurpose, *, field: str | None = No
     ``field`` names the form field the refusal belongs beside."""
     limit = limit_for(purpose)
     now = utcnow()
+    row = None
     with _counter() as (connection, engine):
-        attempts = _take_slot(connection, user.id, purpose, limit, now)
-        if attempts is None:
+        # A right password deletes the row: an attempt that queued behind that finds no row
+        # to count on, and counts again on a new one.
+        for _ in range(3):
+            attempts = _take_slot(connection, user.id, purpose, limit, now)
+            if attempts is not None:
+                return Attempt(user, purpose, limit, attempts, engine)
             row = connection.execute(
                 sa.select(THROTTLES.c.locked_until, THROTTLES.c.window_started_at).where(
                     _row(user.id, purpose)
                 )
-            ).one()
-    if attempts is not None:
-        return Attempt(user, purpose, limit, attempts, engine)
+            ).first()
+            if row is not None:
+                break
+    if row is None:  # deleted under us again and again: the user keeps getting it right
+        raise TooManyAttempts("Too many attempts at once: try again.", retry_after=1)
     until = row.locked_until or row.window_started_at + limit.window
     retry_after = max(1, math.ceil((until - now).total_seconds()))
     detail = (
         f"Too many wrong passwords: {WHAT_IS_LOCKED[purpose]} is locked for your account until "
         f"{_local(until, user)}. Try again in {_minutes(retry_after)}, or ask an administrator "
-        "to unlock it. Nothing was signed or saved."
+        "to unlock it."
     )
+    if purpose == ThrottlePurpose.SIGNATURE:
+        detail += " Nothing was signed or saved."
     raise TooManyAttempts(
         detail,
         errors={field: [detail]} if field else None,
@@ -286,7 +297,7 @@ def take_attempt(user: User, purpose: ThrottlePurpose, *, field: str | None = No
 
 
 def locks(user_ids: list[int] | None = None, now: datetime | None = None) -> dict[int, datetime]:
-    """When each locked-out user may try to sign again (users not locked out are left out)."""
+    """When each locked-out user may try again (users not locked out are left out)."""
     now = now or utcnow()
     stmt = sa.select(PasswordThrottle.user_id, sa.func.max(PasswordThrottle.locked_until)).where(
         PasswordThrottle.locked_until > now
@@ -310,8 +321,7 @@ def clear(user: User, purpose: ThrottlePurpose | None = None) -> list[ThrottlePu
         stmt = stmt.where(PasswordThrottle.purpose == purpose)
     cleared = []
     for row in db.session.scalars(stmt.order_by(PasswordThrottle.purpose)):
-        row.failures = 0
-        row.locked_until = None
         cleared.append(row.purpose)
+        db.session.delete(row)
     db.session.flush()
     return cleared

@@ -55,5 +55,6 @@ def unlock_user(username: str):
     return _change(
         username,
         accounts.unlock_user,
-        "{user} can sign again now: their wrong passwords are forgotten.",
+        "{user} is unlocked: their wrong passwords are forgotten, and they can sign in and sign "
+        "again now.",
     )

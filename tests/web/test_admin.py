@@ -39,19 +39,17 @@ def test_admin_unlocks_a_user_locked_out_of_signing_from_the_home_page(admin, te
     from tests.conftest import PASSWORD
 
     client = login(admin)
-    assert 'aria-label="Unlock signing for technician"' not in client.get("/").get_data(
-        as_text=True
-    )
+    assert 'aria-label="Unlock technician"' not in client.get("/").get_data(as_text=True)
     for _ in range(5):
         with pytest.raises(ValidationFailed), unit_of_work():
             accounts.sign(technician, "wrong-password-42", accounts.Meaning.RECEIPT)
     html = client.get("/").get_data(as_text=True)
-    assert "signing locked" in html and 'aria-label="Unlock signing for technician"' in html
+    assert "locked out" in html and 'aria-label="Unlock technician"' in html
     response = client.post(
         "/admin/users/technician/unlock", data={"csrf_token": csrf_token_from(html)}
     )
     assert response.status_code == 302
     page = client.get(response.headers["Location"]).get_data(as_text=True)
-    assert "technician can sign again now" in page
-    assert 'aria-label="Unlock signing for technician"' not in page
+    assert "technician is unlocked" in page
+    assert 'aria-label="Unlock technician"' not in page
     assert accounts.sign(technician, PASSWORD, accounts.Meaning.RECEIPT)["signer"] == "technician"
