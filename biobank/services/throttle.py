@@ -34,7 +34,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session, SessionTransaction
 
 from biobank.db import SQLITE_IMMEDIATE, UTCDateTime, utcnow
-from biobank.errors import TooManyAttempts
+from biobank.errors import TooManyAttempts, describe_exception
 from biobank.extensions import db
 from biobank.models import PasswordThrottle, ThrottlePurpose, User
 
@@ -133,8 +133,11 @@ def _replay_after_rollback(session: Session, transaction: SessionTransaction) ->
                 connection.begin(),
             ):
                 change(connection)
-        except Exception:  # never hide the error that rolled the request back
-            log.exception("a wrong password could not be counted after the rollback")
+        except Exception as error:  # never hide the error that rolled the request back
+            log.error(
+                "a wrong password could not be counted after the rollback: %s",
+                describe_exception(error),
+            )
 
 
 # --- counting ---------------------------------------------------------------------------------
