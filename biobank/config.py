@@ -24,6 +24,13 @@ def _int_env(name: str, default: int) -> int:
         raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
 
 
+def _positive_int_env(name: str, default: int) -> int:
+    value = _int_env(name, default)
+    if value < 1:
+        raise ConfigError(f"{name} must be 1 or more, got {value}")
+    return value
+
+
 def _float_env(name: str, default: float) -> float:
     raw = os.environ.get(name)
     if raw is None or raw == "":
@@ -90,6 +97,19 @@ def load_config(instance_path: str, overrides: dict[str, Any] | None = None) -> 
         "BIOBANK_PASSWORD_HASHING": "standard",
         "BIOBANK_TOKEN_HOURS": _int_env("BIOBANK_TOKEN_HOURS", 12),
         "BIOBANK_LOGIN_LIMIT": os.environ.get("BIOBANK_LOGIN_LIMIT", "10 per minute"),
+        # Electronic signatures: this many wrong passwords within the window lock the user's
+        # signing for the lock time (an admin can unlock sooner). Counted in the database, so
+        # the limit holds across processes and servers.
+        "BIOBANK_SIGNATURE_MAX_FAILURES": _positive_int_env("BIOBANK_SIGNATURE_MAX_FAILURES", 5),
+        "BIOBANK_SIGNATURE_WINDOW_MINUTES": _positive_int_env(
+            "BIOBANK_SIGNATURE_WINDOW_MINUTES", 15
+        ),
+        "BIOBANK_SIGNATURE_LOCK_MINUTES": _positive_int_env("BIOBANK_SIGNATURE_LOCK_MINUTES", 15),
+        # Sign-in: wrong passwords per username, counted the same way (in addition to the
+        # per-process BIOBANK_LOGIN_LIMIT), so the lockout holds across processes too.
+        "BIOBANK_LOGIN_MAX_FAILURES": _positive_int_env("BIOBANK_LOGIN_MAX_FAILURES", 10),
+        "BIOBANK_LOGIN_WINDOW_MINUTES": _positive_int_env("BIOBANK_LOGIN_WINDOW_MINUTES", 15),
+        "BIOBANK_LOGIN_LOCK_MINUTES": _positive_int_env("BIOBANK_LOGIN_LOCK_MINUTES", 15),
         # The custody log (DESIGN §7a): its name, its signing key (a file, never the database),
         # how often each process's sequencer looks for committed events (0: only
         # `flask biobank sequence` does), and where it writes signed checkpoints, if anywhere.

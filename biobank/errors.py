@@ -93,6 +93,20 @@ class PositionTaken(Conflict):
     slug = "position-taken"
 
 
+class TooManyAttempts(DomainError):
+    """Too many wrong passwords: refused, even a right one, until ``retry_after`` seconds pass
+    (or an admin unlocks the user). Answered with a ``Retry-After`` header."""
+
+    status = 429
+    title = "Too many attempts"
+    slug = "too-many-attempts"
+
+    def __init__(self, detail: str, *, retry_after: int, **kwargs: Any):
+        super().__init__(detail, retry_after=retry_after, **kwargs)
+        self.retry_after = retry_after
+        self.headers = {"Retry-After": str(retry_after)}
+
+
 class UnsupportedMediaType(DomainError):
     status = 415
     title = "Unsupported media type"

@@ -38,6 +38,7 @@ added without a row.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import io
 import itertools
@@ -56,6 +57,7 @@ from flask.testing import FlaskClient
 
 import labels
 from biobank.db import unit_of_work, utcnow
+from biobank.errors import ValidationFailed
 from biobank.extensions import db
 from biobank.models import Container, Event, Role, Site, SiteKind, User
 from biobank.sequencer import sequence_pending
@@ -176,14 +178,19 @@ class World:
             _, record = accounts.issue_token(owner, hours=1, name="to revoke")
         return record.id
 
-    def fresh_user(self, relation: str, *, active: bool = True) -> User:
-        """A collector at the chain's clinic, made for one request (deactivated if asked)."""
+    def fresh_user(self, relation: str, *, active: bool = True, locked: bool = False) -> User:
+        """A collector at the chain's clinic, made for one request (deactivated, or with
+        signing locked by wrong signature passwords, if asked)."""
         user = self.fx.make_user(
             self.unique("matrix.user"), Role.COLLECTOR, self.chains[relation].clinic
         )
         if not active:
             with unit_of_work():
                 accounts.deactivate_user(None, user)
+        if locked:
+            for _ in range(self.fx.app.config["BIOBANK_SIGNATURE_MAX_FAILURES"]):
+                with contextlib.suppress(ValidationFailed), unit_of_work():
+                    accounts.sign(user, "not-the-password", accounts.Meaning.DISPOSAL)
         return user
 
     def _remember(self, relation: str, *samples: Any) -> None:
@@ -463,6 +470,11 @@ def api_deactivate_user(w, rel, actor):
 
 def api_reactivate_user(w, rel, actor):
     return Req(f"/api/v1/users/{w.fresh_user(rel, active=False).username}/reactivate")
+
+
+def api_unlock_user(w, rel, actor):
+    user = w.fresh_user(rel, locked=True)
+    return Req(f"/api/v1/users/{user.username}/unlock", json={"purpose": "signature"})
 
 
 # API: collections and labels
@@ -1246,6 +1258,10 @@ def web_reactivate_user(w, rel, actor):
     return Req(f"/admin/users/{w.fresh_user(rel, active=False).username}/reactivate", data={})
 
 
+def web_unlock_user(w, rel, actor):
+    return Req(f"/admin/users/{w.fresh_user(rel, locked=True).username}/unlock", data={})
+
+
 # --- the table ----------------------------------------------------------------------------------
 
 Expected = int | str
@@ -1344,6 +1360,8 @@ TABLE: list[Row] = [
         401,        403,        403,        403,        200,        api_deactivate_user),
     R("POST", "/api/v1/users/<username>/reactivate",
         401,        403,        403,        403,        200,        api_reactivate_user),
+    R("POST", "/api/v1/users/<username>/unlock",
+        401,        403,        403,        403,        200,        api_unlock_user),
     # --- API: collections and labels ---------------------------------------------------------
     R("GET", "/api/v1/collections",
         401,        200,        200,        200,        200,        api_collections),
@@ -1578,6 +1596,8 @@ TABLE: list[Row] = [
         LOGIN,      403,        403,        403,        302,        web_deactivate_user),
     R("POST", "/admin/users/<username>/reactivate",
         LOGIN,      403,        403,        403,        302,        web_reactivate_user),
+    R("POST", "/admin/users/<username>/unlock",
+        LOGIN,      403,        403,        403,        302,        web_unlock_user),
     # --- web: storage ------------------------------------------------------------------------
     R("GET", "/storage/",
         LOGIN,      200,        200,        200,        200,        web_storage),

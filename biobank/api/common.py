@@ -139,6 +139,14 @@ class ArgumentsParser(FlaskParser):
         return location_data
 
 
+SIGNATURE_FIELD = "signature_password"
+
+
+def _takes_signature(schema) -> bool:
+    instance = schema() if isinstance(schema, type) else schema
+    return SIGNATURE_FIELD in getattr(instance, "fields", {})
+
+
 class Blueprint(SmorestBlueprint):
     """A smorest blueprint whose routes document the problem answers they can give."""
 
@@ -150,9 +158,11 @@ class Blueprint(SmorestBlueprint):
         decorate = super().arguments(schema, location=location, **kwargs)
         if location not in ("json", "files", "form"):
             return decorate
+        # An electronic signature can be refused for too many wrong passwords (429).
+        codes = (400, 413, 415, 429) if _takes_signature(schema) else (400, 413, 415)
 
         def decorator(func):
-            return self.problems(400, 413, 415)(decorate(func))
+            return self.problems(*codes)(decorate(func))
 
         return decorator
 
@@ -179,7 +189,8 @@ _DESCRIPTIONS = {
     413: "The request body is too large.",
     415: "The body is not JSON (send Content-Type: application/json).",
     422: "Some fields are not valid; `errors` names them.",
-    429: "Too many attempts; retry after the Retry-After seconds.",
+    429: "Too many attempts (sign-in, or wrong signature passwords); retry after the "
+    "Retry-After seconds. An admin can unlock a signature lock sooner.",
     503: "The service cannot answer now; `detail` says what the operator must set up.",
 }
 

@@ -4,8 +4,8 @@ answer again, and the write happens once.
 The key is claimed before the route runs (one row per user and key, inserted by one
 ``INSERT … ON CONFLICT DO NOTHING``) and committed, so a concurrent retry sees it; the route's
 answer is stored after it, by the row's id. A concurrent retry while the first request is still
-running gets a 409; a retry after a 5xx runs again (nothing was written: the route's transaction
-rolled back); an answer is kept for 24 hours.
+running gets a 409; a retry after a 5xx or a 429 runs again (nothing was written: the route's
+transaction rolled back); an answer is kept for 24 hours.
 """
 
 from __future__ import annotations
@@ -130,8 +130,8 @@ def remember_answer(response: Response) -> Response:
     table = IdempotencyKey.__table__
     by_id = table.c.id == key_id
     with unit_of_work():
-        if response.status_code >= 500:
-            # nothing was written: a retry may run again
+        if response.status_code >= 500 or response.status_code == 429:
+            # nothing was written, and a 429 says to come back later: a retry may run again
             db.session.execute(sa.delete(table).where(by_id))
         else:
             db.session.execute(

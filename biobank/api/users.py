@@ -2,7 +2,12 @@ from __future__ import annotations
 
 from biobank.api.common import API_PREFIX, Blueprint, page_body
 from biobank.db import unit_of_work
-from biobank.schemas.accounts import UserCreateSchema, UserDetailSchema
+from biobank.schemas.accounts import (
+    UnlockedSchema,
+    UnlockSchema,
+    UserCreateSchema,
+    UserDetailSchema,
+)
 from biobank.schemas.common import PageArgsSchema, page_schema
 from biobank.security import current_actor
 from biobank.services import accounts
@@ -56,3 +61,17 @@ def reactivate_user(username: str):
         user = accounts.get_user(username)
         accounts.reactivate_user(actor, user)
     return user
+
+
+@blp.post("/<username>/unlock")
+@blp.arguments(UnlockSchema)
+@blp.response(200, UnlockedSchema)
+@blp.problems(401, 403, 404, 422)
+def unlock_user(body, username: str):
+    """Let a user locked out by wrong passwords (signing, or signing in) try again now,
+    instead of when the lock passes (admin). Logged with who unlocked whom."""
+    actor = current_actor()
+    with unit_of_work():
+        user = accounts.get_user(username)
+        unlocked = accounts.unlock_user(actor, user, body.get("purpose"))
+    return {"username": user.username, "unlocked": unlocked}

@@ -27,7 +27,7 @@ from biobank.models.shipments import (
 )
 from biobank.models.sites import Site, SiteKind
 from biobank.models.storage import Container, ContainerKind, StoragePosition, position_label
-from biobank.models.users import ApiToken, Role, User
+from biobank.models.users import ApiToken, PasswordThrottle, Role, ThrottlePurpose, User
 
 __all__ = [
     "ApiToken",
@@ -50,6 +50,7 @@ __all__ = [
     "LabelKit",
     "PackageCondition",
     "Participant",
+    "PasswordThrottle",
     "Role",
     "Sample",
     "SampleFlag",
@@ -62,6 +63,7 @@ __all__ = [
     "Specimen",
     "StoragePosition",
     "TemperatureClass",
+    "ThrottlePurpose",
     "TubeType",
     "User",
     "position_label",

@@ -73,3 +73,36 @@ class ApiToken(TimestampMixin, Base):
     last_used_at: Mapped[datetime | None]
 
     user: Mapped[User] = relationship(lazy="joined")
+
+
+class ThrottlePurpose(StrEnum):
+    """What a throttled password is entered for: each is counted on its own."""
+
+    SIGNATURE = "signature"
+    LOGIN = "login"
+
+
+class PasswordThrottle(Base):
+    """Wrong passwords a user entered for one purpose, counted in the database so the limit
+    holds across app processes and servers (``services.throttle``).
+
+    ``failures`` counts attempts since ``window_started_at``; once it reaches the limit,
+    ``locked_until`` says when the user may try again (an admin can unlock sooner).
+    """
+
+    __tablename__ = "password_throttles"
+
+    user_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    purpose: Mapped[ThrottlePurpose] = enum_column(
+        ThrottlePurpose, "throttle_purpose", primary_key=True
+    )
+    failures: Mapped[int] = mapped_column(default=0, server_default=sa.text("0"))
+    window_started_at: Mapped[datetime]
+    locked_until: Mapped[datetime | None]
+    last_attempt_at: Mapped[datetime | None]
+
+    __table_args__ = (sa.CheckConstraint("failures >= 0", name="failures_not_negative"),)
+
+    user: Mapped[User] = relationship()

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from biobank.models import Role
+from biobank.models import Role, ThrottlePurpose
 from biobank.services.accounts import MAX_TOKEN_HOURS
 
 
@@ -48,3 +48,23 @@ class UserCreateSchema(Schema):
 class UserDetailSchema(UserSchema):
     active = fields.Boolean(dump_only=True)
     last_login_at = fields.AwareDateTime(dump_only=True, allow_none=True)
+
+
+class UnlockSchema(Schema):
+    purpose = fields.Enum(
+        ThrottlePurpose,
+        by_value=True,
+        metadata={"description": "Unlock only this ('signature' or 'login'); all when left out."},
+    )
+
+
+class UnlockedSchema(Schema):
+    username = fields.String(dump_only=True)
+    unlocked = fields.List(
+        fields.String(),
+        dump_only=True,
+        metadata={
+            "description": "What had wrong passwords counted or was locked, now cleared; "
+            "empty when nothing was."
+        },
+    )

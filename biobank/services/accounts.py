@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 import secrets
 from datetime import timedelta
@@ -17,9 +18,11 @@ from flask import current_app
 from biobank.db import get_record, utcnow
 from biobank.errors import Conflict, NotFound, Unauthorized, ValidationFailed
 from biobank.extensions import db
-from biobank.models import ApiToken, Role, Site, User
+from biobank.models import ApiToken, Role, Site, ThrottlePurpose, User
 from biobank.models.users import new_session_key
-from biobank.services import policy
+from biobank.services import policy, throttle
+
+log = logging.getLogger(__name__)
 
 MIN_PASSWORD_LENGTH = 12
 MAX_TOKEN_HOURS = 24 * 90
@@ -123,11 +126,19 @@ def create_user(
 def authenticate(username: str, password: str) -> User:
     """The active user with these credentials, or ``Unauthorized`` not saying which was wrong."""
     user = db.session.scalar(sa.select(User).where(User.username == username.strip().lower()))
+    # A known user's wrong passwords are counted in the database (services.throttle): past
+    # BIOBANK_LOGIN_MAX_FAILURES within the window, even the right one is refused for a while.
+    attempt = throttle.take_attempt(user, ThrottlePurpose.LOGIN, field="password") if user else None
     try:
         profile = current_app.config.get("BIOBANK_PASSWORD_HASHING", "standard")
         _hasher().verify(user.password_hash if user else _dummy_hash(profile), password)
     except (VerificationError, InvalidHashError):
+        if attempt is not None:
+            attempt.failed()
         user = None
+    else:
+        if attempt is not None:
+            attempt.succeeded()
     if user is None or not user.active:
         raise Unauthorized("The username or password is not right, or the account is inactive.")
     if _hasher().check_needs_rehash(user.password_hash):
@@ -164,6 +175,29 @@ def reactivate_user(actor: User, user: User) -> None:
     policy.require(actor, policy.Action.MANAGE_USERS)
     user.active = True
     db.session.flush()
+
+
+def unlock_user(
+    actor: User, user: User, purpose: ThrottlePurpose | str | None = None
+) -> list[ThrottlePurpose]:
+    """Forget the user's wrong passwords now instead of when their lock passes (all purposes,
+    or one): the purposes that had any. Logged with who unlocked whom."""
+    policy.require(actor, policy.Action.MANAGE_USERS)
+    if purpose is not None:
+        try:
+            purpose = ThrottlePurpose(purpose)
+        except ValueError:
+            raise ValidationFailed.for_field(
+                "purpose", f"Choose one of: {', '.join(p.value for p in ThrottlePurpose)}."
+            ) from None
+    cleared = throttle.clear(user, purpose)
+    log.info(
+        "%s unlocked %s: %s",
+        actor.username,
+        user.username,
+        ", ".join(cleared) if cleared else "nothing was locked",
+    )
+    return cleared
 
 
 def get_user(username: str) -> User:
@@ -245,17 +279,26 @@ def sign(actor: User, password: str | None, meaning: str) -> dict[str, str | int
     """An electronic signature: the signer re-enters their password at the moment of the act.
 
     Returned as the record kept with the act's events: who, when, and what it means.
+
+    Wrong passwords are counted per user in the database (``services.throttle``): after
+    ``BIOBANK_SIGNATURE_MAX_FAILURES`` of them within the window, signing is refused with
+    ``TooManyAttempts``, even with the right password, until the lock passes or an admin
+    unlocks the user. A right password clears the count.
     """
     if not password:
         raise ValidationFailed.for_field(
             "signature_password", "Re-enter your password to sign this (electronic signature)."
         )
+    attempt = throttle.take_attempt(actor, ThrottlePurpose.SIGNATURE, field="signature_password")
     try:
         _hasher().verify(actor.password_hash, password)
     except (VerificationError, InvalidHashError):
+        left = attempt.failed()
         raise ValidationFailed.for_field(
-            "signature_password", "That is not your password: nothing was signed or saved."
+            "signature_password",
+            f"That is not your password: nothing was signed or saved. {left}",
         ) from None
+    attempt.succeeded()
     return {
         "signer_id": actor.id,
         "signer": actor.username,

@@ -32,7 +32,7 @@ from biobank.models import (
     TubeType,
     User,
 )
-from biobank.services import reports, storage
+from biobank.services import reports, storage, throttle
 from biobank.services.figure_cache import cached_figure
 from biobank.services.reports import Thresholds
 from biobank.services.sqltime import local_day
@@ -391,6 +391,8 @@ def admin_dashboard(user: User, now: datetime | None = None) -> Dashboard:
         lists={
             "sites": list(db.session.scalars(sa.select(Site).order_by(Site.code))),
             "users": list(db.session.scalars(sa.select(User).order_by(User.username))),
+            # When each user locked out by wrong passwords may try again.
+            "password_locks": throttle.locks(),
             "tube_types": list(db.session.scalars(sa.select(TubeType).order_by(TubeType.code))),
             "kits": list(db.session.scalars(sa.select(KitTemplate).order_by(KitTemplate.code))),
             "freezers": [(f, fills[f.id]) for f in freezers],

@@ -47,3 +47,14 @@ def deactivate_user(username: str):
 @login_required
 def reactivate_user(username: str):
     return _change(username, accounts.reactivate_user, "{user} can log in again.")
+
+
+@bp.post("/users/<username>/unlock")
+@login_required
+def unlock_user(username: str):
+    return _change(
+        username,
+        accounts.unlock_user,
+        "{user} is unlocked: their wrong passwords are forgotten, and they can sign in and sign "
+        "again now.",
+    )

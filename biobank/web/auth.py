@@ -2,11 +2,20 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_login import login_required, login_user, logout_user
 
 from biobank.db import unit_of_work
-from biobank.errors import Unauthorized
+from biobank.errors import TooManyAttempts, Unauthorized
 from biobank.extensions import limiter
 from biobank.services import accounts
 from biobank.web.forms import LoginForm
@@ -47,6 +56,11 @@ def login():
         except Unauthorized as refused:
             form.password.errors.append(refused.detail)
             return render_template("login.html", form=form), 401
+        except TooManyAttempts as refused:
+            form.password.errors.append(refused.detail)
+            response = make_response(render_template("login.html", form=form), 429)
+            response.headers.update(refused.headers)
+            return response
         login_user(user)
         return redirect(_safe_next(request.args.get("next")))
     status = 422 if form.errors else 200

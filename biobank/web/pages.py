@@ -6,15 +6,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from flask import flash, redirect
+from flask import flash, make_response, redirect
 from flask.typing import ResponseReturnValue
 
 from biobank.db import unit_of_work
-from biobank.errors import Conflict, ValidationFailed
+from biobank.errors import Conflict, TooManyAttempts, ValidationFailed
 from biobank.web.collection_forms import PageForm
 
 # Refusals shown on the page; NotFound and Forbidden go to the error page instead.
-REFUSALS = (ValidationFailed, Conflict)
+REFUSALS = (ValidationFailed, Conflict, TooManyAttempts)
 
 
 def submit(
@@ -34,7 +34,9 @@ def submit(
     except REFUSALS as refused:
         if not form.show_refusal(refused):
             flash(refused.detail, "error")
-        return again(refused.status)
+        response = make_response(again(refused.status))
+        response.headers.update(refused.headers)  # e.g. Retry-After on a 429
+        return response
     return done(result)
 
 

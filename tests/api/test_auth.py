@@ -74,3 +74,20 @@ def test_login_attempts_are_throttled_per_username(app, client, collector):
     assert last.status_code == 429
     assert int(last.headers["Retry-After"]) > 0
     assert last.mimetype == "application/problem+json"
+
+
+def test_wrong_passwords_lock_token_requests_across_processes_with_a_429(app, client, collector):
+    """Counted in the database, so every process sees the same count (not only this one's
+    flask-limiter memory)."""
+    app.config["BIOBANK_LOGIN_MAX_FAILURES"] = 3
+    body = {"username": "collector", "password": "wrong-guess-12"}
+    statuses = [client.post("/api/v1/auth/tokens", json=body).status_code for _ in range(3)]
+    assert statuses == [401, 401, 401]
+    locked = client.post("/api/v1/auth/tokens", json={**body, "password": PASSWORD})
+    assert locked.status_code == 429
+    assert locked.mimetype == "application/problem+json"
+    assert 14 * 60 < int(locked.headers["Retry-After"]) <= 15 * 60
+    problem = locked.get_json()
+    assert problem["type"] == "urn:biobank:problem:too-many-attempts"
+    assert "signing in is locked for your account" in problem["detail"]
+    assert PASSWORD not in locked.get_data(as_text=True)

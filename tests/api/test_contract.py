@@ -122,3 +122,38 @@ def test_every_list_is_a_page(spec):
         name = schema.get("$ref", "").rsplit("/", 1)[-1]
         if name.endswith("Page"):
             assert {"items", "total", "page", "per_page"} <= set(schemas[name]["properties"])
+
+
+def _body_schema(spec, operation) -> dict:
+    ref = operation["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+    return spec["components"]["schemas"][ref.rsplit("/", 1)[-1]]
+
+
+def test_every_signed_act_documents_the_429_of_too_many_wrong_passwords(spec):
+    signed = []
+    for route, operations in spec["paths"].items():
+        for verb, operation in _operations(operations):
+            if "requestBody" not in operation:
+                continue
+            content = operation["requestBody"]["content"]
+            if "application/json" not in content:
+                continue
+            if "signature_password" in _body_schema(spec, operation).get("properties", {}):
+                signed.append((verb.upper(), _shape(route.removeprefix("/api/v1"))))
+                assert "429" in operation["responses"], (verb, route)
+    assert sorted(signed) == [
+        ("POST", "/samples/{}/dispose"),
+        ("POST", "/shipments/{}/dispatch"),
+        ("POST", "/shipments/{}/receipt/close"),
+    ]
+
+
+def test_unlocking_a_user_is_documented(spec):
+    operation = spec["paths"]["/api/v1/users/{username}/unlock"]["post"]
+    assert {"200", "401", "403", "404", "422"} <= set(operation["responses"])
+    assert set(_body_schema(spec, operation)["properties"]) == {"purpose"}
+    answer = operation["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]
+    assert set(spec["components"]["schemas"][answer.rsplit("/", 1)[-1]]["properties"]) == {
+        "username",
+        "unlocked",
+    }

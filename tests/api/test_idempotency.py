@@ -216,3 +216,25 @@ def test_retries_racing_with_one_key_scan_once(
     assert ran == [(200, "expected", False)], answers
     assert all(a in {(409, None, False), (200, "expected", True)} for a in answers if a not in ran)
     assert _received_events() == 1
+
+
+def test_a_429_frees_the_key_for_a_retry_after_the_lock(
+    client, auth_headers, admin, technician, collector, dispatched_shipment
+):
+    """Locked out of signing: the same request, retried with its key once unlocked, runs."""
+    from biobank.errors import ValidationFailed
+    from biobank.services import accounts
+    from tests.conftest import PASSWORD
+
+    shipment = dispatched_shipment(collector)
+    for _ in range(5):
+        with pytest.raises(ValidationFailed), unit_of_work():
+            accounts.sign(technician, "wrong-password-42", accounts.Meaning.RECEIPT)
+    headers = {**auth_headers(technician), "Idempotency-Key": "close-1"}
+    path = f"/api/v1/shipments/{shipment.id}/receipt/close"
+    body = {"condition": "good", "signature_password": PASSWORD}
+    assert client.post(path, json=body, headers=headers).status_code == 429
+    with unit_of_work():
+        accounts.unlock_user(admin, accounts.get_user("technician"))
+    closed = client.post(path, json=body, headers=headers)
+    assert closed.status_code == 200 and "Idempotent-Replayed" not in closed.headers

@@ -159,3 +159,37 @@ def test_reports_over_the_api(api, collector, coordinator, finalized_collection)
     assert api(coordinator).get("/api/v1/reports/overdue?state=missing").get_json()["total"] == 0
     assert api(collector).get("/api/v1/reports/overdue").status_code == 403
     assert db.session.get(Sample, collection.samples[0].id) is not None
+
+
+def test_wrong_signature_passwords_lock_signing_with_a_429_until_an_admin_unlocks(
+    api, technician, collector, admin, dispatched_shipment
+):
+    shipment = dispatched_shipment(collector)
+    close = f"/api/v1/shipments/{shipment.id}/receipt/close"
+    bench = api(technician)
+    for attempt in range(5):
+        wrong = bench.post(
+            close, json={"condition": "good", "signature_password": "wrong-password-42"}
+        )
+        assert wrong.status_code == 422, (attempt, wrong.get_json())
+        assert "That is not your password" in wrong.get_json()["errors"]["signature_password"][0]
+    locked = bench.post(close, json={"condition": "good", "signature_password": PASSWORD})
+    assert locked.status_code == 429
+    assert locked.mimetype == "application/problem+json"
+    assert 14 * 60 < int(locked.headers["Retry-After"]) <= 15 * 60
+    problem = locked.get_json()
+    assert problem["type"] == "urn:biobank:problem:too-many-attempts"
+    assert problem["status"] == 429 and problem["title"] == "Too many attempts"
+    assert problem["retry_after"] == int(locked.headers["Retry-After"])
+    assert "signing is locked for your account until" in problem["detail"]
+    assert "ask an administrator to unlock it" in problem["detail"]
+    assert problem["errors"] == {"signature_password": [problem["detail"]]}
+    assert PASSWORD not in locked.get_data(as_text=True)
+    assert bench.get(f"/api/v1/shipments/{shipment.id}").get_json()["status"] == "in_transit"
+
+    unlocked = api(admin).post("/api/v1/users/technician/unlock", json={})
+    assert unlocked.status_code == 200
+    assert unlocked.get_json() == {"username": "technician", "unlocked": ["signature"]}
+    closed = bench.post(close, json={"condition": "good", "signature_password": PASSWORD})
+    assert closed.status_code == 200, closed.get_json()
+    assert closed.get_json()["status"] == "received_with_discrepancies"  # nothing was scanned

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import pytest
+
 from tests.conftest import PASSWORD
 
 
@@ -66,3 +68,27 @@ def test_only_admins_manage_users(api, collector, admin):
     assert api(collector).post("/api/v1/users/admin/deactivate").status_code == 403
     assert api(admin).post("/api/v1/users/admin/deactivate").status_code == 409  # not yourself
     assert api(admin).post("/api/v1/users/nobody/deactivate").status_code == 404
+
+
+def test_unlocking_is_for_admins_and_names_what_was_unlocked(
+    api, client, admin, collector, technician
+):
+    from biobank.db import unit_of_work
+    from biobank.errors import ValidationFailed
+    from biobank.services import accounts
+
+    for _ in range(5):
+        with pytest.raises(ValidationFailed), unit_of_work():
+            accounts.sign(technician, "wrong-password-42", accounts.Meaning.DISPOSAL)
+    path = "/api/v1/users/technician/unlock"
+    assert client.post(path, json={}).status_code == 401
+    refused = api(collector).post(path, json={})
+    assert refused.status_code == 403 and refused.mimetype == "application/problem+json"
+    assert api(admin).post("/api/v1/users/nobody.here/unlock", json={}).status_code == 404
+    bad = api(admin).post(path, json={"purpose": "everything"})
+    assert bad.status_code == 422 and "purpose" in bad.get_json()["errors"]
+    done = api(admin).post(path, json={"purpose": "signature"})
+    assert done.status_code == 200
+    assert done.get_json() == {"username": "technician", "unlocked": ["signature"]}
+    again = api(admin).post(path)  # no body at all: everything, and nothing is left
+    assert again.status_code == 200 and again.get_json()["unlocked"] == []

@@ -108,3 +108,100 @@ def test_deactivating_a_user_ends_sessions_and_tokens(admin, collector):
     assert accounts.user_for_token(token) is None
     with pytest.raises(Unauthorized):
         accounts.authenticate("collector", PASSWORD)
+
+
+# --- wrong login passwords are counted per user in the database too --------------------------
+
+
+def _login(username: str, password: str):
+    with unit_of_work():
+        return accounts.authenticate(username, password)
+
+
+def _login_throttle(user):
+    import sqlalchemy as sa
+
+    from biobank.models import PasswordThrottle, ThrottlePurpose
+
+    db.session.rollback()
+    return db.session.scalar(
+        sa.select(PasswordThrottle).where(
+            PasswordThrottle.user_id == user.id,
+            PasswordThrottle.purpose == ThrottlePurpose.LOGIN,
+        )
+    )
+
+
+def test_ten_wrong_login_passwords_lock_signing_in_even_with_the_right_one(collector, admin):
+    from biobank.errors import TooManyAttempts
+
+    for _ in range(10):
+        with pytest.raises(Unauthorized):
+            _login("collector", "wrong-guess-1234")
+    assert _login_throttle(collector).failures == 10
+    with pytest.raises(TooManyAttempts) as locked:
+        _login("collector", PASSWORD)
+    assert locked.value.status == 429 and 14 * 60 < locked.value.retry_after <= 15 * 60
+    assert "signing in is locked for your account until" in locked.value.detail
+    assert "Nothing was signed" not in locked.value.detail
+    assert locked.value.errors == {"password": [locked.value.detail]}
+    with unit_of_work():  # signing (another purpose) is counted on its own
+        assert accounts.sign(collector, PASSWORD, accounts.Meaning.DISPATCH)["signer"]
+    with unit_of_work():
+        assert accounts.unlock_user(admin, collector, "login") == ["login"]
+    assert _login("collector", PASSWORD).username == "collector"
+
+
+def test_a_right_login_password_clears_the_count_and_leaves_no_row(collector):
+    for _ in range(9):
+        with pytest.raises(Unauthorized):
+            _login("collector", "wrong-guess-1234")
+    assert _login("collector", PASSWORD).username == "collector"
+    assert _login_throttle(collector) is None
+
+
+def test_an_unknown_username_is_never_locked_and_counts_nothing(app, collector):
+    import sqlalchemy as sa
+
+    from biobank.models import PasswordThrottle
+
+    app.config["BIOBANK_LOGIN_MAX_FAILURES"] = 2
+    for _ in range(4):
+        with pytest.raises(Unauthorized):
+            _login("nobody.here", "wrong-guess-1234")
+    db.session.rollback()
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(PasswordThrottle)) == 0
+
+
+@pytest.mark.postgres
+def test_sixteen_login_guesses_at_once_get_no_more_than_the_limit(app, collector):
+    import threading
+
+    from biobank.errors import TooManyAttempts
+
+    app.config["BIOBANK_LOGIN_MAX_FAILURES"] = 5
+    start = threading.Barrier(16, timeout=60)
+    outcomes: list[str] = [""] * 16
+
+    def guess(index: int) -> None:
+        with app.app_context():
+            try:
+                start.wait()
+                _login("collector", "wrong-guess-1234")
+                outcomes[index] = "in"
+            except Unauthorized:
+                outcomes[index] = "wrong"
+            except TooManyAttempts:
+                outcomes[index] = "locked"
+            except Exception as error:  # a crash is a failure, reported with its type
+                outcomes[index] = f"crash: {type(error).__name__}: {error}"
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=guess, args=(i,)) for i in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes) == ["locked"] * 11 + ["wrong"] * 5, outcomes
+    assert _login_throttle(collector).failures == 5

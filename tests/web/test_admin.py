@@ -29,3 +29,27 @@ def test_only_admins_may(collector, login):
         client.post("/admin/users/collector/deactivate", data={"csrf_token": token}).status_code
         == 403
     )
+
+
+def test_admin_unlocks_a_user_locked_out_of_signing_from_the_home_page(admin, technician, login):
+    import pytest
+
+    from biobank.db import unit_of_work
+    from biobank.errors import ValidationFailed
+    from tests.conftest import PASSWORD
+
+    client = login(admin)
+    assert 'aria-label="Unlock technician"' not in client.get("/").get_data(as_text=True)
+    for _ in range(5):
+        with pytest.raises(ValidationFailed), unit_of_work():
+            accounts.sign(technician, "wrong-password-42", accounts.Meaning.RECEIPT)
+    html = client.get("/").get_data(as_text=True)
+    assert "locked out" in html and 'aria-label="Unlock technician"' in html
+    response = client.post(
+        "/admin/users/technician/unlock", data={"csrf_token": csrf_token_from(html)}
+    )
+    assert response.status_code == 302
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "technician is unlocked" in page
+    assert 'aria-label="Unlock technician"' not in page
+    assert accounts.sign(technician, PASSWORD, accounts.Meaning.RECEIPT)["signer"] == "technician"

@@ -98,3 +98,24 @@ def test_session_cookie_flags(client, collector, login):
     assert cookie is not None
     assert cookie.http_only
     assert cookie.same_site == "Lax"
+
+
+def test_a_locked_out_login_says_until_when_and_who_can_unlock(app, client, collector):
+    app.config["BIOBANK_LOGIN_MAX_FAILURES"] = 2
+
+    def post(password: str):
+        token = csrf_token_from(client.get("/login").get_data(as_text=True))
+        return client.post(
+            "/login",
+            data={"username": "collector", "password": password, "csrf_token": token},
+        )
+
+    assert [post("wrong-guess-1234").status_code for _ in range(2)] == [401, 401]
+    locked = post(PASSWORD)
+    assert locked.status_code == 429
+    assert int(locked.headers["Retry-After"]) > 0
+    html = locked.get_data(as_text=True)
+    assert "signing in is locked for your account until" in html
+    assert "ask an administrator to unlock it" in html
+    assert 'value="collector"' in html  # the username is kept
+    assert client.get("/").status_code == 302  # not logged in

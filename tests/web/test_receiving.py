@@ -220,3 +220,24 @@ def test_another_biobanks_shipment_is_not_found(make_site, make_user, login, on_
     assert client.get(f"/receiving/{on_the_way.id}").status_code == 404
     assert on_the_way.manifest_number not in client.get("/receiving").get_data(as_text=True)
     assert scan_manifest(client, on_the_way.manifest_number).status_code == 404
+
+
+def test_wrong_signature_passwords_lock_the_close_form_with_a_message_beside_the_field(
+    technician_client, on_the_way
+):
+    for _ in range(4):
+        wrong = close(technician_client, on_the_way, signature_password="wrong-password-42")
+        assert wrong.status_code == 422
+    fifth = close(technician_client, on_the_way, signature_password="wrong-password-42")
+    message = error_beside(fifth.get_data(as_text=True), "close-signature")
+    assert "That makes 5 wrong passwords: signing is locked for 15 minutes" in message
+    locked = close(technician_client, on_the_way)  # the right password, now refused
+    assert locked.status_code == 429
+    assert 14 * 60 < int(locked.headers["Retry-After"]) <= 15 * 60
+    html = locked.get_data(as_text=True)
+    message = error_beside(html, "close-signature")
+    assert "Too many wrong passwords: signing is locked for your account until" in message
+    assert "ask an administrator to unlock it" in message
+    assert 'name="condition"' in html  # the same page, the form still there
+    assert PASSWORD not in html
+    assert fresh(on_the_way.id).status == ShipmentStatus.IN_TRANSIT
