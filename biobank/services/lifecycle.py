@@ -29,7 +29,7 @@ from biobank.models import (
 from biobank.services import accounts, policy
 from biobank.services.collections import new_samples
 from biobank.services.custody import record_event
-from biobank.services.locks import lock_box, who_and_when
+from biobank.services.locks import by_whom, latest_event, lock_box, who_and_when
 from biobank.services.numbers import finite_decimal
 from biobank.services.privacy import check_free_text
 from biobank.services.rackscan import parse_position
@@ -66,13 +66,15 @@ STATUS_EVENTS = {
     SampleStatus.DISPOSED: (EventType.DISPOSED,),
     SampleStatus.CONSUMED: (EventType.CONSUMED,),
 }
-_PAST = {
-    SampleStatus.RECEIVED: "received",
-    SampleStatus.STORED: "stored",
-    SampleStatus.CHECKED_OUT: "checked out",
-    SampleStatus.WITHDRAWN: "withdrawn",
-    SampleStatus.DISPOSED: "disposed of",
-    SampleStatus.CONSUMED: "used up",
+_DONE = {
+    EventType.RECEIVED: "received",
+    EventType.CREATED: "made",
+    EventType.STORED: "stored",
+    EventType.CHECKED_IN: "checked in",
+    EventType.CHECKED_OUT: "checked out",
+    EventType.WITHDRAWN: "withdrawn",
+    EventType.DISPOSED: "disposed of",
+    EventType.CONSUMED: "used up",
 }
 
 
@@ -85,11 +87,11 @@ def _handled(actor: User, text: str) -> Sample:
 
 def _since(actor: User, sample: Sample, doing: str) -> str:
     """ "It was checked out by Ann Lee a moment ago. Reload …": why the tube is as it is."""
-    events = STATUS_EVENTS.get(sample.status)
-    if not events:
-        return f"Reload the tube's page and check before {doing}."
-    by = who_and_when(actor, events, sample=sample)
-    return f"It was {_PAST[sample.status]} {by}. Reload the tube's page and check before {doing}."
+    reload = f"Reload the tube's page and check before {doing}."
+    event = latest_event(STATUS_EVENTS.get(sample.status, ()), sample=sample)
+    if event is None:
+        return reload
+    return f"It was {_DONE[EventType(event.type)]} {by_whom(actor, event)}. {reload}"
 
 
 def _change(actor: User, sample: Sample, target: SampleStatus, doing: str) -> None:

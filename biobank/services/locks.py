@@ -129,14 +129,17 @@ def lock_containers(container_ids: Iterable[int]) -> list[Container]:
     return list(db.session.scalars(locked(stmt, Container)))
 
 
-def who_and_when(actor: User, event_types: Iterable[EventType | str], **about: Any) -> str:
-    """ "by Ann Lee a moment ago": who made the latest such change, for a refusal's words.
-
-    ``about``: sample=, shipment=, collection= or container= the event concerns."""
+def latest_event(event_types: Iterable[EventType | str], **about: Any) -> Event | None:
+    """The latest event of these types about a record (``sample=``, ``shipment=``,
+    ``collection=`` or ``container=``)."""
     stmt = sa.select(Event).where(Event.type.in_([str(t) for t in event_types]))
     for name, record in about.items():
         stmt = stmt.where(getattr(Event, f"{name}_id") == record.id)
-    event = db.session.scalar(stmt.order_by(Event.id.desc()).limit(1))
+    return db.session.scalar(stmt.order_by(Event.id.desc()).limit(1))
+
+
+def by_whom(actor: User, event: Event | None) -> str:
+    """ "by Ann Lee a moment ago": who made a change and when, for a refusal's words."""
     if event is None:
         return "by someone else a moment ago"
     if event.actor_id == actor.id:
@@ -146,3 +149,8 @@ def who_and_when(actor: User, event_types: Iterable[EventType | str], **about: A
     ago = utcnow() - event.recorded_at
     when = "a moment ago" if ago < A_MOMENT else f"at {event.recorded_at:%Y-%m-%d %H:%M} UTC"
     return f"{who} {when}"
+
+
+def who_and_when(actor: User, event_types: Iterable[EventType | str], **about: Any) -> str:
+    """``by_whom`` of the latest such event about the record."""
+    return by_whom(actor, latest_event(event_types, **about))
