@@ -187,8 +187,10 @@ def test_sixteen_moves_from_where_they_saw_it_move_it_once(app, technician, boxe
     moving_from = {"box": boxes[0].id, "position": seen["position"]}
     targets = [position_label(1 + i // 9, 1 + i % 9) for i in range(N)]
 
+    user_id = technician.id
+
     def move(index: int) -> object:
-        actor = db.session.get(User, technician.id)
+        actor = db.session.get(User, user_id)
         return lifecycle.move_sample(
             actor, barcode, box_id, targets[index], moving_from=moving_from
         ).position.label
@@ -214,12 +216,13 @@ def test_sixteen_moves_without_a_place_take_turns_and_the_record_follows(
 ):
     barcode, box_id = sst.barcode, boxes[1].id
     targets = [position_label(1 + i // 9, 1 + i % 9) for i in range(N)]
+    user_id = technician.id
     results = race(
         app,
         N,
         lambda i: (
             lifecycle.move_sample(
-                db.session.get(User, technician.id), barcode, box_id, targets[i]
+                db.session.get(User, user_id), barcode, box_id, targets[i]
             ).position.label
         ),
     )
@@ -388,17 +391,14 @@ def test_sixteen_scans_of_one_tube_receive_it_once(app, technician, in_transit):
 
 def test_sixteen_first_scans_of_different_tubes_open_the_receipt_once(app, technician, in_transit):
     tubes = [item.sample.barcode for item in in_transit.items]
-    results = race(
-        app,
-        N,
-        lambda i: str(
-            receiving.receive_scan(
-                db.session.get(User, technician.id),
-                shipping.get_shipment(db.session.get(User, technician.id), in_transit.id),
-                tubes[i % len(tubes)],
-            ).outcome
-        ),
-    )
+    user_id, shipment_id = technician.id, in_transit.id
+
+    def scan(index: int) -> str:  # two racers per tube
+        actor = db.session.get(User, user_id)
+        shipment = shipping.get_shipment(actor, shipment_id)
+        return str(receiving.receive_scan(actor, shipment, tubes[index % len(tubes)]).outcome)
+
+    results = race(app, N, scan)
     assert not others(results) and len(winners(results)) == N, results
     assert sorted(r.value for r in results).count("expected") == len(tubes)
     assert count_events("receipt_opened", shipment=in_transit.id) == 1
