@@ -125,7 +125,7 @@ def _operations(cast) -> list[Raced]:
             sample_id(thawed),
         ),
         Raced(
-            f"aliquot 1 × 3 mL of {volume:g} mL (volume_seen_ml)",
+            f"aliquot 1 × 3 mL of {volume.normalize():f} mL (volume_seen_ml)",
             sample_path(aliquoted, "aliquot"),
             lambda i: {"count": 1, "volume_ml": 3, "volume_seen_ml": str(volume)},
             tech,
@@ -174,7 +174,7 @@ def _operations(cast) -> list[Raced]:
             sample_id(withdrawn),
         ),
         Raced(
-            "dispose (signed)",
+            "dispose (signed; every racer's password is hashed before the tube is locked)",
             sample_path(disposed, "dispose"),
             lambda i: {"reason": "protocol", **signed},
             tech,
@@ -183,7 +183,7 @@ def _operations(cast) -> list[Raced]:
             sample_id(disposed),
         ),
         Raced(
-            "shipment dispatch (signed)",
+            "shipment dispatch (signed; losers are refused before their signature)",
             f"/api/v1/shipments/{to_dispatch.id}/dispatch",
             lambda i: {"carrier": "fedex", "tracking_number": TRACKING, **signed},
             collector,
@@ -193,7 +193,7 @@ def _operations(cast) -> list[Raced]:
             1 + len(packed),
         ),
         Raced(
-            "shipment receipt close (signed)",
+            "shipment receipt close (signed; losers are refused before their signature)",
             f"/api/v1/shipments/{in_transit}/receipt/close",
             lambda i: {"condition": "good", **signed},
             tech,

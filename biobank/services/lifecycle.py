@@ -413,8 +413,12 @@ def withdraw(actor: User, text: str, reason: str | None) -> Sample:
 def dispose(
     actor: User, text: str, reason: str | None, *, signature_password: str | None = None
 ) -> Sample:
-    """Destroy a tube; its position is freed. Signed electronically."""
-    sample = _handled(actor, text)
+    """Destroy a tube; its position is freed. Signed electronically.
+
+    The signature is checked before the tube is locked: a password hash takes a while, and
+    a colleague's click on the same tube need not wait for it."""
+    sample = get_sample(actor, text)
+    policy.require_own_site(actor, sample.custody_site, policy.Action.HANDLE_SAMPLES)
     errors: dict[str, list[str]] = {}
     try:
         reason = _reason(reason, "dispose of a tube")
@@ -427,6 +431,7 @@ def dispose(
         errors.update(unsigned.errors or {})
     if errors:
         raise ValidationFailed(next(iter(errors.values()))[0], errors=errors)
+    sample = _handled(actor, text)
     _change(actor, sample, SampleStatus.DISPOSED, "disposing of it")
     where = _leave_box(sample)
     record_event(
