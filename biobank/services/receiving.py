@@ -319,7 +319,7 @@ def close_receipt(
 ) -> Shipment:
     """Unscanned tubes become missing; the shipment is received, or received with discrepancies."""
     _require_receiver(actor, shipment)
-    shipment = lock_shipment(shipment)
+    shipment = lock_shipment(shipment, with_items=False)  # its items are queried below
     if shipment.status != ShipmentStatus.IN_TRANSIT:
         status = str(shipment.status).replace("_", " ")
         closed = (

@@ -202,9 +202,12 @@ def refused_in_state(actor: User, shipment: Shipment, doing: str, *, allowed: st
     )
 
 
-def _require_open(actor: User, shipment: Shipment, doing: str) -> Shipment:
-    """The shipment locked and read again, refused unless it is still open."""
-    shipment = lock_shipment(shipment)
+def _require_open(
+    actor: User, shipment: Shipment, doing: str, *, with_items: bool = False
+) -> Shipment:
+    """The shipment locked and read again (its items too when the write reads them), refused
+    unless it is still open."""
+    shipment = lock_shipment(shipment, with_items=with_items)
     if shipment.status != ShipmentStatus.OPEN:
         refused_in_state(actor, shipment, doing, allowed="it is open")
     return shipment
@@ -281,7 +284,7 @@ def pack_sample(actor: User, shipment: Shipment, text: str) -> PackResult:
 
 def unpack_sample(actor: User, shipment: Shipment, text: str) -> None:
     policy.require_own_site(actor, shipment.origin, policy.Action.PACK)
-    _require_open(actor, shipment, "removing tubes")
+    _require_open(actor, shipment, "removing tubes", with_items=True)
     barcode = ids.sample_id_field(text)
     item = next((i for i in shipment.items if i.sample.barcode == barcode), None)
     if item is None:
@@ -325,7 +328,7 @@ def dispatch_shipment(
     Signed electronically: the person re-enters their password, and the signature goes on
     every dispatched event."""
     policy.require_own_site(actor, shipment.origin, policy.Action.PACK)
-    _require_open(actor, shipment, "dispatching")
+    _require_open(actor, shipment, "dispatching", with_items=True)
     carrier = (carrier or "").strip().lower()
     tracking = re.sub(r"\s+", "", tracking_number or "").upper()
     errors: dict[str, list[str]] = {}
