@@ -20,7 +20,8 @@ from datetime import timedelta
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
-from sqlalchemy.orm import selectinload
+from sqlalchemy import event as sa_event
+from sqlalchemy.orm import Session, SessionTransaction, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from biobank.db import MAX_RECORD_ID, utcnow
@@ -57,13 +58,35 @@ def locked(stmt: sa.Select[Any], of: Any, *, share: bool = False) -> sa.Select[A
     return stmt
 
 
-def lock_sample(barcode: str) -> Sample | None:
-    """The tube's row, locked until commit and read fresh, with its position read fresh too.
+_HELD = "biobank.locks.held"
+
+
+def held(record: Any) -> bool | None:
+    """Whether this transaction has locked and read ``record`` already (True: with its
+    children), or None."""
+    return db.session.info.get(_HELD, {}).get((type(record), record.id))
+
+
+def mark_held(record: Any, *, with_children: bool) -> None:
+    """Note that ``record`` was locked and read fresh in this transaction: a second
+    ``lock_*`` of it costs no statement."""
+    db.session.info.setdefault(_HELD, {})[(type(record), record.id)] = with_children
+
+
+@sa_event.listens_for(Session, "after_transaction_end")
+def _forget_held(session: Session, transaction: SessionTransaction) -> None:
+    # Any end, a savepoint's included: a lock taken inside a savepoint rolled back is gone.
+    session.info.pop(_HELD, None)
+
+
+def lock_sample(barcode: str, *, position: bool = True) -> Sample | None:
+    """The tube's row, locked until commit and read fresh, with its position read fresh too
+    (``position=False`` for writes that never look at it: packing, receiving).
 
     Whoever changes a tube's position holds this lock, so the position read after it is the
     tube's true place."""
     sample = db.session.scalar(locked(sa.select(Sample).where(Sample.barcode == barcode), Sample))
-    if sample is not None:
+    if sample is not None and position:
         _fresh_position(sample)
     return sample
 
@@ -105,8 +128,13 @@ def _found(fresh: RowT | None, record: RowT) -> RowT:
 def lock_shipment(shipment: Shipment, *, with_items: bool = True) -> Shipment:
     """The shipment locked and read again, its items (and their tubes) with it unless
     ``with_items`` is False (a scan must not load a thousand items)."""
+    already = held(shipment)
+    if already is True or (already is False and not with_items):
+        return shipment  # locked and read in this transaction already (e.g. by get_shipment)
     options = [selectinload(Shipment.items).selectinload(ShipmentItem.sample)] if with_items else []
-    return _found(_lock_by_id(Shipment, shipment.id, *options), shipment)
+    fresh = _found(_lock_by_id(Shipment, shipment.id, *options), shipment)
+    mark_held(fresh, with_children=with_items)
+    return fresh
 
 
 def lock_collection(collection: Collection) -> Collection:

@@ -224,7 +224,7 @@ def receive_scan(
     open_receipt(actor, shipment)
     barcode = ids.sample_id_field(text)
     note = check_free_text(note, "note")
-    sample = lock_sample(barcode)
+    sample = lock_sample(barcode, position=False)
     if sample is None:
         raise NotFound(
             f"{ids.display(barcode)} is not known to this system: set the tube aside and report "
@@ -367,6 +367,8 @@ def close_receipt(
     for item in unscanned:
         item.outcome = ItemOutcome.MISSING
         transition(item.sample, SampleStatus.MISSING)
+    db.session.flush()  # the tubes first, then their events
+    for item in unscanned:
         record_event(
             EventType.MISSING,
             actor=actor,

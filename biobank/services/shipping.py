@@ -38,6 +38,7 @@ from biobank.services.locks import (
     lock_sample,
     lock_samples,
     lock_shipment,
+    mark_held,
     on_postgres,
     who_and_when,
 )
@@ -67,8 +68,12 @@ def get_shipment(
         shipment_id,
         options=[selectinload(Shipment.items)] if with_items else [],
         with_for_update={"of": Shipment} if lock and on_postgres() else None,
+        populate_existing=lock,
     )
-    return policy.ensure_visible(user, shipment, f"shipment {shipment_id}")
+    shipment = policy.ensure_visible(user, shipment, f"shipment {shipment_id}")
+    if lock:  # the services' lock_shipment then costs nothing more
+        mark_held(shipment, with_children=with_items)
+    return shipment
 
 
 def find_by_manifest(user: User, text: str) -> Shipment:
@@ -224,7 +229,7 @@ def pack_sample(actor: User, shipment: Shipment, text: str) -> PackResult:
     policy.require_own_site(actor, shipment.origin, policy.Action.PACK)
     _require_open(actor, shipment, "packing")
     barcode = ids.sample_id_field(text)
-    sample = lock_sample(barcode)
+    sample = lock_sample(barcode, position=False)
     if (
         sample is None
         or sample.site_id != shipment.origin_site_id
