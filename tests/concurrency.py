@@ -57,7 +57,11 @@ class Result:
 
     def __repr__(self) -> str:
         if self.error is None:
-            return f"<{self.index} won {self.value!r}>"
+            try:
+                shown = repr(self.value)
+            except Exception:  # a model whose session is gone: its type is enough
+                shown = type(self.value).__name__
+            return f"<{self.index} won {shown}>"
         return f"<{self.index} {type(self.error).__name__}: {self.detail}>"
 
 
