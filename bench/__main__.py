@@ -29,6 +29,24 @@ def machine() -> str:
     )
 
 
+def with_note(section: str, note: str) -> str:
+    """The section with a line under its title saying when (and how) it was run."""
+    title, _, rest = section.partition("\n")
+    return f"{title}\n\n{note}\n{rest}" if rest else f"{title}\n\n{note}"
+
+
+def replace_sections(text: str, sections: list[str]) -> str:
+    """``text`` with each ``## title`` section of ``sections`` put in place of the one with
+    the same title (everything up to the next ``## ``), or appended when it is new."""
+    head, *old = text.split("\n## ")
+    parts = {part.split("\n", 1)[0]: part for part in old}
+    for section in sections:
+        body = section.removeprefix("## ")
+        parts[body.split("\n", 1)[0]] = body
+    kept = "\n\n".join("## " + part.strip("\n") for part in parts.values())
+    return f"{head.rstrip()}\n\n{kept}\n"
+
+
 def main(selected: list[str]) -> int:
     sys.path.insert(0, str(BENCH_DIR.parent))
     modules = sorted(p.stem for p in BENCH_DIR.glob("bench_*.py"))
@@ -63,15 +81,24 @@ def main(selected: list[str]) -> int:
                 f"{'' if ratio is None else ratio} |"
             )
         sections.append("\n".join(lines))
-    header = [
-        "# Benchmark results",
-        "",
-        f"Written by `make bench` on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC.",
-        f"Machine: {machine()}.",
-        "",
-        "",
-    ]
-    RESULTS.write_text("\n".join(header) + "\n\n".join(sections) + "\n")
+    now = datetime.now(UTC)
+    if selected and RESULTS.exists():
+        # `python -m bench races`: only the sections run are replaced (or added); the others,
+        # and the header of the full run that wrote them, stay as they were.
+        run = " ".join(selected)
+        note = f"Section rewritten by `python -m bench {run}` on {now:%Y-%m-%d %H:%M} UTC."
+        text = replace_sections(RESULTS.read_text(), [with_note(s, note) for s in sections])
+        RESULTS.write_text(text)
+    else:
+        header = [
+            "# Benchmark results",
+            "",
+            f"Written by `make bench` on {now:%Y-%m-%d %H:%M} UTC.",
+            f"Machine: {machine()}.",
+            "",
+            "",
+        ]
+        RESULTS.write_text("\n".join(header) + "\n\n".join(sections) + "\n")
     print(RESULTS.read_text())
     if failed:
         print(f"failed: {', '.join(failed)}", file=sys.stderr)

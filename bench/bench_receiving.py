@@ -3,8 +3,9 @@
 Scans go through the whole HTTP stack (Flask test client: routing, bearer token, JSON schema,
 service, commit) without a network. Two baselines are measured beside them in the same run: the
 same server's cheapest authenticated read (GET /api/v1/auth/me), the HTTP floor; and a bare
-database transaction doing a scan's writes (find the item, mark it and its tube received, append
-the chained event, commit) in SQLAlchemy Core, with no HTTP, ORM or rules.
+database transaction doing a scan's writes (find the item, mark it and its tube received, insert
+the event row with its custody-log leaf hash, commit) in SQLAlchemy Core, with no HTTP, ORM,
+rules or lock, as ``record_event`` appends (the sequencer numbers the log later).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ def _bare_scans(barcodes: list[str], shipment_id: int, technician) -> list[float
     from biobank.db import utcnow
     from biobank.extensions import db
     from biobank.models import Event, Sample, ShipmentItem
-    from biobank.services.custody import CHAIN_LOCK_KEY, GENESIS_HASH, event_hash
+    from biobank.services.custody import leaf_bytes, leaf_hash, normalise_details
 
     items, samples, events = ShipmentItem.__table__, Sample.__table__, Event.__table__
     find = (
@@ -42,8 +43,15 @@ def _bare_scans(barcodes: list[str], shipment_id: int, technician) -> list[float
         .join(samples, samples.c.id == items.c.sample_id)
         .where(items.c.shipment_id == shipment_id, samples.c.barcode == sa.bindparam("barcode"))
     )
-    head = sa.select(events.c.hash).order_by(events.c.id.desc()).limit(1)
     postgres = db.engine.dialect.name == "postgresql"
+    # An event's id is in its leaf, so it is drawn before the INSERT, as record_event does:
+    # from the table's sequence on PostgreSQL, the largest id plus one on SQLite.
+    next_id = (
+        sa.select(sa.func.nextval(sa.func.pg_get_serial_sequence("events", "id")))
+        if postgres
+        else sa.select(sa.func.coalesce(sa.func.max(events.c.id), 0) + 1)
+    )
+    actor, site = technician.username, technician.site.code
     timings = []
     for barcode in barcodes:
         start = time.perf_counter()
@@ -60,22 +68,36 @@ def _bare_scans(barcodes: list[str], shipment_id: int, technician) -> list[float
                 .where(samples.c.id == sample_id)
                 .values(status="received", custody_site_id=technician.site_id, received_at=now)
             )
-            if postgres:
-                connection.execute(sa.select(sa.func.pg_advisory_xact_lock(CHAIN_LOCK_KEY)))
-            content = {
-                "type": "received",
-                "at": now,
-                "actor_id": technician.id,
-                "site_id": technician.site_id,
-                "sample_id": sample_id,
-                "collection_id": None,
-                "shipment_id": shipment_id,
-                "container_id": None,
-                "reason": None,
-                "details": {"outcome": "expected"},
-                "prev_hash": connection.scalar(head) or GENESIS_HASH,
-            }
-            connection.execute(events.insert().values(**content, hash=event_hash(**content)))
+            event_id = connection.scalar(next_id)
+            details = normalise_details({"outcome": "expected"})
+            leaf = leaf_bytes(
+                id=event_id,
+                type="received",
+                at=now,
+                recorded_at=now,
+                actor=actor,
+                site=site,
+                sample=barcode,
+                collection_id=None,
+                shipment_id=shipment_id,
+                container_id=None,
+                reason=None,
+                details=details,
+            )
+            connection.execute(
+                events.insert().values(
+                    id=event_id,
+                    type="received",
+                    at=now,
+                    recorded_at=now,
+                    actor_id=technician.id,
+                    site_id=technician.site_id,
+                    sample_id=sample_id,
+                    shipment_id=shipment_id,
+                    details=details,
+                    leaf_hash=leaf_hash(leaf),
+                )
+            )
         timings.append(time.perf_counter() - start)
     return timings
 

@@ -88,6 +88,14 @@ class InvalidTransition(Conflict):
     slug = "invalid-transition"
 
 
+class ChangedMeanwhile(Conflict):
+    """The client said what it saw (a position, a count, a volume) and it has changed since:
+    someone else acted on the same record a moment ago."""
+
+    title = "Changed by someone else"
+    slug = "changed-meanwhile"
+
+
 class PositionTaken(Conflict):
     title = "Position taken"
     slug = "position-taken"

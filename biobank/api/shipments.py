@@ -180,7 +180,7 @@ def scan(body, shipment_id: int):
     """One scanned tube → expected, duplicate or unexpected, with live counts."""
     actor = current_actor()
     with unit_of_work():
-        shipment = shipping.get_shipment(actor, shipment_id, with_items=False)
+        shipment = shipping.get_shipment(actor, shipment_id, lock=True, with_items=False)
         result = receiving.receive_scan(
             actor, shipment, body["barcode"], damaged=body["damaged"], note=body.get("note")
         )

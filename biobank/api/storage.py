@@ -28,6 +28,7 @@ from biobank.schemas.storage import (
     RenameSchema,
     StoreManySchema,
     StoreSchema,
+    ThawSchema,
 )
 from biobank.security import current_actor
 from biobank.services import inventory, lifecycle, storage
@@ -200,7 +201,9 @@ def move(body, barcode: str):
     """Move a stored tube within its box or to another box."""
     actor = current_actor()
     with unit_of_work():
-        sample = lifecycle.move_sample(actor, barcode, body["box"], body.get("position"))
+        sample = lifecycle.move_sample(
+            actor, barcode, body["box"], body.get("position"), moving_from=body.get("moving_from")
+        )
     return sample
 
 
@@ -226,12 +229,13 @@ def check_in(barcode: str):
 
 
 @handling.post("/<barcode>/thaw")
+@handling.arguments(ThawSchema)
 @handling.response(200, SampleSchema)
 @handling.problems(401, 403, 404, 409, 422)
-def thaw(barcode: str):
-    """Record a freeze–thaw cycle."""
+def thaw(body, barcode: str):
+    """Record a freeze–thaw cycle (send `cycles_seen` so a double click counts once)."""
     with unit_of_work():
-        sample = lifecycle.thaw(current_actor(), barcode)
+        sample = lifecycle.thaw(current_actor(), barcode, cycles_seen=body.get("cycles_seen"))
     return sample
 
 

@@ -122,14 +122,50 @@ class RackScanReportSchema(Schema):
     wells = fields.List(fields.Nested(WellSchema))
 
 
+class PlaceSeenSchema(Schema):
+    box = fields.Integer(required=True, metadata={"description": "The box's id."})
+    position = fields.String(
+        required=True, validate=validate.Length(min=1, max=4), metadata={"description": "e.g. A1"}
+    )
+
+
 class MoveSchema(Schema):
     box = fields.Integer(required=True)
     position = fields.String(validate=validate.Length(min=1, max=4))
+    moving_from = fields.Nested(
+        PlaceSeenSchema,
+        metadata={
+            "description": "Optional: the box and position you saw the tube in. If it has "
+            "moved since (someone else moved it a moment ago, or your page is stale), the move "
+            "is refused with a 409 saying where it is now. Left out: the tube is moved from "
+            "wherever it is."
+        },
+    )
+
+
+class ThawSchema(Schema):
+    cycles_seen = fields.Integer(
+        validate=validate.Range(min=0),
+        metadata={
+            "description": "Optional: the freeze–thaw count you saw. If the tube was thawed "
+            "since (someone else recorded the same thaw a moment ago), this thaw is refused "
+            "with a 409 instead of counting the cycle twice. Left out: every request counts "
+            "a cycle."
+        },
+    )
 
 
 class AliquotSchema(Schema):
     count = fields.Integer(required=True, validate=validate.Range(min=1, max=50))
     volume_ml = fields.Decimal(required=True, metadata={"description": "Volume of each aliquot."})
+    volume_seen_ml = fields.Decimal(
+        metadata={
+            "description": "Optional: the volume you saw in the tube, in mL. If it has changed "
+            "since (someone else aliquoted it a moment ago), a 409 instead. Left out: the "
+            "aliquots are taken from what the tube holds now (a 422 on volume_ml when it is "
+            "not enough)."
+        }
+    )
 
 
 class OptionalReasonSchema(Schema):

@@ -37,6 +37,7 @@ from biobank.models import (
 )
 from biobank.services import catalogue, ids, participants, policy
 from biobank.services.custody import record_event
+from biobank.services.locks import lock_collection, lock_samples, who_and_when
 from biobank.services.pages import Page, paginate
 from biobank.services.privacy import check_free_text
 from biobank.services.samples import add_flag, clear_flag, transition
@@ -334,8 +335,32 @@ def _claim_prelabelled_kit(
 # --- per-tube times -------------------------------------------------------------------------
 
 
-def _editable(collection: Collection, actor: User) -> None:
+# The event that put a collection in each status, to say who did it when a write is refused.
+_STATUS_EVENTS = {
+    CollectionStatus.FINALIZED: EventType.FINALIZED,
+    CollectionStatus.CANCELLED: EventType.CANCELLED,
+    CollectionStatus.DRAFT: EventType.RESTORED,
+}
+
+
+def _locked(actor: User, collection: Collection) -> Collection:
+    """The collection locked and read again after the lock (``locks.lock_collection``): two
+    people finalizing or cancelling it at once take turns, and the second sees the first."""
     policy.require_own_site(actor, collection.site, policy.Action.COLLECT)
+    return lock_collection(collection)
+
+
+def _by_whom(actor: User, collection: Collection) -> str:
+    """ " (finalized by Ann Lee a moment ago)": who left the collection as it is."""
+    kind = _STATUS_EVENTS.get(collection.status)
+    if kind is None or (kind == EventType.RESTORED and collection.restored_at is None):
+        return ""
+    when = who_and_when(actor, [kind], collection=collection)
+    return f" ({str(kind).replace('_', ' ')} {when})"
+
+
+def _editable(collection: Collection, actor: User) -> None:
+    _locked(actor, collection)
     if collection.status != CollectionStatus.DRAFT:
         hint = (
             " Amend it with a reason to correct times."
@@ -343,8 +368,9 @@ def _editable(collection: Collection, actor: User) -> None:
             else ""
         )
         raise InvalidTransition(
-            f"Collection {collection.id} is {collection.status}: its tubes can no longer be "
-            f"changed.{hint}"
+            f"Collection {collection.id} is {collection.status}{_by_whom(actor, collection)}: "
+            f"its tubes can no longer be changed.{hint}",
+            collection_status=str(collection.status),
         )
 
 
@@ -498,6 +524,7 @@ def finalize_collection(
         raise ValidationFailed(
             "Cannot finalize yet: " + "; ".join(problems) + ".", errors={"samples": problems}
         )
+    lock_samples(sample.id for sample in collection.samples)
     collection.status = CollectionStatus.FINALIZED
     collection.finalized_at = at
     collection.finalized_by_id = actor.id
@@ -513,8 +540,13 @@ def finalize_collection(
 def cancel_collection(actor: User, collection: Collection, reason: str | None) -> Collection:
     policy.require_own_site(actor, collection.site, policy.Action.COLLECT)
     reason = _require_reason(reason, "cancel a collection")
+    _locked(actor, collection)
     if collection.status == CollectionStatus.CANCELLED:
-        raise InvalidTransition(f"Collection {collection.id} is cancelled already.")
+        raise InvalidTransition(
+            f"Collection {collection.id} is cancelled already{_by_whom(actor, collection)}.",
+            collection_status=str(collection.status),
+        )
+    lock_samples(sample.id for sample in collection.samples)
     arrived = [s for s in collection.samples if s.status in AT_THE_BIOBANK]
     if arrived:
         raise InvalidTransition(
@@ -558,11 +590,14 @@ def _status_before_cancel(sample: Sample) -> SampleStatus:
 def restore_collection(actor: User, collection: Collection, reason: str | None) -> Collection:
     policy.require_own_site(actor, collection.site, policy.Action.COLLECT)
     reason = _require_reason(reason, "restore a collection")
+    _locked(actor, collection)
     if collection.status != CollectionStatus.CANCELLED:
         raise InvalidTransition(
-            f"Collection {collection.id} is {collection.status}: only a cancelled collection can "
-            "be restored."
+            f"Collection {collection.id} is {collection.status}{_by_whom(actor, collection)}: "
+            "only a cancelled collection can be restored.",
+            collection_status=str(collection.status),
         )
+    lock_samples(sample.id for sample in collection.samples)
     collection.status = (
         CollectionStatus.FINALIZED if collection.finalized_at else CollectionStatus.DRAFT
     )
@@ -613,6 +648,7 @@ def amend_collection(
     now = now or utcnow()
     policy.require_own_site(actor, collection.site, policy.Action.COLLECT)
     reason = _require_reason(reason, "amend a collection")
+    _locked(actor, collection)
     if collection.status != CollectionStatus.FINALIZED:
         raise InvalidTransition(
             f"Collection {collection.id} is {collection.status}: only a finalized collection is "

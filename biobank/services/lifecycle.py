@@ -1,25 +1,39 @@
 """A tube's life at the biobank: move, check out and in, thaw, aliquot, withdraw, dispose.
 
 Every step is a checked status change (``samples.transition``) with its event, in one
-transaction with the change itself.
+transaction with the change itself. Every step locks the tube's row first and checks its state
+after the lock (``get_sample(..., lock=True)``): two people clicking at once take turns, and
+the second is refused with a 409 saying who changed the tube and when. Where the client says
+what it saw (``cycles_seen``, ``moving_from``, ``volume_seen_ml``) a stale second click is
+refused even after the first one finished.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 from biobank.db import utcnow
-from biobank.errors import Conflict, InvalidTransition, ValidationFailed
+from biobank.errors import ChangedMeanwhile, Conflict, InvalidTransition, ValidationFailed
 from biobank.extensions import db
-from biobank.models import Container, EventType, Sample, SampleStatus, User, position_label
+from biobank.models import (
+    Container,
+    EventType,
+    Sample,
+    SampleStatus,
+    User,
+    position_label,
+)
 from biobank.services import accounts, policy
 from biobank.services.collections import new_samples
 from biobank.services.custody import record_event
+from biobank.services.locks import by_whom, latest_event, lock_box, who_and_when
 from biobank.services.numbers import finite_decimal
 from biobank.services.privacy import check_free_text
-from biobank.services.samples import get_sample, transition
-from biobank.services.shipping import lock_sample
+from biobank.services.rackscan import parse_position
+from biobank.services.samples import can_transition, get_sample, transition
 from biobank.services.storage import (
     check_box,
     get_box,
@@ -40,11 +54,61 @@ def ml(volume: Decimal) -> str:
     return text.rstrip("0").rstrip(".") if "." in text else text
 
 
+# At the biobank: what a thaw or an aliquot needs.
+AT_THE_BENCH = (SampleStatus.STORED, SampleStatus.CHECKED_OUT, SampleStatus.RECEIVED)
+
+# The events that leave a tube in each status: whoever did the latest is named in a refusal.
+STATUS_EVENTS = {
+    SampleStatus.RECEIVED: (EventType.RECEIVED, EventType.CHECKED_IN, EventType.CREATED),
+    SampleStatus.STORED: (EventType.STORED, EventType.CHECKED_IN),
+    SampleStatus.CHECKED_OUT: (EventType.CHECKED_OUT,),
+    SampleStatus.WITHDRAWN: (EventType.WITHDRAWN,),
+    SampleStatus.DISPOSED: (EventType.DISPOSED,),
+    SampleStatus.CONSUMED: (EventType.CONSUMED,),
+}
+_DONE = {
+    EventType.RECEIVED: "received",
+    EventType.CREATED: "made",
+    EventType.STORED: "stored",
+    EventType.CHECKED_IN: "checked in",
+    EventType.CHECKED_OUT: "checked out",
+    EventType.WITHDRAWN: "withdrawn",
+    EventType.DISPOSED: "disposed of",
+    EventType.CONSUMED: "used up",
+}
+
+
 def _handled(actor: User, text: str) -> Sample:
-    """A tube in the actor's biobank's custody, locked for the change."""
-    sample = get_sample(actor, text)
+    """A tube in the actor's biobank's custody, locked for the change and read after the lock."""
+    sample = get_sample(actor, text, lock=True)
     policy.require_own_site(actor, sample.custody_site, policy.Action.HANDLE_SAMPLES)
-    return lock_sample(sample.barcode) or sample
+    return sample
+
+
+def _since(actor: User, sample: Sample, doing: str) -> str:
+    """ "It was checked out by Ann Lee a moment ago. Reload …": why the tube is as it is."""
+    reload = f"Reload the tube's page and check before {doing}."
+    event = latest_event(STATUS_EVENTS.get(sample.status, ()), sample=sample)
+    if event is None:
+        return reload
+    return f"It was {_DONE[EventType(event.type)]} {by_whom(actor, event)}. {reload}"
+
+
+def _change(actor: User, sample: Sample, target: SampleStatus, doing: str) -> None:
+    """``transition``, its refusal saying who left the tube as it is, and when."""
+    if not can_transition(sample, target):
+        transition(sample, target, hint=_since(actor, sample, doing))
+    transition(sample, target)
+
+
+def _refuse_unless_at_bench(actor: User, sample: Sample, done: str, doing: str) -> None:
+    if sample.status not in AT_THE_BENCH:
+        raise InvalidTransition(
+            f"Tube {sample.display_barcode} is {str(sample.status).replace('_', ' ')}: only "
+            f"tubes at the biobank are {done}. {_since(actor, sample, doing)}",
+            barcode=sample.barcode,
+            sample_status=str(sample.status),
+        )
 
 
 def _reason(reason: str | None, doing: str) -> str:
@@ -59,24 +123,59 @@ def _where(sample: Sample) -> str | None:
     return " › ".join([*location["path"], location["position"]]) if location else None
 
 
+def _place_seen(moving_from: Mapping[str, Any]) -> tuple[int, tuple[int, int]]:
+    """The (box id, (row, col)) a client says it saw the tube in."""
+    box_id, position = moving_from.get("box"), moving_from.get("position")
+    grid = parse_position(position) if isinstance(position, str) else None
+    if not isinstance(box_id, int) or isinstance(box_id, bool) or grid is None:
+        raise ValidationFailed.for_field(
+            "moving_from",
+            "Say where the tube was when you chose to move it: its box id and position, e.g. "
+            '{"box": 12, "position": "A1"}.',
+        )
+    return box_id, grid
+
+
 def move_sample(
-    actor: User, text: str, box: Container | int, position: str | None = None
+    actor: User,
+    text: str,
+    box: Container | int,
+    position: str | None = None,
+    *,
+    moving_from: Mapping[str, Any] | None = None,
 ) -> Sample:
     """To another position of the same box or of another box (first free one if none given).
 
     ``box`` may be its id: it is looked up only after the role check, so a role that may not
-    move tubes hears 403, not 404 about a box it cannot see."""
+    move tubes hears 403, not 404 about a box it cannot see. ``moving_from`` (optional): the
+    box id and position the person saw the tube in; if it has moved since (someone else moved
+    it a moment ago, or the page was stale) the move is refused with a 409."""
+    seen = _place_seen(moving_from) if moving_from is not None else None
     sample = _handled(actor, text)
     if isinstance(box, int):
         box = get_box(actor, box)
     policy.require_own_site(actor, box.site, policy.Action.STORE)
+    box = lock_box(box, share=True)
     check_box(box)
     if sample.position is None or sample.status not in (
         SampleStatus.STORED,
         SampleStatus.CHECKED_OUT,
     ):
         raise InvalidTransition(
-            f"Tube {sample.display_barcode} is not in a box: store it instead of moving it."
+            f"Tube {sample.display_barcode} is not in a box: store it instead of moving it. "
+            + _since(actor, sample, "moving it"),
+            barcode=sample.barcode,
+            sample_status=str(sample.status),
+        )
+    here = (sample.position.box_id, (sample.position.row, sample.position.col))
+    if seen is not None and seen != here:
+        by = who_and_when(actor, [EventType.MOVED], sample=sample)
+        raise ChangedMeanwhile(
+            f"Tube {sample.display_barcode} was moved {by}: it is now at {_where(sample)}, not "
+            f"where you saw it ({position_label(*seen[1])}). Reload the tube's page and check "
+            "before moving it again.",
+            barcode=sample.barcode,
+            location=location_of(sample),
         )
     refusal = specimen_refusal(box, sample)
     if refusal is not None:
@@ -123,7 +222,7 @@ def move_sample(
 def check_out(actor: User, text: str, reason: str | None = None) -> Sample:
     """Take a tube out of its freezer for a while; its position stays held for its return."""
     sample = _handled(actor, text)
-    transition(sample, SampleStatus.CHECKED_OUT)
+    _change(actor, sample, SampleStatus.CHECKED_OUT, "checking it out again")
     sample.checked_out_at = utcnow()
     record_event(
         EventType.CHECKED_OUT,
@@ -140,7 +239,12 @@ def check_in(actor: User, text: str) -> Sample:
     """Back into its position; the time it spent out of the freezer goes on record."""
     sample = _handled(actor, text)
     if sample.status != SampleStatus.CHECKED_OUT:
-        raise InvalidTransition(f"Tube {sample.display_barcode} is not checked out.")
+        raise InvalidTransition(
+            f"Tube {sample.display_barcode} is not checked out. "
+            + _since(actor, sample, "checking it in again"),
+            barcode=sample.barcode,
+            sample_status=str(sample.status),
+        )
     minutes_out = int((utcnow() - sample.checked_out_at).total_seconds() // 60)
     transition(sample, SampleStatus.STORED if sample.position else SampleStatus.RECEIVED)
     sample.checked_out_at = None
@@ -154,13 +258,30 @@ def check_in(actor: User, text: str) -> Sample:
     return sample
 
 
-def thaw(actor: User, text: str) -> Sample:
-    """Record a freeze–thaw cycle."""
+def _count_seen(value: Any, field: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ValidationFailed.for_field(field, "Give the count you saw, a whole number from 0.")
+    return value
+
+
+def thaw(actor: User, text: str, *, cycles_seen: int | None = None) -> Sample:
+    """Record a freeze–thaw cycle.
+
+    ``cycles_seen`` (optional): the freeze–thaw count the person saw. If the tube was thawed
+    since (someone else recorded the same thaw a moment ago, or the page was stale) this one
+    is refused with a 409 instead of counting the cycle twice."""
+    if cycles_seen is not None:
+        cycles_seen = _count_seen(cycles_seen, "cycles_seen")
     sample = _handled(actor, text)
-    if sample.status not in (SampleStatus.STORED, SampleStatus.CHECKED_OUT, SampleStatus.RECEIVED):
-        raise InvalidTransition(
-            f"Tube {sample.display_barcode} is {sample.status}: only tubes at the biobank are "
-            "thawed."
+    _refuse_unless_at_bench(actor, sample, "thawed", "thawing it")
+    if cycles_seen is not None and cycles_seen != sample.freeze_thaw_count:
+        by = who_and_when(actor, [EventType.THAWED], sample=sample)
+        raise ChangedMeanwhile(
+            f"Tube {sample.display_barcode} was thawed {by}; it is now at freeze–thaw count "
+            f"{sample.freeze_thaw_count} (you saw {cycles_seen}). Reload the tube's page and "
+            "check before thawing it again.",
+            barcode=sample.barcode,
+            freeze_thaw_count=sample.freeze_thaw_count,
         )
     sample.freeze_thaw_count += 1
     record_event(
@@ -179,17 +300,38 @@ class Aliquots:
     children: list[Sample]
 
 
-def aliquot(actor: User, text: str, *, count: int, volume_ml: Decimal | float | str) -> Aliquots:
+def aliquot(
+    actor: User,
+    text: str,
+    *,
+    count: int,
+    volume_ml: Decimal | float | str,
+    volume_seen_ml: Decimal | float | str | None = None,
+) -> Aliquots:
     """Split a tube into ``count`` child tubes of ``volume_ml`` each, with new IDs.
 
     The parent's volume goes down by what was taken and never below zero; a parent emptied
-    exactly is consumed and leaves its box.
+    exactly is consumed and leaves its box. The tube is locked while its volume is checked and
+    taken, so two people aliquoting at once never take more than it holds. ``volume_seen_ml``
+    (optional): the volume the person saw; if it has changed since, a 409 instead.
     """
+    seen = None
+    if volume_seen_ml is not None:
+        seen = finite_decimal(volume_seen_ml)
+        if seen is None or seen < 0:
+            raise ValidationFailed.for_field(
+                "volume_seen_ml", "Give the volume you saw in the tube, in mL."
+            )
     sample = _handled(actor, text)
-    if sample.status not in (SampleStatus.STORED, SampleStatus.CHECKED_OUT, SampleStatus.RECEIVED):
-        raise InvalidTransition(
-            f"Tube {sample.display_barcode} is {sample.status}: only tubes at the biobank are "
-            "aliquoted."
+    _refuse_unless_at_bench(actor, sample, "aliquoted", "aliquoting it")
+    if seen is not None and seen != (sample.volume_ml or Decimal(0)):
+        by = who_and_when(actor, [EventType.ALIQUOTED], sample=sample)
+        raise ChangedMeanwhile(
+            f"Tube {sample.display_barcode} was aliquoted {by}; it now holds "
+            f"{ml(sample.volume_ml or Decimal(0))} mL (you saw {ml(seen)} mL). Reload the "
+            "tube's page and check before aliquoting it again.",
+            barcode=sample.barcode,
+            volume_ml=str(sample.volume_ml) if sample.volume_ml is not None else None,
         )
     if not isinstance(count, int) or not 1 <= count <= MAX_ALIQUOTS:
         raise ValidationFailed.for_field("count", f"Make 1 to {MAX_ALIQUOTS} aliquots at a time.")
@@ -256,7 +398,7 @@ def withdraw(actor: User, text: str, reason: str | None) -> Sample:
     """Withdraw from use (e.g. consent withdrawn); the tube waits in place for disposal."""
     sample = _handled(actor, text)
     reason = _reason(reason, "withdraw a tube")
-    transition(sample, SampleStatus.WITHDRAWN)
+    _change(actor, sample, SampleStatus.WITHDRAWN, "withdrawing it")
     record_event(
         EventType.WITHDRAWN,
         actor=actor,
@@ -271,8 +413,12 @@ def withdraw(actor: User, text: str, reason: str | None) -> Sample:
 def dispose(
     actor: User, text: str, reason: str | None, *, signature_password: str | None = None
 ) -> Sample:
-    """Destroy a tube; its position is freed. Signed electronically."""
-    sample = _handled(actor, text)
+    """Destroy a tube; its position is freed. Signed electronically.
+
+    The signature is checked before the tube is locked: a password hash takes a while, and
+    a colleague's click on the same tube need not wait for it."""
+    sample = get_sample(actor, text)
+    policy.require_own_site(actor, sample.custody_site, policy.Action.HANDLE_SAMPLES)
     errors: dict[str, list[str]] = {}
     try:
         reason = _reason(reason, "dispose of a tube")
@@ -285,7 +431,8 @@ def dispose(
         errors.update(unsigned.errors or {})
     if errors:
         raise ValidationFailed(next(iter(errors.values()))[0], errors=errors)
-    transition(sample, SampleStatus.DISPOSED)
+    sample = _handled(actor, text)
+    _change(actor, sample, SampleStatus.DISPOSED, "disposing of it")
     where = _leave_box(sample)
     record_event(
         EventType.DISPOSED,

@@ -32,10 +32,10 @@ from biobank.models import (
 )
 from biobank.services import accounts, ids, policy
 from biobank.services.custody import record_event
+from biobank.services.locks import lock_sample, lock_samples, lock_shipment, who_and_when
 from biobank.services.numbers import finite_decimal
 from biobank.services.privacy import check_free_text
 from biobank.services.samples import add_flag, can_transition, transition
-from biobank.services.shipping import lock_sample
 
 RECEIVED_OUTCOMES = (ItemOutcome.RECEIVED, ItemOutcome.DAMAGED)
 # Where a receipt can take scans: on the way, or closed (a missing tube found later).
@@ -153,8 +153,12 @@ def _require_receiver(actor: User, shipment: Shipment) -> None:
 
 
 def open_receipt(actor: User, shipment: Shipment) -> Shipment:
-    """Start receiving (scanning the manifest barcode does this); safe to repeat."""
+    """Start receiving (scanning the manifest barcode does this); safe to repeat.
+
+    Locks the shipment for the rest of the unit of work: its scans take turns, so the receipt
+    is opened once and a scan never lands in a receipt being closed at that moment."""
     _require_receiver(actor, shipment)
+    shipment = lock_shipment(shipment, with_items=False)
     if shipment.status not in SCANNABLE:
         status = str(shipment.status).replace("_", " ")
         raise InvalidTransition(
@@ -220,7 +224,7 @@ def receive_scan(
     open_receipt(actor, shipment)
     barcode = ids.sample_id_field(text)
     note = check_free_text(note, "note")
-    sample = lock_sample(barcode)
+    sample = lock_sample(barcode, position=False)
     if sample is None:
         raise NotFound(
             f"{ids.display(barcode)} is not known to this system: set the tube aside and report "
@@ -231,6 +235,7 @@ def receive_scan(
         sa.select(ShipmentItem)
         .where(ShipmentItem.shipment_id == shipment.id, ShipmentItem.sample_id == sample.id)
         .options(lazyload(ShipmentItem.sample))
+        .execution_options(populate_existing=True)
     )
     now = utcnow()
     if item is not None and item.outcome in (*RECEIVED_OUTCOMES, ItemOutcome.UNEXPECTED):
@@ -314,10 +319,19 @@ def close_receipt(
 ) -> Shipment:
     """Unscanned tubes become missing; the shipment is received, or received with discrepancies."""
     _require_receiver(actor, shipment)
+    shipment = lock_shipment(shipment, with_items=False)  # its items are queried below
     if shipment.status != ShipmentStatus.IN_TRANSIT:
         status = str(shipment.status).replace("_", " ")
+        closed = (
+            f" (closed {who_and_when(actor, [EventType.RECEIPT_CLOSED], shipment=shipment)})"
+            if shipment.status
+            in (ShipmentStatus.RECEIVED, ShipmentStatus.RECEIVED_WITH_DISCREPANCIES)
+            else ""
+        )
         raise InvalidTransition(
-            f"Shipment {shipment.manifest_number} is {status}: its receipt cannot be closed."
+            f"Shipment {shipment.manifest_number} is {status}{closed}: its receipt cannot be "
+            "closed. Reload the shipment to see where it stands.",
+            shipment_status=str(shipment.status),
         )
     errors: dict[str, list[str]] = {}
     try:
@@ -349,9 +363,12 @@ def close_receipt(
             ShipmentItem.outcome.is_(None),
         )
     ).all()
+    lock_samples(item.sample_id for item in unscanned)
     for item in unscanned:
         item.outcome = ItemOutcome.MISSING
         transition(item.sample, SampleStatus.MISSING)
+    db.session.flush()  # the tubes first, then their events
+    for item in unscanned:
         record_event(
             EventType.MISSING,
             actor=actor,

@@ -22,7 +22,7 @@ from biobank.models import (
     TubeType,
     User,
 )
-from biobank.services import ids, policy
+from biobank.services import ids, locks, policy
 from biobank.services.custody import record_event
 from biobank.services.pages import Page, paginate
 
@@ -88,10 +88,15 @@ def find_by_barcode(barcode: str) -> Sample | None:
     return db.session.scalar(sa.select(Sample).where(Sample.barcode == barcode))
 
 
-def get_sample(user: User, text: str, *, field: str = "barcode") -> Sample:
-    """The sample a person scanned or typed, if they may see it (otherwise 404)."""
+def get_sample(user: User, text: str, *, field: str = "barcode", lock: bool = False) -> Sample:
+    """The sample a person scanned or typed, if they may see it (otherwise 404).
+
+    ``lock``: for a write that checks the tube's state first. The row is locked until commit
+    and read after the lock, so two people clicking at once take turns and the second sees
+    what the first did (``locks.lock_sample``)."""
     barcode = ids.sample_id_field(text, field)
-    return policy.ensure_visible(user, find_by_barcode(barcode), f"sample {ids.display(barcode)}")
+    sample = locks.lock_sample(barcode) if lock else find_by_barcode(barcode)
+    return policy.ensure_visible(user, sample, f"sample {ids.display(barcode)}")
 
 
 # Barcodes per IN list: thousands of rows (an inventory import) stay within every database's

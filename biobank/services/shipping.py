@@ -34,6 +34,14 @@ from biobank.models import (
 )
 from biobank.services import accounts, ids, policy
 from biobank.services.custody import record_event
+from biobank.services.locks import (
+    lock_sample,
+    lock_samples,
+    lock_shipment,
+    mark_held,
+    on_postgres,
+    who_and_when,
+)
 from biobank.services.numbers import finite_decimal
 from biobank.services.pages import Page, paginate
 from biobank.services.privacy import check_free_text
@@ -45,22 +53,6 @@ FEDEX_TRACKING = re.compile(r"^\d{12,14}$")
 UPS_TRACKING = re.compile(r"^1Z[0-9A-Z]{16}$")
 # Shipments a tube may be in at most one of at a time.
 LIVE_SHIPMENTS = (ShipmentStatus.OPEN, ShipmentStatus.IN_TRANSIT)
-
-
-def on_postgres() -> bool:
-    return db.session.get_bind().dialect.name == "postgresql"
-
-
-def lock_sample(barcode: str) -> Sample | None:
-    """The sample row, locked until commit on PostgreSQL (SQLite already holds its write lock).
-
-    Two people scanning the same tube at the same moment then take turns, so neither loses or
-    doubles an item. ``of=Sample``: eager-loaded outer joins cannot be locked.
-    """
-    stmt = sa.select(Sample).where(Sample.barcode == barcode)
-    if on_postgres():
-        stmt = stmt.with_for_update(of=Sample)
-    return db.session.scalar(stmt)
 
 
 # --- reading -----------------------------------------------------------------------------
@@ -76,8 +68,12 @@ def get_shipment(
         shipment_id,
         options=[selectinload(Shipment.items)] if with_items else [],
         with_for_update={"of": Shipment} if lock and on_postgres() else None,
+        populate_existing=lock,
     )
-    return policy.ensure_visible(user, shipment, f"shipment {shipment_id}")
+    shipment = policy.ensure_visible(user, shipment, f"shipment {shipment_id}")
+    if lock:  # the services' lock_shipment then costs nothing more
+        mark_held(shipment, with_children=with_items)
+    return shipment
 
 
 def find_by_manifest(user: User, text: str) -> Shipment:
@@ -180,14 +176,46 @@ def open_shipment(
     return shipment
 
 
-def _require_open(shipment: Shipment, doing: str) -> None:
+# The event that put a shipment in each status, to say who did it when a write is refused.
+STATUS_EVENTS = {
+    ShipmentStatus.OPEN: (EventType.CREATED,),
+    ShipmentStatus.IN_TRANSIT: (EventType.DISPATCHED,),
+    ShipmentStatus.CANCELLED: (EventType.CANCELLED,),
+    ShipmentStatus.RECEIVED: (EventType.RECEIPT_CLOSED,),
+    ShipmentStatus.RECEIVED_WITH_DISCREPANCIES: (EventType.RECEIPT_CLOSED,),
+}
+_BECAME = {
+    ShipmentStatus.IN_TRANSIT: "dispatched",
+    ShipmentStatus.CANCELLED: "cancelled",
+    ShipmentStatus.RECEIVED: "received",
+    ShipmentStatus.RECEIVED_WITH_DISCREPANCIES: "received",
+}
+
+
+def refused_in_state(actor: User, shipment: Shipment, doing: str, *, allowed: str) -> None:
+    """Why ``doing`` is refused now: the shipment's status, who put it there and when."""
+    status = str(shipment.status).replace("_", " ")
+    became = _BECAME.get(shipment.status)
+    by = ""
+    if became:
+        when = who_and_when(actor, STATUS_EVENTS[shipment.status], shipment=shipment)
+        by = f" (it was {became} {when})"
+    raise InvalidTransition(
+        f"Shipment {shipment.manifest_number} is {status}{by}: {doing} is only possible while "
+        f"{allowed}. Reload the shipment to see where it stands.",
+        shipment_status=str(shipment.status),
+    )
+
+
+def _require_open(
+    actor: User, shipment: Shipment, doing: str, *, with_items: bool = False
+) -> Shipment:
+    """The shipment locked and read again (its items too when the write reads them), refused
+    unless it is still open."""
+    shipment = lock_shipment(shipment, with_items=with_items)
     if shipment.status != ShipmentStatus.OPEN:
-        status = str(shipment.status).replace("_", " ")
-        raise InvalidTransition(
-            f"Shipment {shipment.manifest_number} is {status}: {doing} is only possible while "
-            "it is open.",
-            shipment_status=str(shipment.status),
-        )
+        refused_in_state(actor, shipment, doing, allowed="it is open")
+    return shipment
 
 
 @dataclass(frozen=True)
@@ -199,9 +227,9 @@ class PackResult:
 def pack_sample(actor: User, shipment: Shipment, text: str) -> PackResult:
     """Add a scanned tube; scanning it again changes nothing (``added`` is False)."""
     policy.require_own_site(actor, shipment.origin, policy.Action.PACK)
-    _require_open(shipment, "packing")
+    _require_open(actor, shipment, "packing")
     barcode = ids.sample_id_field(text)
-    sample = lock_sample(barcode)
+    sample = lock_sample(barcode, position=False)
     if (
         sample is None
         or sample.site_id != shipment.origin_site_id
@@ -261,7 +289,7 @@ def pack_sample(actor: User, shipment: Shipment, text: str) -> PackResult:
 
 def unpack_sample(actor: User, shipment: Shipment, text: str) -> None:
     policy.require_own_site(actor, shipment.origin, policy.Action.PACK)
-    _require_open(shipment, "removing tubes")
+    _require_open(actor, shipment, "removing tubes", with_items=True)
     barcode = ids.sample_id_field(text)
     item = next((i for i in shipment.items if i.sample.barcode == barcode), None)
     if item is None:
@@ -305,7 +333,7 @@ def dispatch_shipment(
     Signed electronically: the person re-enters their password, and the signature goes on
     every dispatched event."""
     policy.require_own_site(actor, shipment.origin, policy.Action.PACK)
-    _require_open(shipment, "dispatching")
+    _require_open(actor, shipment, "dispatching", with_items=True)
     carrier = (carrier or "").strip().lower()
     tracking = re.sub(r"\s+", "", tracking_number or "").upper()
     errors: dict[str, list[str]] = {}
@@ -334,6 +362,7 @@ def dispatch_shipment(
         errors.update(unsigned.errors or {})
     if errors:
         raise ValidationFailed(next(iter(errors.values()))[0], errors=errors)
+    lock_samples(item.sample_id for item in shipment.items)
     blocked = [i.sample for i in shipment.items if i.sample.status != SampleStatus.FINALIZED]
     if blocked:
         names = ", ".join(f"{s.display_barcode} ({s.status})" for s in blocked)
@@ -379,7 +408,7 @@ def dispatch_shipment(
 def cancel_shipment(actor: User, shipment: Shipment, reason: str | None) -> Shipment:
     """Abandon an open shipment; its tubes are free to go in another."""
     policy.require_own_site(actor, shipment.origin, policy.Action.PACK)
-    _require_open(shipment, "cancelling")
+    _require_open(actor, shipment, "cancelling")
     reason = check_free_text(reason, "reason")
     if not reason:
         raise ValidationFailed.for_field("reason", "Give a reason to cancel the shipment.")

@@ -45,11 +45,11 @@ from biobank.models import (
 )
 from biobank.services import ids, policy
 from biobank.services.custody import record_event
+from biobank.services.locks import lock_box, lock_containers, lock_samples, who_and_when
 from biobank.services.numbers import finite_decimal
 from biobank.services.privacy import check_name
 from biobank.services.rackscan import RackFileError, Well, parse_position, parse_rack_file
 from biobank.services.samples import get_sample, samples_by_barcode, transition
-from biobank.services.shipping import lock_sample
 from biobank.services.sites import site_field
 from biobank.services.storage_paths import container_path, location_of
 
@@ -298,9 +298,19 @@ def subtree_ids(container: Container) -> list[int]:
 
 
 def deactivate_container(actor: User, container: Container) -> Container:
-    """Take a container out of use: only when nothing is stored anywhere inside it."""
+    """Take a container out of use: only when nothing is stored anywhere inside it.
+
+    Everything inside is locked first (in id order): a tube being stored in one of its boxes
+    at this moment is either counted here, or waits and then finds the box out of use."""
     policy.require_own_site(actor, container.site, policy.Action.MANAGE_STORAGE)
     inside = subtree_ids(container)
+    lock_containers(inside)
+    if not container.active:
+        by = who_and_when(actor, [EventType.CONTAINER_CHANGED], container=container)
+        raise InvalidTransition(
+            f"{path_text(container)} is deactivated already (changed {by}). Reload the page to "
+            "see where it stands.",
+        )
     stored = db.session.scalar(
         sa.select(sa.func.count(StoragePosition.id)).where(StoragePosition.box_id.in_(inside))
     )
@@ -593,8 +603,7 @@ def specimen_refusal(box: Container, sample: Sample) -> Conflict | None:
 
 def _storable_sample(actor: User, site: Site, text: str, box: Container | None = None) -> Sample:
     """A tube that may be stored (locked against a racing store), or the refusal raised."""
-    sample = get_sample(actor, text)
-    sample = lock_sample(sample.barcode) or sample
+    sample = get_sample(actor, text, lock=True)
     refusal = storage_refusal(site, sample, box)
     if refusal is not None:
         raise refusal
@@ -602,9 +611,13 @@ def _storable_sample(actor: User, site: Site, text: str, box: Container | None =
 
 
 def _storable(actor: User, box: Container, text: str) -> Sample:
+    """The tube locked, then the box locked for share (a tube before its box, as every writer
+    does) and checked after the lock: a box being deactivated takes no tube meanwhile."""
     policy.require_own_site(actor, box.site, policy.Action.STORE)
     check_box(box)
-    return _storable_sample(actor, box.site, text, box)
+    sample = _storable_sample(actor, box.site, text, box)
+    check_box(lock_box(box, share=True))
+    return sample
 
 
 def _place(
@@ -810,10 +823,15 @@ def store_many(actor: User, container: Container, barcodes: Sequence[str]) -> li
             raise ValidationFailed.for_field("barcodes", f"{ids.display(barcode)} is listed twice.")
         seen.add(barcode)
         samples.append(barcode)
+    # Every tube locked in id order (the order every writer uses), then checked.
+    lock_samples(s.id for s in samples_by_barcode(samples).values())
     checked = [_storable_sample(actor, container.site, barcode) for barcode in samples]
     placements = []
     now = utcnow()
-    for sample, box, grid in plan_placements(container, checked):
+    plan = plan_placements(container, checked)
+    for box in sorted({box.id: box for _, box, _ in plan}.values(), key=lambda b: b.id):
+        check_box(lock_box(box, share=True))
+    for sample, box, grid in plan:
         placed = _place(actor, box, sample, grid, at=now)
         transition(sample, SampleStatus.STORED)
         sample.stored_at = now

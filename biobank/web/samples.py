@@ -36,7 +36,9 @@ from biobank.web.storage_forms import (
     CheckOutForm,
     ConfirmForm,
     FindTubeForm,
+    MoveForm,
     SamplePageForms,
+    ThawForm,
 )
 
 bp = Blueprint("samples", __name__, url_prefix="/samples")
@@ -247,11 +249,16 @@ def _position(form: BoxPositionForm) -> str | None:
     return (form.position.data or "").strip() or None
 
 
-def _box_form(actor: User, sample: Sample, action: policy.Action) -> BoxPositionForm:
+def _box_form(
+    actor: User,
+    sample: Sample,
+    action: policy.Action,
+    kind: type[BoxPositionForm] = BoxPositionForm,
+) -> BoxPositionForm:
     # The target box is looked up before the service sees the tube: a role that may not do
     # this gets its 403 first, not a 404 about a box of a site it cannot see.
     policy.require(actor, action)
-    form = BoxPositionForm()
+    form = kind()
     form.offer_boxes(box_choices(actor, sample))
     return form
 
@@ -273,11 +280,15 @@ def store(barcode: str):
 @bp.post("/<barcode>/move")
 def move(barcode: str):
     actor, sample = _visible(barcode)
-    form = _box_form(actor, sample, policy.Action.HANDLE_SAMPLES)
+    form = _box_form(actor, sample, policy.Action.HANDLE_SAMPLES, MoveForm)
     return submit(
         form,
         lambda: lifecycle.move_sample(
-            actor, sample.barcode, _target_box(actor, form), _position(form)
+            actor,
+            sample.barcode,
+            _target_box(actor, form),
+            _position(form),
+            moving_from=form.moving_from,
         ),
         done=lambda moved: _back_to(moved, f"{_named(moved)} is now at {_where(moved)}."),
         again=_page_again(actor, sample, "move", form),
@@ -313,10 +324,10 @@ def check_in(barcode: str):
 @bp.post("/<barcode>/thaw")
 def thaw(barcode: str):
     actor, sample = _visible(barcode)
-    form = ConfirmForm()
+    form = ThawForm()
     return submit(
         form,
-        lambda: lifecycle.thaw(actor, sample.barcode),
+        lambda: lifecycle.thaw(actor, sample.barcode, cycles_seen=form.count_seen),
         done=lambda thawed: _back_to(
             thawed,
             f"Thaw recorded: {_named(thawed)} has been through "

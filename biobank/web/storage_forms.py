@@ -262,6 +262,43 @@ class BoxPositionForm(PageForm):
         return _text(self.box.data)
 
 
+class MoveForm(BoxPositionForm):
+    """Where the tube goes, and (hidden) where the page showed it: a page gone stale (someone
+    moved the tube meanwhile, or the button was clicked twice) is refused, not obeyed."""
+
+    from_box = HiddenField()
+    from_position = HiddenField()
+
+    def show_place(self, sample: Sample) -> None:
+        here = sample.position if sample.position and sample.position.sample_id else None
+        self.from_box.data = str(here.box_id) if here else ""
+        self.from_position.data = here.label if here else ""
+
+    @property
+    def moving_from(self) -> dict[str, object] | None:
+        """The place the page showed, or None (an old page without it: moved from anywhere)."""
+        box, position = _text(self.from_box.data), _text(self.from_position.data)
+        if not box or not position:
+            return None
+        return {"box": int(box) if box.isdigit() else box, "position": position}
+
+
+class ThawForm(ConfirmForm):
+    """The freeze–thaw count the page showed (hidden): a second click records no second cycle."""
+
+    cycles_seen = HiddenField()
+
+    def show_count(self, sample: Sample) -> None:
+        self.cycles_seen.data = str(sample.freeze_thaw_count)
+
+    @property
+    def count_seen(self) -> int | str | None:
+        text = _text(self.cycles_seen.data)
+        if not text:
+            return None
+        return int(text) if text.isdigit() else text
+
+
 class CheckOutForm(PageForm):
     reason = TextAreaField("Why (optional)", render_kw={"rows": 2})
 
@@ -300,10 +337,10 @@ class SamplePageForms:
     """Every form of a sample page, blank; a view swaps in the one that was posted."""
 
     store: BoxPositionForm
-    move: BoxPositionForm
+    move: MoveForm
     check_out: CheckOutForm
     check_in: ConfirmForm
-    thaw: ConfirmForm
+    thaw: ThawForm
     aliquot: AliquotForm
     labels: AliquotLabelsForm
     withdraw: ReasonForm
@@ -319,7 +356,10 @@ class SamplePageForms:
         # formdata=None: on a re-rendered POST, only the posted form keeps what was typed.
         current_box = sample.position.box_id if sample.position else None
         store = BoxPositionForm(formdata=None)
-        move = BoxPositionForm(formdata=None, box_id=current_box)
+        move = MoveForm(formdata=None, box_id=current_box)
+        move.show_place(sample)
+        thaw = ThawForm(formdata=None)
+        thaw.show_count(sample)
         for form in (store, move):
             form.offer_boxes(boxes)
         children = list(sample.children)
@@ -331,7 +371,7 @@ class SamplePageForms:
             move=move,
             check_out=CheckOutForm(formdata=None),
             check_in=ConfirmForm(formdata=None),
-            thaw=ConfirmForm(formdata=None),
+            thaw=thaw,
             aliquot=AliquotForm(formdata=None),
             labels=labels,
             withdraw=ReasonForm(formdata=None),
@@ -345,6 +385,15 @@ class SamplePageForms:
             posted.box_id.choices = blank.box_id.choices
         if isinstance(posted, AliquotLabelsForm):
             posted.barcodes.choices = blank.barcodes.choices
+        # What the page shows now, not what the refused post saw: resubmitting is then a
+        # decision made on the fresh page.
+        if isinstance(posted, MoveForm):
+            posted.from_box.data, posted.from_position.data = (
+                blank.from_box.data,
+                blank.from_position.data,
+            )
+        if isinstance(posted, ThawForm):
+            posted.cycles_seen.data = blank.cycles_seen.data
         setattr(self, name, posted)
         return self
 
