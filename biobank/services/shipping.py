@@ -47,6 +47,7 @@ from biobank.services.pages import Page, paginate
 from biobank.services.privacy import check_free_text
 from biobank.services.samples import transition
 from biobank.services.sites import site_field
+from biobank.services.timebounds import in_zone
 
 CARRIERS = ("fedex", "ups", "courier")
 FEDEX_TRACKING = re.compile(r"^\d{12,14}$")
@@ -433,7 +434,7 @@ def manifest_spec(shipment: Shipment, *, printed_at: datetime | None = None) -> 
     zone = ZoneInfo(shipment.origin.timezone)
 
     def local(value: datetime | None) -> str | None:
-        return value.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z") if value else None
+        return in_zone(value, zone).strftime("%Y-%m-%d %H:%M %Z") if value else None
 
     manifested = [item for item in shipment.items if item.manifested]
     responsible = shipment.dispatched_by or shipment.created_by
@@ -446,7 +447,7 @@ def manifest_spec(shipment: Shipment, *, printed_at: datetime | None = None) -> 
             labels.ManifestTube(
                 sample_id=item.sample.barcode,
                 tube_code=item.sample.tube_type.code,
-                collection_date=item.sample.collected_at.astimezone(zone).date()
+                collection_date=in_zone(item.sample.collected_at, zone).date()
                 if item.sample.collected_at
                 else None,
             )

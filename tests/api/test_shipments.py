@@ -145,6 +145,36 @@ def test_manifest_pdf_decodes_to_its_number(
     )
 
 
+def test_a_manifest_prints_times_stored_before_the_time_range_was_checked(
+    api, collector, dispatched_shipment
+):
+    """Year 1 cannot be shown in a zone west of UTC: the manifest shows such a time in UTC
+    rather than failing (the range is checked on input now; old rows may still hold one)."""
+    from datetime import UTC, datetime
+
+    import sqlalchemy as sa
+
+    from biobank.db import unit_of_work
+    from biobank.extensions import db
+    from biobank.models import Sample, Shipment
+
+    shipment = dispatched_shipment(collector)
+    with unit_of_work():
+        db.session.execute(
+            sa.update(Sample)
+            .where(Sample.id == shipment.items[0].sample_id)
+            .values(collected_at=datetime(1, 1, 1, tzinfo=UTC))
+        )
+        db.session.execute(
+            sa.update(Shipment)
+            .where(Shipment.id == shipment.id)
+            .values(dispatched_at=datetime(1, 1, 1, tzinfo=UTC))
+        )
+    db.session.expire_all()
+    response = api(collector).get(f"/api/v1/shipments/{shipment.id}/manifest.pdf")
+    assert response.status_code == 200 and response.mimetype == "application/pdf"
+
+
 def test_reports_over_the_api(api, collector, coordinator, finalized_collection):
     collection = finalized_collection(collector)
     for sample in collection.samples:  # finalized two days ago
