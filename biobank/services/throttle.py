@@ -7,10 +7,13 @@ leaves it counted, and the attempt that takes the last slot locks the user until
 time has passed (an admin can unlock sooner).
 
 The count must outlive the request that carries the wrong password, which fails and rolls
-back. Where writers run side by side (PostgreSQL) it is written in a short transaction of its
-own, on a connection of its own, committed before the password is even checked. SQLite has one
-writer, and a unit of work holds the write lock from its start (so signing requests take turns
-there anyway): the count is written in the request's own transaction and, when that
+back. Where writers run side by side (PostgreSQL) it is kept in a short transaction of its
+own, on a connection of its own: the attempt locks the user's row there (so one user's
+password checks take turns, and each sees what the one before left), checks the password, and
+commits the count or its clearing. A right password entered sixteen times at once is accepted
+sixteen times; sixteen wrong guesses at once get exactly the allowed number of tries. SQLite has
+one writer, and a unit of work holds the write lock from its start (so signing requests take
+turns there anyway): the slot is counted in the request's own transaction and, when that
 transaction does not commit, written again in a fresh one once it has ended.
 """
 
@@ -24,6 +27,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import NoReturn
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -227,6 +231,18 @@ class Attempt:
     limit: Limit
     attempts: int
     engine: Engine
+    # PostgreSQL: the side connection holding the user's row locked until the answer is known.
+    held: Connection | None = None
+
+    def _settle(self, change: Callable[[Connection], object]) -> None:
+        """Write the outcome where the row is held, and let go of it."""
+        assert self.held is not None
+        try:
+            change(self.held)
+            self.held.commit()
+        finally:
+            self.held.close()
+            self.held = None
 
     @property
     def tries_left(self) -> int:
@@ -234,6 +250,14 @@ class Attempt:
 
     def failed(self) -> str:
         """Keep it counted (the slot was taken); a sentence on what is left, for the user."""
+        if self.held is not None:
+            now = utcnow()
+
+            def count(connection: Connection) -> None:
+                taken = _take_slot(connection, self.user.id, self.purpose, self.limit, now)
+                self.attempts = taken if taken is not None else self.limit.max_failures
+
+            self._settle(count)
         _again_unless_committed(
             self.engine, _count_failure_again(self.user.id, self.purpose, self.limit)
         )
@@ -251,6 +275,9 @@ class Attempt:
 
     def succeeded(self) -> None:
         """A right password: the count starts again from nothing."""
+        if self.held is not None:
+            self._settle(lambda connection: _clear(connection, self.user.id, self.purpose))
+            return
         with _counter() as (connection, engine):
             _clear(connection, self.user.id, self.purpose)
         _again_unless_committed(engine, _clear_again(self.user.id, self.purpose))
@@ -261,6 +288,9 @@ def take_attempt(user: User, purpose: ThrottlePurpose, *, field: str | None = No
     refuse it with ``TooManyAttempts`` (429, ``Retry-After``) while the user is locked out;
     ``field`` names the form field the refusal belongs beside."""
     limit = limit_for(purpose)
+    engine = db.session().get_bind()
+    if not _one_writer(engine):
+        return _hold_attempt(user, purpose, limit, engine, field)
     now = utcnow()
     row = None
     with _counter() as (connection, engine):
@@ -279,6 +309,40 @@ def take_attempt(user: User, purpose: ThrottlePurpose, *, field: str | None = No
                 break
     if row is None:  # deleted under us again and again: the user keeps getting it right
         raise TooManyAttempts("Too many attempts at once: try again.", retry_after=1)
+    _refuse(user, purpose, limit, row, now, field)
+
+
+def _hold_attempt(
+    user: User, purpose: ThrottlePurpose, limit: Limit, engine: Engine, field: str | None
+) -> Attempt:
+    """PostgreSQL: lock the user's row on a side connection and keep it until the password has
+    been checked; refuse at once while the user is locked out."""
+    connection = _side_engine(engine).connect()
+    try:
+        connection.begin()
+        _ensure_row(connection, user.id, purpose, utcnow())
+        row = connection.execute(
+            sa.select(THROTTLES.c.locked_until, THROTTLES.c.window_started_at, THROTTLES.c.failures)
+            .where(_row(user.id, purpose))
+            .with_for_update()
+        ).one()
+        now = utcnow()  # after the wait for the row: what the attempts before this one left
+        if row.locked_until is not None and row.locked_until > now:
+            _refuse(user, purpose, limit, row, now, field)
+    except BaseException:
+        connection.close()  # rolls back: nothing of this attempt is kept
+        raise
+    return Attempt(user, purpose, limit, row.failures, engine, held=connection)
+
+
+def _refuse(
+    user: User,
+    purpose: ThrottlePurpose,
+    limit: Limit,
+    row: sa.Row,
+    now: datetime,
+    field: str | None,
+) -> NoReturn:
     until = row.locked_until or row.window_started_at + limit.window
     retry_after = max(1, math.ceil((until - now).total_seconds()))
     detail = (
