@@ -65,6 +65,20 @@ class Result:
         return f"<{self.index} {type(self.error).__name__}: {self.detail}>"
 
 
+def outcome(result: Result, *, won: str, wrong: type[BaseException]) -> str:
+    """A password racer's outcome in a word: ``won``, "wrong" (the password was refused),
+    "locked" (throttled before the password was looked at), or the crash it was."""
+    from biobank.errors import TooManyAttempts
+
+    if result.won:
+        return won
+    if isinstance(result.error, TooManyAttempts):
+        return "locked"
+    if isinstance(result.error, wrong):
+        return "wrong"
+    return f"crash: {result.detail}"
+
+
 def race(app: Flask, n: int, fn: Callable[[int], Any], *, commit: bool = True) -> list[Result]:
     """Run ``fn(i)`` for i in 0..n-1 in ``n`` threads released at the same moment.
 

@@ -175,33 +175,10 @@ def test_an_unknown_username_is_never_locked_and_counts_nothing(app, collector):
 
 @pytest.mark.postgres
 def test_sixteen_login_guesses_at_once_get_no_more_than_the_limit(app, collector):
-    import threading
-
-    from biobank.errors import TooManyAttempts
+    from tests.concurrency import outcome, race
 
     app.config["BIOBANK_LOGIN_MAX_FAILURES"] = 5
-    start = threading.Barrier(16, timeout=60)
-    outcomes: list[str] = [""] * 16
-
-    def guess(index: int) -> None:
-        with app.app_context():
-            try:
-                start.wait()
-                _login("collector", "wrong-guess-1234")
-                outcomes[index] = "in"
-            except Unauthorized:
-                outcomes[index] = "wrong"
-            except TooManyAttempts:
-                outcomes[index] = "locked"
-            except Exception as error:  # a crash is a failure, reported with its type
-                outcomes[index] = f"crash: {type(error).__name__}: {error}"
-            finally:
-                db.session.remove()
-
-    threads = [threading.Thread(target=guess, args=(i,)) for i in range(16)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    results = race(app, 16, lambda _: accounts.authenticate("collector", "wrong-guess-1234"))
+    outcomes = [outcome(result, won="in", wrong=Unauthorized) for result in results]
     assert sorted(outcomes) == ["locked"] * 11 + ["wrong"] * 5, outcomes
     assert _login_throttle(collector).failures == 5

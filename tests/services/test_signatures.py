@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import threading
 from datetime import timedelta
 
 import pytest
@@ -22,6 +21,8 @@ from biobank.models import (
     User,
 )
 from biobank.services import accounts, lifecycle, receiving, shipping, storage
+from tests.concurrency import outcome as _outcome
+from tests.concurrency import race
 from tests.conftest import PASSWORD
 
 WRONG = "not-my-password-at-all"
@@ -316,32 +317,12 @@ def test_unlocking_for_an_unknown_purpose_names_the_field(admin, technician):
 
 
 def _sign_sixteen_at_once(app, user_id: int, password: str) -> list[str]:
-    start = threading.Barrier(16, timeout=60)
-    outcomes: list[str] = [""] * 16
-
-    def sign(index: int) -> None:
-        with app.app_context():
-            try:
-                start.wait()
-                with unit_of_work():
-                    user = db.session.get(User, user_id)
-                    accounts.sign(user, password, accounts.Meaning.DISPOSAL)
-                outcomes[index] = "signed"
-            except ValidationFailed:
-                outcomes[index] = "wrong"
-            except TooManyAttempts:
-                outcomes[index] = "locked"
-            except Exception as error:  # a crash is a failure, reported with its type
-                outcomes[index] = f"crash: {type(error).__name__}: {error}"
-            finally:
-                db.session.remove()
-
-    threads = [threading.Thread(target=sign, args=(i,)) for i in range(16)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return outcomes
+    results = race(
+        app,
+        16,
+        lambda _: accounts.sign(db.session.get(User, user_id), password, accounts.Meaning.DISPOSAL),
+    )
+    return [_outcome(result, won="signed", wrong=ValidationFailed) for result in results]
 
 
 @pytest.mark.postgres
