@@ -134,6 +134,15 @@ def load_config(instance_path: str, overrides: dict[str, Any] | None = None) -> 
         options = dict(config["SQLALCHEMY_ENGINE_OPTIONS"])
         connect_args = dict(options.get("connect_args", {}))
         connect_args.setdefault("options", "-c jit=off")
+        # One connection per request thread of this process (gunicorn.conf.py passes its
+        # BIOBANK_THREADS), one for the custody sequencer, and a few for bursts; each server
+        # then holds at most workers × (pool size + overflow) connections of the database's
+        # max_connections.
+        threads = _positive_int_env("BIOBANK_THREADS", 4)
+        options.setdefault(
+            "pool_size", _positive_int_env("BIOBANK_DATABASE_POOL_SIZE", threads + 1)
+        )
+        options.setdefault("max_overflow", _int_env("BIOBANK_DATABASE_MAX_OVERFLOW", 4))
         config["SQLALCHEMY_ENGINE_OPTIONS"] = {**options, "connect_args": connect_args}
     if config["BIOBANK_ENV"] == "production" and config["SECRET_KEY"] == DEVELOPMENT_SECRET:
         raise ConfigError(

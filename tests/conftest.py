@@ -34,7 +34,14 @@ LOG_KEY_FILE = Path(tempfile.gettempdir()) / f"biobank-test-log-{os.getpid()}.ke
 
 
 def base_config(database_url: str) -> dict[str, Any]:
+    pool = (
+        # Races run sixteen racers and two sequencers beside the test's own session.
+        {"SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True, "pool_size": 20, "max_overflow": 4}}
+        if database_url.startswith("postgresql")
+        else {}
+    )
     return {
+        **pool,
         "TESTING": True,
         "BIOBANK_ENV": "testing",
         "SQLALCHEMY_DATABASE_URI": database_url,

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from biobank.config import load_config
+from biobank.config import ConfigError, load_config
 from biobank.extensions import db
 
 
@@ -67,3 +67,31 @@ def test_a_signature_throttle_setting_that_cannot_work_is_refused(monkeypatch, v
     monkeypatch.setenv("BIOBANK_SIGNATURE_MAX_FAILURES", value)
     with pytest.raises(ConfigError, match="BIOBANK_SIGNATURE_MAX_FAILURES"):
         load_config("/tmp")
+
+
+def test_the_postgresql_pool_is_sized_to_the_servers_threads(monkeypatch):
+    for name in ("BIOBANK_THREADS", "BIOBANK_DATABASE_POOL_SIZE", "BIOBANK_DATABASE_MAX_OVERFLOW"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("BIOBANK_DATABASE_URL", "postgresql://app@db/biobank")
+    options = load_config("/tmp")["SQLALCHEMY_ENGINE_OPTIONS"]
+    assert (options["pool_size"], options["max_overflow"]) == (5, 4)  # 4 threads + sequencer
+    monkeypatch.setenv("BIOBANK_THREADS", "8")  # as gunicorn.conf.py passes it
+    assert load_config("/tmp")["SQLALCHEMY_ENGINE_OPTIONS"]["pool_size"] == 9
+    monkeypatch.setenv("BIOBANK_DATABASE_POOL_SIZE", "20")
+    monkeypatch.setenv("BIOBANK_DATABASE_MAX_OVERFLOW", "0")
+    options = load_config("/tmp")["SQLALCHEMY_ENGINE_OPTIONS"]
+    assert (options["pool_size"], options["max_overflow"]) == (20, 0)
+    monkeypatch.setenv("BIOBANK_THREADS", "none")
+    with pytest.raises(ConfigError, match="BIOBANK_THREADS"):
+        load_config("/tmp")
+
+
+def test_the_gunicorn_config_passes_its_threads_to_the_app(monkeypatch):
+    import runpy
+    from pathlib import Path
+
+    monkeypatch.setenv("BIOBANK_THREADS", "6")
+    settings = runpy.run_path(str(Path(__file__).parents[1] / "gunicorn.conf.py"))
+    assert settings["threads"] == 6 and settings["worker_class"] == "gthread"
+    assert "BIOBANK_THREADS=6" in settings["raw_env"]
+    assert settings["preload_app"] is False  # the sequencer thread starts in each worker
