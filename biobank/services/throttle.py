@@ -320,7 +320,14 @@ def _hold_attempt(
     connection = _side_engine(engine).connect()
     try:
         connection.begin()
-        _ensure_row(connection, user.id, purpose, utcnow())
+        try:
+            _ensure_row(connection, user.id, purpose, utcnow())
+        except sa.exc.IntegrityError:
+            # The user is not committed yet (made in this very transaction, as the demo data
+            # does): no other request can guess at an account that does not exist outside
+            # it, and if the transaction rolls back there is no one to remember.
+            connection.close()
+            return Attempt(user, purpose, limit, 0, engine)
         row = connection.execute(
             sa.select(THROTTLES.c.locked_until, THROTTLES.c.window_started_at, THROTTLES.c.failures)
             .where(_row(user.id, purpose))

@@ -344,3 +344,20 @@ def test_sixteen_guesses_at_once_get_no_more_than_five_tries(app, technician):
     assert row.failures == 5 and row.locked_until is not None
     with pytest.raises(TooManyAttempts):
         _sign(technician)
+
+
+def test_a_user_made_in_the_same_transaction_can_sign(biobank_site):
+    """The demo data makes its users and signs with them in one transaction: the count, kept
+    on a connection of its own on PostgreSQL, cannot see such a user yet, and need not."""
+    with unit_of_work():
+        user = accounts.create_user(
+            username="new.signer",
+            full_name="New Signer",
+            role=Role.TECHNICIAN,
+            site=biobank_site,
+            password=PASSWORD,
+        )
+        signature = accounts.sign(user, PASSWORD, accounts.Meaning.DISPOSAL)
+        with pytest.raises(ValidationFailed, match="not your password"):
+            accounts.sign(user, WRONG, accounts.Meaning.DISPOSAL)
+    assert signature["signer"] == "new.signer"
