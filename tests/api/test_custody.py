@@ -133,15 +133,21 @@ def test_the_log_needs_a_login_but_the_health_check_does_not(client):
     assert health.get_json()["sequencer_delay_seconds"] >= 0
 
 
+def _auditors_script(app) -> dict:
+    """The Python block of docs/api.md's auditing section, run: its functions by name."""
+    guide = (Path(app.root_path).parent / "docs" / "api.md").read_text(encoding="utf-8")
+    block = guide.split("## Auditing the chain of custody", 1)[1].split("```python\n", 1)[1]
+    script: dict = {"BASE": "/api/v1"}
+    exec(block.split("```", 1)[0], script)
+    return script
+
+
 def test_the_auditors_script_in_the_api_guide_checks_a_tube(
     api, app, technician, collector, received_tubes
 ):
     """docs/api.md shows an auditor checking a tube with hashlib and cryptography alone: run it
     (its HTTP fetch swapped for the test client), and see it refuse a forged proof."""
-    guide = (Path(app.root_path).parent / "docs" / "api.md").read_text(encoding="utf-8")
-    block = guide.split("## Auditing the chain of custody", 1)[1].split("```python\n", 1)[1]
-    script: dict = {"BASE": "/api/v1"}
-    exec(block.split("```", 1)[0], script)
+    script = _auditors_script(app)
     caller = api(technician)
     served: dict[str, bytes] = {}
 
@@ -164,3 +170,18 @@ def test_the_auditors_script_in_the_api_guide_checks_a_tube(
     served[f"/samples/{tube.barcode}/custody-proof"] = json.dumps(body).encode()
     with pytest.raises(InvalidSignature):
         script["check_tube"](tube.barcode, "token", key)
+
+
+def test_the_auditors_script_reads_a_key_whose_base64_holds_a_plus(app):
+    """A verifier key is <name>+<id>+<base64>, and base64 may itself hold a +."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from biobank.tlog.note import Signer
+
+    script = _auditors_script(app)
+    signer = Signer("auditor.example/log", Ed25519PrivateKey.from_private_bytes(bytes([8]) * 32))
+    key = signer.verifier.encode()
+    assert key.count("+") > 2
+    root = bytes(range(32))
+    note = signer.sign(f"auditor.example/log\n7\n{base64.b64encode(root).decode()}\n")
+    assert script["open_checkpoint"](note, key) == (7, root)
