@@ -2,8 +2,8 @@
 
 Tubes arrive as real tubes would leave the system: collected and finalized at a clinic,
 shipped and received at the biobank, stored in a box, each with its events in the
-hash-chained custody log. Rows go in with bulk inserts and ids assigned up front; the chain
-is computed in Python in the same order and under the same append lock as ``record_event``.
+custody log. Rows go in with bulk inserts and ids assigned up front; each event's leaf hash
+is computed in Python as ``record_event`` computes it, and the sequencer puts them in the tree.
 """
 
 from __future__ import annotations
