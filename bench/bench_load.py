@@ -201,6 +201,10 @@ class Server:
             "BIOBANK_ENV": "development",
             "BIOBANK_DATABASE_URL": url,
             "BIOBANK_LOGIN_LIMIT": "100000 per minute",
+            # gunicorn reads ./gunicorn.conf.py: its pool sizing follows these threads, and
+            # an access log line per request would cost the run it measures.
+            "BIOBANK_THREADS": str(THREADS),
+            "BIOBANK_ACCESS_LOG": "",
         }
         self.process = subprocess.Popen(
             [

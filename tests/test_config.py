@@ -91,7 +91,11 @@ def test_the_gunicorn_config_passes_its_threads_to_the_app(monkeypatch):
     from pathlib import Path
 
     monkeypatch.setenv("BIOBANK_THREADS", "6")
+    monkeypatch.delenv("BIOBANK_ACCESS_LOG", raising=False)
     settings = runpy.run_path(str(Path(__file__).parents[1] / "gunicorn.conf.py"))
     assert settings["threads"] == 6 and settings["worker_class"] == "gthread"
     assert "BIOBANK_THREADS=6" in settings["raw_env"]
     assert settings["preload_app"] is False  # the sequencer thread starts in each worker
+    assert settings["accesslog"] == "-"
+    monkeypatch.setenv("BIOBANK_ACCESS_LOG", "")
+    assert runpy.run_path(str(Path(__file__).parents[1] / "gunicorn.conf.py"))["accesslog"] is None
