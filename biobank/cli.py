@@ -199,20 +199,28 @@ def backup(path: Path) -> None:
     click.echo(f"Backed up to {result.path} ({result.size:,} bytes).")
 
 
-@biobank_cli.command("restore")
-@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--yes", is_flag=True, help="Do not ask: replace the database's content.")
-@click.option(
-    "--checkpoint",
-    "checkpoint_file",
-    type=click.Path(dir_okay=False, exists=True, path_type=Path),
-    help="A signed checkpoint kept elsewhere: refuse the backup unless its log extends it.",
-)
-@click.option(
+def checkpoint_option(what: str):
+    """``--checkpoint FILE``: a signed checkpoint the operator kept elsewhere."""
+    return click.option(
+        "--checkpoint",
+        "checkpoint_file",
+        type=click.Path(dir_okay=False, exists=True, path_type=Path),
+        help=f"A signed checkpoint kept elsewhere: {what}.",
+    )
+
+
+verifier_key_option = click.option(
     "--key",
     "verifier_key",
     help="The log's verifier key (<name>+<id>+<key>); default: the configured signing key's.",
 )
+
+
+@biobank_cli.command("restore")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--yes", is_flag=True, help="Do not ask: replace the database's content.")
+@checkpoint_option("refuse the backup unless its log extends it")
+@verifier_key_option
 @domain_errors_as_messages
 def restore(path: Path, yes: bool, checkpoint_file: Path | None, verifier_key: str | None) -> None:
     """Replace everything in the database with the backup at PATH, once a staging copy of it
@@ -252,17 +260,8 @@ def restore(path: Path, yes: bool, checkpoint_file: Path | None, verifier_key: s
 
 
 @biobank_cli.command("audit-verify")
-@click.option(
-    "--checkpoint",
-    "checkpoint_file",
-    type=click.Path(dir_okay=False, exists=True, path_type=Path),
-    help="A signed checkpoint kept elsewhere: fail unless today's log extends it.",
-)
-@click.option(
-    "--key",
-    "verifier_key",
-    help="The log's verifier key (<name>+<id>+<key>); default: the configured signing key's.",
-)
+@checkpoint_option("fail unless today's log extends it")
+@verifier_key_option
 @click.option("--full", is_flag=True, help="With --checkpoint: also recheck the whole log.")
 @domain_errors_as_messages
 def audit_verify(checkpoint_file: Path | None, verifier_key: str | None, full: bool) -> None:

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 
 from biobank.extensions import db
 from biobank.models import Container, ContainerKind, Sample, SampleStatus, Site, TubeType
+from tests.conftest import ON_POSTGRES
 
 _barcodes = itertools.count(1)
 
@@ -45,3 +46,20 @@ def raw_box(site: Site, rows: int = 9, cols: int = 9) -> Container:
     db.session.add(box)
     db.session.flush()
     return box
+
+
+def tamper_with_the_log(*statements: str) -> None:
+    """Edit the database behind the app's back, the way someone with the database could: with
+    the append-only triggers out of the way (replica role on PostgreSQL, dropped on SQLite)."""
+    connection = db.session.connection()
+    if ON_POSTGRES:
+        connection.exec_driver_sql("SET LOCAL session_replication_role = replica")
+    else:
+        names = connection.exec_driver_sql(
+            "SELECT name FROM sqlite_master WHERE type = 'trigger'"
+        ).scalars()
+        for name in list(names):
+            connection.exec_driver_sql(f"DROP TRIGGER {name}")
+    for statement in statements:
+        connection.exec_driver_sql(statement)
+    db.session.commit()

@@ -144,8 +144,7 @@ def test_audit_verify_fails_and_names_the_event_edited_behind_the_apps_back(runn
     from biobank.extensions import db
     from biobank.models import EventType
     from biobank.services.custody import record_event
-    from tests.factories import raw_sample
-    from tests.services.test_custody import _tamper
+    from tests.factories import raw_sample, tamper_with_the_log
 
     sample = raw_sample(technician.site)
     with unit_of_work():
@@ -153,7 +152,7 @@ def test_audit_verify_fails_and_names_the_event_edited_behind_the_apps_back(runn
             record_event(EventType.FLAGGED, actor=technician, sample=sample) for _ in range(3)
         ]
     target = events[1].id
-    _tamper(f"UPDATE events SET reason = 'it was never here' WHERE id = {target}")
+    tamper_with_the_log(f"UPDATE events SET reason = 'it was never here' WHERE id = {target}")
     db.session.remove()
     result = runner.invoke(args=["biobank", "audit-verify"])
     assert result.exit_code != 0

@@ -16,7 +16,7 @@ from biobank.services.custody import leaf_bytes, record_event
 from biobank.services.custody_log import verify_chain
 from biobank.tlog.merkle import HashReader, MemoryStore, leaf_hash
 from tests.conftest import ON_POSTGRES
-from tests.factories import raw_sample
+from tests.factories import raw_sample, tamper_with_the_log
 
 
 def _record_some(actor, sample, n=3):
@@ -129,22 +129,6 @@ def test_no_column_of_an_event_but_its_log_index_can_be_set(technician):
     db.session.rollback()
 
 
-def _tamper(*statements: str) -> None:
-    """Edit the log behind the app's back, the way someone with the database could."""
-    connection = db.session.connection()
-    if ON_POSTGRES:
-        connection.exec_driver_sql("SET LOCAL session_replication_role = replica")
-    else:
-        names = connection.exec_driver_sql(
-            "SELECT name FROM sqlite_master WHERE type = 'trigger'"
-        ).scalars()
-        for name in list(names):
-            connection.exec_driver_sql(f"DROP TRIGGER {name}")
-    for statement in statements:
-        connection.exec_driver_sql(statement)
-    db.session.commit()
-
-
 def _ids():
     return db.session.scalars(sa.select(Event.id).order_by(Event.id)).all()
 
@@ -154,7 +138,7 @@ def test_verify_names_the_first_altered_event(technician):
     _record_some(technician, sample, n=4)
     sequence_pending()
     second = _ids()[1]
-    _tamper(f"UPDATE events SET reason = 'nothing happened' WHERE id = {second}")
+    tamper_with_the_log(f"UPDATE events SET reason = 'nothing happened' WHERE id = {second}")
     report = verify_chain()
     assert not report.intact
     assert report.first_break.event_id == second
@@ -166,7 +150,7 @@ def test_verify_notices_a_removed_event(technician):
     _record_some(technician, sample, n=4)
     sequence_pending()
     ids = _ids()
-    _tamper(f"DELETE FROM events WHERE id = {ids[1]}")
+    tamper_with_the_log(f"DELETE FROM events WHERE id = {ids[1]}")
     report = verify_chain()
     assert report.first_break.event_id == ids[2]
     assert "removed" in report.first_break.problem
@@ -176,7 +160,7 @@ def test_verify_notices_the_log_cut_short(technician):
     sample = raw_sample(technician.site)
     _record_some(technician, sample, n=4)
     sequence_pending()
-    _tamper(f"DELETE FROM events WHERE id = {_ids()[-1]}")
+    tamper_with_the_log(f"DELETE FROM events WHERE id = {_ids()[-1]}")
     report = verify_chain()
     assert not report.intact
     assert "removed from its end" in report.first_break.problem
@@ -204,7 +188,7 @@ def test_an_altered_event_with_its_leaf_hash_recomputed_breaks_the_tree(technici
         )
     )
     literal = f"X'{forged.hex()}'" if not ON_POSTGRES else f"'\\x{forged.hex()}'::bytea"
-    _tamper(
+    tamper_with_the_log(
         f"UPDATE events SET reason = 'nothing happened', leaf_hash = {literal} "
         f"WHERE id = {event.id}"
     )

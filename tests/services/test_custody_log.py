@@ -30,29 +30,13 @@ from biobank.tlog.merkle import (
 )
 from biobank.tlog.note import Signer, open_checkpoint
 from tests.conftest import ON_POSTGRES
-from tests.factories import raw_sample
+from tests.factories import raw_sample, tamper_with_the_log
 
 
 def _flag(actor, sample, n):
     with unit_of_work():
         for index in range(n):
             record_event(EventType.FLAGGED, actor=actor, sample=sample, details={"n": index})
-
-
-def _tamper(*statements: str) -> None:
-    """Edit the database behind the app's back, with its triggers out of the way."""
-    connection = db.session.connection()
-    if ON_POSTGRES:
-        connection.exec_driver_sql("SET LOCAL session_replication_role = replica")
-    else:
-        names = connection.exec_driver_sql(
-            "SELECT name FROM sqlite_master WHERE type = 'trigger'"
-        ).scalars()
-        for name in list(names):
-            connection.exec_driver_sql(f"DROP TRIGGER {name}")
-    for statement in statements:
-        connection.exec_driver_sql(statement)
-    db.session.commit()
 
 
 def test_the_checkpoint_is_a_signed_note_of_the_sequenced_tree(technician):
@@ -112,7 +96,7 @@ def test_a_proof_for_an_altered_event_fails(technician, received_tubes, collecto
     received = db.session.scalar(
         sa.select(Event).where(Event.sample_id == tube.id, Event.type == "received")
     )
-    _tamper(f"UPDATE events SET reason = 'never arrived' WHERE id = {received.id}")
+    tamper_with_the_log(f"UPDATE events SET reason = 'never arrived' WHERE id = {received.id}")
     proof = custody_proof(technician, tube.barcode)
     root = open_checkpoint(proof.checkpoint.note, custody_log.log_signer().verifier).root
     altered = next(e for e in proof.events if e.id == received.id)
@@ -180,7 +164,7 @@ def test_a_log_cut_short_fails_against_the_checkpoint(technician):
     sequence_pending()
     kept = signed_checkpoint().note
     # The insider removes the tail and every trace of it from the tree, consistently.
-    _tamper(
+    tamper_with_the_log(
         "DELETE FROM events WHERE log_index >= 6",
         "DELETE FROM custody_tree_heads WHERE tree_size > 6",
         "DELETE FROM custody_tree_nodes",
@@ -216,16 +200,16 @@ def _rewrite_event_and_tree(*, log_index: int, reason: str) -> None:
     from biobank.services.custody_log import _leaf_columns, _leaf_of_row
 
     event_id = db.session.scalar(sa.select(Event.id).where(Event.log_index == log_index))
-    _tamper(f"UPDATE events SET reason = '{reason}' WHERE id = {event_id}")
+    tamper_with_the_log(f"UPDATE events SET reason = '{reason}' WHERE id = {event_id}")
     row = db.session.execute(_leaf_columns().where(Event.id == event_id)).one()
     forged = leaf_hash(_leaf_of_row(row)).hex()
     literal = f"X'{forged}'" if not ON_POSTGRES else f"'\\x{forged}'::bytea"
-    _tamper(f"UPDATE events SET leaf_hash = {literal} WHERE id = {event_id}")
+    tamper_with_the_log(f"UPDATE events SET leaf_hash = {literal} WHERE id = {event_id}")
     leaves = db.session.scalars(sa.select(Event.leaf_hash).order_by(Event.log_index)).all()
     rebuilt = MemoryStore.of_leaf_hashes(leaves, stride=custody_log.STRIDE)
     nodes = db.session.execute(sa.select(CustodyTreeNode.level, CustodyTreeNode.position)).all()
     heads = db.session.scalars(sa.select(CustodyTreeHead.tree_size)).all()
-    _tamper("DELETE FROM custody_tree_nodes", "DELETE FROM custody_tree_heads")
+    tamper_with_the_log("DELETE FROM custody_tree_nodes", "DELETE FROM custody_tree_heads")
     for level, position in nodes:
         (value,) = rebuilt.read(level, [position]).values()
         db.session.add(CustodyTreeNode(level=level, position=position, hash=value))
