@@ -83,20 +83,20 @@ def seconds() -> float:
 # --- the database and the server -----------------------------------------------------------
 
 
-def load_database_url() -> str | None:
-    """``biobank_load`` on the benchmark PostgreSQL server, created if missing."""
+def load_database_url(database: str = DATABASE) -> str | None:
+    """``database`` (``biobank_load``) on the benchmark PostgreSQL server, created if missing."""
     base = postgres_url()
     if base is None:
         return None
-    url = sa.make_url(base).set(database=DATABASE)
+    url = sa.make_url(base).set(database=database)
     engine = sa.create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
     try:
         with engine.connect() as connection:
             exists = connection.scalar(
-                sa.text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": DATABASE}
+                sa.text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": database}
             )
             if not exists:
-                connection.exec_driver_sql(f'CREATE DATABASE "{DATABASE}"')
+                connection.exec_driver_sql(f'CREATE DATABASE "{database}"')
     finally:
         engine.dispose()
     return url.render_as_string(hide_password=False)
@@ -192,7 +192,9 @@ class CpuMeter:
 class Server:
     """gunicorn on ``url``; ``stop()`` ends it and its workers (also after a failure)."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(
+        self, url: str, workers: int = WORKERS, threads: int = THREADS, source: Path = ROOT
+    ) -> None:
         self.port = free_port()
         handle, name = tempfile.mkstemp(prefix="biobank-load-gunicorn-", suffix=".log")
         self.log = Path(name)
@@ -203,23 +205,23 @@ class Server:
             "BIOBANK_LOGIN_LIMIT": "100000 per minute",
             # gunicorn reads ./gunicorn.conf.py: its pool sizing follows these threads, and
             # an access log line per request would cost the run it measures.
-            "BIOBANK_THREADS": str(THREADS),
+            "BIOBANK_THREADS": str(threads),
             "BIOBANK_ACCESS_LOG": "",
         }
         self.process = subprocess.Popen(
             [
                 str(BIN / "gunicorn"),
                 "--workers",
-                str(WORKERS),
+                str(workers),
                 "--threads",
-                str(THREADS),
+                str(threads),
                 "--bind",
                 f"127.0.0.1:{self.port}",
                 "--log-level",
                 "warning",
                 "wsgi:app",
             ],
-            cwd=ROOT,
+            cwd=source,  # gunicorn imports the app from here
             env=env,
             stdout=handle,
             stderr=subprocess.STDOUT,
