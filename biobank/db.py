@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, registry
+from sqlalchemy.orm.util import identity_key
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -135,12 +136,29 @@ def get_record(model: type[RecordT], record_id: int, **options: Any) -> RecordT 
     return db.session.get(model, record_id, **options)
 
 
+def expire_loaded(*records: tuple[type, int | None]) -> None:
+    """Rows a statement changed without the ORM: a copy the session holds of any of them is
+    read again when next used, instead of showing what was there before."""
+    from biobank.extensions import db
+
+    session = db.session()
+    for model, record_id in records:
+        if record_id is not None:
+            loaded = session.identity_map.get(identity_key(model, record_id))
+            if loaded is not None:
+                session.expire(loaded)
+
+
 @contextmanager
-def unit_of_work() -> Iterator[Any]:
+def unit_of_work(*, keep_loaded: bool = False) -> Iterator[Any]:
     """Commit everything done inside the block once, or nothing at all.
 
     On SQLite the block runs in a fresh BEGIN IMMEDIATE transaction: whatever was read before
     (e.g. the logged-in user) is reloaded inside it, so writes never come from a stale snapshot.
+
+    ``keep_loaded``: the commit leaves what the session has loaded as it is, for a unit that
+    writes only rows nothing else in the request reads (a claimed Idempotency-Key), so the
+    request does not read its user and the rest again.
     """
     from biobank.extensions import db
 
@@ -151,7 +169,11 @@ def unit_of_work() -> Iterator[Any]:
         session.connection(execution_options={SQLITE_IMMEDIATE: True})
     try:
         yield session
-        session.commit()
+        expiring, session.expire_on_commit = session.expire_on_commit, not keep_loaded
+        try:
+            session.commit()
+        finally:
+            session.expire_on_commit = expiring
     except BaseException:
         session.rollback()
         raise

@@ -78,7 +78,7 @@ def claim_key() -> Response | None:
     request_print = fingerprint()
     now = utcnow()
     user_id = actor.id  # read before the unit: a primary key never goes stale
-    with unit_of_work():
+    with unit_of_work(keep_loaded=True):
         # A new key (nearly every request) is claimed by one statement; a concurrent claim of
         # the same key waits for ours to commit, then finds it.
         table = IdempotencyKey.__table__

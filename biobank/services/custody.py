@@ -293,21 +293,31 @@ def record_events_in_bulk(
 ) -> int:
     """Append many events at once, in the caller's transaction: the same rows and leaves
     ``record_event`` writes, inserted as plain rows (executemany) instead of one ORM object
-    each. See ``event_rows`` for what each mapping may give."""
+    each. See ``event_rows`` for what each mapping may give; a ``sample_barcode`` not given
+    is looked up."""
     session = db.session
     # Events still pending in the session (a box created just before) are numbered first, so
     # the ids below follow theirs.
     session.flush()
     if site is None and actor is not None:
         site = actor.site
-    sample_ids = sorted({spec["sample_id"] for spec in events if spec.get("sample_id")})
+    sample_ids = sorted(
+        {
+            spec["sample_id"]
+            for spec in events
+            if spec.get("sample_id") and "sample_barcode" not in spec
+        }
+    )
     barcodes: dict[int, str] = {}
     for start in range(0, len(sample_ids), BULK_EVENT_BATCH):
         chunk = sample_ids[start : start + BULK_EVENT_BATCH]
         barcodes.update(
             session.execute(sa.select(Sample.id, Sample.barcode).where(Sample.id.in_(chunk))).all()
         )
-    named = [{**spec, "sample_barcode": barcodes.get(spec.get("sample_id"))} for spec in events]
+    named = [
+        {**spec, "sample_barcode": spec.get("sample_barcode", barcodes.get(spec.get("sample_id")))}
+        for spec in events
+    ]
     rows = event_rows(
         named,
         ids=allocate_event_ids(session, len(events)) if events else [],

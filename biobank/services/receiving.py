@@ -15,7 +15,7 @@ from enum import StrEnum
 import sqlalchemy as sa
 from sqlalchemy.orm import lazyload
 
-from biobank.db import utcnow
+from biobank.db import expire_loaded, utcnow
 from biobank.errors import InvalidTransition, NotFound, ValidationFailed
 from biobank.extensions import db
 from biobank.models import (
@@ -28,14 +28,15 @@ from biobank.models import (
     Shipment,
     ShipmentItem,
     ShipmentStatus,
+    TubeType,
     User,
 )
 from biobank.services import accounts, ids, policy
-from biobank.services.custody import record_event
+from biobank.services.custody import record_event, record_events_in_bulk
 from biobank.services.locks import lock_sample, lock_samples, lock_shipment, who_and_when
 from biobank.services.numbers import finite_decimal
 from biobank.services.privacy import check_free_text
-from biobank.services.samples import add_flag, can_transition, transition
+from biobank.services.samples import TRANSITIONS, add_flag, can_transition, transition
 
 RECEIVED_OUTCOMES = (ItemOutcome.RECEIVED, ItemOutcome.DAMAGED)
 # Where a receipt can take scans: on the way, or closed (a missing tube found later).
@@ -81,21 +82,20 @@ class ReceiptCounts:
 
 @dataclass(frozen=True)
 class ScanResult:
-    """What a scan did. Made inside the scan's transaction, so ``barcode`` and ``tube_type``
-    are read there: the answer needs nothing from the database after the commit."""
+    """What a scan did. Made inside the scan's transaction, from what it read or wrote there:
+    the answer needs nothing from the database after the commit."""
 
     outcome: ScanOutcome
-    sample: Sample
+    barcode: str
+    tube_type: str
     counts: ReceiptCounts
     late: bool = False
     flags: list[str] = field(default_factory=list)
     message: str = ""
-    barcode: str = field(init=False)
-    tube_type: str = field(init=False)
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "barcode", self.sample.barcode)
-        object.__setattr__(self, "tube_type", self.sample.tube_type.code)
+    @classmethod
+    def of(cls, outcome: ScanOutcome, sample: Sample, counts: ReceiptCounts, **rest) -> ScanResult:
+        return cls(outcome, sample.barcode, sample.tube_type.code, counts, **rest)
 
 
 def count_outcomes(rows: Iterable[tuple[bool, ItemOutcome | None, int]]) -> ReceiptCounts:
@@ -224,6 +224,10 @@ def receive_scan(
     open_receipt(actor, shipment)
     barcode = ids.sample_id_field(text)
     note = check_free_text(note, "note")
+    if not damaged:
+        arrived = _arrived_as_sent(actor, shipment, barcode)
+        if arrived is not None:
+            return arrived
     sample = lock_sample(barcode, position=False)
     if sample is None:
         raise NotFound(
@@ -239,7 +243,7 @@ def receive_scan(
     )
     now = utcnow()
     if item is not None and item.outcome in (*RECEIVED_OUTCOMES, ItemOutcome.UNEXPECTED):
-        return ScanResult(
+        return ScanResult.of(
             ScanOutcome.DUPLICATE,
             sample,
             receipt_counts(shipment),
@@ -279,13 +283,88 @@ def receive_scan(
         add_flag(sample, FlagKind.DAMAGED, actor=actor, note=note or "damaged on arrival")
         flags.append(str(FlagKind.DAMAGED))
     db.session.flush()
-    return ScanResult(
+    return ScanResult.of(
         outcome,
         sample,
         receipt_counts(shipment),
         late=late,
         flags=flags,
         message=_scan_message(outcome, sample, late),
+    )
+
+
+# A tube on the manifest, dispatched with this shipment and not scanned yet: nearly every scan
+# on a receipt day. It is received by guarded UPDATEs (the row changes only if it is still in
+# that state, and stays locked until commit) instead of load, check and flush; anything else
+# (a second scan, a stray, a late or cancelled tube, damage) goes the full way below.
+AS_SENT = SampleStatus.IN_TRANSIT
+assert SampleStatus.RECEIVED in TRANSITIONS[AS_SENT] and AS_SENT in ON_THE_WAY
+
+
+def _arrived_as_sent(actor: User, shipment: Shipment, barcode: str) -> ScanResult | None:
+    samples, items = Sample.__table__, ShipmentItem.__table__
+    now = utcnow()
+    connection = db.session.connection()
+    tube_type_code = (
+        sa.select(TubeType.code).where(TubeType.id == samples.c.tube_type_id).scalar_subquery()
+    )
+    received = connection.execute(
+        sa.update(samples)
+        .where(
+            samples.c.barcode == barcode,
+            samples.c.status == AS_SENT,
+            samples.c.id.in_(
+                sa.select(items.c.sample_id).where(
+                    items.c.shipment_id == shipment.id,
+                    items.c.manifested.is_(True),
+                    items.c.outcome.is_(None),
+                )
+            ),
+        )
+        .values(
+            status=SampleStatus.RECEIVED,
+            custody_site_id=shipment.destination_site_id,
+            received_at=now,
+        )
+        .returning(samples.c.id, tube_type_code)
+    ).one_or_none()
+    if received is None:
+        return None
+    sample_id, tube_type = received
+    item_id = connection.scalar(
+        sa.update(items)
+        .where(
+            items.c.shipment_id == shipment.id,
+            items.c.sample_id == sample_id,
+            items.c.outcome.is_(None),
+        )
+        .values(outcome=ItemOutcome.RECEIVED, scanned_at=now, scanned_by_id=actor.id)
+        .returning(items.c.id)
+    )
+    record_events_in_bulk(
+        [
+            {
+                "type": EventType.RECEIVED,
+                "sample_id": sample_id,
+                "sample_barcode": barcode,
+                "shipment_id": shipment.id,
+                "details": {
+                    "manifest_number": shipment.manifest_number,
+                    "previous_status": str(AS_SENT),
+                    "late": False,
+                },
+            }
+        ],
+        actor=actor,
+        at=now,
+    )
+    expire_loaded((Sample, sample_id), (ShipmentItem, item_id))
+    return ScanResult(
+        ScanOutcome.EXPECTED,
+        barcode,
+        tube_type,
+        receipt_counts(shipment),
+        message=f"{ids.display(barcode)} ({tube_type}) received.",
     )
 
 

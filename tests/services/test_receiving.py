@@ -38,6 +38,45 @@ def test_scanning_the_manifest_opens_the_receipt(technician, collector, dispatch
     assert len(opened) == 1
 
 
+def test_an_expected_tube_is_received_as_fully_as_by_the_full_path(
+    technician, collector, dispatched_shipment
+):
+    """The common scan takes guarded UPDATEs instead of loading the tube: it must leave the
+    very rows and the event the full path leaves, and the tube already loaded in the session
+    must not show its old state."""
+    shipment = dispatched_shipment(collector)
+    fast, damaged = (item.sample for item in shipment.items[:2])
+    assert fast.status == SampleStatus.IN_TRANSIT  # loaded before the scan
+    with unit_of_work():
+        result = receiving.receive_scan(technician, shipment, fast.barcode)
+        assert fast.status == SampleStatus.RECEIVED  # read again inside the unit
+    _scan(technician, shipment, damaged.barcode, damaged=True)  # the full path
+    assert (result.barcode, result.tube_type) == (fast.barcode, fast.tube_type.code)
+    assert result.message == f"{fast.display_barcode} ({fast.tube_type.code}) received."
+    events = {
+        e.sample_id: e for e in db.session.scalars(sa.select(Event).where(Event.type == "received"))
+    }
+    for tube in (fast, damaged):
+        item = next(i for i in shipment.items if i.sample_id == tube.id)
+        event = events[tube.id]
+        assert tube.status == SampleStatus.RECEIVED
+        assert tube.custody_site_id == shipment.destination_site_id
+        assert tube.received_at == event.at
+        assert item.scanned_by_id == technician.id and item.scanned_at is not None
+        assert (event.actor_id, event.site_id, event.shipment_id) == (
+            technician.id,
+            technician.site_id,
+            shipment.id,
+        )
+        assert event.details == {
+            "manifest_number": shipment.manifest_number,
+            "previous_status": "in_transit",
+            "late": False,
+        }
+    assert next(i for i in shipment.items if i.sample_id == fast.id).outcome == ItemOutcome.RECEIVED
+    assert verify_chain().intact
+
+
 def test_expected_then_duplicate_with_live_counts(technician, collector, dispatched_shipment):
     shipment = dispatched_shipment(collector)
     first, second = (item.sample for item in shipment.items[:2])
