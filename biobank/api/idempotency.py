@@ -61,9 +61,35 @@ def _replay(record: IdempotencyKey) -> Response:
     return response
 
 
-def _insert_for(dialect: str):
-    """``INSERT … ON CONFLICT`` exists on both databases the app runs on, spelled per dialect."""
-    return {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[dialect]
+_TABLE = IdempotencyKey.__table__
+
+
+def _claim_for(insert) -> sa.Insert:
+    return (
+        insert(_TABLE)
+        .values(
+            user_id=sa.bindparam("user_id"),
+            key=sa.bindparam("key"),
+            fingerprint=sa.bindparam("fingerprint"),
+            created_at=sa.bindparam("created_at"),
+        )
+        .on_conflict_do_nothing(index_elements=[_TABLE.c.user_id, _TABLE.c.key])
+        .returning(_TABLE.c.id)
+    )
+
+
+# ``INSERT … ON CONFLICT`` exists on both databases the app runs on, spelled per dialect. Built
+# once: every API write runs it.
+_CLAIM = {"postgresql": _claim_for(postgresql.insert), "sqlite": _claim_for(sqlite.insert)}
+_ANSWER = (
+    sa.update(_TABLE)
+    .where(_TABLE.c.id == sa.bindparam("key_id"))
+    .values(
+        status=sa.bindparam("status"),
+        response_body=sa.bindparam("response_body"),
+        content_type=sa.bindparam("content_type"),
+    )
+)
 
 
 def claim_key() -> Response | None:
@@ -81,12 +107,9 @@ def claim_key() -> Response | None:
     with unit_of_work(keep_loaded=True):
         # A new key (nearly every request) is claimed by one statement; a concurrent claim of
         # the same key waits for ours to commit, then finds it.
-        table = IdempotencyKey.__table__
         claimed = db.session.scalar(
-            _insert_for(db.session.get_bind().dialect.name)(table)
-            .values(user_id=user_id, key=key, fingerprint=request_print, created_at=now)
-            .on_conflict_do_nothing(index_elements=[table.c.user_id, table.c.key])
-            .returning(table.c.id)
+            _CLAIM[db.session.get_bind().dialect.name],
+            {"user_id": user_id, "key": key, "fingerprint": request_print, "created_at": now},
         )
         if claimed is not None:
             g.idempotency_key_id = claimed
@@ -127,21 +150,19 @@ def remember_answer(response: Response) -> Response:
     key_id = g.pop("idempotency_key_id", None)
     if key_id is None:
         return response
-    table = IdempotencyKey.__table__
-    by_id = table.c.id == key_id
-    with unit_of_work():
+    with unit_of_work(keep_loaded=True):  # the answer is made: nothing is read after this
         if response.status_code >= 500 or response.status_code == 429:
             # nothing was written, and a 429 says to come back later: a retry may run again
-            db.session.execute(sa.delete(table).where(by_id))
+            db.session.execute(sa.delete(_TABLE).where(_TABLE.c.id == key_id))
         else:
             db.session.execute(
-                sa.update(table)
-                .where(by_id)
-                .values(
-                    status=response.status_code,
-                    response_body=response.get_data(as_text=True),
-                    content_type=response.content_type,
-                )
+                _ANSWER,
+                {
+                    "key_id": key_id,
+                    "status": response.status_code,
+                    "response_body": response.get_data(as_text=True),
+                    "content_type": response.content_type,
+                },
             )
     return response
 

@@ -243,10 +243,12 @@ def issue_token(user: User, *, hours: int, name: str | None = None) -> tuple[str
     return token, record
 
 
+# Every API request runs it: built once, not on each request.
+_TOKEN_BY_DIGEST = sa.select(ApiToken).where(ApiToken.token_hash == sa.bindparam("digest"))
+
+
 def user_for_token(token: str) -> User | None:
-    record = db.session.scalar(
-        sa.select(ApiToken).where(ApiToken.token_hash == _token_digest(token))
-    )
+    record = db.session.scalar(_TOKEN_BY_DIGEST, {"digest": _token_digest(token)})
     now = utcnow()
     if record is None or record.revoked_at is not None or record.expires_at <= now:
         return None

@@ -89,6 +89,13 @@ def leaf_bytes(
     ).encode()
 
 
+_NEXT_EVENT_IDS = sa.text(
+    "SELECT nextval(pg_get_serial_sequence('events', 'id')) "
+    "FROM generate_series(1, :count) ORDER BY 1"
+)
+_INSERT_EVENTS = sa.insert(Event.__table__)
+
+
 def allocate_event_ids(session: Session, count: int) -> list[int]:
     """Ids for events about to be inserted, in order: a leaf names its event's id, so the id
     is known before the INSERT. PostgreSQL draws them from the table's own sequence (no lock
@@ -96,15 +103,7 @@ def allocate_event_ids(session: Session, count: int) -> list[int]:
     IMMEDIATE), so the next free id is simply the largest plus one."""
     connection = session.connection()
     if connection.dialect.name == "postgresql":
-        return list(
-            connection.scalars(
-                sa.text(
-                    "SELECT nextval(pg_get_serial_sequence('events', 'id')) "
-                    "FROM generate_series(1, :count) ORDER BY 1"
-                ),
-                {"count": count},
-            )
-        )
+        return list(connection.scalars(_NEXT_EVENT_IDS, {"count": count}))
     first = session.info.get(_NEXT_SQLITE_ID)
     if first is None:
         first = (connection.scalar(sa.select(sa.func.max(Event.id))) or 0) + 1
@@ -326,7 +325,6 @@ def record_events_in_bulk(
         at=at,
     )
     connection = session.connection()
-    statement = sa.insert(Event.__table__)
     for start in range(0, len(rows), BULK_EVENT_BATCH):
-        connection.execute(statement, rows[start : start + BULK_EVENT_BATCH])
+        connection.execute(_INSERT_EVENTS, rows[start : start + BULK_EVENT_BATCH])
     return len(rows)

@@ -112,15 +112,16 @@ def count_outcomes(rows: Iterable[tuple[bool, ItemOutcome | None, int]]) -> Rece
     )
 
 
+_COUNT_OUTCOMES = (
+    sa.select(ShipmentItem.manifested, ShipmentItem.outcome, sa.func.count())
+    .where(ShipmentItem.shipment_id == sa.bindparam("shipment_id"))
+    .group_by(ShipmentItem.manifested, ShipmentItem.outcome)
+)
+
+
 def receipt_counts(shipment: Shipment) -> ReceiptCounts:
     """Live counts without loading every item (the scan hot path)."""
-    return count_outcomes(
-        db.session.execute(
-            sa.select(ShipmentItem.manifested, ShipmentItem.outcome, sa.func.count())
-            .where(ShipmentItem.shipment_id == shipment.id)
-            .group_by(ShipmentItem.manifested, ShipmentItem.outcome)
-        ).all()
-    )
+    return count_outcomes(db.session.execute(_COUNT_OUTCOMES, {"shipment_id": shipment.id}).all())
 
 
 def tubes_still_missing(shipment: Shipment) -> list[Sample]:
@@ -301,45 +302,70 @@ AS_SENT = SampleStatus.IN_TRANSIT
 assert SampleStatus.RECEIVED in TRANSITIONS[AS_SENT] and AS_SENT in ON_THE_WAY
 
 
+# Built once: a statement made afresh on every scan costs more CPU than running it.
+_SAMPLES, _ITEMS = Sample.__table__, ShipmentItem.__table__
+_RECEIVE_TUBE_AS_SENT = (
+    sa.update(_SAMPLES)
+    .where(
+        _SAMPLES.c.barcode == sa.bindparam("the_barcode"),
+        _SAMPLES.c.status == AS_SENT,
+        _SAMPLES.c.id.in_(
+            sa.select(_ITEMS.c.sample_id).where(
+                _ITEMS.c.shipment_id == sa.bindparam("the_shipment_id"),
+                _ITEMS.c.manifested.is_(True),
+                _ITEMS.c.outcome.is_(None),
+            )
+        ),
+    )
+    .values(
+        status=SampleStatus.RECEIVED,
+        custody_site_id=sa.bindparam("the_destination_site_id"),
+        received_at=sa.bindparam("the_now"),
+    )
+    .returning(
+        _SAMPLES.c.id,
+        sa.select(TubeType.code).where(TubeType.id == _SAMPLES.c.tube_type_id).scalar_subquery(),
+    )
+)
+_RECEIVE_ITEM_AS_SENT = (
+    sa.update(_ITEMS)
+    .where(
+        _ITEMS.c.shipment_id == sa.bindparam("the_shipment_id"),
+        _ITEMS.c.sample_id == sa.bindparam("the_sample_id"),
+        _ITEMS.c.outcome.is_(None),
+    )
+    .values(
+        outcome=ItemOutcome.RECEIVED,
+        scanned_at=sa.bindparam("the_now"),
+        scanned_by_id=sa.bindparam("the_actor_id"),
+    )
+    .returning(_ITEMS.c.id)
+)
+
+
 def _arrived_as_sent(actor: User, shipment: Shipment, barcode: str) -> ScanResult | None:
-    samples, items = Sample.__table__, ShipmentItem.__table__
     now = utcnow()
     connection = db.session.connection()
-    tube_type_code = (
-        sa.select(TubeType.code).where(TubeType.id == samples.c.tube_type_id).scalar_subquery()
-    )
     received = connection.execute(
-        sa.update(samples)
-        .where(
-            samples.c.barcode == barcode,
-            samples.c.status == AS_SENT,
-            samples.c.id.in_(
-                sa.select(items.c.sample_id).where(
-                    items.c.shipment_id == shipment.id,
-                    items.c.manifested.is_(True),
-                    items.c.outcome.is_(None),
-                )
-            ),
-        )
-        .values(
-            status=SampleStatus.RECEIVED,
-            custody_site_id=shipment.destination_site_id,
-            received_at=now,
-        )
-        .returning(samples.c.id, tube_type_code)
+        _RECEIVE_TUBE_AS_SENT,
+        {
+            "the_barcode": barcode,
+            "the_shipment_id": shipment.id,
+            "the_destination_site_id": shipment.destination_site_id,
+            "the_now": now,
+        },
     ).one_or_none()
     if received is None:
         return None
     sample_id, tube_type = received
     item_id = connection.scalar(
-        sa.update(items)
-        .where(
-            items.c.shipment_id == shipment.id,
-            items.c.sample_id == sample_id,
-            items.c.outcome.is_(None),
-        )
-        .values(outcome=ItemOutcome.RECEIVED, scanned_at=now, scanned_by_id=actor.id)
-        .returning(items.c.id)
+        _RECEIVE_ITEM_AS_SENT,
+        {
+            "the_shipment_id": shipment.id,
+            "the_sample_id": sample_id,
+            "the_now": now,
+            "the_actor_id": actor.id,
+        },
     )
     record_events_in_bulk(
         [
