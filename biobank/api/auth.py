@@ -32,7 +32,9 @@ def _username_key() -> str:
 def create_token(body):
     """Exchange a username and password for a bearer token (shown once)."""
     with unit_of_work():
-        user = accounts.authenticate(body["username"], body["password"])
+        user = accounts.authenticate(
+            body["username"], body["password"], client_address=request.remote_addr
+        )
         hours = body.get("expires_in_hours") or current_app.config["BIOBANK_TOKEN_HOURS"]
         token, record = accounts.issue_token(user, hours=hours, name=body.get("name"))
     return {"id": record.id, "token": token, "expires_at": record.expires_at, "name": record.name}
