@@ -125,9 +125,10 @@ class AuthFailure(Base):
 
     Written by ``services.throttle`` so that it outlives the failed request's rollback, as the
     count of wrong passwords does. Append-only: rows are never updated; old ones may be
-    pruned (``flask biobank prune-failed-attempts``). Never holds a password: ``username`` is
-    what was typed as the username (trimmed, at most 64 characters), ``user_id`` the account
-    it named, if any; ``address`` the client address the app saw.
+    pruned (``flask biobank prune-failed-attempts``). Never holds what was typed as the
+    password: ``username`` is what was typed as the username (trimmed, at most 64 characters;
+    withheld when it contains the password), ``user_id`` the account it named, if any;
+    ``address`` the client address the app saw.
     """
 
     __tablename__ = "auth_failures"
