@@ -127,7 +127,7 @@ class AuthFailure(Base):
     count of wrong passwords does. Append-only: rows are never updated; old ones may be
     pruned (``flask biobank prune-failed-attempts``). Never holds what was typed as the
     password: ``username`` is what was typed as the username (trimmed, at most 64 characters;
-    withheld when it contains the password), ``user_id`` the account it named, if any;
+    the password cut out where it holds it), ``user_id`` the account it named, if any;
     ``address`` the client address the app saw.
     """
 

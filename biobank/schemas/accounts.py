@@ -112,8 +112,8 @@ class AuthFailureSchema(Schema):
     username = fields.String(
         dump_only=True,
         metadata={
-            "description": "As typed (trimmed, at most 64 characters); withheld when it "
-            "held the password."
+            "description": "As typed (trimmed, at most 64 characters); where it held the "
+            "password, '(withheld)' stands in its place."
         },
     )
     account = fields.Function(

@@ -235,7 +235,7 @@ def _clearing(user_id: int, purpose: ThrottlePurpose):
 
 MAX_USERNAME = 64
 MAX_ADDRESS = 64
-WITHHELD = "(withheld: it held the password)"
+WITHHELD = "(withheld)"  # in place of the password, where a username holds it
 
 
 def _storable(text: str, most: int) -> str:
@@ -254,10 +254,14 @@ class Source:
 
     @classmethod
     def typed(cls, username: str, password: str | None, address: str | None) -> Source:
-        """A sign-in's source: the username as typed, trimmed and cut to 64 characters, and
-        withheld when it holds the password (typed into the wrong field, or both the same)."""
+        """A sign-in's source: the username as typed, trimmed and cut to 64 characters, with
+        the password cut out wherever it holds it (typed into both fields, or both the same):
+        ``WITHHELD`` stands in its place. It is cut out before the username is shortened, so
+        no piece of it is left at the end either."""
         typed = username.strip()
-        return cls(WITHHELD if password and password in typed else typed, address)
+        if password:
+            typed = typed.replace(password, WITHHELD)
+        return cls(typed, address)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "username", _storable(self.username, MAX_USERNAME))

@@ -13,7 +13,7 @@ from biobank.db import unit_of_work, utcnow
 from biobank.errors import DomainError, Forbidden, TooManyAttempts, Unauthorized, ValidationFailed
 from biobank.extensions import db
 from biobank.models import AuthFailure, AuthFailureReason, Role, ThrottlePurpose
-from biobank.services import accounts, auth_failures, lifecycle, throttle
+from biobank.services import accounts, auth_failures, lifecycle
 from tests.conftest import PASSWORD
 
 ADDRESS = "203.0.113.7"
@@ -140,16 +140,22 @@ def test_no_password_is_ever_stored(app, collector, technician):
         _sign_in("collector", guess)  # two wrong, then locked out
     _sign_in("nobody.at.all", "unknown-user-guess-4")
     _sign(technician, "signature-guess-5")
-    # The password typed into the username field too: the username is withheld.
+    # The password typed into the username field too: it is cut out of the username.
     _sign_in("collector secret-pasted-twice-6", "secret-pasted-twice-6")
     _sign_in("short-pw", "short-pw")
+    _sign_in("x" * 60 + "cut-at-64-but-not-in-pieces", "cut-at-64-but-not-in-pieces")
     rows = _recorded()
-    assert len(rows) == 7
+    assert len(rows) == 8
     every_value = repr([tuple(row) for row in rows])
     for password in [*guesses, "unknown-user-guess-4", "signature-guess-5", PASSWORD]:
         assert password not in every_value
     assert "secret-pasted-twice-6" not in every_value
-    assert [row.username for row in rows[-2:]] == [throttle.WITHHELD] * 2
+    assert [row.username for row in rows[-3:]] == [
+        "collector (withheld)",
+        "(withheld)",
+        "x" * 60 + "(wit",
+    ]
+    assert rows[-3].user_id is None  # "collector (withheld)" names no account
 
 
 def test_the_username_is_trimmed_and_cut_to_64_characters(collector):
