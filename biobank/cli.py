@@ -146,6 +146,28 @@ def deactivate_user(username: str) -> None:
     click.echo(f"Deactivated {user.username}: their sessions and tokens are ended.")
 
 
+@biobank_cli.command("prune-failed-attempts")
+@click.option(
+    "--older-than-days",
+    "days",
+    required=True,
+    type=click.IntRange(min=1, max=36_500),
+    help="Delete the failed attempts recorded more than this many days ago.",
+)
+def prune_failed_attempts(days: int) -> None:
+    """Delete old failed sign-ins and e-signatures (keep them as long as your retention policy
+    says: the admins' failed-attempts page reads them)."""
+    from datetime import timedelta
+
+    from biobank.db import utcnow
+    from biobank.services.auth_failures import prune_failures
+
+    cut = utcnow() - timedelta(days=days)
+    with unit_of_work():
+        deleted = prune_failures(cut)
+    click.echo(f"Deleted {deleted} failed attempts recorded before {cut:%Y-%m-%d %H:%M} UTC.")
+
+
 @biobank_cli.command("seed-demo")
 @click.option(
     "--samples",

@@ -406,6 +406,11 @@ def api_me(w, rel, actor):
     return Req("/api/v1/auth/me")
 
 
+@sitewide
+def api_auth_failures(w, rel, actor):
+    return Req("/api/v1/auth/failures")
+
+
 def api_revoke_token(w, rel, actor):
     """Own: a second token of the caller's own; other: a token of a user at another site."""
     owner = (actor or w.fx.collector) if rel == "own" else w.fx.other_collector
@@ -1250,6 +1255,16 @@ def web_deactivate_container(w, rel, actor):
 # Web: administration
 
 
+@sitewide
+def web_failed_attempts(w, rel, actor):
+    return Req("/admin/failed-attempts")
+
+
+@sitewide
+def web_failed_attempts_csv(w, rel, actor):
+    return Req("/admin/failed-attempts.csv")
+
+
 def web_deactivate_user(w, rel, actor):
     return Req(f"/admin/users/{w.fresh_user(rel).username}/deactivate", data={})
 
@@ -1340,6 +1355,8 @@ TABLE: list[Row] = [
     # --- API: tokens, sites, catalogue, participants -----------------------------------------
     R("GET", "/api/v1/auth/me",
         401,        200,        200,        200,        200,        api_me),
+    R("GET", "/api/v1/auth/failures",
+        401,        403,        403,        403,        200,        api_auth_failures),
     R("DELETE", "/api/v1/auth/tokens/<id:token_id>",
         401,        (204, 404), (204, 404), (204, 404), 204,        api_revoke_token),
     R("GET", "/api/v1/sites",
@@ -1592,6 +1609,10 @@ TABLE: list[Row] = [
     R("GET", "/shipments/<int:shipment_id>/manifest.pdf",
         LOGIN,      (200, 404), (200, 404), 200,        403,        web_manifest),
     # --- web: administration -----------------------------------------------------------------
+    R("GET", "/admin/failed-attempts",
+        LOGIN,      403,        403,        403,        200,        web_failed_attempts),
+    R("GET", "/admin/failed-attempts.csv",
+        LOGIN,      403,        403,        403,        200,        web_failed_attempts_csv),
     R("POST", "/admin/users/<username>/deactivate",
         LOGIN,      403,        403,        403,        302,        web_deactivate_user),
     R("POST", "/admin/users/<username>/reactivate",

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pytest
+import sqlalchemy as sa
 
 from biobank.services.demo import DEMO_PASSWORD
 from tests.conftest import PASSWORD
@@ -137,6 +138,35 @@ def test_deactivate_user_from_the_command_line(runner, collector):
     assert "sessions and tokens are ended" in result.output
     missing = runner.invoke(args=["biobank", "deactivate-user", "nobody"])
     assert missing.exit_code != 0 and "no user" in missing.output
+
+
+def test_prune_failed_attempts_deletes_only_the_old_ones(runner, app):
+    from datetime import timedelta
+
+    from biobank.db import unit_of_work, utcnow
+    from biobank.extensions import db
+    from biobank.models import AuthFailure, AuthFailureReason, ThrottlePurpose
+
+    with unit_of_work():
+        for days in (400, 40, 1):
+            db.session.add(
+                AuthFailure(
+                    at=utcnow() - timedelta(days=days),
+                    purpose=ThrottlePurpose.LOGIN,
+                    reason=AuthFailureReason.UNKNOWN_USER,
+                    username=f"guess.{days}",
+                )
+            )
+    result = runner.invoke(args=["biobank", "prune-failed-attempts", "--older-than-days", "365"])
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("Deleted 1 failed attempts recorded before ")
+    db.session.rollback()
+    assert db.session.scalars(sa.select(AuthFailure.username).order_by(AuthFailure.at)).all() == [
+        "guess.40",
+        "guess.1",
+    ]
+    refused = runner.invoke(args=["biobank", "prune-failed-attempts", "--older-than-days", "0"])
+    assert refused.exit_code != 0
 
 
 def test_audit_verify_fails_and_names_the_event_edited_behind_the_apps_back(runner, technician):

@@ -2,14 +2,26 @@ from __future__ import annotations
 
 from flask import current_app, request
 
-from biobank.api.common import API_PREFIX, Blueprint
+from biobank.api.common import API_PREFIX, Blueprint, page_body
 from biobank.db import unit_of_work
 from biobank.extensions import limiter
-from biobank.schemas.accounts import TokenRequestSchema, TokenSchema, UserSchema
+from biobank.schemas.accounts import (
+    AuthFailureQuerySchema,
+    AuthFailureSchema,
+    TokenRequestSchema,
+    TokenSchema,
+    UserSchema,
+)
+from biobank.schemas.common import page_schema
 from biobank.security import current_actor
-from biobank.services import accounts
+from biobank.services import accounts, auth_failures
 
-blp = Blueprint("api_auth", __name__, url_prefix=f"{API_PREFIX}/auth", description="API tokens")
+blp = Blueprint(
+    "api_auth",
+    __name__,
+    url_prefix=f"{API_PREFIX}/auth",
+    description="API tokens; failed sign-ins and signatures (admin)",
+)
 
 
 def _login_limit() -> str:
@@ -32,7 +44,9 @@ def _username_key() -> str:
 def create_token(body):
     """Exchange a username and password for a bearer token (shown once)."""
     with unit_of_work():
-        user = accounts.authenticate(body["username"], body["password"])
+        user = accounts.authenticate(
+            body["username"], body["password"], client_address=request.remote_addr
+        )
         hours = body.get("expires_in_hours") or current_app.config["BIOBANK_TOKEN_HOURS"]
         token, record = accounts.issue_token(user, hours=hours, name=body.get("name"))
     return {"id": record.id, "token": token, "expires_at": record.expires_at, "name": record.name}
@@ -53,3 +67,13 @@ def revoke_token(token_id: int):
 def who_am_i():
     """The user the token belongs to."""
     return current_actor()
+
+
+@blp.get("/failures")
+@blp.arguments(AuthFailureQuerySchema, location="query")
+@blp.response(200, page_schema(AuthFailureSchema))
+@blp.problems(401, 403, 422)
+def list_failures(args):
+    """Failed sign-ins and electronic signatures, newest first (admin): when, what for, why,
+    the username as typed, the account it named and the client's address. Never a password."""
+    return page_body(auth_failures.list_failures(current_actor(), **args))

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from flask import request
+
 from biobank.api.collections import PDF_RESPONSE
 from biobank.api.common import API_PREFIX, Blueprint, page_body
 from biobank.db import unit_of_work
@@ -115,7 +117,7 @@ def dispatch(body, shipment_id: int):
     actor = current_actor()
     with unit_of_work():
         shipment = shipping.get_shipment(actor, shipment_id, lock=True)
-        shipping.dispatch_shipment(actor, shipment, **body)
+        shipping.dispatch_shipment(actor, shipment, client_address=request.remote_addr, **body)
     return shipment
 
 
@@ -196,5 +198,5 @@ def close_receipt(body, shipment_id: int):
     actor = current_actor()
     with unit_of_work():
         shipment = shipping.get_shipment(actor, shipment_id, lock=True)
-        receiving.close_receipt(actor, shipment, **body)
+        receiving.close_receipt(actor, shipment, client_address=request.remote_addr, **body)
     return shipment

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from flask import request
+
 from biobank.api.common import API_PREFIX, Blueprint, page_body
 from biobank.db import unit_of_work
 from biobank.schemas.common import PageArgsSchema, page_schema
@@ -272,6 +274,7 @@ def dispose(body, barcode: str):
             barcode,
             body["reason"],
             signature_password=body["signature_password"],
+            client_address=request.remote_addr,
         )
     return sample
 

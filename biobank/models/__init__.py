@@ -27,10 +27,20 @@ from biobank.models.shipments import (
 )
 from biobank.models.sites import Site, SiteKind
 from biobank.models.storage import Container, ContainerKind, StoragePosition, position_label
-from biobank.models.users import ApiToken, PasswordThrottle, Role, ThrottlePurpose, User
+from biobank.models.users import (
+    ApiToken,
+    AuthFailure,
+    AuthFailureReason,
+    PasswordThrottle,
+    Role,
+    ThrottlePurpose,
+    User,
+)
 
 __all__ = [
     "ApiToken",
+    "AuthFailure",
+    "AuthFailureReason",
     "Centrifuge",
     "Collection",
     "CollectionAmendment",

@@ -7,7 +7,7 @@ from enum import StrEnum
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from biobank.db import Base, TimestampMixin, enum_column
+from biobank.db import Base, TimestampMixin, enum_column, utcnow
 from biobank.models.sites import Site
 
 
@@ -106,3 +106,45 @@ class PasswordThrottle(Base):
     __table_args__ = (sa.CheckConstraint("failures >= 0", name="failures_not_negative"),)
 
     user: Mapped[User] = relationship()
+
+
+class AuthFailureReason(StrEnum):
+    """Why a sign-in or an electronic signature failed."""
+
+    WRONG_PASSWORD = "wrong_password"
+    UNKNOWN_USER = "unknown_user"
+    # Refused by the throttle (too many wrong passwords) without a look at the password.
+    LOCKED_OUT = "locked_out"
+    # The right password, but the account is deactivated (sign-in only).
+    INACTIVE_ACCOUNT = "inactive_account"
+
+
+class AuthFailure(Base):
+    """One failed sign-in or electronic signature: the audit trail 21 CFR Part 11 expects of
+    attempts to use the system, for admins to read (``services.auth_failures``).
+
+    Written by ``services.throttle`` so that it outlives the failed request's rollback, as the
+    count of wrong passwords does. Append-only: rows are never updated; old ones may be
+    pruned (``flask biobank prune-failed-attempts``). Never holds what was typed as the
+    password: ``username`` is what was typed as the username (trimmed, at most 64 characters;
+    the password cut out where it holds it), ``user_id`` the account it named, if any;
+    ``address`` the client address the app saw.
+    """
+
+    __tablename__ = "auth_failures"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    purpose: Mapped[ThrottlePurpose] = enum_column(ThrottlePurpose, "auth_failure_purpose")
+    reason: Mapped[AuthFailureReason] = enum_column(AuthFailureReason, "auth_failure_reason")
+    username: Mapped[str] = mapped_column(sa.String(64))
+    user_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
+    address: Mapped[str | None] = mapped_column(sa.String(64))
+
+    __table_args__ = (
+        # The admin page (newest first) and pruning (oldest first) walk this one.
+        sa.Index("ix_auth_failures_at_id", "at", "id"),
+        sa.Index("ix_auth_failures_user_id_at", "user_id", "at"),
+    )
+
+    user: Mapped[User | None] = relationship(lazy="joined")

@@ -2,7 +2,8 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from biobank.models import Role, ThrottlePurpose
+from biobank.models import AuthFailureReason, Role, ThrottlePurpose
+from biobank.schemas.common import Moment, PageArgsSchema
 from biobank.services.accounts import MAX_TOKEN_HOURS
 
 
@@ -67,4 +68,62 @@ class UnlockedSchema(Schema):
             "description": "What had wrong passwords counted or was locked, now cleared; "
             "empty when nothing was."
         },
+    )
+
+
+class AuthFailureQuerySchema(PageArgsSchema):
+    purpose = fields.Enum(
+        ThrottlePurpose,
+        by_value=True,
+        metadata={"description": "Only sign-ins ('login') or e-signatures ('signature')."},
+    )
+    username = fields.String(
+        validate=validate.Length(min=1, max=64),
+        metadata={"description": "The username as typed (any case, surrounding spaces ignored)."},
+    )
+    address = fields.String(
+        validate=validate.Length(min=1, max=64),
+        metadata={"description": "The client address, exactly."},
+    )
+    since = Moment(metadata={"description": "From this time (included)."})
+    until = Moment(metadata={"description": "Up to this time (excluded)."})
+
+
+class AuthFailureSchema(Schema):
+    """One failed sign-in or electronic signature. Never holds a password."""
+
+    id = fields.Integer(dump_only=True)
+    at = fields.AwareDateTime(dump_only=True)
+    purpose = fields.Enum(
+        ThrottlePurpose,
+        by_value=True,
+        dump_only=True,
+        metadata={"description": "'login' (web or token sign-in) or 'signature'."},
+    )
+    reason = fields.Enum(
+        AuthFailureReason,
+        by_value=True,
+        dump_only=True,
+        metadata={
+            "description": "Why it failed: a wrong password, an unknown username, refused "
+            "while locked out after too many wrong passwords, or a deactivated account."
+        },
+    )
+    username = fields.String(
+        dump_only=True,
+        metadata={
+            "description": "As typed (trimmed, at most 64 characters); where it held the "
+            "password, '(withheld)' stands in its place."
+        },
+    )
+    account = fields.Function(
+        lambda failure: failure.user.username if failure.user is not None else None,
+        dump_only=True,
+        allow_none=True,
+        metadata={"description": "The account the username named; null when none."},
+    )
+    address = fields.String(
+        dump_only=True,
+        allow_none=True,
+        metadata={"description": "The client's address as the server saw it."},
     )

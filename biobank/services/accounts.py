@@ -18,7 +18,7 @@ from flask import current_app
 from biobank.db import get_record, utcnow
 from biobank.errors import Conflict, NotFound, Unauthorized, ValidationFailed
 from biobank.extensions import db
-from biobank.models import ApiToken, Role, Site, ThrottlePurpose, User
+from biobank.models import ApiToken, AuthFailureReason, Role, Site, ThrottlePurpose, User
 from biobank.models.users import new_session_key
 from biobank.services import policy, throttle
 
@@ -123,24 +123,46 @@ def create_user(
     return user
 
 
-def authenticate(username: str, password: str) -> User:
-    """The active user with these credentials, or ``Unauthorized`` not saying which was wrong."""
+NOT_SIGNED_IN = "The username or password is not right, or the account is inactive."
+
+
+def authenticate(username: str, password: str, *, client_address: str | None = None) -> User:
+    """The active user with these credentials, or ``Unauthorized`` not saying which was wrong.
+
+    Every failure is recorded (``services.throttle``, read on the admins' failed-attempts
+    page): the username as typed, the account it names if any, ``client_address``, and why;
+    never the password."""
     user = db.session.scalar(sa.select(User).where(User.username == username.strip().lower()))
+    source = throttle.Source.typed(username, password, client_address)
     # A known user's wrong passwords are counted in the database (services.throttle): past
     # BIOBANK_LOGIN_MAX_FAILURES within the window, even the right one is refused for a while.
-    attempt = throttle.take_attempt(user, ThrottlePurpose.LOGIN, field="password") if user else None
+    attempt = (
+        throttle.take_attempt(user, ThrottlePurpose.LOGIN, source, field="password")
+        if user
+        else None
+    )
     try:
         profile = current_app.config.get("BIOBANK_PASSWORD_HASHING", "standard")
         _hasher().verify(user.password_hash if user else _dummy_hash(profile), password)
     except (VerificationError, InvalidHashError):
-        if attempt is not None:
-            attempt.failed()
-        user = None
+        right = False
     else:
-        if attempt is not None:
+        right = True
+    if attempt is not None:
+        if right:
             attempt.succeeded()
-    if user is None or not user.active:
-        raise Unauthorized("The username or password is not right, or the account is inactive.")
+        else:
+            attempt.failed()  # counted, and recorded as a wrong password
+    if user is None:
+        throttle.record_failure(ThrottlePurpose.LOGIN, AuthFailureReason.UNKNOWN_USER, source)
+        raise Unauthorized(NOT_SIGNED_IN)
+    if not right:
+        raise Unauthorized(NOT_SIGNED_IN)
+    if not user.active:
+        throttle.record_failure(
+            ThrottlePurpose.LOGIN, AuthFailureReason.INACTIVE_ACCOUNT, source, user
+        )
+        raise Unauthorized(NOT_SIGNED_IN)
     if _hasher().check_needs_rehash(user.password_hash):
         user.password_hash = _hasher().hash(password)
     user.last_login_at = utcnow()
@@ -277,7 +299,9 @@ class Meaning:
     DISPOSAL = "Disposed: I destroyed this tube for the reason given."
 
 
-def sign(actor: User, password: str | None, meaning: str) -> dict[str, str | int]:
+def sign(
+    actor: User, password: str | None, meaning: str, *, client_address: str | None = None
+) -> dict[str, str | int]:
     """An electronic signature: the signer re-enters their password at the moment of the act.
 
     Returned as the record kept with the act's events: who, when, and what it means.
@@ -285,13 +309,19 @@ def sign(actor: User, password: str | None, meaning: str) -> dict[str, str | int
     Wrong passwords are counted per user in the database (``services.throttle``): after
     ``BIOBANK_SIGNATURE_MAX_FAILURES`` of them within the window, signing is refused with
     ``TooManyAttempts``, even with the right password, until the lock passes or an admin
-    unlocks the user. A right password clears the count.
+    unlocks the user. A right password clears the count. Each wrong password and each
+    refusal is recorded with the signer and ``client_address`` for admins (never the password).
     """
     if not password:
         raise ValidationFailed.for_field(
             "signature_password", "Re-enter your password to sign this (electronic signature)."
         )
-    attempt = throttle.take_attempt(actor, ThrottlePurpose.SIGNATURE, field="signature_password")
+    attempt = throttle.take_attempt(
+        actor,
+        ThrottlePurpose.SIGNATURE,
+        throttle.Source(actor.username, client_address),
+        field="signature_password",
+    )
     try:
         _hasher().verify(actor.password_hash, password)
     except (VerificationError, InvalidHashError):

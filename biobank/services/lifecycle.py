@@ -411,7 +411,12 @@ def withdraw(actor: User, text: str, reason: str | None) -> Sample:
 
 
 def dispose(
-    actor: User, text: str, reason: str | None, *, signature_password: str | None = None
+    actor: User,
+    text: str,
+    reason: str | None,
+    *,
+    signature_password: str | None = None,
+    client_address: str | None = None,
 ) -> Sample:
     """Destroy a tube; its position is freed. Signed electronically.
 
@@ -426,7 +431,9 @@ def dispose(
         errors.update(missing.errors or {})
     signature = None
     try:
-        signature = accounts.sign(actor, signature_password, accounts.Meaning.DISPOSAL)
+        signature = accounts.sign(
+            actor, signature_password, accounts.Meaning.DISPOSAL, client_address=client_address
+        )
     except ValidationFailed as unsigned:
         errors.update(unsigned.errors or {})
     if errors:

@@ -41,6 +41,7 @@ class Action(StrEnum):
     STORE = "store samples"
     HANDLE_SAMPLES = "move, thaw, aliquot, withdraw and dispose of samples"
     READ_REPORTS = "run reports"
+    READ_AUTH_FAILURES = "read the failed sign-ins and signatures"
 
 
 # The role table of DESIGN §5. Reading records is not an action: everyone may read what their
@@ -60,6 +61,7 @@ PERMISSIONS: dict[Action, frozenset[Role]] = {
     Action.STORE: frozenset({Role.TECHNICIAN}),
     Action.HANDLE_SAMPLES: frozenset({Role.TECHNICIAN}),
     Action.READ_REPORTS: frozenset({Role.COORDINATOR, Role.ADMIN}),
+    Action.READ_AUTH_FAILURES: frozenset({Role.ADMIN}),
 }
 
 # Roles whose view spans every site; the others see their own site only.

@@ -421,6 +421,7 @@ def close_receipt(
     temperature_c: Decimal | float | str | None = None,
     notes: str | None = None,
     signature_password: str | None = None,
+    client_address: str | None = None,
 ) -> Shipment:
     """Unscanned tubes become missing; the shipment is received, or received with discrepancies."""
     _require_receiver(actor, shipment)
@@ -454,7 +455,9 @@ def close_receipt(
             errors["temperature_c"] = ["Give the arrival temperature in °C (-200 to 60)."]
     signature = None
     try:
-        signature = accounts.sign(actor, signature_password, accounts.Meaning.RECEIPT)
+        signature = accounts.sign(
+            actor, signature_password, accounts.Meaning.RECEIPT, client_address=client_address
+        )
     except ValidationFailed as unsigned:
         errors.update(unsigned.errors or {})
     if errors:

@@ -328,6 +328,7 @@ def dispatch_shipment(
     dry_ice_kg: Decimal | float | str | None = None,
     at: datetime | None = None,
     signature_password: str | None = None,
+    client_address: str | None = None,
 ) -> Shipment:
     """Hand the package to the carrier: every tube goes in transit to the destination.
 
@@ -358,7 +359,9 @@ def dispatch_shipment(
         errors["items"] = ["The shipment is empty: scan the tubes into it first."]
     signature = None
     try:
-        signature = accounts.sign(actor, signature_password, accounts.Meaning.DISPATCH)
+        signature = accounts.sign(
+            actor, signature_password, accounts.Meaning.DISPATCH, client_address=client_address
+        )
     except ValidationFailed as unsigned:
         errors.update(unsigned.errors or {})
     if errors:

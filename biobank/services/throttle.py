@@ -1,4 +1,5 @@
-"""Wrong passwords counted in the database, so a limit holds across processes and servers.
+"""Wrong passwords counted in the database, so a limit holds across processes and servers;
+and every failed attempt recorded there for admins (``models.AuthFailure``).
 
 An attempt takes a slot *before* the password is checked: one guarded UPDATE that succeeds
 only while the user is under the limit, so guesses sent at once cannot all slip in between a
@@ -15,6 +16,12 @@ sixteen times; sixteen wrong guesses at once get exactly the allowed number of t
 one writer, and a unit of work holds the write lock from its start (so signing requests take
 turns there anyway): the slot is counted in the request's own transaction and, when that
 transaction does not commit, written again in a fresh one once it has ended.
+
+Each failed attempt (a wrong password, a refusal while locked out, an unknown username, a
+deactivated account) is also recorded as an ``AuthFailure`` row, written the same way so it
+too outlives the rollback: beside the count where the user's row is held, and otherwise
+through ``_keep`` (a short transaction of its own, or the request's and again after it). The
+row names the username as typed and the client's address (``Source``), never the password.
 """
 
 from __future__ import annotations
@@ -25,7 +32,7 @@ import os
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import NoReturn
 from zoneinfo import ZoneInfo
@@ -40,11 +47,18 @@ from sqlalchemy.orm import Session, SessionTransaction
 from biobank.db import SQLITE_IMMEDIATE, UTCDateTime, utcnow
 from biobank.errors import TooManyAttempts, describe_exception
 from biobank.extensions import db
-from biobank.models import PasswordThrottle, ThrottlePurpose, User
+from biobank.models import (
+    AuthFailure,
+    AuthFailureReason,
+    PasswordThrottle,
+    ThrottlePurpose,
+    User,
+)
 
 log = logging.getLogger(__name__)
 
 THROTTLES = PasswordThrottle.__table__
+FAILURES = AuthFailure.__table__
 # Settings per purpose: BIOBANK_<prefix>_MAX_FAILURES, _WINDOW_MINUTES, _LOCK_MINUTES.
 CONFIG_PREFIX = {
     ThrottlePurpose.SIGNATURE: "BIOBANK_SIGNATURE",
@@ -120,6 +134,14 @@ def _again_unless_committed(engine: Engine, change: Callable[[Connection], objec
         db.session().info.setdefault(_REPLAY, []).append((engine, change))
 
 
+def _keep(change: Callable[[Connection], object]) -> None:
+    """Write ``change`` so that it outlives the request: in a short transaction of its own,
+    or (one writer) in the request's, and again after it if that does not commit."""
+    with _counter() as (connection, engine):
+        change(connection)
+    _again_unless_committed(engine, change)
+
+
 @event.listens_for(Session, "after_commit")
 def _committed_with_the_session(session: Session) -> None:
     session.info.pop(_REPLAY, None)
@@ -139,7 +161,7 @@ def _replay_after_rollback(session: Session, transaction: SessionTransaction) ->
                 change(connection)
         except Exception as error:  # never hide the error that rolled the request back
             log.error(
-                "a wrong password could not be counted after the rollback: %s",
+                "a failed attempt could not be counted or recorded after the rollback: %s",
                 describe_exception(error),
             )
 
@@ -195,18 +217,91 @@ def _clear(connection: Connection, user_id: int, purpose: ThrottlePurpose) -> No
     connection.execute(THROTTLES.delete().where(_row(user_id, purpose)))
 
 
-def _count_failure_again(user_id: int, purpose: ThrottlePurpose, limit: Limit):
+def _counting(user_id: int, purpose: ThrottlePurpose, limit: Limit):
     def change(connection: Connection) -> None:
         _take_slot(connection, user_id, purpose, limit, utcnow())
 
     return change
 
 
-def _clear_again(user_id: int, purpose: ThrottlePurpose):
+def _clearing(user_id: int, purpose: ThrottlePurpose):
     def change(connection: Connection) -> None:
         _clear(connection, user_id, purpose)
 
     return change
+
+
+# --- recording failed attempts ----------------------------------------------------------------
+
+MAX_USERNAME = 64
+MAX_ADDRESS = 64
+WITHHELD = "(withheld)"  # in place of the password, where a username holds it
+
+
+def _storable(text: str, most: int) -> str:
+    """Text any database can keep: no NUL, no lone surrogate, at most ``most`` characters."""
+    text = text.replace("\x00", "").encode("utf-8", "replace").decode("utf-8")
+    return text[:most]
+
+
+@dataclass(frozen=True)
+class Source:
+    """Who made an attempt and from where, as its failure is recorded: the username as typed
+    (or the signer's) and the client's address. Never the password."""
+
+    username: str
+    address: str | None = None
+
+    @classmethod
+    def typed(cls, username: str, password: str | None, address: str | None) -> Source:
+        """A sign-in's source: the username as typed, trimmed and cut to 64 characters, with
+        the password cut out wherever it holds it (typed into both fields, or both the same):
+        ``WITHHELD`` stands in its place. It is cut out before the username is shortened, so
+        no piece of it is left at the end either."""
+        typed = username.strip()
+        if password:
+            typed = typed.replace(password, WITHHELD)
+        return cls(typed, address)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "username", _storable(self.username, MAX_USERNAME))
+        if self.address is not None:
+            object.__setattr__(self, "address", _storable(self.address, MAX_ADDRESS) or None)
+
+
+@dataclass(frozen=True)
+class Failure:
+    """One failed attempt, to be written as an ``AuthFailure`` row (the same row if written
+    again after a rollback)."""
+
+    purpose: ThrottlePurpose
+    reason: AuthFailureReason
+    source: Source
+    user_id: int | None = None
+    at: datetime = field(default_factory=utcnow)
+
+    def write(self, connection: Connection) -> None:
+        connection.execute(
+            FAILURES.insert().values(
+                at=self.at,
+                purpose=self.purpose,
+                reason=self.reason,
+                username=self.source.username,
+                user_id=self.user_id,
+                address=self.source.address,
+            )
+        )
+
+
+def record_failure(
+    purpose: ThrottlePurpose,
+    reason: AuthFailureReason,
+    source: Source,
+    user: User | None = None,
+) -> None:
+    """Record a failed attempt the throttle does not count (an unknown username, a deactivated
+    account) so that it outlives the request's rollback."""
+    _keep(Failure(purpose, reason, source, user.id if user is not None else None).write)
 
 
 def _local(moment: datetime, user: User) -> str:
@@ -231,8 +326,12 @@ class Attempt:
     limit: Limit
     attempts: int
     engine: Engine
+    source: Source
     # PostgreSQL: the side connection holding the user's row locked until the answer is known.
     held: Connection | None = None
+    # PostgreSQL: the user is not committed yet (made in this very transaction), so what is
+    # written of the attempt goes in that transaction, to be kept or dropped with the user.
+    pending_user: bool = False
 
     def _settle(self, change: Callable[[Connection], object]) -> None:
         """Write the outcome where the row is held, and let go of it."""
@@ -244,23 +343,34 @@ class Attempt:
             self.held.close()
             self.held = None
 
+    def _write(self, change: Callable[[Connection], object]) -> None:
+        """Write ``change`` where this attempt's outcome goes, so it outlives the request."""
+        if self.held is not None:
+            self._settle(change)
+        elif self.pending_user:
+            change(db.session.connection())
+        else:
+            _keep(change)
+
     @property
     def tries_left(self) -> int:
         return max(0, self.limit.max_failures - self.attempts)
 
     def failed(self) -> str:
-        """Keep it counted (the slot was taken); a sentence on what is left, for the user."""
+        """Keep it counted (the slot was taken) and record it as a wrong password; a sentence
+        on what is left, for the user."""
+        failure = Failure(self.purpose, AuthFailureReason.WRONG_PASSWORD, self.source, self.user.id)
         if self.held is not None:
-            now = utcnow()
 
             def count(connection: Connection) -> None:
-                taken = _take_slot(connection, self.user.id, self.purpose, self.limit, now)
+                taken = _take_slot(connection, self.user.id, self.purpose, self.limit, failure.at)
                 self.attempts = taken if taken is not None else self.limit.max_failures
+                failure.write(connection)
 
-            self._settle(count)
-        _again_unless_committed(
-            self.engine, _count_failure_again(self.user.id, self.purpose, self.limit)
-        )
+            self._write(count)
+        else:  # one writer: the slot was counted in the request's transaction already
+            self._write(failure.write)
+        _again_unless_committed(self.engine, _counting(self.user.id, self.purpose, self.limit))
         what = WHAT_IS_LOCKED[self.purpose]
         lock = _minutes(int(self.limit.lockout.total_seconds()))
         if self.tries_left == 0:
@@ -275,22 +385,20 @@ class Attempt:
 
     def succeeded(self) -> None:
         """A right password: the count starts again from nothing."""
-        if self.held is not None:
-            self._settle(lambda connection: _clear(connection, self.user.id, self.purpose))
-            return
-        with _counter() as (connection, engine):
-            _clear(connection, self.user.id, self.purpose)
-        _again_unless_committed(engine, _clear_again(self.user.id, self.purpose))
+        self._write(_clearing(self.user.id, self.purpose))
 
 
-def take_attempt(user: User, purpose: ThrottlePurpose, *, field: str | None = None) -> Attempt:
+def take_attempt(
+    user: User, purpose: ThrottlePurpose, source: Source, *, field: str | None = None
+) -> Attempt:
     """Count an attempt to enter ``user``'s password for ``purpose`` before checking it, or
-    refuse it with ``TooManyAttempts`` (429, ``Retry-After``) while the user is locked out;
+    refuse it with ``TooManyAttempts`` (429, ``Retry-After``) while the user is locked out,
+    recording the refusal; ``source`` is who tries from where, as a failure is recorded, and
     ``field`` names the form field the refusal belongs beside."""
     limit = limit_for(purpose)
     engine = db.session().get_bind()
     if not _one_writer(engine):
-        return _hold_attempt(user, purpose, limit, engine, field)
+        return _hold_attempt(user, purpose, limit, engine, source, field)
     now = utcnow()
     row = None
     with _counter() as (connection, engine):
@@ -299,7 +407,7 @@ def take_attempt(user: User, purpose: ThrottlePurpose, *, field: str | None = No
         for _ in range(3):
             attempts = _take_slot(connection, user.id, purpose, limit, now)
             if attempts is not None:
-                return Attempt(user, purpose, limit, attempts, engine)
+                return Attempt(user, purpose, limit, attempts, engine, source)
             row = connection.execute(
                 sa.select(THROTTLES.c.locked_until, THROTTLES.c.window_started_at).where(
                     _row(user.id, purpose)
@@ -307,16 +415,22 @@ def take_attempt(user: User, purpose: ThrottlePurpose, *, field: str | None = No
             ).first()
             if row is not None:
                 break
+    _keep(Failure(purpose, AuthFailureReason.LOCKED_OUT, source, user.id, now).write)
     if row is None:  # deleted under us again and again: the user keeps getting it right
         raise TooManyAttempts("Too many attempts at once: try again.", retry_after=1)
     _refuse(user, purpose, limit, row, now, field)
 
 
 def _hold_attempt(
-    user: User, purpose: ThrottlePurpose, limit: Limit, engine: Engine, field: str | None
+    user: User,
+    purpose: ThrottlePurpose,
+    limit: Limit,
+    engine: Engine,
+    source: Source,
+    field: str | None,
 ) -> Attempt:
     """PostgreSQL: lock the user's row on a side connection and keep it until the password has
-    been checked; refuse at once while the user is locked out."""
+    been checked; refuse at once while the user is locked out (and record the refusal)."""
     connection = _side_engine(engine).connect()
     try:
         connection.begin()
@@ -327,7 +441,7 @@ def _hold_attempt(
             # does): no other request can guess at an account that does not exist outside
             # it, and if the transaction rolls back there is no one to remember.
             connection.close()
-            return Attempt(user, purpose, limit, 0, engine)
+            return Attempt(user, purpose, limit, 0, engine, source, pending_user=True)
         row = connection.execute(
             sa.select(THROTTLES.c.locked_until, THROTTLES.c.window_started_at, THROTTLES.c.failures)
             .where(_row(user.id, purpose))
@@ -335,11 +449,13 @@ def _hold_attempt(
         ).one()
         now = utcnow()  # after the wait for the row: what the attempts before this one left
         if row.locked_until is not None and row.locked_until > now:
+            Failure(purpose, AuthFailureReason.LOCKED_OUT, source, user.id, now).write(connection)
+            connection.commit()
             _refuse(user, purpose, limit, row, now, field)
     except BaseException:
-        connection.close()  # rolls back: nothing of this attempt is kept
+        connection.close()  # rolls back what was not committed: nothing else of it is kept
         raise
-    return Attempt(user, purpose, limit, row.failures, engine, held=connection)
+    return Attempt(user, purpose, limit, row.failures, engine, source, held=connection)
 
 
 def _refuse(

@@ -1,17 +1,26 @@
-"""Administration pages: user accounts (the rest is on the admin home page and storage)."""
+"""Administration pages: user accounts and the failed sign-ins and signatures (the rest is on
+the admin home page and storage)."""
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, url_for
+from datetime import date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import login_required
 from flask_wtf import FlaskForm
 
 from biobank.db import unit_of_work
-from biobank.errors import DomainError
+from biobank.downloads import send_report
+from biobank.errors import DomainError, ValidationFailed
+from biobank.models import User
 from biobank.security import current_actor
-from biobank.services import accounts
+from biobank.services import accounts, auth_failures, policy
+from biobank.web.forms import FailedAttemptFilterForm
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
+PER_PAGE = 50
 
 
 def _change(username: str, change, done: str):
@@ -58,3 +67,73 @@ def unlock_user(username: str):
         "{user} is unlocked: their wrong passwords are forgotten, and they can sign in and sign "
         "again now.",
     )
+
+
+# --- failed sign-ins and electronic signatures -------------------------------------------------
+
+
+def _start_of(day: date, zone: ZoneInfo) -> datetime:
+    return datetime.combine(day, time(), zone)
+
+
+def _failure_filters(actor: User) -> tuple[FailedAttemptFilterForm, dict[str, Any] | None]:
+    """The page's filters from the query string, as the service takes them (None when they
+    are not valid: the form says why). Dates are days in the admin's site time zone, both
+    included."""
+    policy.require(actor, policy.Action.READ_AUTH_FAILURES)  # the 403 page before anything
+    form = FailedAttemptFilterForm(formdata=request.args)
+    if not form.validate():
+        return form, None
+    since, until = form.since.data, form.until.data
+    if since is not None and until is not None and since > until:
+        form.until.errors = ["The To date is before the From date: swap them."]
+        return form, None
+    zone = ZoneInfo(actor.site.timezone)
+    return form, {
+        "purpose": form.purpose.data or None,
+        "username": form.username.data or None,
+        "address": form.address.data or None,
+        "since": _start_of(since, zone) if since else None,
+        "until": _start_of(until + timedelta(days=1), zone) if until else None,
+    }
+
+
+def _refusal(form: FailedAttemptFilterForm) -> ValidationFailed:
+    errors = {name: list(messages) for name, messages in form.errors.items()}
+    return ValidationFailed(next(iter(errors.values()))[0], errors=errors)
+
+
+@bp.get("/failed-attempts")
+@login_required
+def failed_attempts():
+    """Failed sign-ins and e-signatures, newest first, with filters (admins)."""
+    actor = current_actor()
+    form, filters = _failure_filters(actor)
+    found = None
+    if filters is not None:
+        try:
+            found = auth_failures.list_failures(
+                actor, page=request.args.get("page", 1, type=int), per_page=PER_PAGE, **filters
+            )
+        except ValidationFailed as refused:
+            for name, messages in (refused.errors or {}).items():
+                form[name].errors = list(messages)
+    return render_template(
+        "admin/failed_attempts.html",
+        form=form,
+        found=found,
+        purposes=auth_failures.PURPOSE_NAMES,
+        reasons=auth_failures.REASON_NAMES,
+    ), (200 if found is not None else 422)
+
+
+@bp.get("/failed-attempts.csv")
+@login_required
+def failed_attempts_csv():
+    """The same list, with the page's filters, as CSV (times in UTC)."""
+    actor = current_actor()
+    form, filters = _failure_filters(actor)
+    if filters is None:
+        raise _refusal(form)
+    table = auth_failures.failures_table(actor, **filters)
+    return send_report(table, "csv", zone=actor.site.timezone)

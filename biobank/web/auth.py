@@ -52,7 +52,9 @@ def login():
     if form.validate_on_submit():
         try:
             with unit_of_work():
-                user = accounts.authenticate(form.username.data, form.password.data)
+                user = accounts.authenticate(
+                    form.username.data, form.password.data, client_address=request.remote_addr
+                )
         except Unauthorized as refused:
             form.password.errors.append(refused.detail)
             return render_template("login.html", form=form), 401

@@ -1,8 +1,14 @@
 from __future__ import annotations
 
+from datetime import date
+
 from flask_wtf import FlaskForm
-from wtforms import PasswordField, StringField
-from wtforms.validators import DataRequired, Length
+from wtforms import DateField, PasswordField, StringField
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import DataRequired, Length, Optional, ValidationError
+
+from biobank.models import ThrottlePurpose
+from biobank.web.shipping_forms import ListedChoiceField
 
 
 class LoginForm(FlaskForm):
@@ -15,4 +21,48 @@ class LoginForm(FlaskForm):
         "Password",
         validators=[DataRequired(), Length(max=1024)],
         render_kw={"autocomplete": "current-password"},
+    )
+
+
+EARLIEST_FILTER_DATE = date(2000, 1, 1)
+LATEST_FILTER_DATE = date(2999, 12, 31)
+
+
+def _filter_date(form: FlaskForm, field: DateField) -> None:
+    if field.data is not None and not EARLIEST_FILTER_DATE <= field.data <= LATEST_FILTER_DATE:
+        raise ValidationError("Give a date from 2000-01-01 on, e.g. 2026-03-01.")
+
+
+class FailedAttemptFilterForm(FlaskForm):
+    """The failed-attempts page's filters, read from the query string: nothing is written,
+    so no CSRF token. Dates are days in the admin's site time zone, both included."""
+
+    class Meta:
+        csrf = False
+
+    purpose = ListedChoiceField(
+        "Attempt",
+        default="",
+        unlisted="Choose sign-ins, e-signatures, or both.",
+        choices=[
+            SelectChoice("", "Sign-ins and e-signatures"),
+            SelectChoice(ThrottlePurpose.LOGIN.value, "Sign-ins"),
+            SelectChoice(ThrottlePurpose.SIGNATURE.value, "E-signatures"),
+        ],
+    )
+    username = StringField(
+        "Username", validators=[Optional(), Length(max=64)], render_kw={"autocomplete": "off"}
+    )
+    address = StringField(
+        "Address", validators=[Optional(), Length(max=64)], render_kw={"autocomplete": "off"}
+    )
+    since = DateField(
+        "From",
+        validators=[Optional(), _filter_date],
+        render_kw={"min": EARLIEST_FILTER_DATE.isoformat()},
+    )
+    until = DateField(
+        "To (included)",
+        validators=[Optional(), _filter_date],
+        render_kw={"min": EARLIEST_FILTER_DATE.isoformat()},
     )

@@ -114,6 +114,7 @@ def close(shipment_id: int):
             temperature_c=form.temperature_c.data or None,
             notes=form.notes.data,
             signature_password=form.signature_password.data,
+            client_address=request.remote_addr,
         ),
         done=_closed,
         again=lambda status: _render_receipt(shipment, form, status),

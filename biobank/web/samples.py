@@ -410,6 +410,7 @@ def dispose(barcode: str):
             sample.barcode,
             form.reason.data,
             signature_password=form.signature_password.data,
+            client_address=request.remote_addr,
         ),
         done=lambda gone: _back_to(gone, f"{_named(gone)} is disposed of; its position is free."),
         again=_page_again(actor, sample, "dispose", form),

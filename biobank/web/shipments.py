@@ -248,6 +248,7 @@ def dispatch(shipment_id: int):
             tracking_number=form.tracking_number.data or "",
             dry_ice_kg=form.dry_ice_kg.data or None,
             signature_password=form.signature_password.data,
+            client_address=request.remote_addr,
         ),
         done=lambda sent: _back_to(
             sent,

@@ -12,6 +12,7 @@ from biobank.db import unit_of_work, utcnow
 from biobank.errors import Forbidden, TooManyAttempts, ValidationFailed
 from biobank.extensions import db
 from biobank.models import (
+    AuthFailure,
     Event,
     PasswordThrottle,
     Role,
@@ -342,6 +343,9 @@ def test_sixteen_guesses_at_once_get_no_more_than_five_tries(app, technician):
     assert sorted(outcomes) == ["locked"] * 11 + ["wrong"] * 5, outcomes
     row = _throttle(technician)
     assert row.failures == 5 and row.locked_until is not None
+    # Each of the sixteen is recorded for admins, as what it was.
+    recorded = db.session.scalars(sa.select(AuthFailure.reason)).all()
+    assert sorted(recorded) == ["locked_out"] * 11 + ["wrong_password"] * 5
     with pytest.raises(TooManyAttempts):
         _sign(technician)
 
