@@ -44,6 +44,7 @@ import time
 import urllib.request
 import uuid
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -152,12 +153,12 @@ class CpuMeter:
     """CPU used during a run by the app (gunicorn master and workers), by PostgreSQL (the load
     database's backends and the server's shared processes), and how busy the machine was."""
 
-    def __init__(self, server_pid: int) -> None:
-        self.server_pid = server_pid
+    def __init__(self, *server_pids: int) -> None:
+        self.server_pids = set(server_pids)
 
     def _groups(self) -> dict[str, dict[int, float]]:
         processes = _processes()
-        app = {self.server_pid} | {pid for pid, ppid, _ in processes if ppid == self.server_pid}
+        app = self.server_pids | {pid for pid, ppid, _ in processes if ppid in self.server_pids}
         database = {pid for pid, _, name in processes if name == "postgres" and _ours(pid)}
         return {
             "app": {pid: _cpu_seconds(pid) for pid in app},
@@ -466,8 +467,91 @@ def _check_database(url: str) -> dict[str, int]:
     return {"received": received, "doubled": doubled, "items": items}
 
 
-def _measure(url: str, duration: float) -> dict:
+def _serve(url: str, shape: tuple[tuple[int, int], ...]) -> list[Server]:
+    """One gunicorn per (workers, threads) in ``shape``, each on its own port, all answering."""
+    servers = [Server(url, workers, threads) for workers, threads in shape]
+    try:
+        for server in servers:
+            server.wait()
+    except BaseException:
+        for server in servers:
+            server.stop()
+        raise
+    return servers
+
+
+def _scanners(servers: list[Server], headers: list[dict[str, str]], pile) -> list[Scanner]:
+    """The scanners, spread over the servers in turn (a load balancer's round robin)."""
+    return [Scanner(servers[n % len(servers)].port, h, pile, n) for n, h in enumerate(headers)]
+
+
+def _run_shape(url: str, cast, headers, shape, duration: float, rate: float) -> dict:
+    """``duration`` seconds under load on the servers of ``shape``, on a fresh pile of tubes
+    sized from ``rate`` (scans/s)."""
     from biobank.extensions import db
+
+    tubes = math.ceil(rate * duration * MARGIN) + CLIENTS * SHIPMENT_TUBES
+    began = time.perf_counter()
+    pile = _pile(cast.collector, tubes)
+    db.session.commit()
+    figures: dict = {
+        "setup": time.perf_counter() - began,
+        "tubes": pile.qsize() * SHIPMENT_TUBES,
+        "shipments": pile.qsize(),
+    }
+    servers = _serve(url, shape)
+    try:
+        scanners = _scanners(servers, headers, pile)
+        print(f"  made in {figures['setup']:.0f} s; {duration:.0f} s under load …", flush=True)
+        started = datetime.now(UTC)
+        with CpuMeter(*(server.process.pid for server in servers)) as cpu:
+            total, wall, each = drive(scanners, duration)
+        figures["window"] = (started, datetime.now(UTC))
+        figures["cpu"] = cpu.used if "busy" in cpu.used else {}
+    finally:
+        for server in servers:
+            server.stop()
+    figures.update(total=total, wall=wall, ran_dry=sum(t.ran_dry for t in each))
+    return figures
+
+
+def _sequencer_delays(url: str, start: datetime, end: datetime) -> dict[str, float | int]:
+    """For the events recorded between ``start`` and ``end``: seconds from the event's record
+    to the first tree head that holds it (p50, p99, max), and how many no head held yet."""
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as connection:
+            row = connection.execute(
+                sa.text(
+                    "SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY delay), "
+                    "percentile_cont(0.99) WITHIN GROUP (ORDER BY delay), max(delay), "
+                    "count(delay), count(*) - count(delay) FROM ("
+                    " SELECT extract(epoch FROM head.sequenced_at - e.recorded_at) AS delay"
+                    " FROM events e LEFT JOIN LATERAL ("
+                    "  SELECT h.sequenced_at FROM custody_tree_heads h"
+                    "  WHERE h.tree_size > e.log_index ORDER BY h.tree_size LIMIT 1"
+                    " ) head ON true"
+                    " WHERE e.recorded_at BETWEEN :start AND :end) delays"
+                ),
+                {"start": start, "end": end},
+            ).one()
+    finally:
+        engine.dispose()
+    p50, p99, worst, sequenced, waiting = row
+    return {
+        "p50": float(p50 or 0),
+        "p99": float(p99 or 0),
+        "max": float(worst or 0),
+        "sequenced": sequenced,
+        "waiting": waiting,
+    }
+
+
+def _measure(url: str, duration: float, shapes: list[tuple[tuple[int, int], ...]]) -> dict:
+    """A calibration on the first shape, then each shape under load in turn, then the checks
+    of everything they wrote."""
+    from biobank.extensions import db
+    from biobank.sequencer import sequence_pending
     from biobank.services.custody_log import verify_chain
 
     with bench_app(url) as (app, cast):
@@ -476,59 +560,57 @@ def _measure(url: str, duration: float) -> dict:
         headers = [bearer(cast.technician) for _ in range(CLIENTS)]
         db.session.commit()  # no transaction left open beside the server
         figures: dict = {"calibration_setup": time.perf_counter() - began}
-        server = Server(url)
+        servers = _serve(url, shapes[0])
         try:
-            server.wait()
             print(
                 f"  calibrating: {CLIENTS} scanners, {WARM_UP_SECONDS} s to warm up, "
                 f"{CALIBRATION_SECONDS} s measured …",
                 flush=True,
             )
-            scanners = [Scanner(server.port, h, calibration, n) for n, h in enumerate(headers)]
+            scanners = _scanners(servers, headers, calibration)
             warm, _, _ = drive(scanners, WARM_UP_SECONDS)
-            with CpuMeter(server.process.pid) as cpu:
+            with CpuMeter(*(server.process.pid for server in servers)) as cpu:
                 measured, measured_wall, measured_each = drive(scanners, CALIBRATION_SECONDS)
             warm.add(measured)
-            # Each scanner's own pace while it had tubes (one may run out of calibration tubes).
-            rate = sum(t.scans / t.elapsed for t in measured_each if t.elapsed > 0)
-            # Other work on the machine may slow the calibration more than the timed run: what
-            # the app could do with every core bounds the scan rate better.
-            if "busy" in cpu.used and measured.requests:
-                per_request = (cpu.used["app"] + cpu.used["postgres"]) / measured.requests
-                share = measured.scans / measured.requests
-                rate = max(rate, (os.cpu_count() or 2) / per_request * share)
-            tubes = math.ceil(rate * duration * MARGIN) + CLIENTS * SHIPMENT_TUBES
-            print(
-                f"  calibration: {measured.requests / measured_wall:.0f} requests/s; up to "
-                f"{rate:.0f} scans/s → making {tubes} tubes …",
-                flush=True,
-            )
-            began = time.perf_counter()
-            pile = _pile(cast.collector, tubes)
-            db.session.commit()
-            figures["setup"] = time.perf_counter() - began
-            figures["tubes"] = pile.qsize() * SHIPMENT_TUBES
-            figures["shipments"] = pile.qsize()
-            print(f"  made in {figures['setup']:.0f} s; {duration:.0f} s under load …", flush=True)
-            with CpuMeter(server.process.pid) as cpu:
-                total, wall, each = drive(
-                    [Scanner(server.port, h, pile, n) for n, h in enumerate(headers)], duration
-                )
-            figures["cpu"] = cpu.used if "busy" in cpu.used else {}
         finally:
-            server.stop()
-        if total.problems or warm.problems:
-            print("  first problems:", *(warm.problems + total.problems)[:10], sep="\n    ")
+            for server in servers:
+                server.stop()
+        # Each scanner's own pace while it had tubes (one may run out of calibration tubes).
+        rate = sum(t.scans / t.elapsed for t in measured_each if t.elapsed > 0)
+        # Other work on the machine may slow the calibration more than the timed run: what
+        # the app could do with every core bounds the scan rate better.
+        if "busy" in cpu.used and measured.requests:
+            per_request = (cpu.used["app"] + cpu.used["postgres"]) / measured.requests
+            share = measured.scans / measured.requests
+            rate = max(rate, (os.cpu_count() or 2) / per_request * share)
+        print(
+            f"  calibration: {measured.requests / measured_wall:.0f} requests/s; up to "
+            f"{rate:.0f} scans/s",
+            flush=True,
+        )
+        runs = []
+        for number, shape in enumerate(shapes):
+            seconds_here = duration if number == 0 else scaling_seconds()
+            print(f"  {_shape_name(shape)} …", flush=True)
+            runs.append(_run_shape(url, cast, headers, shape, seconds_here, rate))
+        for run in runs:
+            if run["total"].problems:
+                print("  first problems:", *run["total"].problems[:10], sep="\n    ")
+        if warm.problems:
+            print("  calibration problems:", *warm.problems[:10], sep="\n    ")
+        for run in runs:
+            run["delays"] = _sequencer_delays(url, *run["window"])
+        with app.app_context():
+            sequence_pending(wait=True)  # what the servers' sequencers had not reached
         began = time.perf_counter()
         checks = _check_database(url)
         with app.app_context():
             chain = verify_chain()
         figures["verify"] = time.perf_counter() - began
+        answered = warm.expected + sum(run["total"].expected for run in runs)
         figures.update(
-            total=total,
-            wall=wall,
-            ran_dry=sum(t.ran_dry for t in each),
-            answered=total.expected + warm.expected,
+            runs=runs,
+            answered=answered,
             warm_errors=warm.errors,
             warm_requests=warm.requests,
             chain_intact=chain.intact,
@@ -537,6 +619,132 @@ def _measure(url: str, duration: float) -> dict:
             **checks,
         )
         return figures
+
+
+def scaling_seconds() -> float:
+    return float(os.environ.get("BIOBANK_LOAD_SCALING_SECONDS", "20"))
+
+
+# The deployment measured in full, then the same load on other shapes: one server of 1, 2 or 4
+# workers, and two servers on two ports against the one database (N app servers behind a load
+# balancer), so the cost per request shows whether it grows with processes or servers.
+MAIN_SHAPE = ((WORKERS, THREADS),)
+SCALING_SHAPES = (((1, THREADS),), ((2, THREADS),), ((4, THREADS),), ((2, THREADS), (2, THREADS)))
+
+
+def _shape_name(shape: tuple[tuple[int, int], ...]) -> str:
+    servers = " + ".join(f"{w} worker{'s' if w > 1 else ''} × {t} threads" for w, t in shape)
+    return f"{len(shape)} gunicorn servers ({servers})" if len(shape) > 1 else f"gunicorn {servers}"
+
+
+def _cpu_per_request(run: dict) -> tuple[float, float] | None:
+    cpu, total = run["cpu"], run["total"]
+    if not cpu or not total.requests:
+        return None
+    return cpu["app"] / total.requests, cpu["postgres"] / total.requests
+
+
+def _main_rows(run: dict, f: dict, duration: float) -> list[dict]:
+    total: Tally = run["total"]
+    where = (
+        f"{_shape_name(MAIN_SHAPE)}, {CLIENTS} clients, {os.cpu_count()} cores, {duration:.0f} s"
+    )
+    latencies = total.latencies or [0.0]
+    delays = run["delays"]
+    rows = [
+        {
+            "figure": f"PostgreSQL under load ({where}): requests/s "
+            f"({SCANS_PER_LOOKUP} receipt scans : 1 look-up)",
+            "value": round(total.requests / run["wall"], 1),
+            "unit": "/s",
+            "target": ">= 350/s",
+        },
+        {
+            "figure": "under load: receipt scans/s",
+            "value": round(total.scans / run["wall"], 1),
+            "unit": "/s",
+        },
+        *(
+            {
+                "figure": f"under load: latency p{round(q * 100)} (all requests)",
+                "value": ms(percentile(latencies, q)),
+                "unit": "ms",
+            }
+            for q in (0.5, 0.95, 0.99)
+        ),
+        {
+            "figure": "under load: receipt scan latency p95",
+            "value": ms(percentile(total.scan_latencies or [0.0], 0.95)),
+            "unit": "ms",
+        },
+        {
+            "figure": f"under load: custody sequencer delay, event recorded → in a tree head, "
+            f"p99 (p50 {delays['p50']:.2f} s, max {delays['max']:.2f} s, "
+            f"{delays['sequenced']} events; {delays['waiting']} not yet sequenced when the "
+            "servers stopped)",
+            "value": round(delays["p99"], 2),
+            "unit": "s",
+            "target": "<= a few s",
+        },
+        {
+            "figure": "under load: scanners that ran out of tubes",
+            "value": run["ran_dry"],
+            "unit": "",
+            "target": "0",
+        },
+        {
+            "figure": f"under load: setup of {run['tubes']} finalized tubes in "
+            f"{run['shipments']} dispatched shipments, through the services (after a "
+            f"{WARM_UP_SECONDS + CALIBRATION_SECONDS} s calibration on {CALIBRATION_TUBES} tubes, "
+            f"{f['calibration_setup']:.0f} s to make)",
+            "value": round(run["setup"], 1),
+            "unit": "s",
+        },
+    ]
+    cost = _cpu_per_request(run)
+    if cost:
+        cores = os.cpu_count() or 2
+        cpu = run["cpu"]
+        rows += [
+            {
+                "figure": "under load: CPU per request: app (gunicorn workers) + PostgreSQL; "
+                f"together they used {(cpu['app'] + cpu['postgres']) / cpu['wall']:.2f} of "
+                f"{cores} cores while the machine was {cpu['busy']:.0%} busy (the load "
+                "generator and other work included)",
+                "value": f"{ms(cost[0])} + {ms(cost[1])}",
+                "unit": "ms",
+                "target": f"<= {ms(cores / 350)} together for 350/s",
+            },
+            {
+                "figure": f"under load: requests/s if the app and PostgreSQL had all {cores} "
+                "cores (cores ÷ their CPU per request; lock waits not counted)",
+                "value": round(cores / sum(cost), 1),
+                "unit": "/s",
+                "target": ">= 350/s",
+            },
+        ]
+    return rows
+
+
+def _scaling_rows(runs: list[dict]) -> list[dict]:
+    rows = []
+    for shape, run in zip(SCALING_SHAPES, runs, strict=True):
+        total: Tally = run["total"]
+        cost = _cpu_per_request(run)
+        cpu_text = (
+            f"; CPU per request app {ms(cost[0])} + PostgreSQL {ms(cost[1])} ms" if cost else ""
+        )
+        rows.append(
+            {
+                "figure": f"scaling: {_shape_name(shape)}, {CLIENTS} clients, "
+                f"{scaling_seconds():.0f} s: requests/s (p95 "
+                f"{ms(percentile(total.latencies or [0.0], 0.95))} ms{cpu_text}; sequencer "
+                f"delay p99 {run['delays']['p99']:.2f} s; errors {total.errors})",
+                "value": round(total.requests / run["wall"], 1),
+                "unit": "/s",
+            }
+        )
+    return rows
 
 
 def run() -> list[dict]:
@@ -551,108 +759,41 @@ def run() -> list[dict]:
                 "target": "",
             }
         ]
-    f = _measure(url, duration)
-    total: Tally = f["total"]
-    where = (
-        f"gunicorn {WORKERS} workers × {THREADS} threads, {CLIENTS} clients, "
-        f"{os.cpu_count()} cores, {duration:.0f} s"
-    )
-    latencies = total.latencies or [0.0]
-    rows = [
+    f = _measure(url, duration, [MAIN_SHAPE, *SCALING_SHAPES])
+    main, scaling = f["runs"][0], f["runs"][1:]
+    requests = sum(run["total"].requests for run in f["runs"])
+    errors = sum(run["total"].errors for run in f["runs"])
+    rows = _main_rows(main, f, duration) + _scaling_rows(scaling)
+    rows += [
         {
-            "figure": f"PostgreSQL under load ({where}): requests/s "
-            f"({SCANS_PER_LOOKUP} receipt scans : 1 look-up)",
-            "value": round(total.requests / f["wall"], 1),
-            "unit": "/s",
-            "target": ">= 500/s",
-        },
-        {
-            "figure": "under load: receipt scans/s",
-            "value": round(total.scans / f["wall"], 1),
-            "unit": "/s",
-            "target": "",
-        },
-        {
-            "figure": f"under load: errors in {total.requests} requests and "
+            "figure": f"under load, every run: errors in {requests} requests and "
             f"{f['warm_requests']} calibration requests (5xx, connection error, unexpected 4xx "
             "or scan outcome)",
-            "value": total.errors + f["warm_errors"],
+            "value": errors + f["warm_errors"],
             "unit": "",
             "target": "0",
         },
-        *(
-            {
-                "figure": f"under load: latency p{round(q * 100)} (all requests)",
-                "value": ms(percentile(latencies, q)),
-                "unit": "ms",
-                "target": "",
-            }
-            for q in (0.5, 0.95, 0.99)
-        ),
         {
-            "figure": "under load: receipt scan latency p95",
-            "value": ms(percentile(total.scan_latencies or [0.0], 0.95)),
-            "unit": "ms",
-            "target": "",
-        },
-        {
-            "figure": "under load: scans answered `expected` = `received` events in the database "
-            "(calibration included)",
+            "figure": "under load, every run: scans answered `expected` = `received` events in "
+            "the database (calibration included)",
             "value": f"{f['answered']} = {f['received']}",
             "unit": "",
             "target": "equal",
         },
         {
-            "figure": "under load: tubes with more than one `received` event",
+            "figure": "under load, every run: tubes with more than one `received` event",
             "value": f["doubled"],
             "unit": "",
             "target": "0",
         },
         {
-            "figure": f"under load: chain of custody intact ({f['chain_checked']} events checked)",
+            "figure": f"under load, every run: custody log intact ({f['chain_checked']} events "
+            "checked)",
             "value": "yes" if f["chain_intact"] else f"no: {f['chain_break']}",
             "unit": "",
             "target": "yes",
         },
-        {
-            "figure": "under load: scanners that ran out of tubes",
-            "value": f["ran_dry"],
-            "unit": "",
-            "target": "0",
-        },
-        {
-            "figure": f"under load: setup of {f['tubes']} finalized tubes in {f['shipments']} "
-            f"dispatched shipments, through the services (after a "
-            f"{WARM_UP_SECONDS + CALIBRATION_SECONDS} s calibration on {CALIBRATION_TUBES} tubes, "
-            f"{f['calibration_setup']:.0f} s to make)",
-            "value": round(f["setup"], 1),
-            "unit": "s",
-            "target": "",
-        },
     ]
-    cpu = f["cpu"]
-    if cpu and total.requests:
-        cores = os.cpu_count() or 2
-        used = cpu["app"] + cpu["postgres"]
-        per_request = used / total.requests
-        rows += [
-            {
-                "figure": "under load: CPU per request: app (gunicorn workers) + PostgreSQL; "
-                f"together they used {used / cpu['wall']:.2f} of {cores} cores while the "
-                f"machine was {cpu['busy']:.0%} busy (other work included)",
-                "value": f"{ms(cpu['app'] / total.requests)} + "
-                f"{ms(cpu['postgres'] / total.requests)}",
-                "unit": "ms",
-                "target": f"<= {ms(cores / 500)} together for 500/s",
-            },
-            {
-                "figure": f"under load: requests/s if the app and PostgreSQL had all {cores} cores "
-                "(cores ÷ their CPU per request; lock waits not counted)",
-                "value": round(cores / per_request, 1) if per_request else "n/a",
-                "unit": "/s",
-                "target": ">= 500/s",
-            },
-        ]
     if f["answered"] != f["received"] or f["items"] != f["received"]:
         rows.append(
             {

@@ -2,10 +2,12 @@
 answer again, and the write happens once.
 
 The key is claimed before the route runs (one row per user and key, inserted by one
-``INSERT … ON CONFLICT DO NOTHING``) and committed, so a concurrent retry sees it; the route's
-answer is stored after it, by the row's id. A concurrent retry while the first request is still
-running gets a 409; a retry after a 5xx or a 429 runs again (nothing was written: the route's
-transaction rolled back); an answer is kept for 24 hours.
+``INSERT … ON CONFLICT DO NOTHING``); on PostgreSQL the claim commits with the route's own
+write (one commit, not two), on SQLite on its own. A concurrent retry waits for the claim's
+commit and then sees it; the route's answer is stored after it, by the row's id. A concurrent
+retry while the first request is still running gets a 409; a retry after a 5xx or a 429 runs
+again (nothing was written: the route's transaction rolled back); any other answer, a refusal
+included, is given again for 24 hours.
 """
 
 from __future__ import annotations
@@ -81,6 +83,19 @@ def _claim_for(insert) -> sa.Insert:
 # ``INSERT … ON CONFLICT`` exists on both databases the app runs on, spelled per dialect. Built
 # once: every API write runs it.
 _CLAIM = {"postgresql": _claim_for(postgresql.insert), "sqlite": _claim_for(sqlite.insert)}
+_ANSWERED_CLAIM = (
+    postgresql.insert(_TABLE)
+    .values(
+        user_id=sa.bindparam("user_id"),
+        key=sa.bindparam("key"),
+        fingerprint=sa.bindparam("fingerprint"),
+        created_at=sa.bindparam("created_at"),
+        status=sa.bindparam("status"),
+        response_body=sa.bindparam("response_body"),
+        content_type=sa.bindparam("content_type"),
+    )
+    .on_conflict_do_nothing(index_elements=[_TABLE.c.user_id, _TABLE.c.key])
+)
 _ANSWER = (
     sa.update(_TABLE)
     .where(_TABLE.c.id == sa.bindparam("key_id"))
@@ -92,6 +107,47 @@ _ANSWER = (
 )
 
 
+def _claim(claim: dict) -> int | None:
+    """The new key's row id, or None when the user has used this key already."""
+    return db.session.scalar(_CLAIM[db.session.get_bind().dialect.name], claim)
+
+
+def _known_key(claim: dict) -> Response | None:
+    """A key used before: its answer again, a refusal, or (its answer forgotten, its request
+    dead) this request runs under it."""
+    stmt = sa.select(IdempotencyKey).where(
+        IdempotencyKey.user_id == claim["user_id"], IdempotencyKey.key == claim["key"]
+    )
+    if db.session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update()
+    record = db.session.scalar(stmt)
+    now = claim["created_at"]
+    if record is None:
+        # Its request failed and freed it between our two statements: the retry will run.
+        raise Conflict(IN_FLIGHT)
+    if record.created_at < now - KEPT_FOR:
+        # Its answer is forgotten: the key starts afresh for this request.
+        record.fingerprint = claim["fingerprint"]
+        record.status = None
+        record.response_body = None
+        record.content_type = None
+        record.created_at = now
+    elif record.fingerprint != claim["fingerprint"]:
+        raise ValidationFailed.for_field(
+            HEADER,
+            "This Idempotency-Key was used for a different request: use a new key for a "
+            "new request.",
+        )
+    elif record.status is not None:
+        return _replay(record)
+    elif record.created_at > now - ABANDONED_AFTER:
+        raise Conflict(IN_FLIGHT)
+    else:
+        record.created_at = now  # the first attempt died: this one runs
+    g.idempotency_key_id = record.id
+    return None
+
+
 def claim_key() -> Response | None:
     key = request.headers.get(HEADER)
     actor = g.get("actor")
@@ -101,69 +157,49 @@ def claim_key() -> Response | None:
         raise ValidationFailed.for_field(
             HEADER, "Use 1 to 255 visible ASCII characters, e.g. a UUID, one per request."
         )
-    request_print = fingerprint()
-    now = utcnow()
-    user_id = actor.id  # read before the unit: a primary key never goes stale
+    # actor.id is read before any unit: a primary key never goes stale.
+    claim = {"user_id": actor.id, "key": key, "fingerprint": fingerprint(), "created_at": utcnow()}
+    if db.session.get_bind().dialect.name == "postgresql":
+        # A new key (nearly every request) is claimed by one statement in the route's own
+        # transaction, and commits with its write: a concurrent retry of the same key waits
+        # for that commit, then finds the key. Should the route roll back, its claim goes
+        # with it, and the answer is kept afterwards (remember_answer).
+        claimed = _claim(claim)
+        if claimed is not None:
+            g.idempotency_key_id, g.idempotency_claim = claimed, claim
+            return None
+        with unit_of_work(keep_loaded=True):
+            return _known_key(claim)
+    # SQLite: a write transaction begins IMMEDIATE (one writer), so the claim commits on its own
+    # before the route's unit begins.
     with unit_of_work(keep_loaded=True):
-        # A new key (nearly every request) is claimed by one statement; a concurrent claim of
-        # the same key waits for ours to commit, then finds it.
-        claimed = db.session.scalar(
-            _CLAIM[db.session.get_bind().dialect.name],
-            {"user_id": user_id, "key": key, "fingerprint": request_print, "created_at": now},
-        )
+        claimed = _claim(claim)
         if claimed is not None:
             g.idempotency_key_id = claimed
             return None
-        stmt = sa.select(IdempotencyKey).where(
-            IdempotencyKey.user_id == user_id, IdempotencyKey.key == key
-        )
-        if db.session.get_bind().dialect.name == "postgresql":
-            stmt = stmt.with_for_update()
-        record = db.session.scalar(stmt)
-        if record is None:
-            # Its request failed and freed it between our two statements: the retry will run.
-            raise Conflict(IN_FLIGHT)
-        if record.created_at < now - KEPT_FOR:
-            # Its answer is forgotten: the key starts afresh for this request.
-            record.fingerprint = request_print
-            record.status = None
-            record.response_body = None
-            record.content_type = None
-            record.created_at = now
-        elif record.fingerprint != request_print:
-            raise ValidationFailed.for_field(
-                HEADER,
-                "This Idempotency-Key was used for a different request: use a new key for a "
-                "new request.",
-            )
-        elif record.status is not None:
-            return _replay(record)
-        elif record.created_at > now - ABANDONED_AFTER:
-            raise Conflict(IN_FLIGHT)
-        else:
-            record.created_at = now  # the first attempt died: this one runs
-        g.idempotency_key_id = record.id
-    return None
+        return _known_key(claim)
 
 
 def remember_answer(response: Response) -> Response:
     key_id = g.pop("idempotency_key_id", None)
+    claim = g.pop("idempotency_claim", None)
     if key_id is None:
         return response
     with unit_of_work(keep_loaded=True):  # the answer is made: nothing is read after this
         if response.status_code >= 500 or response.status_code == 429:
             # nothing was written, and a 429 says to come back later: a retry may run again
             db.session.execute(sa.delete(_TABLE).where(_TABLE.c.id == key_id))
-        else:
-            db.session.execute(
-                _ANSWER,
-                {
-                    "key_id": key_id,
-                    "status": response.status_code,
-                    "response_body": response.get_data(as_text=True),
-                    "content_type": response.content_type,
-                },
-            )
+            return response
+        answer = {
+            "status": response.status_code,
+            "response_body": response.get_data(as_text=True),
+            "content_type": response.content_type,
+        }
+        kept = db.session.execute(_ANSWER, {"key_id": key_id, **answer}).rowcount
+        if not kept and claim is not None:
+            # The route's transaction rolled back and took its claim with it (a refusal):
+            # the key is claimed again, with the answer, unless a retry has it already.
+            db.session.execute(_ANSWERED_CLAIM, {**claim, **answer})
     return response
 
 

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import lazyload, selectinload
 
 import labels
 from biobank.db import get_record, utcnow
@@ -63,11 +63,14 @@ def get_shipment(
     user: User, shipment_id: int, *, lock: bool = False, with_items: bool = True
 ) -> Shipment:
     """The shipment, if visible. ``with_items=False`` for the scan path: a receipt of a
-    thousand tubes must not load a thousand items for every scan."""
+    thousand tubes must not load a thousand items for every scan, nor join its two sites
+    (the receiving one is the user's own, loaded already; the other is read if used)."""
     shipment = get_record(
         Shipment,
         shipment_id,
-        options=[selectinload(Shipment.items)] if with_items else [],
+        options=[selectinload(Shipment.items)]
+        if with_items
+        else [lazyload(Shipment.origin), lazyload(Shipment.destination)],
         with_for_update={"of": Shipment} if lock and on_postgres() else None,
         populate_existing=lock,
     )

@@ -89,6 +89,24 @@ def test_a_refused_request_is_replayed_as_refused(client, auth_headers, collecto
     assert retry.get_json()["detail"] == first.get_json()["detail"]
 
 
+def test_a_refusal_inside_the_write_is_kept_and_replayed(
+    client, auth_headers, technician, collector, dispatched_shipment
+):
+    """The write's transaction rolls back (on PostgreSQL the key's claim with it): the refusal
+    is still kept under the key and given again."""
+    shipment = dispatched_shipment(collector)
+    headers = {**auth_headers(technician), "Idempotency-Key": "scan-unknown-1"}
+    path = f"/api/v1/shipments/{shipment.id}/receipt/scans"
+    first = client.post(path, json={"barcode": "JQCNWGC14D"}, headers=headers)
+    retry = client.post(path, json={"barcode": "JQCNWGC14D"}, headers=headers)
+    assert first.status_code == retry.status_code == 404, first.get_json()
+    assert retry.headers["Idempotent-Replayed"] == "true"
+    kept = db.session.scalar(
+        sa.select(IdempotencyKey).where(IdempotencyKey.key == "scan-unknown-1")
+    )
+    assert kept.status == 404 and kept.user_id == technician.id
+
+
 def test_a_created_shipment_is_not_created_twice(client, auth_headers, collector, biobank_site):
     headers = {**auth_headers(collector), "Idempotency-Key": "open-2"}
     body = {"destination": "MAYO-BB", "temperature": "refrigerated"}
