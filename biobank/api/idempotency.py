@@ -15,9 +15,11 @@ from __future__ import annotations
 import hashlib
 import re
 from datetime import timedelta
+from typing import Any
 
 import sqlalchemy as sa
-from flask import Flask, Response, g, request
+from flask import Flask, Response, g, jsonify, request
+from marshmallow import Schema
 from sqlalchemy.dialects import postgresql, sqlite
 
 from biobank.db import unit_of_work, utcnow
@@ -180,10 +182,30 @@ def claim_key() -> Response | None:
         return _known_key(claim)
 
 
+def answer_with_the_write(schema: Schema, result: Any, status: int = 200) -> None:
+    """For a write route many clients hit at once (a receipt scan): keep its answer under the
+    request's Idempotency-Key in the write's own transaction, one commit instead of two. The
+    route then answers ``result`` through ``schema`` with ``status``, the very body kept here."""
+    key_id = g.get("idempotency_key_id")
+    if key_id is None:
+        return
+    body = jsonify(schema.dump(result))  # the body flask-smorest's response will carry
+    db.session.execute(
+        _ANSWER,
+        {
+            "key_id": key_id,
+            "status": status,
+            "response_body": body.get_data(as_text=True),
+            "content_type": body.content_type,
+        },
+    )
+    g.idempotency_answered = status
+
+
 def remember_answer(response: Response) -> Response:
     key_id = g.pop("idempotency_key_id", None)
     claim = g.pop("idempotency_claim", None)
-    if key_id is None:
+    if key_id is None or g.pop("idempotency_answered", None) == response.status_code:
         return response
     with unit_of_work(keep_loaded=True):  # the answer is made: nothing is read after this
         if response.status_code >= 500 or response.status_code == 429:

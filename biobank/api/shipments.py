@@ -4,6 +4,7 @@ from flask import request
 
 from biobank.api.collections import PDF_RESPONSE
 from biobank.api.common import API_PREFIX, Blueprint, page_body
+from biobank.api.idempotency import answer_with_the_write
 from biobank.db import unit_of_work
 from biobank.downloads import send_printable_pdf
 from biobank.schemas.common import page_schema
@@ -186,6 +187,7 @@ def scan(body, shipment_id: int):
         result = receiving.receive_scan(
             actor, shipment, body["barcode"], damaged=body["damaged"], note=body.get("note")
         )
+        answer_with_the_write(ScanResultSchema(), result)
     return result
 
 
