@@ -197,7 +197,7 @@ def _profile(work: Work, worker: int, kind: str, requests: int) -> dict[str, flo
     out = Path(tempfile.mkstemp(prefix="biobank-cost-", suffix=".txt")[1])
     recorder = subprocess.Popen(
         [
-            *(spy, "record", "--pid", str(worker), "--rate", "1000", "--format", "raw"),
+            *(spy, "record", "--pid", str(worker), "--rate", "1000", "--gil", "--format", "raw"),
             *("--output", str(out), "--nonblocking", "--full-filenames"),
         ],
         stdout=subprocess.DEVNULL,
@@ -326,7 +326,7 @@ def rows_for(figures: dict) -> list[dict]:
                 shares = "; ".join(f"{layer} {s:.0%}" for layer, s in split.items() if s >= 0.01)
                 rows.append(
                     {
-                        "figure": f"{label}: where a {kind}'s app CPU goes (py-spy samples by "
+                        "figure": f"{label}: where a {kind}'s app CPU goes (py-spy samples holding the GIL, by "
                         "layer; (SQL): inside SQLAlchemy or the driver)",
                         "value": shares,
                     }

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload, selectinload
 
 from biobank.errors import InvalidTransition
 from biobank.extensions import db
@@ -84,8 +84,21 @@ def transition(sample: Sample, target: SampleStatus, *, hint: str | None = None)
 # --- look-ups -------------------------------------------------------------------------------
 
 
+# The tube with what its page and its API answer show, in one statement (not one for the tube,
+# one for its flags and one for its place), built once: every look-up runs it.
+_SAMPLE_BY_BARCODE = (
+    sa.select(Sample)
+    .where(Sample.barcode == sa.bindparam("barcode"))
+    .options(
+        joinedload(Sample.flags),
+        joinedload(Sample.custody_site),
+        joinedload(Sample.position).joinedload(StoragePosition.box),
+    )
+)
+
+
 def find_by_barcode(barcode: str) -> Sample | None:
-    return db.session.scalar(sa.select(Sample).where(Sample.barcode == barcode))
+    return db.session.scalars(_SAMPLE_BY_BARCODE, {"barcode": barcode}).unique().one_or_none()
 
 
 def get_sample(user: User, text: str, *, field: str = "barcode", lock: bool = False) -> Sample:
