@@ -38,7 +38,7 @@ bench: install  ## benchmarks; figures into bench/RESULTS.md
 	$(BIN)/python -m bench
 
 # Not part of `make bench`: grows one PostgreSQL database to 10,000,000 stored tubes (about
-# half an hour and 30 GB of disk; BIOBANK_SCALE_SIZES=200000,1000000 for a quick run).
+# an hour and 20 GB of disk; BIOBANK_SCALE_SIZES=200000,1000000 for a quick run).
 bench-scale: install  ## 1M and 10M tubes on PostgreSQL; figures into bench/RESULTS.md
 	$(BIN)/python -m bench scale10m
 

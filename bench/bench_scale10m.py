@@ -7,7 +7,7 @@ the first size's in the baseline column and their ratio: a page a person waits o
 flat (ratio about 1) or grow like a logarithm, never like the data (ratio 10).
 
 Run only when named (`make bench-scale`, or `python -m bench scale10m`): the 10M run takes
-about half an hour and tens of GB of disk. The database is ``BIOBANK_SCALE_DATABASE_URL``
+about an hour and 20 GB of disk. The database is ``BIOBANK_SCALE_DATABASE_URL``
 (default ``scale_bench`` on 127.0.0.1:5432), its public schema rebuilt; it is left in place
 afterwards so the figures can be looked into (drop it when done).
 """
