@@ -6,7 +6,7 @@ FLASK := $(BIN)/flask --app wsgi
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: run install init-db demo serve test test-postgres bench lint format clean screenshots
+.PHONY: run install init-db demo serve test test-postgres bench bench-scale lint format clean screenshots
 
 run: install init-db demo serve  ## first run: install, migrate, demo data, serve on :5000
 
@@ -36,6 +36,11 @@ test-postgres: install
 
 bench: install  ## benchmarks; figures into bench/RESULTS.md
 	$(BIN)/python -m bench
+
+# Not part of `make bench`: grows one PostgreSQL database to 10,000,000 stored tubes (about
+# an hour and 20 GB of disk; BIOBANK_SCALE_SIZES=200000,1000000 for a quick run).
+bench-scale: install  ## 1M and 10M tubes on PostgreSQL; figures into bench/RESULTS.md
+	$(BIN)/python -m bench scale10m
 
 lint: install
 	$(BIN)/ruff check .

@@ -203,7 +203,7 @@ def test_seed_demo_puts_its_events_into_the_custody_log(runner):
     assert result.exit_code == 0, result.output
     status = log_status()
     assert status.pending == 0 and status.tree_size > 0
-    assert f"The custody log took {status.tree_size:,} events." in result.output
+    assert f"The custody log holds {status.tree_size:,} events." in result.output
     checkpoint = runner.invoke(args=["biobank", "checkpoint"])
     assert checkpoint.exit_code == 0
     assert checkpoint.output.splitlines()[1] == str(status.tree_size)

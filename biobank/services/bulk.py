@@ -43,13 +43,16 @@ from biobank.models import (
     TemperatureClass,
     User,
 )
-from biobank.services import ids
+from biobank.services import custody_log, ids
 from biobank.services.custody import allocate_event_ids, event_rows
 
 BATCH = 20_000
 TUBES_PER_SHIPMENT = 800
 BOX_ROWS = BOX_COLS = 10
 BOXES_PER_RACK = 100
+# An upright -80 °C freezer holds about 400 two-inch boxes: a program's ten million tubes fill
+# hundreds of freezers, not one (whose page would list 100,000 boxes).
+RACKS_PER_FREEZER = 4
 
 
 @dataclass(frozen=True)
@@ -163,10 +166,20 @@ def _advance_sequences() -> None:
 
 class _Chain:
     """The bulk events in order, leaf-hashed as ``record_event`` hashes them, written a batch
-    at a time with ids from the events' own sequence."""
+    at a time with ids from the events' own sequence, and sequenced as they go in.
+
+    The chain holds the sequencer's lock for the whole load and first lets the sequencer
+    finish what was waiting; then each batch goes in with its log indices and the subtrees and
+    tree head it completes, exactly what the sequencer would store after the commit, without
+    rewriting millions of event rows a second time to number them."""
 
     def __init__(self) -> None:
         self.specs: list[dict[str, Any]] = []
+        custody_log.take_sequencer_lock(wait=True)
+        while custody_log.sequence_batch() == custody_log.SEQUENCE_BATCH:
+            pass
+        head = custody_log.tree_head(db.session)
+        self.size = head.tree_size if head else 0
 
     def add(
         self,
@@ -185,8 +198,13 @@ class _Chain:
     def flush(self) -> int:
         count = len(self.specs)
         if count:
-            ids = allocate_event_ids(db.session, count)
-            _insert(Event, event_rows(self.specs, ids=ids))
+            rows = event_rows(self.specs, ids=allocate_event_ids(db.session, count))
+            for offset, row in enumerate(rows):
+                row["log_index"] = self.size + offset
+            _insert(Event, rows)
+            self.size = custody_log.extend_tree(
+                db.session, self.size, [row["leaf_hash"] for row in rows]
+            )
         self.specs = []
         return count
 
@@ -213,7 +231,9 @@ def seed_stored_samples(
     now = now or utcnow()
     rng = random.Random(seed)
     tube_types = kit.tube_types
-    barcodes = _fresh_barcodes(count)
+    # Drawn a batch at a time (after the previous batch is written, so the database sees
+    # every barcode already used): ten million at once would hold a gigabyte.
+    barcodes: list[str] = []
     collection_ids, sample_ids = _next_id(Collection), _next_id(Sample)
     first_collection = (db.session.scalar(sa.select(sa.func.max(Collection.id))) or 0) + 1
     shipment_ids, item_ids = _next_id(Shipment), _next_id(ShipmentItem)
@@ -223,24 +243,27 @@ def seed_stored_samples(
         db.session.scalar(sa.select(sa.func.count(Collection.id))) or 0
     )
 
-    freezer_id = next(container_ids)
-    containers = [
-        {
-            "id": freezer_id,
-            "site_id": biobank.id,
-            "parent_id": None,
-            "kind": ContainerKind.FREEZER,
-            "name": f"Scale freezer {freezer_id}",
-            "temperature_c": Decimal("-80"),
-            "active": True,
-            "created_at": now,
-        }
-    ]
+    containers: list[dict[str, Any]] = []
+    freezer_id = None
     capacity = BOX_ROWS * BOX_COLS
     box_count = -(-count // capacity)
     rack_id = None
     box_ids = []
     for number in range(box_count):
+        if number % (BOXES_PER_RACK * RACKS_PER_FREEZER) == 0:
+            freezer_id = next(container_ids)
+            containers.append(
+                {
+                    "id": freezer_id,
+                    "site_id": biobank.id,
+                    "parent_id": None,
+                    "kind": ContainerKind.FREEZER,
+                    "name": f"Scale freezer {freezer_id}",
+                    "temperature_c": Decimal("-80"),
+                    "active": True,
+                    "created_at": now,
+                }
+            )
         if number % BOXES_PER_RACK == 0:
             rack_id = next(container_ids)
             containers.append(
@@ -249,7 +272,7 @@ def seed_stored_samples(
                     "site_id": biobank.id,
                     "parent_id": freezer_id,
                     "kind": ContainerKind.RACK,
-                    "name": f"Rack {number // BOXES_PER_RACK + 1:03d}",
+                    "name": f"Rack {number // BOXES_PER_RACK % RACKS_PER_FREEZER + 1:03d}",
                     "active": True,
                     "created_at": now,
                 }
@@ -340,7 +363,11 @@ def seed_stored_samples(
             )
             for tube_type in tube_types[: min(len(tube_types), in_shipment - start)]:
                 sample_id = next(sample_ids)
-                barcode = barcodes[made]
+                if not barcodes:
+                    events += _write(collections, samples, shipments, items, positions, chain)
+                    barcodes = _fresh_barcodes(min(BATCH, count - made))
+                    barcodes.reverse()
+                barcode = barcodes.pop()
                 box_index, slot = divmod(made, capacity)
                 row, col = divmod(slot, BOX_COLS)
                 # A box is filled in one sitting: its tubes share their storing time.

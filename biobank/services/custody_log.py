@@ -142,19 +142,28 @@ def sequence_batch(limit: int = SEQUENCE_BATCH) -> int:
             sa.text("UPDATE events SET log_index = :log_index WHERE id = :id"),
             [{"id": i, "log_index": n} for i, n in zip(ids, indices, strict=True)],
         )
+    extend_tree(session, size, [bytes(row.leaf_hash) for row in pending])
+    return len(pending)
+
+
+def extend_tree(session: Session, size: int, leaves: Sequence[bytes]) -> int:
+    """Store the subtrees that ``leaves`` (log indices ``size`` onwards, already given to
+    their events) complete, and the new tree head. The caller holds the sequencer lock.
+    Answers the new tree size."""
     reader = HashReader(StoredTree(session))
-    completed = new_stored_subtrees(size, [bytes(row.leaf_hash) for row in pending], reader)
+    completed = new_stored_subtrees(size, list(leaves), reader)
+    connection = session.connection()
     if completed:
         connection.execute(
             sa.insert(CustodyTreeNode.__table__),
             [{"level": lv, "position": p, "hash": h} for lv, p, h in completed],
         )
-    new_size = size + len(pending)
+    new_size = size + len(leaves)
     connection.execute(
         sa.insert(CustodyTreeHead.__table__),
         {"tree_size": new_size, "root_hash": reader.root(new_size), "sequenced_at": utcnow()},
     )
-    return len(pending)
+    return new_size
 
 
 @dataclass(frozen=True)

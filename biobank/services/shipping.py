@@ -7,6 +7,7 @@ tube to ``in_transit`` with its custody passing to the destination, in one trans
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -101,8 +102,14 @@ def list_shipments(
     destination: Site | None = None,
     page: int = 1,
     per_page: int = 50,
+    with_items: bool = True,
 ) -> Page[Shipment]:
-    stmt = policy.scope_shipments(sa.select(Shipment), user).options(selectinload(Shipment.items))
+    """A page of shipments, newest first; ``with_items`` loads every tube of each (the API
+    lists them), otherwise a page costs the same whatever the shipments hold (see
+    ``manifested_counts``)."""
+    stmt = policy.scope_shipments(sa.select(Shipment), user)
+    if with_items:
+        stmt = stmt.options(selectinload(Shipment.items))
     if status is not None:
         stmt = stmt.where(Shipment.status == status)
     if origin is not None:
@@ -110,6 +117,21 @@ def list_shipments(
     if destination is not None:
         stmt = stmt.where(Shipment.destination_site_id == destination.id)
     return paginate(stmt.order_by(Shipment.id.desc()), page=page, per_page=per_page)
+
+
+def manifested_counts(shipments: Sequence[Shipment]) -> dict[int, int]:
+    """Tubes on each shipment's manifest, counted in one query (not loaded)."""
+    wanted = [shipment.id for shipment in shipments]
+    if not wanted:
+        return {}
+    counted = dict(
+        db.session.execute(
+            sa.select(ShipmentItem.shipment_id, sa.func.count())
+            .where(ShipmentItem.shipment_id.in_(wanted), ShipmentItem.manifested.is_(True))
+            .group_by(ShipmentItem.shipment_id)
+        ).all()
+    )
+    return {shipment_id: counted.get(shipment_id, 0) for shipment_id in wanted}
 
 
 def live_item_of(sample: Sample) -> ShipmentItem | None:

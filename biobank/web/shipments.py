@@ -111,8 +111,15 @@ def index():
         status=LIST_TABS[tab],
         page=request.args.get("page", 1, type=int),
         per_page=PER_PAGE,
+        with_items=False,
     )
-    return render_template("shipments/index.html", found=found, tab=tab, tabs=LIST_TABS)
+    return render_template(
+        "shipments/index.html",
+        found=found,
+        tab=tab,
+        tabs=LIST_TABS,
+        tubes=shipping.manifested_counts(found.items),
+    )
 
 
 @bp.route("/new", methods=["GET", "POST"])
