@@ -132,7 +132,11 @@ def authenticate(username: str, password: str, *, client_address: str | None = N
     Every failure is recorded (``services.throttle``, read on the admins' failed-attempts
     page): the username as typed, the account it names if any, ``client_address``, and why;
     never the password."""
-    user = db.session.scalar(sa.select(User).where(User.username == username.strip().lower()))
+    name = username.strip().lower()
+    # No username holds a NUL (PostgreSQL refuses one in any text it is sent): no such user.
+    user = (
+        None if "\x00" in name else db.session.scalar(sa.select(User).where(User.username == name))
+    )
     source = throttle.Source.typed(username, password, client_address)
     # A known user's wrong passwords are counted in the database (services.throttle): past
     # BIOBANK_LOGIN_MAX_FAILURES within the window, even the right one is refused for a while.

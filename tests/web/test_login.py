@@ -36,6 +36,16 @@ def test_wrong_password_keeps_the_username_and_says_why(client, collector):
     assert "not-the-password" not in html
 
 
+def test_a_username_with_a_nul_is_no_user_not_a_server_error(client, collector):
+    token = csrf_token_from(client.get("/login").get_data(as_text=True))
+    response = client.post(
+        "/login",
+        data={"username": "collec\x00tor", "password": PASSWORD, "csrf_token": token},
+    )
+    assert response.status_code == 401
+    assert "username or password is not right" in response.get_data(as_text=True)
+
+
 def test_login_redirects_only_to_local_paths(client, collector):
     token = csrf_token_from(client.get("/login").get_data(as_text=True))
     response = client.post(
