@@ -513,11 +513,31 @@ def _run_shape(url: str, cast, headers, shape, duration: float, rate: float) -> 
             total, wall, each = drive(scanners, duration)
         figures["window"] = (started, datetime.now(UTC))
         figures["cpu"] = cpu.used if "busy" in cpu.used else {}
+        # The servers' own sequencers place the run's last events (they run every second),
+        # so every delay measured is the live sequencer's, not the next setup's.
+        _wait_until_sequenced(url)
     finally:
         for server in servers:
             server.stop()
     figures.update(total=total, wall=wall, ran_dry=sum(t.ran_dry for t in each))
     return figures
+
+
+def _wait_until_sequenced(url: str, timeout: float = 30) -> None:
+    engine = sa.create_engine(url)
+    deadline = time.monotonic() + timeout
+    try:
+        with engine.connect() as connection:
+            while time.monotonic() < deadline:
+                waiting = connection.scalar(
+                    sa.text("SELECT count(*) FROM events WHERE log_index IS NULL")
+                )
+                connection.rollback()
+                if not waiting:
+                    return
+                time.sleep(0.2)
+    finally:
+        engine.dispose()
 
 
 def _sequencer_delays(url: str, start: datetime, end: datetime) -> dict[str, float | int]:
