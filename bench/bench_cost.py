@@ -326,8 +326,8 @@ def rows_for(figures: dict) -> list[dict]:
                 shares = "; ".join(f"{layer} {s:.0%}" for layer, s in split.items() if s >= 0.01)
                 rows.append(
                     {
-                        "figure": f"{label}: where a {kind}'s app CPU goes (py-spy samples holding the GIL, by "
-                        "layer; (SQL): inside SQLAlchemy or the driver)",
+                        "figure": f"{label}: where a {kind}'s app CPU goes (py-spy samples "
+                        "holding the GIL, by layer; (SQL): inside SQLAlchemy or the driver)",
                         "value": shares,
                     }
                 )
