@@ -15,7 +15,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from bench.harness import migrated_app, ms, percentile, postgres_url
+from bench.harness import migrated_app, ms, percentile, postgres_url, random_stored_tubes_and_boxes
 
 SAMPLES = int(os.environ.get("BIOBANK_SCALE_SAMPLES", "1000000"))
 ROUNDS = 60
@@ -58,7 +58,7 @@ def _timings(client, paths: list[str], headers=None, rounds: int = ROUNDS) -> li
 def _measure(name: str, url: str) -> list[dict]:
     from biobank.db import unit_of_work
     from biobank.extensions import db
-    from biobank.models import Container, ContainerKind, Sample, SampleStatus
+    from biobank.models import Sample
     from biobank.services import accounts
     from biobank.services.demo import DEMO_PASSWORD
 
@@ -74,21 +74,7 @@ def _measure(name: str, url: str) -> list[dict]:
     ]
     with app.app_context():
         total = db.session.scalar(sa.select(sa.func.count(Sample.id)))
-        barcodes = [
-            b
-            for (b,) in db.session.execute(
-                sa.select(Sample.barcode)
-                .where(Sample.status == SampleStatus.STORED)
-                .order_by(sa.func.random())
-                .limit(ROUNDS)
-            )
-        ]
-        boxes = db.session.scalars(
-            sa.select(Container.id)
-            .where(Container.kind == ContainerKind.BOX)
-            .order_by(sa.func.random())
-            .limit(ROUNDS)
-        ).all()
+        barcodes, boxes = random_stored_tubes_and_boxes(ROUNDS)
         with unit_of_work():
             token, _ = accounts.issue_token(accounts.get_user("coordinator"), hours=2)
         headers = {"Authorization": f"Bearer {token}"}

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from bench.harness import migrated_app, ms, percentile
+from bench.harness import migrated_app, ms, percentile, random_stored_tubes_and_boxes
 
 # Only `python -m bench scale10m` (or the full module name) runs this: not `make bench`.
 EXPLICIT_ONLY = True
@@ -134,28 +134,14 @@ def _grow(app, size: int, figures: Figures) -> None:
 def _measure(app, figures: Figures) -> None:
     from biobank.db import unit_of_work
     from biobank.extensions import db
-    from biobank.models import Container, ContainerKind, Sample, SampleStatus, Shipment
+    from biobank.models import Container, ContainerKind, Shipment
     from biobank.services import accounts
     from biobank.services.demo import DEMO_PASSWORD
     from biobank.services.figure_cache import forget_all
     from tests.conftest import csrf_token_from
 
     with app.app_context():
-        stored = [
-            b
-            for (b,) in db.session.execute(
-                sa.select(Sample.barcode)
-                .where(Sample.status == SampleStatus.STORED)
-                .order_by(sa.func.random())
-                .limit(ROUNDS)
-            )
-        ]
-        boxes = db.session.scalars(
-            sa.select(Container.id)
-            .where(Container.kind == ContainerKind.BOX)
-            .order_by(sa.func.random())
-            .limit(ROUNDS)
-        ).all()
+        stored, boxes = random_stored_tubes_and_boxes(ROUNDS)
         freezers = db.session.scalars(
             sa.select(Container.id).where(Container.kind == ContainerKind.FREEZER)
         ).all()

@@ -215,3 +215,24 @@ def dispatched(collector, barcodes: list[str]):
             signature_password=PASSWORD,
         )
     return shipment.id
+
+
+def random_stored_tubes_and_boxes(count: int) -> tuple[list[str], list[int]]:
+    """``count`` stored tubes' barcodes and ``count`` boxes' ids, picked at random (inside an
+    app context): what a scale run looks up."""
+    from biobank.extensions import db
+    from biobank.models import Container, ContainerKind, Sample, SampleStatus
+
+    barcodes = db.session.scalars(
+        sa.select(Sample.barcode)
+        .where(Sample.status == SampleStatus.STORED)
+        .order_by(sa.func.random())
+        .limit(count)
+    ).all()
+    boxes = db.session.scalars(
+        sa.select(Container.id)
+        .where(Container.kind == ContainerKind.BOX)
+        .order_by(sa.func.random())
+        .limit(count)
+    ).all()
+    return list(barcodes), list(boxes)
