@@ -52,6 +52,7 @@ import sqlalchemy as sa
 from bench.harness import (
     bearer,
     bench_app,
+    created_if_missing,
     dispatched,
     finalized_tubes,
     ms,
@@ -89,18 +90,8 @@ def load_database_url(database: str = DATABASE) -> str | None:
     base = postgres_url()
     if base is None:
         return None
-    url = sa.make_url(base).set(database=database)
-    engine = sa.create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    try:
-        with engine.connect() as connection:
-            exists = connection.scalar(
-                sa.text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": database}
-            )
-            if not exists:
-                connection.exec_driver_sql(f'CREATE DATABASE "{database}"')
-    finally:
-        engine.dispose()
-    return url.render_as_string(hide_password=False)
+    url = sa.make_url(base).set(database=database).render_as_string(hide_password=False)
+    return created_if_missing(url)
 
 
 def free_port() -> int:
@@ -627,11 +618,9 @@ def _measure(url: str, duration: float, shapes: list[tuple[tuple[int, int], ...]
             run["delays"] = _sequencer_delays(url, *run["window"])
         with app.app_context():
             sequence_pending(wait=True)  # what the servers' sequencers had not reached
-        began = time.perf_counter()
         checks = _check_database(url)
         with app.app_context():
             chain = verify_chain()
-        figures["verify"] = time.perf_counter() - began
         answered = warm.expected + sum(run["total"].expected + run["warm"].expected for run in runs)
         for run in runs:
             warm.errors += run["warm"].errors

@@ -15,7 +15,14 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from bench.harness import migrated_app, ms, percentile, postgres_url, random_stored_tubes_and_boxes
+from bench.harness import (
+    migrated_app,
+    ms,
+    percentile,
+    postgres_url,
+    random_stored_tubes_and_boxes,
+    timings,
+)
 
 SAMPLES = int(os.environ.get("BIOBANK_SCALE_SAMPLES", "1000000"))
 ROUNDS = 60
@@ -40,19 +47,6 @@ def _build(url: str):
             db.session.execute(sa.text("ANALYZE"))
             db.session.commit()
     return app, seeded
-
-
-def _timings(client, paths: list[str], headers=None, rounds: int = ROUNDS) -> list[float]:
-    for path in paths[:3]:
-        client.get(path, headers=headers)  # warm caches and connections
-    seen = []
-    for index in range(rounds):
-        path = paths[index % len(paths)]
-        start = time.perf_counter()
-        response = client.get(path, headers=headers)
-        seen.append(time.perf_counter() - start)
-        assert response.status_code == 200, (path, response.status_code)
-    return seen
 
 
 def _measure(name: str, url: str) -> list[dict]:
@@ -102,21 +96,23 @@ def _measure(name: str, url: str) -> list[dict]:
         rows.append(
             row(
                 "sample look-up by barcode (GET /api/v1/samples/<barcode>)",
-                _timings(api, [f"/api/v1/samples/{b}" for b in barcodes], headers),
+                timings(api, [f"/api/v1/samples/{b}" for b in barcodes], headers, rounds=ROUNDS),
                 "<= 10 ms",
             )
         )
         rows.append(
             row(
                 "box grid page",
-                _timings(clients["technician"], [f"/storage/boxes/{b}" for b in boxes]),
+                timings(
+                    clients["technician"], [f"/storage/boxes/{b}" for b in boxes], rounds=ROUNDS
+                ),
                 "<= 50 ms",
             )
         )
         rows.append(
             row(
                 "sample page",
-                _timings(clients["technician"], [f"/samples/{b}" for b in barcodes]),
+                timings(clients["technician"], [f"/samples/{b}" for b in barcodes], rounds=ROUNDS),
                 "<= 50 ms",
             )
         )
@@ -125,7 +121,7 @@ def _measure(name: str, url: str) -> list[dict]:
                 row(
                     f"{role} dashboard (program figures cached up to "
                     f"{app.config['BIOBANK_FIGURE_CACHE_SECONDS']} s)",
-                    _timings(client, ["/"], rounds=30),
+                    timings(client, ["/"], rounds=30),
                     "<= 50 ms",
                 )
             )
@@ -133,7 +129,7 @@ def _measure(name: str, url: str) -> list[dict]:
         # has just expired (once a minute per process).
         app.config["BIOBANK_FIGURE_CACHE_SECONDS"] = 0
         for role in ("technician", "coordinator", "admin"):
-            seen = _timings(clients[role], ["/"], rounds=5)
+            seen = timings(clients[role], ["/"], rounds=5)
             rows.append(
                 {
                     "figure": f"{name}: {role} dashboard with the figure cache off "
@@ -144,7 +140,7 @@ def _measure(name: str, url: str) -> list[dict]:
                 }
             )
         for report in ("overdue", "discrepancies", "occupancy"):
-            seen = _timings(api, [f"/api/v1/reports/{report}"], headers, rounds=10)
+            seen = timings(api, [f"/api/v1/reports/{report}"], headers, rounds=10)
             rows.append(
                 {
                     "figure": f"{name}: {report} report (API) at {total:,} tubes, median",

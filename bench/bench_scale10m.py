@@ -23,7 +23,14 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from bench.harness import migrated_app, ms, percentile, random_stored_tubes_and_boxes
+from bench.harness import (
+    created_if_missing,
+    migrated_app,
+    ms,
+    percentile,
+    random_stored_tubes_and_boxes,
+    timings,
+)
 
 # Only `python -m bench scale10m` (or the full module name) runs this: not `make bench`.
 EXPLICIT_ONLY = True
@@ -47,31 +54,7 @@ def command() -> str:
 
 
 def _database() -> str:
-    url = os.environ.get("BIOBANK_SCALE_DATABASE_URL", DEFAULT_URL)
-    name = sa.make_url(url).database
-    engine = sa.create_engine(
-        sa.make_url(url).set(database="postgres"), isolation_level="AUTOCOMMIT"
-    )
-    with engine.connect() as connection:
-        if not connection.scalar(
-            sa.text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name}
-        ):
-            connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    engine.dispose()
-    return url
-
-
-def _timings(client, paths: list[str], headers=None, rounds: int = ROUNDS) -> list[float]:
-    for path in paths[:3]:
-        client.get(path, headers=headers)  # warm caches and connections
-    seen = []
-    for index in range(rounds):
-        path = paths[index % len(paths)]
-        start = time.perf_counter()
-        response = client.get(path, headers=headers)
-        seen.append(time.perf_counter() - start)
-        assert response.status_code == 200, (path, response.status_code)
-    return seen
+    return created_if_missing(os.environ.get("BIOBANK_SCALE_DATABASE_URL", DEFAULT_URL))
 
 
 class Figures:
@@ -164,16 +147,21 @@ def _measure(app, figures: Figures) -> None:
         tech, coord = clients["technician"], clients["coordinator"]
 
         def page(name: str, client, paths: list[str], headers=None, rounds: int = ROUNDS):
-            figures.p95(name, _timings(client, paths, headers, rounds), PERSON_WAITS)
+            figures.p95(name, timings(client, paths, headers, rounds=rounds), PERSON_WAITS)
 
         figures.p95(
             "look-up by barcode (GET /api/v1/samples/<barcode>)",
-            _timings(api, [f"/api/v1/samples/{b}" for b in stored], api_headers),
+            timings(api, [f"/api/v1/samples/{b}" for b in stored], api_headers, rounds=ROUNDS),
             "<= 10 ms",
         )
         figures.p95(
             "custody inclusion proof (GET /api/v1/samples/<barcode>/custody-proof)",
-            _timings(api, [f"/api/v1/samples/{b}/custody-proof" for b in stored], api_headers),
+            timings(
+                api,
+                [f"/api/v1/samples/{b}/custody-proof" for b in stored],
+                api_headers,
+                rounds=ROUNDS,
+            ),
             "<= 50 ms",
         )
         page("sample page (/samples/<barcode>)", tech, [f"/samples/{b}" for b in stored])
@@ -248,7 +236,7 @@ def _measure(app, figures: Figures) -> None:
         ):
             figures.median(
                 f"{report} report (GET /api/v1/reports/{report})",
-                _timings(api, [f"/api/v1/reports/{report}"], api_headers, rounds=7),
+                timings(api, [f"/api/v1/reports/{report}"], api_headers, rounds=7),
                 REPORT,
             )
         for report in (
@@ -262,7 +250,7 @@ def _measure(app, figures: Figures) -> None:
         ):
             figures.median(
                 f"{report} report page (/reports/{report})",
-                _timings(coord, [f"/reports/{report}"], rounds=7),
+                timings(coord, [f"/reports/{report}"], rounds=7),
                 REPORT,
             )
         app.config["BIOBANK_FIGURE_CACHE_SECONDS"] = seconds

@@ -41,22 +41,43 @@ def median_time(work: Callable[[], object], repeats: int = 5) -> float:
     return statistics.median(timed(work) for _ in range(repeats))
 
 
-def postgres_url() -> str | None:
-    url = os.environ.get("BIOBANK_BENCH_DATABASE_URL", DEFAULT_POSTGRES)
-    admin = sa.make_url(url).set(database="postgres")
+def created_if_missing(url: str) -> str:
+    """``url``, its database created first if the server has none of that name."""
+    name = sa.make_url(url).database
+    engine = sa.create_engine(
+        sa.make_url(url).set(database="postgres"), isolation_level="AUTOCOMMIT"
+    )
     try:
-        engine = sa.create_engine(admin, isolation_level="AUTOCOMMIT")
         with engine.connect() as connection:
-            name = sa.make_url(url).database
             exists = connection.scalar(
                 sa.text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name}
             )
             if not exists:
                 connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    finally:
         engine.dispose()
+    return url
+
+
+def postgres_url() -> str | None:
+    try:
+        return created_if_missing(os.environ.get("BIOBANK_BENCH_DATABASE_URL", DEFAULT_POSTGRES))
     except sa.exc.OperationalError:
         return None
-    return url
+
+
+def timings(client, paths: list[str], headers=None, *, rounds: int) -> list[float]:
+    """Seconds per GET, ``rounds`` of them over ``paths`` in turn, after a few to warm up."""
+    for path in paths[:3]:
+        client.get(path, headers=headers)  # warm caches and connections
+    seen = []
+    for index in range(rounds):
+        path = paths[index % len(paths)]
+        start = time.perf_counter()
+        response = client.get(path, headers=headers)
+        seen.append(time.perf_counter() - start)
+        assert response.status_code == 200, (path, response.status_code)
+    return seen
 
 
 def databases() -> Iterator[tuple[str, str]]:
