@@ -3,9 +3,7 @@ the admin home page and storage)."""
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import login_required
@@ -72,10 +70,6 @@ def unlock_user(username: str):
 # --- failed sign-ins and electronic signatures -------------------------------------------------
 
 
-def _start_of(day: date, zone: ZoneInfo) -> datetime:
-    return datetime.combine(day, time(), zone)
-
-
 def _failure_filters(actor: User) -> tuple[FailedAttemptFilterForm, dict[str, Any] | None]:
     """The page's filters from the query string, as the service takes them (None when they
     are not valid: the form says why). Dates are days in the admin's site time zone, both
@@ -84,17 +78,18 @@ def _failure_filters(actor: User) -> tuple[FailedAttemptFilterForm, dict[str, An
     form = FailedAttemptFilterForm(formdata=request.args)
     if not form.validate():
         return form, None
-    since, until = form.since.data, form.until.data
-    if since is not None and until is not None and since > until:
-        form.until.errors = ["The To date is before the From date: swap them."]
+    try:
+        since, until = auth_failures.days_in(actor.site.timezone, form.since.data, form.until.data)
+    except ValidationFailed as refused:
+        for name, messages in (refused.errors or {}).items():
+            form[name].errors = list(messages)
         return form, None
-    zone = ZoneInfo(actor.site.timezone)
     return form, {
         "purpose": form.purpose.data or None,
         "username": form.username.data or None,
         "address": form.address.data or None,
-        "since": _start_of(since, zone) if since else None,
-        "until": _start_of(until + timedelta(days=1), zone) if until else None,
+        "since": since,
+        "until": until,
     }
 
 
