@@ -54,6 +54,9 @@ def _failures(
     chosen = _purpose(purpose)
     if chosen is not None:
         stmt = stmt.where(AuthFailure.purpose == chosen)
+    for field, typed in (("username", username), ("address", address)):
+        if typed and "\x00" in typed:  # nothing recorded holds one; PostgreSQL refuses it
+            raise ValidationFailed.for_field(field, "Remove the NUL character (\\0).")
     if username and username.strip():
         stmt = stmt.where(sa.func.lower(AuthFailure.username) == username.strip().lower())
     if address and address.strip():

@@ -170,3 +170,12 @@ def test_a_right_password_after_failures_leaves_them_listed(app, admin, collecto
     )
     assert signed_in.status_code == 302
     assert "Failed attempts (1)" in login(admin).get(PAGE).get_data(as_text=True)
+
+
+@pytest.mark.parametrize("query", ["username=a%00b", "address=10.0%00.0.1"])
+def test_a_nul_in_a_filter_is_a_sentence_not_a_server_error(admin, login, query):
+    client = login(admin)
+    page = client.get(f"/admin/failed-attempts?{query}")
+    assert page.status_code == 422
+    assert "Remove the NUL character" in page.get_data(as_text=True)
+    assert client.get(f"/admin/failed-attempts.csv?{query}").status_code == 422
