@@ -26,7 +26,13 @@ from biobank.models.shipments import (
     ShipmentStatus,
 )
 from biobank.models.sites import Site, SiteKind
-from biobank.models.storage import Container, ContainerKind, StoragePosition, position_label
+from biobank.models.storage import (
+    BoxFill,
+    Container,
+    ContainerKind,
+    StoragePosition,
+    position_label,
+)
 from biobank.models.users import (
     ApiToken,
     AuthFailure,
@@ -41,6 +47,7 @@ __all__ = [
     "ApiToken",
     "AuthFailure",
     "AuthFailureReason",
+    "BoxFill",
     "Centrifuge",
     "Collection",
     "CollectionAmendment",

@@ -101,3 +101,25 @@ class StoragePosition(Base):
     @property
     def label(self) -> str:
         return position_label(self.row, self.col)
+
+
+class BoxFill(Base):
+    """How many positions of a box are in use, kept by the database itself: triggers on
+    ``storage_positions`` add one for every position row inserted and take one away for every
+    row deleted or moved out (migration 7b1e4f0c2a93), whichever code or bulk load wrote it.
+
+    Freezer and dashboard figures sum these instead of counting every position, so they cost
+    the number of boxes, not the number of tubes. A row of its own, not a column of the box:
+    storing takes a shared lock on the box so technicians fill one box at once, and a count on
+    the box's own row would turn two of those shared locks into a deadlock.
+
+    Read it with column selects (``box_fills``), never through a loaded object: the triggers
+    change it behind the session's back.
+    """
+
+    __tablename__ = "box_fills"
+
+    box_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("containers.id", ondelete="CASCADE"), primary_key=True
+    )
+    used: Mapped[int] = mapped_column(server_default="0")

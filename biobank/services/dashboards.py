@@ -28,7 +28,6 @@ from biobank.models import (
     Shipment,
     ShipmentStatus,
     Site,
-    StoragePosition,
     TubeType,
     User,
 )
@@ -141,26 +140,24 @@ def collector_dashboard(user: User, now: datetime | None = None) -> Dashboard:
 def full_boxes(
     site_id: int, threshold: float = NEARLY_FULL_PERCENT / 100, limit: int = 20
 ) -> list[dict[str, Any]]:
-    """Boxes at least ``threshold`` full, fullest first (one grouped query, kept briefly:
-    it counts every position of the site)."""
+    """Boxes at least ``threshold`` full, fullest first (one query over the site's boxes and
+    their kept fills; kept briefly)."""
     return cached_figure(
         "full_boxes", lambda: _full_boxes(site_id, threshold, limit), site_id, threshold, limit
     )
 
 
 def _full_boxes(site_id: int, threshold: float, limit: int) -> list[dict[str, Any]]:
-    used = sa.func.count(StoragePosition.id)
+    used = storage.box_used()
     capacity = Container.rows * Container.cols
     rows = db.session.execute(
         sa.select(Container.id, Container.name, used, capacity)
-        .outerjoin(StoragePosition, StoragePosition.box_id == Container.id)
         .where(
             Container.site_id == site_id,
             Container.kind == ContainerKind.BOX,
             Container.active.is_(True),
+            used >= capacity * threshold,
         )
-        .group_by(Container.id, Container.name, Container.rows, Container.cols)
-        .having(used >= capacity * threshold)
         .order_by((used * 1.0 / capacity).desc(), Container.id)
         .limit(limit)
     ).all()

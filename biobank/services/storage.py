@@ -31,6 +31,7 @@ from biobank.errors import (
 )
 from biobank.extensions import db
 from biobank.models import (
+    BoxFill,
     Container,
     ContainerKind,
     EventType,
@@ -135,11 +136,7 @@ def boxes_to_offer(user: User, sample: Sample, most: int = BOXES_OFFERED) -> lis
     if current is not None:
         newest = newest.where(Container.id != current.id)
     newest = newest.order_by(Container.id.desc()).limit(NEWEST_BOXES_LOOKED_AT).subquery()
-    used = (
-        sa.select(sa.func.count(StoragePosition.id))
-        .where(StoragePosition.box_id == Container.id)
-        .scalar_subquery()
-    )
+    used = box_used()
     offered = db.session.scalars(
         sa.select(Container)
         .join(newest, newest.c.id == Container.id)
@@ -292,6 +289,13 @@ def rename_container(actor: User, container: Container, name: str) -> Container:
     return container
 
 
+def box_used() -> sa.ColumnElement[int]:
+    """Positions in use in the box a query's ``Container`` row is: the fill the database
+    keeps (``BoxFill``), read in place of counting the box's positions."""
+    kept = sa.select(BoxFill.used).where(BoxFill.box_id == Container.id).correlate(Container)
+    return sa.func.coalesce(kept.scalar_subquery(), 0)
+
+
 def subtree_ids(container: Container) -> list[int]:
     """This container and everything below it (one recursive query)."""
     return list(db.session.scalars(sa.select(subtrees([container.id]).c.id)))
@@ -363,9 +367,7 @@ def occupancy(container: Container) -> Occupancy:
             Container.id.in_(inside), Container.kind == ContainerKind.BOX
         )
     )
-    used = db.session.scalar(
-        sa.select(sa.func.count(StoragePosition.id)).where(StoragePosition.box_id.in_(inside))
-    )
+    used = db.session.scalar(sa.select(sa.func.sum(BoxFill.used)).where(BoxFill.box_id.in_(inside)))
     return Occupancy(int(used or 0), int(capacity or 0))  # SUM() is NUMERIC on PostgreSQL
 
 
@@ -389,22 +391,15 @@ class FreezerFill(Occupancy):
 
 def freezer_fills(freezer_ids: Sequence[int]) -> dict[int, FreezerFill]:
     """The fill of each listed freezer's active boxes, all freezers in one query (a recursive
-    walk down from every freezer at once, then positions counted per box)."""
+    walk down from every freezer at once, then each box's kept fill)."""
     if not freezer_ids:
         return {}
     tree = subtrees(freezer_ids)
-    # Counted box by box on the (box, row, col) key: no sort of every position.
-    used = (
-        sa.select(sa.func.count())
-        .where(StoragePosition.box_id == Container.id)
-        .correlate(Container)
-        .scalar_subquery()
-    )
     per_box = (
         sa.select(
             tree.c.root,
             (Container.rows * Container.cols).label("capacity"),
-            used.label("used"),
+            box_used().label("used"),
         )
         .join(tree, tree.c.id == Container.id)
         .where(Container.kind == ContainerKind.BOX, Container.active.is_(True))
@@ -441,15 +436,13 @@ def tree_of(container: Container) -> dict[int | None, list[Container]]:
 
 def occupancy_by_container(container: Container) -> dict[int, Occupancy]:
     """The occupancy of the container and of every container inside it, in two queries
-    (the tree, and one grouped count of the boxes' positions), summed up the tree."""
+    (the tree, and the boxes' kept fills), summed up the tree."""
     children = tree_of(container)
     nodes = {node.id: node for kids in children.values() for node in kids}
     nodes[container.id] = container
     used_by_box = dict(
         db.session.execute(
-            sa.select(StoragePosition.box_id, sa.func.count())
-            .where(StoragePosition.box_id.in_(list(nodes)))
-            .group_by(StoragePosition.box_id)
+            sa.select(BoxFill.box_id, BoxFill.used).where(BoxFill.box_id.in_(list(nodes)))
         ).all()
     )
 
@@ -713,18 +706,19 @@ class BoxRoom:
 def boxes_with_room(container: Container) -> list[BoxRoom]:
     """Active boxes in the container (or the box itself) that are not full, in order.
 
-    One statement: walk the subtree, count each box's occupied positions, keep the boxes
-    with room. Full boxes never leave the database.
+    One statement: walk the subtree, read each box's kept fill, keep the boxes with room.
+    Full boxes never leave the database.
     """
     tree = subtrees([container.id])
-    used = sa.func.count(StoragePosition.id)
+    used = box_used()
     stmt = (
         sa.select(Container.id, Container.rows, Container.cols, Container.allowed_specimens, used)
         .join(tree, tree.c.id == Container.id)
-        .outerjoin(StoragePosition, StoragePosition.box_id == Container.id)
-        .where(Container.kind == ContainerKind.BOX, Container.active.is_(True))
-        .group_by(Container.id, Container.rows, Container.cols, Container.allowed_specimens)
-        .having(used < Container.rows * Container.cols)
+        .where(
+            Container.kind == ContainerKind.BOX,
+            Container.active.is_(True),
+            used < Container.rows * Container.cols,
+        )
         .order_by(Container.id)
     )
     return [BoxRoom(*row) for row in db.session.execute(stmt)]

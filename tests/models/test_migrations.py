@@ -206,3 +206,56 @@ def test_downgrading_rebuilds_the_hash_chain(old_database_url):
         assert after == before
         db.session.remove()
         db.engine.dispose()
+
+
+BEFORE_BOX_FILLS = "989fc00d484e"
+
+
+def test_upgrading_counts_every_box_fill_and_downgrading_drops_it(old_database_url):
+    """Positions written before the kept fills existed are counted by the upgrade; from then on
+    the triggers keep the count; a downgrade leaves the positions as they were."""
+    import sqlalchemy as sa
+    from flask_migrate import downgrade, upgrade
+
+    app = _app_at(old_database_url, BEFORE_BOX_FILLS)
+    with app.app_context():
+        connection = db.session.connection()
+        connection.execute(
+            sa.text(
+                "INSERT INTO sites (id, code, name, kind, timezone, active, created_at) "
+                "VALUES (1, 'OLD-01', 'Old site', 'biobank', 'UTC', true, '2026-11-01')"
+            )
+        )
+        for id_, parent, kind, rows in ((1, None, "freezer", None), (2, 1, "box", 9)):
+            connection.execute(
+                sa.text(
+                    "INSERT INTO containers (id, site_id, parent_id, kind, name, rows, cols, "
+                    "active, created_at) VALUES (:id, 1, :parent, :kind, :name, :rows, :rows, "
+                    "true, '2026-11-01')"
+                ),
+                {"id": id_, "parent": parent, "kind": kind, "name": f"C{id_}", "rows": rows},
+            )
+        for col in (1, 2, 3):
+            connection.execute(
+                sa.text(
+                    "INSERT INTO storage_positions (box_id, row, col, stored_at) "
+                    "VALUES (2, 1, :col, '2026-11-02')"
+                ),
+                {"col": col},
+            )
+        db.session.commit()
+        db.session.remove()
+        upgrade()
+        db.session.remove()
+        fills = "SELECT box_id, used FROM box_fills ORDER BY box_id"
+        assert db.session.execute(sa.text(fills)).all() == [(2, 3)]
+        db.session.execute(sa.text("DELETE FROM storage_positions WHERE col = 3"))
+        db.session.commit()
+        assert db.session.execute(sa.text(fills)).all() == [(2, 2)]
+        db.session.remove()
+        downgrade(revision=BEFORE_BOX_FILLS)
+        db.session.remove()
+        assert db.session.scalar(sa.text("SELECT count(*) FROM storage_positions")) == 2
+        assert "box_fills" not in sa.inspect(db.engine).get_table_names()
+        db.session.remove()
+        db.engine.dispose()

@@ -77,7 +77,9 @@ def test_store_into_a_chosen_position_and_the_first_free(
     assert location_of(tubes[1])["position"] == "A1"
     assert tubes[0].status == SampleStatus.STORED
     assert location_of(tubes[0])["path"] == ["Freezer 1", "Shelf 1", "Box 1"]
-    stored = db.session.scalars(sa.select(Event).where(Event.type == "stored")).all()
+    stored = db.session.scalars(
+        sa.select(Event).where(Event.type == "stored").order_by(Event.id)
+    ).all()
     assert [e.details["position"] for e in stored] == ["B3", "A1"]
 
 
@@ -292,6 +294,56 @@ def test_freezer_fills_of_many_freezers_in_one_query(technician, collector, free
     assert fills[freezer.id].percent == 51
     assert fills[empty_freezer.id] == storage.FreezerFill(0, 0, 0, 0)
     assert storage.freezer_fills([]) == {}
+
+
+def _kept_and_counted_fills() -> tuple[dict[int, int], dict[int, int]]:
+    from biobank.models import BoxFill, StoragePosition
+
+    db.session.rollback()  # read what is committed, not this session's copies
+    kept = db.session.execute(sa.select(BoxFill.box_id, BoxFill.used).where(BoxFill.used > 0))
+    counted = db.session.execute(
+        sa.select(StoragePosition.box_id, sa.func.count()).group_by(StoragePosition.box_id)
+    )
+    return {box: int(n) for box, n in kept}, {box: int(n) for box, n in counted}
+
+
+def test_the_database_keeps_each_box_fill_whoever_writes_the_positions(
+    technician, collector, freezer, boxes, received_tubes
+):
+    """Stored one by one, moved across boxes and within one, disposed, and written by plain SQL:
+    each box's kept fill is its count of positions every time."""
+    from biobank.models import StoragePosition
+    from biobank.services import lifecycle
+    from tests.conftest import PASSWORD
+
+    tubes = received_tubes(collector)
+    with unit_of_work():
+        for tube in tubes[:4]:
+            storage.store_sample(technician, boxes[0], tube.barcode)
+    assert _kept_and_counted_fills() == ({boxes[0].id: 4}, {boxes[0].id: 4})
+
+    with unit_of_work():
+        lifecycle.move_sample(technician, tubes[0].barcode, boxes[1], "C3")
+        lifecycle.move_sample(technician, tubes[1].barcode, boxes[0], "I9")  # same box
+        lifecycle.dispose(
+            technician, tubes[2].barcode, "Cracked in the freezer", signature_password=PASSWORD
+        )
+    assert _kept_and_counted_fills() == ({boxes[0].id: 2, boxes[1].id: 1},) * 2
+
+    connection = db.session.connection()
+    connection.execute(
+        sa.insert(StoragePosition), [{"box_id": boxes[1].id, "row": 9, "col": c} for c in (1, 2)]
+    )
+    connection.execute(
+        sa.update(StoragePosition)
+        .where(StoragePosition.box_id == boxes[1].id, StoragePosition.row == 9)
+        .values(box_id=boxes[0].id)
+    )
+    connection.execute(sa.delete(StoragePosition).where(StoragePosition.sample_id.is_(None)))
+    db.session.commit()
+    kept, counted = _kept_and_counted_fills()
+    assert kept == counted == {boxes[0].id: 2, boxes[1].id: 1}
+    assert storage.occupancy(freezer) == storage.Occupancy(3, 162)
 
 
 def test_a_tube_is_offered_its_box_then_the_newest_with_room_that_take_it(

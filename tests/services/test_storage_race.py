@@ -54,3 +54,62 @@ def test_sixteen_technicians_one_position(
         sa.select(StoragePosition).where(StoragePosition.box_id == box_id)
     ).all()
     assert [(p.row, p.col) for p in occupied] == [(5, 5)]
+
+
+def test_sixteen_technicians_fill_one_box_at_once_and_its_fill_keeps_count(
+    app, make_user, biobank_site, collector, boxes, received_tubes
+):
+    """Each to a position of their own in the same box, and two tubes swapped between the two
+    boxes in opposite directions meanwhile: every store lands, nobody deadlocks on the box's
+    kept fill, and the fill equals the positions."""
+    from biobank.models import BoxFill
+    from biobank.services import lifecycle
+
+    tubes = [t.barcode for t in received_tubes(collector)]
+    tubes += [t.barcode for t in received_tubes(collector, participant_id="P200000000")]
+    tubes += [t.barcode for t in received_tubes(collector, participant_id="P300000000")]
+    users = [make_user(f"tech.{i:02d}", Role.TECHNICIAN, biobank_site).id for i in range(18)]
+    box_ids = [boxes[0].id, boxes[1].id]
+    with unit_of_work():
+        storage.store_sample(db.session.get(User, users[16]), boxes[0], tubes[16], "I1")
+        storage.store_sample(db.session.get(User, users[17]), boxes[1], tubes[17], "I1")
+    start = threading.Barrier(18)
+    results: list[str] = [""] * 18
+
+    def technician(index: int) -> None:
+        with app.app_context():
+            try:
+                start.wait()
+                with unit_of_work():
+                    actor = db.session.get(User, users[index])
+                    if index < 16:
+                        box = db.session.get(Container, box_ids[0])
+                        storage.store_sample(
+                            actor,
+                            box,
+                            tubes[index],
+                            f"A{index % 9 + 1}" if index < 9 else f"B{index - 8}",
+                        )
+                    else:  # the tube in one box goes to the other
+                        lifecycle.move_sample(actor, tubes[index], box_ids[17 - index], "H1")
+                results[index] = "done"
+            except Exception as error:  # anything else is a failure, shown in the assert
+                results[index] = f"crash {type(error).__name__}: {error}"
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=technician, args=(i,)) for i in range(18)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert results == ["done"] * 18, results
+    db.session.rollback()
+    counted = dict(
+        db.session.execute(
+            sa.select(StoragePosition.box_id, sa.func.count()).group_by(StoragePosition.box_id)
+        ).all()
+    )
+    kept = dict(db.session.execute(sa.select(BoxFill.box_id, BoxFill.used)).all())
+    assert counted == {box_ids[0]: 17, box_ids[1]: 1}
+    assert kept == counted
