@@ -219,8 +219,12 @@ def seed_stored_samples(
     kit: KitTemplate,
     now: datetime | None = None,
     seed: int = 20261124,
+    days_ago: tuple[float, float] = (1, 180),
 ) -> BulkSummary:
-    """``count`` stored tubes spread over the last 180 days, clinics taking turns."""
+    """``count`` stored tubes shipped between ``days_ago`` days before ``now`` (the last 180
+    days unless told), clinics taking turns."""
+    if not 0 <= days_ago[0] <= days_ago[1]:
+        raise ValueError("days_ago must be (nearer, further), neither in the future")
     if count < 1:
         raise ValueError("count must be at least 1")
     connection = db.session.connection()
@@ -303,7 +307,7 @@ def seed_stored_samples(
     while made < count:
         clinic = clinics[shipment_count % len(clinics)]
         in_shipment = min(TUBES_PER_SHIPMENT, count - made)
-        dispatched = now - timedelta(days=rng.uniform(1, 180))
+        dispatched = now - timedelta(days=rng.uniform(*days_ago))
         received = dispatched + timedelta(hours=rng.uniform(18, 60))
         shipment_id = next(shipment_ids)
         shipment_count += 1

@@ -215,8 +215,9 @@ def _demo_logistics(
     return 3, len(placed)
 
 
-def seed_scale(samples: int) -> BulkSummary:
-    """``samples`` stored tubes from the demo clinics in a new freezer at the demo biobank."""
+def seed_scale(samples: int, *, days_ago: tuple[float, float] = (1, 180)) -> BulkSummary:
+    """``samples`` stored tubes from the demo clinics in a new freezer at the demo biobank,
+    shipped between ``days_ago`` days ago (the last 180 days unless told)."""
     from biobank.services.bulk import seed_stored_samples
     from biobank.services.catalogue import get_kit
 
@@ -227,4 +228,5 @@ def seed_scale(samples: int) -> BulkSummary:
         collector=accounts.get_user("collector"),
         technician=accounts.get_user("technician"),
         kit=get_kit("BASELINE-ADULT"),
+        days_ago=days_ago,
     )

@@ -360,15 +360,19 @@ class Occupancy:
 
 
 def occupancy(container: Container) -> Occupancy:
-    """Positions used and available in this container and everything inside it."""
-    inside = subtree_ids(container)
-    capacity = db.session.scalar(
-        sa.select(sa.func.coalesce(sa.func.sum(Container.rows * Container.cols), 0)).where(
-            Container.id.in_(inside), Container.kind == ContainerKind.BOX
+    """Positions used and available in this container and everything inside it (one query:
+    the subtree's boxes and their kept fills)."""
+    tree = subtrees([container.id])
+    capacity, used = db.session.execute(
+        sa.select(
+            sa.func.coalesce(sa.func.sum(Container.rows * Container.cols), 0),
+            sa.func.coalesce(sa.func.sum(BoxFill.used), 0),
         )
-    )
-    used = db.session.scalar(sa.select(sa.func.sum(BoxFill.used)).where(BoxFill.box_id.in_(inside)))
-    return Occupancy(int(used or 0), int(capacity or 0))  # SUM() is NUMERIC on PostgreSQL
+        .join(tree, tree.c.id == Container.id)
+        .outerjoin(BoxFill, BoxFill.box_id == Container.id)
+        .where(Container.kind == ContainerKind.BOX)
+    ).one()
+    return Occupancy(int(used), int(capacity))  # SUM() is NUMERIC on PostgreSQL
 
 
 def subtrees(root_ids: Sequence[int]) -> sa.CTE:
@@ -399,9 +403,10 @@ def freezer_fills(freezer_ids: Sequence[int]) -> dict[int, FreezerFill]:
         sa.select(
             tree.c.root,
             (Container.rows * Container.cols).label("capacity"),
-            box_used().label("used"),
+            sa.func.coalesce(BoxFill.used, 0).label("used"),
         )
         .join(tree, tree.c.id == Container.id)
+        .outerjoin(BoxFill, BoxFill.box_id == Container.id)
         .where(Container.kind == ContainerKind.BOX, Container.active.is_(True))
         .subquery()
     )

@@ -152,7 +152,9 @@ def _box_finder(args=None) -> ScanLookupForm:
 def _render_index(
     actor: User, form: FreezerForm, finder: ScanLookupForm | None = None, status: int = 200
 ) -> ResponseReturnValue:
-    freezers = [(freezer, storage.occupancy(freezer)) for freezer in storage.list_freezers(actor)]
+    listed = storage.list_freezers(actor)
+    fills = storage.freezer_fills([freezer.id for freezer in listed])
+    freezers = [(freezer, fills[freezer.id]) for freezer in listed]
     return render_template(
         "storage/index.html",
         freezers=freezers,
