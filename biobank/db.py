@@ -7,6 +7,8 @@ test) wraps the work in ``unit_of_work()``, which commits once or rolls everythi
 from __future__ import annotations
 
 import enum
+import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -24,6 +26,26 @@ NAMING_CONVENTION = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
+
+
+_SIDE_ENGINES: dict[tuple[int, str], sa.Engine] = {}
+_SIDE_ENGINES_LOCK = threading.Lock()
+
+
+def side_engine(engine: sa.Engine) -> sa.Engine:
+    """An engine with a small pool of its own for short transactions beside a request's (a
+    wrong-password count, a kept figure): the request already holds a connection of the main
+    pool, and must not wait for a second one there."""
+    from flask import current_app
+
+    key = (os.getpid(), engine.url.render_as_string(hide_password=False))
+    with _SIDE_ENGINES_LOCK:
+        side = _SIDE_ENGINES.get(key)
+        if side is None:
+            options = dict(current_app.config.get("SQLALCHEMY_ENGINE_OPTIONS", {}))
+            options.update(pool_size=2, max_overflow=14, pool_timeout=30)
+            side = _SIDE_ENGINES[key] = sa.create_engine(engine.url, **options)
+    return side
 
 
 def utcnow() -> datetime:

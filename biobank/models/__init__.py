@@ -33,6 +33,7 @@ from biobank.models.storage import (
     StoragePosition,
     position_label,
 )
+from biobank.models.tallies import DayTally, TallyVersion
 from biobank.models.users import (
     ApiToken,
     AuthFailure,
@@ -56,6 +57,7 @@ __all__ = [
     "ContainerKind",
     "CustodyTreeHead",
     "CustodyTreeNode",
+    "DayTally",
     "Event",
     "EventType",
     "FlagKind",
@@ -79,6 +81,7 @@ __all__ = [
     "SiteKind",
     "Specimen",
     "StoragePosition",
+    "TallyVersion",
     "TemperatureClass",
     "ThrottlePurpose",
     "TubeType",

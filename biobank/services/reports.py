@@ -33,10 +33,10 @@ from biobank.models import (
     Site,
     User,
 )
-from biobank.services import policy, storage
+from biobank.services import policy, storage, tallies
 from biobank.services.pages import MAX_PER_PAGE, Page, paginate
 from biobank.services.settings import setting
-from biobank.services.sqltime import hours_between
+from biobank.services.sqltime import hours_between, local_day
 
 NOT_YET_RECEIVED = (SampleStatus.FINALIZED, SampleStatus.IN_TRANSIT, SampleStatus.MISSING)
 
@@ -368,33 +368,56 @@ def collection_to_freezer(
     if actor is not None:
         policy.require(actor, policy.Action.READ_REPORTS)
     now = now or utcnow()
+    counts = tallies.window_counts(
+        "collection_to_freezer", _draw_to_freezer_by_day, now - timedelta(days=days), now
+    )
+    by_site: dict[int, dict[str, list[float]]] = {}
+    for key, figures in counts.items():
+        site_id, label = key.split("|", 1)
+        by_site.setdefault(int(site_id), {})[label] = figures
+    sites_by_id = {
+        site.id: site
+        for site in db.session.scalars(sa.select(Site).where(Site.id.in_(list(by_site))))
+    }
+    rows = []
+    for site_id, figures in by_site.items():
+        buckets = {name: int(figures.get(name, [0])[0]) for _, name in DURATION_BUCKETS}
+        hours = sum(total for _, total in figures.values())
+        rows.append(
+            FreezerTimes(
+                sites_by_id[site_id], buckets, round(hours / max(sum(buckets.values()), 1), 1)
+            )
+        )
+    return sorted(rows, key=lambda row: row.site.code)
+
+
+def _draw_to_freezer_by_day(start: datetime, end: datetime | None) -> dict[str, tallies.Counts]:
+    """Tubes stored in [start, end) per UTC day, site and duration bucket: how many, and their
+    hours from the draw to the freezer summed (``site_id|bucket`` keys)."""
+    if end is not None and start >= end:
+        return {}
+    until = [] if end is None else [Sample.stored_at < end]
     hours = hours_between(Sample.collected_at, Sample.stored_at)
     bucket = sa.case(
         *[(hours < limit, label) for limit, label in DURATION_BUCKETS if limit is not None],
         else_=DURATION_BUCKETS[-1][1],
     )
-    rows = db.session.execute(
-        sa.select(Site, bucket, sa.func.count(Sample.id), sa.func.sum(hours))
-        .join(Site, Site.id == Sample.site_id)
+    day = local_day(Sample.stored_at, "UTC")
+    by_day: dict[str, tallies.Counts] = {}
+    for stored_on, site_id, label, count, total_hours in db.session.execute(
+        sa.select(day, Sample.site_id, bucket, sa.func.count(), sa.func.sum(hours))
         .where(
-            Sample.stored_at.is_not(None),
             Sample.collected_at.is_not(None),
-            Sample.stored_at >= now - timedelta(days=days),
+            Sample.stored_at >= start,
+            *until,
         )
-        .group_by(Site.id, bucket)
-        .order_by(Site.code)
-    ).all()
-    by_site: dict[int, tuple[Site, dict[str, int], float]] = {}
-    for site, label, count, total_hours in rows:
-        _, buckets, total = by_site.setdefault(
-            site.id, (site, {name: 0 for _, name in DURATION_BUCKETS}, 0.0)
-        )
-        buckets[label] = int(count)
-        by_site[site.id] = (site, buckets, total + float(total_hours or 0))
-    return [
-        FreezerTimes(site, buckets, round(total / max(sum(buckets.values()), 1), 1))
-        for site, buckets, total in by_site.values()
-    ]
+        .group_by(day, Sample.site_id, bucket)
+    ):
+        by_day.setdefault(stored_on, {})[f"{site_id}|{label}"] = [
+            int(count),
+            float(total_hours or 0),
+        ]
+    return by_day
 
 
 # --- every report as one table (pages, CSV and PDF) -----------------------------------------

@@ -28,8 +28,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -44,7 +42,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session, SessionTransaction
 
-from biobank.db import SQLITE_IMMEDIATE, UTCDateTime, utcnow
+from biobank.db import SQLITE_IMMEDIATE, UTCDateTime, side_engine, utcnow
 from biobank.errors import TooManyAttempts, describe_exception
 from biobank.extensions import db
 from biobank.models import (
@@ -93,26 +91,11 @@ def _row(user_id: int, purpose: ThrottlePurpose) -> sa.ColumnElement[bool]:
 
 # --- where the count is written ---------------------------------------------------------------
 
-_SIDE_ENGINES: dict[tuple[int, str], Engine] = {}
-_SIDE_ENGINES_LOCK = threading.Lock()
 _REPLAY = "biobank_throttle_replay"
 
 
 def _one_writer(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
-
-
-def _side_engine(engine: Engine) -> Engine:
-    """An engine with a small pool of its own for the counter's short transactions: a request
-    already holds a connection of the main pool, and must not wait for a second one there."""
-    key = (os.getpid(), engine.url.render_as_string(hide_password=False))
-    with _SIDE_ENGINES_LOCK:
-        side = _SIDE_ENGINES.get(key)
-        if side is None:
-            options = dict(current_app.config.get("SQLALCHEMY_ENGINE_OPTIONS", {}))
-            options.update(pool_size=2, max_overflow=14, pool_timeout=30)
-            side = _SIDE_ENGINES[key] = sa.create_engine(engine.url, **options)
-    return side
 
 
 @contextmanager
@@ -123,7 +106,7 @@ def _counter() -> Iterator[tuple[Connection, Engine]]:
     if _one_writer(engine):
         yield session.connection(), engine
         return
-    with _side_engine(engine).begin() as connection:
+    with side_engine(engine).begin() as connection:
         yield connection, engine
 
 
@@ -431,7 +414,7 @@ def _hold_attempt(
 ) -> Attempt:
     """PostgreSQL: lock the user's row on a side connection and keep it until the password has
     been checked; refuse at once while the user is locked out (and record the refusal)."""
-    connection = _side_engine(engine).connect()
+    connection = side_engine(engine).connect()
     try:
         connection.begin()
         try:
