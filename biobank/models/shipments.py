@@ -103,3 +103,11 @@ class ShipmentItem(Base):
     sample: Mapped[Sample] = relationship(lazy="joined")
 
     __table_args__ = (sa.UniqueConstraint("shipment_id", "sample_id"),)
+
+    @property
+    def barcode(self) -> str:
+        return self.sample.barcode
+
+    @property
+    def tube_type_code(self) -> str:
+        return self.sample.tube_type.code

@@ -12,8 +12,8 @@ def _counts(shipment):
 
 
 class ShipmentItemSchema(Schema):
-    barcode = fields.Function(lambda i: i.sample.barcode)
-    tube_type = fields.Function(lambda i: i.sample.tube_type.code)
+    barcode = fields.String()
+    tube_type = fields.String(attribute="tube_type_code")
     outcome = fields.String(allow_none=True)
     manifested = fields.Boolean()
 

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -23,6 +24,7 @@ from biobank.errors import Conflict, InvalidTransition, NotFound, ValidationFail
 from biobank.extensions import db
 from biobank.models import (
     EventType,
+    ItemOutcome,
     Sample,
     SampleStatus,
     Shipment,
@@ -31,6 +33,7 @@ from biobank.models import (
     Site,
     SiteKind,
     TemperatureClass,
+    TubeType,
     User,
 )
 from biobank.services import accounts, ids, policy
@@ -94,6 +97,49 @@ def find_by_manifest(user: User, text: str) -> Shipment:
     return policy.ensure_visible(user, shipment, f"shipment with manifest {code}")
 
 
+class ItemRow(NamedTuple):
+    """A shipment's tube as lists show it."""
+
+    barcode: str
+    tube_type_code: str
+    outcome: ItemOutcome | None
+    manifested: bool
+
+
+@dataclass(frozen=True)
+class ListedShipment:
+    """A shipment with its tubes as plain rows, read for a whole page in one query: a page of
+    full shipments holds thousands of tubes, too many to load as objects."""
+
+    shipment: Shipment
+    items: list[ItemRow]
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.shipment, name)
+
+
+def listed_items(shipment_ids: Sequence[int]) -> dict[int, list[ItemRow]]:
+    """Each shipment's tubes, in the order they were added."""
+    found: dict[int, list[ItemRow]] = {shipment_id: [] for shipment_id in shipment_ids}
+    if not found:
+        return found
+    for shipment_id, *row in db.session.execute(
+        sa.select(
+            ShipmentItem.shipment_id,
+            Sample.barcode,
+            TubeType.code,
+            ShipmentItem.outcome,
+            ShipmentItem.manifested,
+        )
+        .join(Sample, Sample.id == ShipmentItem.sample_id)
+        .join(TubeType, TubeType.id == Sample.tube_type_id)
+        .where(ShipmentItem.shipment_id.in_(list(found)))
+        .order_by(ShipmentItem.id)
+    ):
+        found[shipment_id].append(ItemRow(*row))
+    return found
+
+
 def list_shipments(
     user: User,
     *,
@@ -104,19 +150,23 @@ def list_shipments(
     per_page: int = 50,
     with_items: bool = True,
 ) -> Page[Shipment]:
-    """A page of shipments, newest first; ``with_items`` loads every tube of each (the API
-    lists them), otherwise a page costs the same whatever the shipments hold (see
-    ``manifested_counts``)."""
+    """A page of shipments, newest first; ``with_items`` adds every tube of each as a plain
+    row (``ListedShipment``: the API lists them), otherwise a page costs the same whatever the
+    shipments hold (see ``manifested_counts``)."""
     stmt = policy.scope_shipments(sa.select(Shipment), user)
-    if with_items:
-        stmt = stmt.options(selectinload(Shipment.items))
     if status is not None:
         stmt = stmt.where(Shipment.status == status)
     if origin is not None:
         stmt = stmt.where(Shipment.origin_site_id == origin.id)
     if destination is not None:
         stmt = stmt.where(Shipment.destination_site_id == destination.id)
-    return paginate(stmt.order_by(Shipment.id.desc()), page=page, per_page=per_page)
+    found = paginate(stmt.order_by(Shipment.id.desc()), page=page, per_page=per_page)
+    if not with_items:
+        return found
+    items = listed_items([shipment.id for shipment in found.items])
+    return replace(
+        found, items=[ListedShipment(shipment, items[shipment.id]) for shipment in found.items]
+    )
 
 
 def manifested_counts(shipments: Sequence[Shipment]) -> dict[int, int]:
