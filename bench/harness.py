@@ -67,12 +67,22 @@ def postgres_url() -> str | None:
 
 
 def timings(client, paths: list[str], headers=None, *, rounds: int) -> list[float]:
-    """Seconds per GET, ``rounds`` of them over ``paths`` in turn, after a few to warm up."""
+    """Seconds per GET, ``rounds`` of them over ``paths`` in turn, after a few to warm up.
+
+    Each request gets a session of its own, as under a server: inside the caller's app
+    context the test client would otherwise share one, and a page would find the records
+    an earlier request loaded already in it."""
+    from flask import has_app_context
+
+    from biobank.extensions import db
+
     for path in paths[:3]:
         client.get(path, headers=headers)  # warm caches and connections
     seen = []
     for index in range(rounds):
         path = paths[index % len(paths)]
+        if has_app_context():
+            db.session.remove()
         start = time.perf_counter()
         response = client.get(path, headers=headers)
         seen.append(time.perf_counter() - start)

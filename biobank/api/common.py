@@ -199,6 +199,7 @@ def page_body(page: Page[Any]) -> dict[str, Any]:
     return {
         "items": page.items,
         "total": page.total,
+        "total_exact": page.total_exact,
         "page": page.page,
         "per_page": page.per_page,
     }

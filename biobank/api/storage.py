@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from dataclasses import replace
+
 from flask import request
 
 from biobank.api.common import API_PREFIX, Blueprint, page_body
@@ -34,7 +36,7 @@ from biobank.schemas.storage import (
 )
 from biobank.security import current_actor
 from biobank.services import inventory, lifecycle, storage
-from biobank.services.pages import Page, page_of
+from biobank.services.pages import page_of
 from biobank.services.storage_paths import location_of
 
 blp = Blueprint(
@@ -76,7 +78,7 @@ def _box(box):
 def list_freezers(args):
     """Freezers at your site (every site for coordinators and admins), with occupancy."""
     page = page_of(storage.list_freezers(current_actor()), **args)
-    return page_body(Page([_detail(f) for f in page.items], page.total, page.page, page.per_page))
+    return page_body(replace(page, items=[_detail(f) for f in page.items]))
 
 
 @blp.post("/freezers")

@@ -4,7 +4,7 @@ from functools import cache
 
 from marshmallow import INCLUDE, Schema, ValidationError, fields, validate
 
-from biobank.services.pages import MAX_PAGE, MAX_PER_PAGE
+from biobank.services.pages import COUNTED_PAST_THE_PAGE, MAX_PAGE, MAX_PER_PAGE
 from biobank.services.timebounds import ALLOWED_RANGE, time_problem
 
 
@@ -59,6 +59,13 @@ def page_schema(item_schema: type[Schema]) -> type[Schema]:
         {
             "items": fields.List(fields.Nested(item_schema), required=True),
             "total": fields.Integer(required=True),
+            "total_exact": fields.Boolean(
+                required=True,
+                metadata={
+                    "description": "False when more match than were counted (counting stops "
+                    f"{COUNTED_PAST_THE_PAGE:,} past the page): `total` is then a lower bound."
+                },
+            ),
             "page": fields.Integer(required=True),
             "per_page": fields.Integer(required=True),
         },

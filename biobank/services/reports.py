@@ -8,7 +8,7 @@ did not find when it closed the receipt is missing at once.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -121,7 +121,7 @@ def overdue_tubes(
         )
         for sample in found.items
     ]
-    return Page(rows, found.total, found.page, found.per_page)
+    return replace(found, items=rows)
 
 
 def slow_shipments(actor: User, *, now: datetime | None = None) -> list[Shipment]:
@@ -188,7 +188,7 @@ def discrepancies(
                 late=late,
             )
         )
-    return Page(rows, found.total, found.page, found.per_page)
+    return replace(found, items=rows)
 
 
 @dataclass(frozen=True)

@@ -85,6 +85,20 @@ def test_failures_are_paginated_newest_first(admin, login, many):
     assert "guess.10" in second and "guess.00" in second and "guess.59" not in second
 
 
+def test_a_long_list_counts_a_little_past_the_page_and_says_so(admin, login, many, monkeypatch):
+    from biobank.services import pages
+
+    monkeypatch.setattr(pages, "COUNTED_PAST_THE_PAGE", 10)
+    client = login(admin)
+    first = client.get(PAGE).get_data(as_text=True)
+    # 50 a page: counted to 60 of the 61, so the total is a lower bound and Next is offered.
+    assert "Failed attempts (60+)" in first
+    assert "Page 1 of 2 or more (60+ failed attempts)" in first
+    assert 'rel="next"' in first
+    second = client.get(PAGE + "?page=2").get_data(as_text=True)
+    assert "Page 2 of 2 (61 failed attempts)" in second and 'rel="next"' not in second
+
+
 def test_filters_narrow_the_list(admin, login, many):
     client = login(admin)
 
