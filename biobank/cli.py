@@ -168,6 +168,22 @@ def prune_failed_attempts(days: int) -> None:
     click.echo(f"Deleted {deleted} failed attempts recorded before {cut:%Y-%m-%d %H:%M} UTC.")
 
 
+@biobank_cli.command("recount-figures")
+def recount_figures() -> None:
+    """Count each box's fill again from its positions and drop the kept figures of past days
+    (reports count them again): for after someone wrote to the database by hand."""
+    from biobank.services.storage import recount_box_fills
+    from biobank.services.tallies import forget_kept
+
+    with unit_of_work():
+        wrong = recount_box_fills()
+        dropped = forget_kept()
+    click.echo(
+        f"Box fills: {wrong} did not match their positions and were recounted. "
+        f"Kept day figures: {dropped} dropped, to be counted again when next asked for."
+    )
+
+
 @biobank_cli.command("seed-demo")
 @click.option(
     "--samples",

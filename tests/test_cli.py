@@ -207,3 +207,34 @@ def test_seed_demo_puts_its_events_into_the_custody_log(runner):
     checkpoint = runner.invoke(args=["biobank", "checkpoint"])
     assert checkpoint.exit_code == 0
     assert checkpoint.output.splitlines()[1] == str(status.tree_size)
+
+
+def test_recount_figures_puts_right_what_was_changed_by_hand(
+    runner, technician, collector, received_tubes, freezer, coordinator
+):
+    import sqlalchemy as sa
+
+    from biobank.db import unit_of_work
+    from biobank.extensions import db
+    from biobank.models import BoxFill, DayTally
+    from biobank.services import reports, storage
+
+    tubes = received_tubes(collector)
+    with unit_of_work():
+        storage.store_many(technician, freezer, [t.barcode for t in tubes])
+    reports.collection_to_freezer(coordinator)  # keeps the closed days of the window
+    db.session.rollback()
+    kept_days = db.session.scalar(sa.select(sa.func.count()).select_from(DayTally))
+    assert kept_days >= 88  # the closed days of 90 (the first partial, the last not settled)
+    db.session.execute(sa.update(BoxFill).values(used=BoxFill.used + 5))
+    db.session.commit()
+    assert storage.occupancy(freezer).used == len(tubes) + 5
+
+    result = runner.invoke(args=["biobank", "recount-figures"])
+    assert result.exit_code == 0, result.output
+    assert "Box fills: 1 did not match their positions and were recounted." in result.output
+    assert f"Kept day figures: {kept_days} dropped" in result.output
+    db.session.rollback()
+    assert storage.occupancy(freezer).used == len(tubes)
+    again = runner.invoke(args=["biobank", "recount-figures"])
+    assert "Box fills: 0 did not match" in again.output

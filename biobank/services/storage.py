@@ -289,6 +289,28 @@ def rename_container(actor: User, container: Container, name: str) -> Container:
     return container
 
 
+def recount_box_fills() -> int:
+    """Count every box's positions again into its kept fill (``BoxFill``), the positions
+    locked against writers meanwhile; the number of boxes whose kept fill was wrong. Only
+    someone writing to the database by hand (or switching off its triggers) makes one wrong."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        db.session.execute(sa.text("LOCK TABLE storage_positions IN SHARE MODE"))
+    counted = dict(
+        db.session.execute(
+            sa.select(StoragePosition.box_id, sa.func.count()).group_by(StoragePosition.box_id)
+        ).all()
+    )
+    kept = dict(db.session.execute(sa.select(BoxFill.box_id, BoxFill.used)).all())
+    wrong = {box for box in counted.keys() | kept.keys() if counted.get(box, 0) != kept.get(box, 0)}
+    if wrong:
+        db.session.execute(sa.delete(BoxFill).where(BoxFill.box_id.in_(list(wrong))))
+        refill = [{"box_id": box, "used": counted[box]} for box in wrong if counted.get(box)]
+        if refill:
+            db.session.execute(sa.insert(BoxFill), refill)
+    db.session.flush()
+    return len(wrong)
+
+
 def box_used() -> sa.ColumnElement[int]:
     """Positions in use in the box a query's ``Container`` row is: the fill the database
     keeps (``BoxFill``), read in place of counting the box's positions."""

@@ -111,6 +111,11 @@ def window_counts(figure: str, count: DayCounter, since: datetime, now: datetime
     return total
 
 
+def forget_kept() -> int:
+    """Drop every kept day figure (each is counted again when next asked for); how many."""
+    return db.session.execute(sa.delete(DayTally)).rowcount or 0
+
+
 def _runs(days: list[date]) -> list[tuple[datetime, datetime]]:
     """Consecutive days as [start, end) ranges: one query per run, not per day."""
     runs: list[tuple[datetime, datetime]] = []
