@@ -64,6 +64,7 @@ def test_sixteen_technicians_fill_one_box_at_once_and_its_fill_keeps_count(
     kept fill, and the fill equals the positions."""
     from biobank.models import BoxFill
     from biobank.services import lifecycle
+    from tests.concurrency import race
 
     tubes = [t.barcode for t in received_tubes(collector)]
     tubes += [t.barcode for t in received_tubes(collector, participant_id="P200000000")]
@@ -73,37 +74,17 @@ def test_sixteen_technicians_fill_one_box_at_once_and_its_fill_keeps_count(
     with unit_of_work():
         storage.store_sample(db.session.get(User, users[16]), boxes[0], tubes[16], "I1")
         storage.store_sample(db.session.get(User, users[17]), boxes[1], tubes[17], "I1")
-    start = threading.Barrier(18)
-    results: list[str] = [""] * 18
 
     def technician(index: int) -> None:
-        with app.app_context():
-            try:
-                start.wait()
-                with unit_of_work():
-                    actor = db.session.get(User, users[index])
-                    if index < 16:
-                        box = db.session.get(Container, box_ids[0])
-                        storage.store_sample(
-                            actor,
-                            box,
-                            tubes[index],
-                            f"A{index % 9 + 1}" if index < 9 else f"B{index - 8}",
-                        )
-                    else:  # the tube in one box goes to the other
-                        lifecycle.move_sample(actor, tubes[index], box_ids[17 - index], "H1")
-                results[index] = "done"
-            except Exception as error:  # anything else is a failure, shown in the assert
-                results[index] = f"crash {type(error).__name__}: {error}"
-            finally:
-                db.session.remove()
+        actor = db.session.get(User, users[index])
+        if index >= 16:  # the tube in one box goes to the other
+            lifecycle.move_sample(actor, tubes[index], box_ids[17 - index], "H1")
+            return
+        position = f"A{index + 1}" if index < 9 else f"B{index - 8}"
+        storage.store_sample(actor, db.session.get(Container, box_ids[0]), tubes[index], position)
 
-    threads = [threading.Thread(target=technician, args=(i,)) for i in range(18)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert results == ["done"] * 18, results
+    results = race(app, 18, technician)
+    assert all(result.won for result in results), results
     db.session.rollback()
     counted = dict(
         db.session.execute(
