@@ -30,6 +30,10 @@ class Container(TimestampMixin, Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     site_id: Mapped[int] = mapped_column(sa.ForeignKey("sites.id"), index=True)
     parent_id: Mapped[int | None] = mapped_column(sa.ForeignKey("containers.id"), index=True)
+    # The freezer this container is in (None for a freezer). Containers never move, so it is
+    # set once, when the container is made; figures per freezer read it instead of walking
+    # the tree down from each freezer (migration 2f6c1d8e5a47).
+    freezer_id: Mapped[int | None] = mapped_column(index=True)
     kind: Mapped[ContainerKind] = enum_column(ContainerKind, "container_kind")
     name: Mapped[str] = mapped_column(sa.String(100))
     barcode: Mapped[str | None] = mapped_column(sa.String(16), unique=True)

@@ -262,13 +262,13 @@ def stored_since_by_freezer(freezer_ids: list[int], since: datetime) -> dict[int
         .group_by(Event.container_id)
         .subquery()
     )
-    tree = storage.subtrees(freezer_ids)
     return {
-        root: int(stored)
-        for root, stored in db.session.execute(
-            sa.select(tree.c.root, sa.func.sum(per_box.c.stored))
-            .join(per_box, per_box.c.container_id == tree.c.id)
-            .group_by(tree.c.root)
+        freezer: int(stored)
+        for freezer, stored in db.session.execute(
+            sa.select(Container.freezer_id, sa.func.sum(per_box.c.stored))
+            .join(per_box, per_box.c.container_id == Container.id)
+            .where(Container.freezer_id.in_(freezer_ids))
+            .group_by(Container.freezer_id)
         )
     }
 

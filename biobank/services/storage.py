@@ -255,6 +255,7 @@ def create_container(
     container = Container(
         site_id=parent.site_id,
         parent_id=parent.id,
+        freezer_id=parent.freezer_id or parent.id,
         kind=kind,
         name=name,
         barcode=barcode,
@@ -416,30 +417,27 @@ class FreezerFill(Occupancy):
 
 
 def freezer_fills(freezer_ids: Sequence[int]) -> dict[int, FreezerFill]:
-    """The fill of each listed freezer's active boxes, all freezers in one query (a recursive
-    walk down from every freezer at once, then each box's kept fill)."""
+    """The fill of each listed freezer's active boxes, all freezers in one query over their
+    boxes (by ``freezer_id``) and the boxes' kept fills."""
     if not freezer_ids:
         return {}
-    tree = subtrees(freezer_ids)
-    per_box = (
-        sa.select(
-            tree.c.root,
-            (Container.rows * Container.cols).label("capacity"),
-            sa.func.coalesce(BoxFill.used, 0).label("used"),
-        )
-        .join(tree, tree.c.id == Container.id)
-        .outerjoin(BoxFill, BoxFill.box_id == Container.id)
-        .where(Container.kind == ContainerKind.BOX, Container.active.is_(True))
-        .subquery()
-    )
+    used = sa.func.coalesce(BoxFill.used, 0)
+    capacity = Container.rows * Container.cols
     rows = db.session.execute(
         sa.select(
-            per_box.c.root,
-            sa.func.sum(per_box.c.used),
-            sa.func.sum(per_box.c.capacity),
+            Container.freezer_id,
+            sa.func.sum(used),
+            sa.func.sum(capacity),
             sa.func.count(),
-            sa.func.sum(sa.case((per_box.c.used >= per_box.c.capacity, 1), else_=0)),
-        ).group_by(per_box.c.root)
+            sa.func.sum(sa.case((used >= capacity, 1), else_=0)),
+        )
+        .outerjoin(BoxFill, BoxFill.box_id == Container.id)
+        .where(
+            Container.freezer_id.in_(list(freezer_ids)),
+            Container.kind == ContainerKind.BOX,
+            Container.active.is_(True),
+        )
+        .group_by(Container.freezer_id)
     ).all()
     # SUM() is NUMERIC on PostgreSQL: whole numbers here, whatever the database.
     fills = {

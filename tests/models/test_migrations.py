@@ -249,6 +249,8 @@ def test_upgrading_counts_every_box_fill_and_downgrading_drops_it(old_database_u
         db.session.remove()
         fills = "SELECT box_id, used FROM box_fills ORDER BY box_id"
         assert db.session.execute(sa.text(fills)).all() == [(2, 3)]
+        freezers = "SELECT id, freezer_id FROM containers ORDER BY id"
+        assert db.session.execute(sa.text(freezers)).all() == [(1, None), (2, 1)]
         db.session.execute(sa.text("DELETE FROM storage_positions WHERE col = 3"))
         db.session.commit()
         assert db.session.execute(sa.text(fills)).all() == [(2, 2)]

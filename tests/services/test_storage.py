@@ -27,6 +27,8 @@ def _store(actor, box, barcode, position=None):
 
 def test_the_tree_and_its_barcodes(freezer, boxes):
     assert freezer.kind == "freezer" and str(freezer.temperature_c) == "-80.0"
+    assert freezer.freezer_id is None
+    assert [b.freezer_id for b in boxes] == [freezer.id] * 2 == [boxes[0].parent.freezer_id] * 2
     assert [b.name for b in boxes] == ["Box 1", "Box 2"]
     assert all(ids.parse_prefixed_code(b.barcode, "BX") == b.barcode for b in boxes)
     assert storage.path_text(boxes[0]) == "Freezer 1 › Shelf 1 › Box 1"
