@@ -23,7 +23,7 @@ def test_new_reports_as_json(api, coordinator, overdue):
     body = api(coordinator).get("/api/v1/reports/processing-deviations?days=30").get_json()
     assert body["items"][0]["site"] == "UCSD-01" and body["items"][0]["processed"] == 2
     body = api(coordinator).get("/api/v1/reports/collection-to-freezer").get_json()
-    assert body == {"items": [], "total": 0, "page": 1, "per_page": 50}
+    assert body == {"items": [], "total": 0, "total_exact": True, "page": 1, "per_page": 50}
 
 
 @pytest.mark.parametrize(
