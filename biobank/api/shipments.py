@@ -43,7 +43,7 @@ def list_shipments(args):
     actor = current_actor()
     if args.get("manifest_number"):
         found = shipping.find_by_manifest(actor, args["manifest_number"])
-        return {"items": [found], "total": 1, "page": 1, "per_page": args["per_page"]}
+        return page_body(Page([found], total=1, page=1, per_page=args["per_page"]))
     page: Page = shipping.list_shipments(
         actor,
         status=args.get("status"),

@@ -55,6 +55,7 @@ def test_pack_dispatch_receive_close_over_the_api(
     receiver = api(technician)
     found = receiver.get(f"/api/v1/shipments?manifest_number={shipment['manifest_number'].lower()}")
     assert found.get_json()["items"][0]["id"] == shipment["id"]
+    assert (found.get_json()["total"], found.get_json()["total_exact"]) == (1, True)
     opened = receiver.post(f"{path}/receipt").get_json()
     assert opened["counts"] == {
         "expected": 7,
