@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import lazyload, selectinload
+from sqlalchemy.orm import joinedload, lazyload, selectinload
 
 import labels
 from biobank.db import get_record, utcnow
@@ -166,6 +166,19 @@ def list_shipments(
     items = listed_items([shipment.id for shipment in found.items])
     return replace(
         found, items=[ListedShipment(shipment, items[shipment.id]) for shipment in found.items]
+    )
+
+
+def items_page(shipment: Shipment, *, page: int = 1, per_page: int = 100) -> Page[ShipmentItem]:
+    """A page of the shipment's tubes in the order they were added, each with its sample and
+    tube type: a received shipment of hundreds of tubes is read a page at a time."""
+    return paginate(
+        sa.select(ShipmentItem)
+        .where(ShipmentItem.shipment_id == shipment.id)
+        .options(joinedload(ShipmentItem.sample).joinedload(Sample.tube_type))
+        .order_by(ShipmentItem.id),
+        page=page,
+        per_page=per_page,
     )
 
 

@@ -58,6 +58,7 @@ LIST_TABS: dict[str, ShipmentStatus | None] = {
     "all": None,
 }
 PER_PAGE = 25
+TUBES_PER_PAGE = 100
 
 
 def sample_links() -> dict[str, Any]:
@@ -169,14 +170,20 @@ def _may_pack(actor: User, shipment: Shipment) -> bool:
 
 
 def _render_page(shipment: Shipment, forms: ShipmentPageForms, status: int = 200):
-    actor = current_actor()
+    packing = _may_pack(current_actor(), shipment)
     return render_template(
         "shipments/show.html",
         shipment=shipment,
         forms=forms,
-        packing=_may_pack(actor, shipment),
+        packing=packing,
         # Newest first, as the packing list grows at the top while scanning.
-        items=list(reversed(shipment.items)),
+        items=list(reversed(shipment.items)) if packing else [],
+        # A shipment past packing can hold hundreds of tubes: they are read a page at a time.
+        found=None
+        if packing
+        else shipping.items_page(
+            shipment, page=request.args.get("page", 1, type=int), per_page=TUBES_PER_PAGE
+        ),
         counts=receiving.receipt_counts(shipment),
     ), status
 

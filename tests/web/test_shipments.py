@@ -9,7 +9,7 @@ import pytest
 from biobank.db import unit_of_work
 from biobank.extensions import db
 from biobank.models import SampleStatus, Shipment, ShipmentStatus
-from biobank.services import shipping
+from biobank.services import ids, shipping
 from tests.conftest import PASSWORD, csrf_token_from
 from tests.web.test_collections import form_posting_to, forms_on
 
@@ -272,6 +272,34 @@ def test_dispatch_sends_every_tube_and_the_page_becomes_read_only(
     assert "123456789012" in html and "FedEx" in html
     assert html.count("not scanned") == 8  # each tube with its (pending) receipt outcome
     assert f"/shipments/{packing.id}/manifest.pdf" in html
+
+
+def test_a_shipment_past_packing_lists_its_tubes_a_page_at_a_time(
+    monkeypatch, collector, collector_client, packing, tubes
+):
+    from biobank.web import shipments as shipment_pages
+
+    with unit_of_work():
+        for barcode in tubes:
+            shipping.pack_sample(collector, packing, barcode)
+        shipping.dispatch_shipment(
+            collector,
+            packing,
+            carrier="fedex",
+            tracking_number="123456789012",
+            signature_password=PASSWORD,
+        )
+    monkeypatch.setattr(shipment_pages, "TUBES_PER_PAGE", 3)
+    seen = []
+    for page in (1, 2, 3):
+        html = collector_client.get(f"/shipments/{packing.id}?page={page}").get_data(as_text=True)
+        seen.append([barcode for barcode in tubes if ids.display(barcode) in html])
+        assert f"Page {page} of 3 (8 tubes)" in html
+        assert (f'href="/shipments/{packing.id}?page={page + 1}"' in html) == (page < 3)
+        assert (f'href="/shipments/{packing.id}?page={page - 1}"' in html) == (page > 1)
+    # In the order they were packed, each tube on exactly one page.
+    assert seen == [tubes[:3], tubes[3:6], tubes[6:]]
+    assert "Tubes (8 on the manifest)" in html
 
 
 def test_cancel_needs_a_reason_then_cancels(collector_client, packing):
