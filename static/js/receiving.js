@@ -98,14 +98,16 @@
     });
     if (!answer.ok) {
       const title = ERROR_TITLES[answer.status] || "Not recorded";
-      scanner.showFeedback(panel, {
-        outcome: "error",
-        title,
-        code: text,
-        message: answer.body.detail,
-      });
+      let message = answer.body.detail;
+      // Nothing was recorded, so the damaged tube is still to be scanned: the mark waits for
+      // it (unless a later scan is already on its way and took the mark's place).
+      if (isDamaged && queue.pending() <= 1) {
+        damaged.checked = true;
+        message += " The damaged mark is kept for the next scan.";
+      }
+      scanner.showFeedback(panel, { outcome: "error", title, code: text, message });
       scanner.beep("error");
-      remember("error", title, text, answer.body.detail);
+      remember("error", title, text, message);
       return;
     }
     const result = answer.body;

@@ -230,6 +230,8 @@
 
   // Inputs where a click means "I am going to type here": left alone. Checkboxes, radios
   // and buttons are clicked, not typed in, so the scan field takes the focus back after them.
+  // The characters of anything scanned here: tube, box and manifest IDs.
+  const SCANNED_KEY = /^[0-9A-Za-z-]$/;
   const CLICKED_NOT_TYPED = ["checkbox", "radio", "button", "submit", "reset", "image", "range"];
 
   function typingElsewhere(element, scanField) {
@@ -267,6 +269,21 @@
       window.setTimeout(refocus, 0);
     });
     window.addEventListener("focus", refocus);
+    // A scanner types its first characters within milliseconds of a click on a checkbox or a
+    // button, before the focus has come back: a key of a tube ID pressed anywhere but a field
+    // being typed in goes to the scan field, so no character of a scan is lost.
+    document.addEventListener(
+      "keydown",
+      function (event) {
+        if (event.ctrlKey || event.metaKey || event.altKey || !SCANNED_KEY.test(event.key)) {
+          return;
+        }
+        if (document.activeElement !== input && !typingElsewhere(document.activeElement, input)) {
+          input.focus({ preventScroll: true });
+        }
+      },
+      true
+    );
     return function refocusNow() {
       input.focus({ preventScroll: true });
     };

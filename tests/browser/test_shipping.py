@@ -69,6 +69,22 @@ def scan(page, code: str) -> None:
     page.keyboard.press("Enter")
 
 
+def type_like_a_scanner(page, code: str) -> int:
+    """A scanner's keystrokes, 5 ms apart, then Enter, wherever the focus is; answers how many
+    scans the page had answered before, for ``wait_for_answer``."""
+    before = answered(page)
+    page.keyboard.type(code, delay=5)
+    page.keyboard.press("Enter")
+    return before
+
+
+def wait_for_answer(page, before: int) -> dict[str, str]:
+    page.wait_for_function(
+        "n => Number(document.querySelector('[data-answered]').dataset.answered) > n", arg=before
+    )
+    return feedback(page)
+
+
 def feedback(page) -> dict[str, str]:
     panel = page.locator("[data-scan-feedback]")
     return {
@@ -87,10 +103,7 @@ def scan_and_wait(page, code: str) -> dict[str, str]:
     """Scan, then wait for that scan's answer."""
     before = answered(page)
     scan(page, code)
-    page.wait_for_function(
-        "n => Number(document.querySelector('[data-answered]').dataset.answered) > n", arg=before
-    )
-    return feedback(page)
+    return wait_for_answer(page, before)
 
 
 def count(page, name: str) -> int:
@@ -275,6 +288,48 @@ def test_a_technician_scans_the_manifest_then_every_tube_and_closes_with_one_mis
     assert "1 missing" in result.inner_text()
     assert ids.display(stray) in result.inner_text()
     assert page.locator("[data-missing-list] > li").get_attribute("data-barcode") == tubes[-1]
+
+
+def test_the_damaged_mark_survives_a_fast_scanner_and_a_refused_scan(
+    page, collector, technician, dispatched_shipment
+):
+    shipment = dispatched_shipment(collector)
+    shipment_id, tubes = shipment.id, [item.sample.barcode for item in shipment.items]
+    unknown = ids.new_sample_id()
+    db.session.rollback()
+    log_in(page, "technician")
+    page.goto(f"/receiving/{shipment_id}")
+    wait_for_focus(page, "receipt-barcode")
+    damaged = page.get_by_label("The next tube is damaged")
+
+    # Ticked, then scanned at once: the scanner's first keys come before the focus is back.
+    damaged.click()
+    answer = wait_for_answer(page, type_like_a_scanner(page, ids.display(tubes[0])))
+    assert answer["outcome"] == "expected", answer
+    assert ids.display(tubes[0]) in answer["text"] and "Marked damaged" in answer["text"]
+    assert count(page, "damaged") == 1
+    assert not damaged.is_checked()
+
+    # The focus still on the ticked box when the scanner starts (the click's hand-back has not
+    # run yet, as on a busy page): the scan still lands whole.
+    damaged.evaluate("box => { box.checked = true; box.focus(); }")
+    assert focused_id(page) == "receipt-damaged"
+    answer = wait_for_answer(page, type_like_a_scanner(page, ids.display(tubes[2])))
+    assert answer["outcome"] == "expected", answer
+    assert ids.display(tubes[2]) in answer["text"] and "Marked damaged" in answer["text"]
+    assert count(page, "damaged") == 2
+
+    # A refused scan records nothing: the mark waits for the damaged tube's own scan.
+    damaged.click()
+    answer = wait_for_answer(page, type_like_a_scanner(page, ids.display(unknown)))
+    assert answer["outcome"] == "error" and ids.display(unknown) in answer["text"]
+    assert "damaged mark is kept for the next scan" in answer["text"]
+    assert damaged.is_checked()
+    answer = wait_for_answer(page, type_like_a_scanner(page, ids.display(tubes[1])))
+    assert answer["outcome"] == "expected" and "Marked damaged" in answer["text"]
+    assert count(page, "damaged") == 3
+    assert not damaged.is_checked()
+    assert focused_id(page) == "receipt-barcode"
 
 
 def test_three_hundred_scans_arrive_without_a_reload(
