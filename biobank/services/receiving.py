@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from decimal import Decimal
 from enum import StrEnum
 
@@ -37,8 +38,11 @@ from biobank.services.locks import lock_sample, lock_samples, lock_shipment, who
 from biobank.services.numbers import finite_decimal
 from biobank.services.privacy import check_free_text
 from biobank.services.samples import TRANSITIONS, add_flag, can_transition, transition
+from biobank.services.settings import setting
 
 RECEIVED_OUTCOMES = (ItemOutcome.RECEIVED, ItemOutcome.DAMAGED)
+# A closed receipt: what was not scanned by then is missing.
+CLOSED = (ShipmentStatus.RECEIVED, ShipmentStatus.RECEIVED_WITH_DISCREPANCIES)
 # Where a receipt can take scans: on the way, or closed (a missing tube found later).
 SCANNABLE = (
     ShipmentStatus.IN_TRANSIT,
@@ -122,6 +126,20 @@ _COUNT_OUTCOMES = (
 def receipt_counts(shipment: Shipment) -> ReceiptCounts:
     """Live counts without loading every item (the scan hot path)."""
     return count_outcomes(db.session.execute(_COUNT_OUTCOMES, {"shipment_id": shipment.id}).all())
+
+
+def unscanned_are_missing(shipment: Shipment) -> bool:
+    """Whether a manifest's tubes not scanned in count as missing: once the receipt is closed,
+    or once the shipment has been on its way ``BIOBANK_MISSING_DAYS`` (the reports' rule).
+    Until then they are still to scan, not lost."""
+    if shipment.status in CLOSED:
+        return True
+    dispatched = shipment.dispatched_at
+    return (
+        shipment.status == ShipmentStatus.IN_TRANSIT
+        and dispatched is not None
+        and utcnow() - dispatched >= timedelta(days=setting("BIOBANK_MISSING_DAYS"))
+    )
 
 
 def tubes_still_missing(shipment: Shipment) -> list[Sample]:
@@ -430,8 +448,7 @@ def close_receipt(
         status = str(shipment.status).replace("_", " ")
         closed = (
             f" (closed {who_and_when(actor, [EventType.RECEIPT_CLOSED], shipment=shipment)})"
-            if shipment.status
-            in (ShipmentStatus.RECEIVED, ShipmentStatus.RECEIVED_WITH_DISCREPANCIES)
+            if shipment.status in CLOSED
             else ""
         )
         raise InvalidTransition(

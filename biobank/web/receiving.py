@@ -73,6 +73,7 @@ def _render_receipt(shipment: Shipment, close_form: CloseReceiptForm, status: in
         shipment=shipment,
         close_form=close_form,
         counts=receiving.receipt_counts(shipment),
+        counted_missing=receiving.unscanned_are_missing(shipment),
         missing=receiving.tubes_still_missing(shipment),
         # A closed receipt still takes scans: a missing tube found later is received late.
         scannable=shipment.status in receiving.SCANNABLE,

@@ -185,6 +185,7 @@ def _render_page(shipment: Shipment, forms: ShipmentPageForms, status: int = 200
             shipment, page=request.args.get("page", 1, type=int), per_page=TUBES_PER_PAGE
         ),
         counts=receiving.receipt_counts(shipment),
+        counted_missing=receiving.unscanned_are_missing(shipment),
     ), status
 
 

@@ -4,6 +4,8 @@ receive what."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
 from biobank.db import unit_of_work
@@ -176,6 +178,40 @@ def test_closing_with_a_tube_missing_shows_the_result(technician, technician_cli
     again = close(technician_client, on_the_way, condition="good")
     assert again.status_code == 409
     assert "its receipt cannot be closed" in again.get_data(as_text=True)
+
+
+def tile(html: str, name: str) -> str:
+    """A receipt count tile's label, e.g. 'Still to scan'."""
+    after = html.split(f'data-count="{name}">', 1)[1]
+    return after.split('<span class="tile-label">', 1)[1].split("</span>", 1)[0]
+
+
+def test_tubes_not_scanned_are_still_to_scan_until_the_receipt_closes(
+    technician, technician_client, on_the_way
+):
+    """Nothing is missing while the receipt is open: the tiles say so on the shipment page and
+    the receiving page, and only a closed receipt counts (and colours) tubes missing."""
+    for path in (f"/shipments/{on_the_way.id}", f"/receiving/{on_the_way.id}"):
+        html = technician_client.get(path).get_data(as_text=True)
+        assert tile(html, "missing") == "Still to scan"
+        assert "count-missing" not in html and "count-to-scan" in html
+    *arrived, _lost = [item.sample for item in on_the_way.items]
+    with unit_of_work():
+        for sample in arrived:
+            receiving.receive_scan(technician, on_the_way, sample.barcode)
+    close(technician_client, on_the_way, condition="good")
+    for path in (f"/shipments/{on_the_way.id}", f"/receiving/{on_the_way.id}"):
+        html = technician_client.get(path).get_data(as_text=True)
+        assert tile(html, "missing") == "Missing" and "count-missing" in html
+
+
+def test_a_shipment_on_its_way_past_the_missing_threshold_counts_its_tubes_missing(
+    app, coordinator, login, on_the_way
+):
+    with unit_of_work():
+        on_the_way.dispatched_at -= timedelta(days=app.config["BIOBANK_MISSING_DAYS"])
+    html = login(coordinator).get(f"/shipments/{on_the_way.id}").get_data(as_text=True)
+    assert tile(html, "missing") == "Missing" and "count-missing" in html
 
 
 def test_a_full_receipt_closes_as_received(technician, technician_client, on_the_way):
