@@ -82,6 +82,12 @@ def parse_sample_id(text: str) -> str:
     code = normalise(text)
     if not code:
         raise InvalidCode("Scan or type a sample ID (10 characters, e.g. 7KQ2M-9XD3E).")
+    for prefix, what in ((MANIFEST_PREFIX, "a shipment's manifest"), (BOX_PREFIX, "a box")):
+        if parse_prefixed_code(code, prefix):
+            raise InvalidCode(
+                f"{text.strip()!r} is the barcode of {what}, not a tube label: scan the label "
+                "on the tube."
+            )
     bad = sorted({c for c in code if c not in VALUE})
     if bad:
         shown = ", ".join(repr(c) for c in bad)
@@ -109,11 +115,20 @@ def display(code: str) -> str:
 
 
 def sample_id_field(text: str, field: str = "barcode") -> str:
-    """``parse_sample_id`` for request input: a bad ID is a 422 naming the field."""
+    """``parse_sample_id`` for request input: a bad ID is a 422 naming the field, and says
+    when what was scanned is a participant's ID rather than a tube's."""
+    from biobank.services.participants import looks_like_participant_id
+
     try:
         return parse_sample_id(text)
     except InvalidCode as invalid:
-        raise ValidationFailed.for_field(field, str(invalid)) from None
+        message = str(invalid)
+        if looks_like_participant_id(text):
+            message = (
+                f"{text.strip()!r} is a participant ID, not a tube label: scan the label on "
+                "the tube (a sample ID has 10 characters, e.g. 7KQ2M-9XD3E)."
+            )
+        raise ValidationFailed.for_field(field, message) from None
 
 
 def new_prefixed_code(prefix: str) -> str:

@@ -86,7 +86,6 @@ from biobank.services.rackscan import (
     parse_position,
 )
 from biobank.services.samples import samples_by_barcode
-from biobank.services.settings import setting
 from biobank.services.timebounds import time_problem
 
 SOURCE = "inventory import"
@@ -460,8 +459,8 @@ def _read_columns(
         except ValidationFailed:
             row.problem(
                 "participant_id",
-                f"participant_id: {text!r} is not a participant ID: it must match "
-                f"{setting('BIOBANK_PARTICIPANT_ID_PATTERN')} (e.g. P123456789).",
+                f"participant_id: {text!r} is not a participant ID: a participant ID is "
+                f"{participants.participant_id_rule()}.",
             )
     code = row.text("collection_site").upper()
     if code:

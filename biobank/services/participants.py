@@ -26,18 +26,60 @@ from biobank.services.samples import add_flag
 from biobank.services.settings import setting
 from biobank.services.timebounds import check_time
 
+# The pieces of a participant ID pattern that can be said in words: a run of literal
+# characters, or a class with a count. Anything else is shown as the pattern itself.
+_PATTERN_PIECE = re.compile(
+    r"(?P<literal>(?:[A-Za-z0-9_-]|\\[-.])+)"
+    r"|(?P<kind>\\d|\[0-9\]|\[A-Z\]|\[A-Z0-9\]|\[0-9A-Z\])(?:\{(?P<count>\d+)\})?"
+)
+_KINDS = {
+    "\\d": ("digit", "1234567890"),
+    "[0-9]": ("digit", "1234567890"),
+    "[A-Z]": ("capital letter", "ABCDEFGHJK"),
+    "[A-Z0-9]": ("capital letter or digit", "A1B2C3D4E5"),
+    "[0-9A-Z]": ("capital letter or digit", "A1B2C3D4E5"),
+}
+
+
+def participant_id_rule() -> str:
+    """What a participant ID must look like, in words with an example, from the configured
+    pattern: ``^P\\d{9}$`` reads "P followed by 9 digits (e.g. P123456789)"."""
+    pattern = setting("BIOBANK_PARTICIPANT_ID_PATTERN")
+    body = pattern.removeprefix("^").removesuffix("$")
+    words, example, at = [], "", 0
+    while at < len(body):
+        piece = _PATTERN_PIECE.match(body, at)
+        if piece is None:
+            return f"the pattern {pattern} (BIOBANK_PARTICIPANT_ID_PATTERN)"
+        at = piece.end()
+        if piece["literal"]:
+            literal = piece["literal"].replace("\\", "")
+            words.append(literal)
+            example += literal
+            continue
+        name, sample = _KINDS[piece["kind"]]
+        count = int(piece["count"] or 1)
+        words.append(f"{count} {name}{'s' if count != 1 else ''}")
+        example += (sample * count)[:count]
+    return f"{' followed by '.join(words)} (e.g. {example})"
+
 
 def participant_id_field(text: str, field: str = "participant_id") -> str:
     """A participant ID as the configured pattern wants it (default ``P`` + 9 digits)."""
     value = (text or "").strip().upper()
-    pattern = setting("BIOBANK_PARTICIPANT_ID_PATTERN")
-    if not re.fullmatch(pattern, value):
+    if not re.fullmatch(setting("BIOBANK_PARTICIPANT_ID_PATTERN"), value):
         raise ValidationFailed.for_field(
             field,
-            f"{(text or '').strip()!r} is not a participant ID: it must match {pattern} "
-            "(e.g. P123456789). Scan the participant's barcode or type the ID.",
+            f"{(text or '').strip()!r} is not a participant ID: a participant ID is "
+            f"{participant_id_rule()}. Scan the participant's barcode or type the ID.",
         )
     return value
+
+
+def looks_like_participant_id(text: str) -> bool:
+    return bool(
+        re.fullmatch(setting("BIOBANK_PARTICIPANT_ID_PATTERN"), (text or "").strip().upper())
+    )
 
 
 def find_participant(participant_id: str) -> Participant | None:

@@ -93,3 +93,15 @@ def test_prefixed_codes_round_trip(payload):
     code = "MN" + payload + check_character(payload)
     assert ids.parse_prefixed_code(code.lower(), "MN") == code
     assert ids.parse_prefixed_code(code, "BX") is None
+
+
+@pytest.mark.parametrize(
+    ("prefix", "what"), [(ids.MANIFEST_PREFIX, "a shipment's manifest"), (ids.BOX_PREFIX, "a box")]
+)
+def test_a_manifest_or_box_barcode_is_named_as_such_not_called_a_bad_sample_id(prefix, what):
+    code = ids.new_prefixed_code(prefix)
+    with pytest.raises(InvalidCode) as refused:
+        parse_sample_id(code.lower())
+    assert str(refused.value) == (
+        f"{code.lower()!r} is the barcode of {what}, not a tube label: scan the label on the tube."
+    )

@@ -131,6 +131,18 @@ def test_a_misread_barcode_is_422(technician, collector, dispatched_shipment):
         _scan(technician, shipment, misread)
 
 
+def test_a_participant_id_scanned_as_a_tube_says_it_is_a_participant_id(
+    technician, collector, dispatched_shipment
+):
+    shipment = dispatched_shipment(collector)
+    with pytest.raises(ValidationFailed) as refused:
+        _scan(technician, shipment, "P123456789")
+    assert refused.value.errors["barcode"] == [
+        "'P123456789' is a participant ID, not a tube label: scan the label on the tube "
+        "(a sample ID has 10 characters, e.g. 7KQ2M-9XD3E)."
+    ]
+
+
 def test_close_marks_unscanned_tubes_missing(technician, collector, dispatched_shipment):
     shipment = dispatched_shipment(collector)
     tubes = [item.sample for item in shipment.items]
