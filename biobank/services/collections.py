@@ -200,10 +200,15 @@ def new_samples(
 
 
 def _tube_types_for(kit_code: str | None, tube_type_codes: Sequence[str] | None):
-    if bool(kit_code) == bool(tube_type_codes):
-        raise ValidationFailed(
-            "Choose a kit or list the tube types, not both.",
-            errors={"kit": ["Choose a kit or list the tube types, not both."]},
+    if kit_code and tube_type_codes:
+        raise ValidationFailed.for_field(
+            "kit", "Choose a kit or list the tube types, not both: a kit brings its own tubes."
+        )
+    if not kit_code and not tube_type_codes:
+        raise ValidationFailed.for_field(
+            "kit",
+            "Choose the kit being drawn (or list the tube types), or scan a pre-labelled kit: "
+            "a collection needs its tubes.",
         )
     if kit_code:
         try:

@@ -64,6 +64,19 @@ def test_a_tube_type_goes_once_per_collection(collector, start_collection):
     assert "tube_types" in error.value.errors
 
 
+def test_no_kit_and_two_kinds_of_tubes_are_told_apart(collector):
+    from biobank.services import collections
+
+    with pytest.raises(ValidationFailed) as neither:
+        collections.start_collection(collector, participant_id="P123456789")
+    assert neither.value.errors["kit"][0].startswith("Choose the kit being drawn")
+    with pytest.raises(ValidationFailed) as both:
+        collections.start_collection(
+            collector, participant_id="P123456789", kit="BASELINE-ADULT", tube_types=["1ED04"]
+        )
+    assert both.value.errors["kit"][0].startswith("Choose a kit or list the tube types, not both")
+
+
 @pytest.mark.parametrize(
     ("kwargs", "field"),
     [

@@ -163,7 +163,8 @@ def test_no_kit_chosen_is_shown_beside_the_kit_picker(collector_client):
     )
     html = response.get_data(as_text=True)
     assert response.status_code == 422
-    assert 'id="kit-error"' in html
+    error = html.split('id="kit-error">', 1)[1].split("</p>", 1)[0]
+    assert "Choose the kit being drawn" in error and "not both" not in error
     assert f'value="{PARTICIPANT}"' in html
 
 
