@@ -35,6 +35,8 @@ class ItemOutcome(StrEnum):
     MISSING = "missing"
     DAMAGED = "damaged"
     UNEXPECTED = "unexpected"
+    # On this manifest, but it turned up in another shipment and was received there.
+    ARRIVED_ELSEWHERE = "arrived_elsewhere"
 
 
 class Shipment(TimestampMixin, Base):

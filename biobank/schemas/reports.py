@@ -32,6 +32,11 @@ def _barcodes(attribute: str):
     return fields.Function(lambda row: [s.barcode for s in getattr(row, attribute)])
 
 
+class ArrivedElsewhereSchema(Schema):
+    barcode = fields.String()
+    arrived_in = fields.String(metadata={"description": "The manifest it was received in."})
+
+
 class DiscrepancySchema(Schema):
     manifest_number = fields.Function(lambda r: r.shipment.manifest_number)
     shipment_id = fields.Function(lambda r: r.shipment.id)
@@ -43,6 +48,10 @@ class DiscrepancySchema(Schema):
     unexpected = _barcodes("unexpected")
     damaged = _barcodes("damaged")
     late = _barcodes("late")
+    elsewhere = fields.List(
+        fields.Nested(ArrivedElsewhereSchema),
+        metadata={"description": "On the manifest, but received in another shipment."},
+    )
 
 
 class OccupancyQuerySchema(PageArgsSchema):

@@ -24,6 +24,9 @@ class CountsSchema(Schema):
     missing = fields.Integer()
     unexpected = fields.Integer()
     damaged = fields.Integer()
+    elsewhere = fields.Integer(
+        metadata={"description": "On the manifest, but received in another shipment."}
+    )
 
 
 class ShipmentSchema(Schema):

@@ -12,9 +12,10 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
 from enum import StrEnum
+from typing import NamedTuple
 
 import sqlalchemy as sa
-from sqlalchemy.orm import lazyload
+from sqlalchemy.orm import aliased, lazyload
 
 from biobank.db import expire_loaded, utcnow
 from biobank.errors import InvalidTransition, NotFound, ValidationFailed
@@ -73,6 +74,8 @@ class ReceiptCounts:
     missing: int
     unexpected: int = 0
     damaged: int = 0
+    # On this manifest, received in another shipment: neither awaited here nor missing.
+    elsewhere: int = 0
 
     def as_dict(self) -> dict[str, int]:
         return {
@@ -81,6 +84,7 @@ class ReceiptCounts:
             "missing": self.missing,
             "unexpected": self.unexpected,
             "damaged": self.damaged,
+            "elsewhere": self.elsewhere,
         }
 
 
@@ -107,12 +111,14 @@ def count_outcomes(rows: Iterable[tuple[bool, ItemOutcome | None, int]]) -> Rece
     rows = list(rows)
     expected = sum(n for manifested, _, n in rows if manifested)
     received = sum(n for manifested, o, n in rows if manifested and o in RECEIVED_OUTCOMES)
+    elsewhere = sum(n for _, o, n in rows if o == ItemOutcome.ARRIVED_ELSEWHERE)
     return ReceiptCounts(
         expected=expected,
         received=received,
-        missing=expected - received,
+        missing=expected - received - elsewhere,
         unexpected=sum(n for manifested, _, n in rows if not manifested),
         damaged=sum(n for _, o, n in rows if o == ItemOutcome.DAMAGED),
+        elsewhere=elsewhere,
     )
 
 
@@ -140,6 +146,63 @@ def unscanned_are_missing(shipment: Shipment) -> bool:
         and dispatched is not None
         and utcnow() - dispatched >= timedelta(days=setting("BIOBANK_MISSING_DAYS"))
     )
+
+
+class ArrivedElsewhere(NamedTuple):
+    """A manifest's tube that was received in another shipment (``arrived_in``)."""
+
+    sample: Sample
+    arrived_in: str
+
+    @property
+    def barcode(self) -> str:
+        return self.sample.barcode
+
+
+def arrived_elsewhere(shipment: Shipment) -> list[ArrivedElsewhere]:
+    """The manifest's tubes received in another shipment, each with that shipment's manifest
+    number, in the order they were packed."""
+    found = aliased(ShipmentItem)
+    return [
+        ArrivedElsewhere(sample, manifest_number)
+        for sample, manifest_number in db.session.execute(
+            sa.select(Sample, Shipment.manifest_number)
+            .join(ShipmentItem, ShipmentItem.sample_id == Sample.id)
+            .join(found, found.sample_id == Sample.id)
+            .join(Shipment, Shipment.id == found.shipment_id)
+            .where(
+                ShipmentItem.shipment_id == shipment.id,
+                ShipmentItem.outcome == ItemOutcome.ARRIVED_ELSEWHERE,
+                found.shipment_id != shipment.id,
+                found.outcome == ItemOutcome.UNEXPECTED,
+            )
+            .order_by(ShipmentItem.id, found.id)
+        )
+    ]
+
+
+def _meant_for(sample: Sample, shipment: Shipment, now, actor: User) -> str | None:
+    """A tube that arrived unexpected in ``shipment``: its items on other manifests still
+    waiting for it (or calling it missing) now say it arrived elsewhere. Answers the manifest
+    number it was meant for, if any. The tube is locked, so no receipt closes it meanwhile."""
+    waiting = db.session.execute(
+        sa.select(ShipmentItem, Shipment.manifest_number)
+        .join(Shipment, Shipment.id == ShipmentItem.shipment_id)
+        .where(
+            ShipmentItem.sample_id == sample.id,
+            ShipmentItem.shipment_id != shipment.id,
+            ShipmentItem.manifested.is_(True),
+            sa.or_(ShipmentItem.outcome.is_(None), ShipmentItem.outcome == ItemOutcome.MISSING),
+            Shipment.status.in_(SCANNABLE),
+        )
+        .options(lazyload(ShipmentItem.sample))
+        .order_by(ShipmentItem.id)
+    ).all()
+    for item, _ in waiting:
+        item.outcome = ItemOutcome.ARRIVED_ELSEWHERE
+        item.scanned_at = now
+        item.scanned_by_id = actor.id
+    return waiting[-1][1] if waiting else None
 
 
 def tubes_still_missing(shipment: Shipment) -> list[Sample]:
@@ -268,6 +331,7 @@ def receive_scan(
             receipt_counts(shipment),
             message=f"{sample.display_barcode} was scanned already.",
         )
+    meant_for = None  # for a tube not on this manifest: the manifest it is on
     if item is not None:
         late = item.outcome == ItemOutcome.MISSING
         flags = _arrive(actor, shipment, sample, late=late)
@@ -287,12 +351,14 @@ def receive_scan(
             scanned_by_id=actor.id,
         )
         db.session.add(item)
+        meant_for = _meant_for(sample, shipment, now, actor)
         add_flag(
             sample,
             FlagKind.UNEXPECTED,
             actor=actor,
             shipment=shipment.manifest_number,
-            note=f"arrived in {shipment.manifest_number} without being on its manifest",
+            note=f"arrived in {shipment.manifest_number} without being on its manifest"
+            + (f" (it is on the manifest of {meant_for})" if meant_for else ""),
         )
         flags = [str(FlagKind.UNEXPECTED)]
         if sample.status in ON_THE_WAY:
@@ -308,7 +374,7 @@ def receive_scan(
         receipt_counts(shipment),
         late=late,
         flags=flags,
-        message=_scan_message(outcome, sample, late),
+        message=_scan_message(outcome, sample, late, meant_for),
     )
 
 
@@ -412,7 +478,9 @@ def _arrived_as_sent(actor: User, shipment: Shipment, barcode: str) -> ScanResul
     )
 
 
-def _scan_message(outcome: ScanOutcome, sample: Sample, late: bool) -> str:
+def _scan_message(
+    outcome: ScanOutcome, sample: Sample, late: bool, meant_for: str | None = None
+) -> str:
     if outcome == ScanOutcome.UNEXPECTED and sample.status != SampleStatus.RECEIVED:
         # It was never dispatched (or is already stored): recorded and flagged, not received.
         status = str(sample.status).replace("_", " ")
@@ -420,6 +488,12 @@ def _scan_message(outcome: ScanOutcome, sample: Sample, late: bool) -> str:
             f"{sample.display_barcode} ({sample.tube_type.code}) is not on this manifest and is "
             f"{status} at {sample.site.code}: flagged, not received. Set it aside and tell the "
             "site."
+        )
+    if outcome == ScanOutcome.UNEXPECTED and meant_for:
+        return (
+            f"{sample.display_barcode} ({sample.tube_type.code}) is not on this manifest but on "
+            f"the manifest of {meant_for}: received here and flagged; {meant_for} no longer "
+            "waits for it."
         )
     if outcome == ScanOutcome.UNEXPECTED:
         return (
@@ -481,14 +555,14 @@ def close_receipt(
         raise ValidationFailed(next(iter(errors.values()))[0], errors=errors)
     notes = check_free_text(notes, "notes")
     now = utcnow()
-    unscanned = db.session.scalars(
-        sa.select(ShipmentItem).where(
-            ShipmentItem.shipment_id == shipment.id,
-            ShipmentItem.manifested.is_(True),
-            ShipmentItem.outcome.is_(None),
-        )
-    ).all()
-    lock_samples(item.sample_id for item in unscanned)
+    unscanned_stmt = sa.select(ShipmentItem).where(
+        ShipmentItem.shipment_id == shipment.id,
+        ShipmentItem.manifested.is_(True),
+        ShipmentItem.outcome.is_(None),
+    )
+    lock_samples(item.sample_id for item in db.session.scalars(unscanned_stmt).all())
+    # Read again under the tubes' locks: one may have turned up in another shipment since.
+    unscanned = db.session.scalars(unscanned_stmt.execution_options(populate_existing=True)).all()
     for item in unscanned:
         item.outcome = ItemOutcome.MISSING
         transition(item.sample, SampleStatus.MISSING)
@@ -523,6 +597,7 @@ def close_receipt(
         counts.missing
         or counts.unexpected
         or counts.damaged
+        or counts.elsewhere
         or (condition != PackageCondition.GOOD)
     )
     shipment.status = (

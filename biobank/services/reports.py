@@ -8,7 +8,7 @@ did not find when it closed the receipt is missing at once.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -33,7 +33,7 @@ from biobank.models import (
     Site,
     User,
 )
-from biobank.services import policy, storage, tallies
+from biobank.services import policy, receiving, storage, tallies
 from biobank.services.pages import MAX_PER_PAGE, Page, paginate
 from biobank.services.settings import setting
 from biobank.services.sqltime import hours_between, local_day
@@ -144,6 +144,8 @@ class Discrepancy:
     unexpected: list[Sample]
     damaged: list[Sample]
     late: list[Sample]
+    # On the manifest, received in another shipment (and where).
+    elsewhere: list[receiving.ArrivedElsewhere] = field(default_factory=list)
 
 
 def discrepancies(
@@ -186,6 +188,9 @@ def discrepancies(
                 unexpected=by_outcome.get(ItemOutcome.UNEXPECTED, []),
                 damaged=by_outcome.get(ItemOutcome.DAMAGED, []),
                 late=late,
+                elsewhere=receiving.arrived_elsewhere(shipment)
+                if ItemOutcome.ARRIVED_ELSEWHERE in by_outcome
+                else [],
             )
         )
     return replace(found, items=rows)
@@ -486,6 +491,7 @@ def discrepancies_table(actor: User, *, site: Site | None = None) -> ReportTable
             "unexpected",
             "damaged",
             "late",
+            "arrived_elsewhere",
         ),
         [
             (
@@ -498,6 +504,7 @@ def discrepancies_table(actor: User, *, site: Site | None = None) -> ReportTable
                 " ".join(s.barcode for s in d.unexpected),
                 " ".join(s.barcode for s in d.damaged),
                 " ".join(s.barcode for s in d.late),
+                "; ".join(f"{e.barcode} in {e.arrived_in}" for e in d.elsewhere),
             )
             for d in found.items
         ],

@@ -75,6 +75,7 @@ def _render_receipt(shipment: Shipment, close_form: CloseReceiptForm, status: in
         counts=receiving.receipt_counts(shipment),
         counted_missing=receiving.unscanned_are_missing(shipment),
         missing=receiving.tubes_still_missing(shipment),
+        elsewhere=receiving.arrived_elsewhere(shipment),
         # A closed receipt still takes scans: a missing tube found later is received late.
         scannable=shipment.status in receiving.SCANNABLE,
     ), status
@@ -94,7 +95,9 @@ def _closed(shipment: Shipment) -> ResponseReturnValue:
     else:
         flash(
             f"Shipment {shipment.manifest_number} is {status}: {counts.missing} missing, "
-            f"{counts.unexpected} unexpected, {counts.damaged} damaged.",
+            f"{counts.unexpected} unexpected, {counts.damaged} damaged"
+            + (f", {counts.elsewhere} received in another shipment" if counts.elsewhere else "")
+            + ".",
             "warning",
         )
     return redirect(url_for(".show", shipment_id=shipment.id, _anchor="receipt-result"))

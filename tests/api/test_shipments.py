@@ -63,6 +63,7 @@ def test_pack_dispatch_receive_close_over_the_api(
         "missing": 7,
         "unexpected": 0,
         "damaged": 0,
+        "elsewhere": 0,
     }
     assert len(opened["missing"]) == 7
     scan = receiver.post(f"{path}/receipt/scans", json={"barcode": tubes[0]})

@@ -261,3 +261,93 @@ def test_upgrading_counts_every_box_fill_and_downgrading_drops_it(old_database_u
         assert "box_fills" not in sa.inspect(db.engine).get_table_names()
         db.session.remove()
         db.engine.dispose()
+
+
+BEFORE_ARRIVED_ELSEWHERE = "2f6c1d8e5a47"
+
+
+def test_upgrading_says_where_a_tube_packed_in_the_wrong_box_arrived(old_database_url):
+    """A receipt written before ``arrived_elsewhere`` existed waited for a tube that had been
+    received in another shipment (or called it missing): the upgrade puts that right, and the
+    downgrade leaves it waiting, as the older code did."""
+    import sqlalchemy as sa
+    from flask_migrate import downgrade, upgrade
+
+    from biobank.models import Role, SampleStatus, Shipment, ShipmentItem, SiteKind
+    from biobank.services import accounts, ids, sites
+    from tests.conftest import PASSWORD
+    from tests.factories import raw_sample
+
+    app = _app_at(old_database_url, BEFORE_ARRIVED_ELSEWHERE)
+    with app.app_context():
+        with unit_of_work():
+            clinic = sites.create_site(
+                code="OLD-01", name="Old clinic", kind=SiteKind.COLLECTION, timezone="UTC"
+            )
+            bank = sites.create_site(
+                code="OLD-BB", name="Old bank", kind=SiteKind.BIOBANK, timezone="UTC"
+            )
+            user = accounts.create_user(
+                username="old", full_name="Old", role=Role.COLLECTOR, site=clinic, password=PASSWORD
+            )
+            stray, missing, lost = (
+                raw_sample(clinic, SampleStatus.RECEIVED),
+                raw_sample(clinic, SampleStatus.RECEIVED),
+                raw_sample(clinic, SampleStatus.MISSING),
+            )
+            own, other = (
+                Shipment(
+                    manifest_number=ids.new_prefixed_code(ids.MANIFEST_PREFIX),
+                    origin_site_id=clinic.id,
+                    destination_site_id=bank.id,
+                    temperature="refrigerated",
+                    status=status,
+                    created_by_id=user.id,
+                )
+                for status in ("in_transit", "received_with_discrepancies")
+            )
+            db.session.add_all([own, other])
+            db.session.flush()
+            rows = [
+                # (shipment, tube, manifested, outcome)
+                (own, stray, True, None),  # waited for: it arrived in the other shipment
+                (other, stray, False, "unexpected"),
+                (other, missing, True, "missing"),  # called missing: it arrived in own
+                (own, missing, False, "unexpected"),
+                (other, lost, True, "missing"),  # really missing: stays so
+            ]
+            for shipment, sample, manifested, outcome in rows:
+                db.session.add(
+                    ShipmentItem(
+                        shipment_id=shipment.id,
+                        sample_id=sample.id,
+                        manifested=manifested,
+                        outcome=outcome,
+                        added_by_id=user.id,
+                    )
+                )
+            own_id, other_id = own.id, other.id
+            stray_id, missing_id, lost_id = stray.id, missing.id, lost.id
+        outcomes = sa.text(
+            "SELECT shipment_id, sample_id, outcome FROM shipment_items "
+            "WHERE manifested ORDER BY shipment_id, sample_id"
+        )
+        db.session.remove()
+        upgrade()
+        assert db.session.execute(outcomes).all() == [
+            (own_id, stray_id, "arrived_elsewhere"),
+            (other_id, missing_id, "arrived_elsewhere"),
+            (other_id, lost_id, "missing"),
+        ]
+        db.session.remove()
+        downgrade(revision=BEFORE_ARRIVED_ELSEWHERE)
+        assert db.session.execute(outcomes).all() == [
+            (own_id, stray_id, None),
+            (other_id, missing_id, None),
+            (other_id, lost_id, "missing"),
+        ]
+        with pytest.raises(sa.exc.IntegrityError):  # the older schema refuses the new outcome
+            db.session.execute(sa.text("UPDATE shipment_items SET outcome = 'arrived_elsewhere'"))
+        db.session.rollback()
+        db.session.remove()
+        db.engine.dispose()

@@ -88,6 +88,7 @@ def test_expected_then_duplicate_with_live_counts(technician, collector, dispatc
         "missing": 7,
         "unexpected": 0,
         "damaged": 0,
+        "elsewhere": 0,
     }
     assert first.status == SampleStatus.RECEIVED and first.received_at is not None
     again = _scan(technician, shipment, first.barcode)
@@ -331,3 +332,51 @@ def test_who_may_receive_a_shipment(technician, collector, coordinator, dispatch
     with unit_of_work():
         opened = shipping.open_shipment(collector, destination="MAYO-BB", temperature="frozen")
     assert not receiving.may_receive(technician, opened)  # not dispatched yet
+
+
+# --- a tube that arrives in another shipment than its own -----------------------------------
+
+
+def test_a_tube_packed_in_the_wrong_box_is_received_where_it_arrived_and_named_in_both(
+    coordinator, technician, collector, dispatched_shipment
+):
+    own = dispatched_shipment(collector)
+    other = dispatched_shipment(collector, participant_id="P223456789")
+    stray = own.items[0].sample
+    result = _scan(technician, other, stray.barcode)
+    assert result.outcome == ScanOutcome.UNEXPECTED
+    assert f"on the manifest of {own.manifest_number}" in result.message
+    db.session.expire_all()
+    # Its own shipment no longer waits for it, and does not call it missing.
+    counts = receiving.receipt_counts(own)
+    assert (counts.expected, counts.received, counts.missing, counts.elsewhere) == (8, 0, 8 - 1, 1)
+    assert stray.barcode not in [s.barcode for s in receiving.tubes_still_missing(own)]
+    assert receiving.arrived_elsewhere(own) == [(stray, other.manifest_number)]
+    for item in own.items[1:]:
+        _scan(technician, own, item.sample.barcode)
+    closed = _close(technician, own)  # the tube received elsewhere does not block the close
+    assert closed.status == ShipmentStatus.RECEIVED_WITH_DISCREPANCIES
+    assert db.session.get(type(stray), stray.id).status == SampleStatus.RECEIVED
+    _close(technician, other)
+    found = {row.shipment.manifest_number: row for row in reports.discrepancies(coordinator).items}
+    assert found[own.manifest_number].elsewhere == [(stray, other.manifest_number)]
+    assert found[own.manifest_number].missing == []
+    assert found[other.manifest_number].unexpected == [stray]
+
+
+def test_a_tube_marked_missing_and_found_in_another_shipment_is_no_longer_missing_there(
+    technician, collector, dispatched_shipment
+):
+    own = dispatched_shipment(collector)
+    other = dispatched_shipment(collector, participant_id="P223456789")
+    stray = own.items[0].sample
+    for item in own.items[1:]:
+        _scan(technician, own, item.sample.barcode)
+    _close(technician, own)
+    assert db.session.get(type(stray), stray.id).status == SampleStatus.MISSING
+    _scan(technician, other, stray.barcode)
+    db.session.expire_all()
+    assert db.session.get(type(stray), stray.id).status == SampleStatus.RECEIVED
+    counts = receiving.receipt_counts(own)
+    assert (counts.missing, counts.elsewhere) == (0, 1)
+    assert receiving.arrived_elsewhere(own) == [(stray, other.manifest_number)]

@@ -138,6 +138,7 @@ def test_the_api_the_page_calls_takes_the_session_with_the_pages_csrf_token(
         "missing": 7,
         "unexpected": 0,
         "damaged": 1,
+        "elsewhere": 0,
     }
     receipt = technician_client.get(f"/api/v1/shipments/{on_the_way.id}/receipt").get_json()
     assert first not in [sample["barcode"] for sample in receipt["missing"]]
