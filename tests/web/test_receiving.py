@@ -278,3 +278,29 @@ def test_wrong_signature_passwords_lock_the_close_form_with_a_message_beside_the
     assert 'name="condition"' in html  # the same page, the form still there
     assert PASSWORD not in html
     assert fresh(on_the_way.id).status == ShipmentStatus.IN_TRANSIT
+
+
+def test_a_tube_received_in_another_shipment_is_named_on_its_own_receipt_and_the_report(
+    technician, technician_client, coordinator, login, collector, dispatched_shipment
+):
+    own = dispatched_shipment(collector)
+    other = dispatched_shipment(collector, participant_id="P223456789")
+    stray = own.items[0].sample
+    with unit_of_work():
+        receiving.receive_scan(technician, other, stray.barcode)
+    html = technician_client.get(f"/receiving/{own.id}").get_data(as_text=True)
+    section = html.split('id="elsewhere-title"', 1)[1].split("</section>", 1)[0]
+    assert "Received in another shipment (1)" in section
+    assert ids.display(stray.barcode) in section and other.manifest_number in section
+    missing_list = html.split("data-missing-list", 1)[1].split("</ol>", 1)[0]
+    assert stray.barcode not in missing_list
+    assert tile(html, "elsewhere") == "In another shipment"
+    with unit_of_work():
+        for item in own.items[1:]:
+            receiving.receive_scan(technician, own, item.sample.barcode)
+    response = close(technician_client, own, condition="good")
+    flashed = technician_client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "0 missing, 0 unexpected, 0 damaged, 1 received in another shipment" in flashed
+    report = login(coordinator).get("/reports/discrepancies").get_data(as_text=True)
+    row = report.split(own.manifest_number, 1)[1].split("</tr>", 1)[0]
+    assert ids.display(stray.barcode) in row and other.manifest_number in row
