@@ -52,6 +52,6 @@ def send_report(table: ReportTable, fmt: str, *, zone: str) -> Response:
         )
     generated = utcnow().astimezone(ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M %Z")
     content = labels.render_report(
-        labels.ReportDoc(table.title, generated, table.columns, table.rows, table.note)
+        labels.ReportDoc(table.title, generated, table.headings, table.rows, table.note)
     )
     return send_printable_pdf(content, f"{table.name}.pdf")

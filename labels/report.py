@@ -56,7 +56,7 @@ def render_report(doc: ReportDoc) -> bytes:
         topMargin=0.5 * inch,
         bottomMargin=0.6 * inch,
     )
-    table_rows = [[_cell(c.replace("_", " "), head) for c in doc.columns]]
+    table_rows = [[_cell(heading, head) for heading in doc.columns]]
     table_rows += [[_cell(v, small) for v in row] for row in doc.rows]
     story: list[Any] = [
         Paragraph(doc.title, styles["Title"]),

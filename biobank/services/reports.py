@@ -432,9 +432,43 @@ def _draw_to_freezer_by_day(start: datetime, end: datetime | None) -> dict[str, 
 class ReportTable:
     name: str
     title: str
+    # Machine names: the CSV's header, stable for scripts and spreadsheets.
     columns: tuple[str, ...]
     rows: list[tuple[Any, ...]]
     note: str = ""
+
+    @property
+    def headings(self) -> tuple[str, ...]:
+        """The columns as people read them, on the page and in the PDF."""
+        return tuple(
+            COLUMN_HEADINGS.get(column, column.replace("_", " ").capitalize())
+            for column in self.columns
+        )
+
+
+COLUMN_HEADINGS = {
+    "barcode": "Sample ID",
+    "tube_type": "Tube type",
+    "hours_outstanding": "Hours outstanding",
+    "finalized_at": "Finalized",
+    "manifest_number": "Manifest",
+    "shipment_status": "Shipment",
+    "origin": "From",
+    "destination": "To",
+    "received_at": "Received",
+    "late": "Found late",
+    "arrived_elsewhere": "Received in another shipment",
+    "sst_pst_processed": "SST and PST tubes processed",
+    "spun_within_30_min": "Spun within 30 min",
+    "spun_after_4_h": "Spun after 4 h",
+    "deviation_percent": "Deviations (%)",
+    "mean_hours": "Mean (hours)",
+    "percent": "Full (%)",
+    "stored_last_30_days": "Stored in the last 30 days",
+    "days_until_full": "Days until full",
+    "custody_site": "Held at",
+    "ceremony": "Disposal ceremony",
+}
 
 
 def _fmt_time(value: datetime | None) -> str:

@@ -201,6 +201,25 @@ def test_table_reports_have_pages_and_downloads(coordinator_client, name):
     assert pdf.status_code == 200 and pdf.mimetype == "application/pdf"
 
 
+def test_report_columns_read_as_words_on_the_page_and_in_the_pdf_names_in_the_csv(
+    coordinator_client, collector, finalized_collection
+):
+    from tests.decoding import pdf_text
+
+    finalized_collection(collector)  # SST and PST tubes processed: the report has a row
+
+    html = coordinator_client.get("/reports/processing").get_data(as_text=True)
+    assert '<th scope="col">SST and PST tubes processed</th>' in html
+    assert '<th scope="col">Deviations (%)</th>' in html
+    pdf = " ".join(pdf_text(coordinator_client.get("/reports/processing.pdf").data).split())
+    assert "SST and PST tubes processed" in pdf and "sst_pst" not in pdf.lower()
+    csv = coordinator_client.get("/reports/processing.csv").get_data(as_text=True)
+    assert csv.splitlines()[0] == (
+        "site,sst_pst_processed,spun_within_30_min,spun_after_4_h,deviation_percent"
+    )
+    assert "Sst pst" not in html
+
+
 def test_a_bad_window_is_refused(coordinator_client):
     assert coordinator_client.get("/reports/processing?days=0").status_code == 422
     assert coordinator_client.get("/reports/processing?days=3651").status_code == 422
