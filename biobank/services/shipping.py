@@ -54,6 +54,7 @@ from biobank.services.sites import site_field
 from biobank.services.timebounds import in_zone
 
 CARRIERS = ("fedex", "ups", "courier")
+CARRIER_NAMES = {"fedex": "FedEx", "ups": "UPS", "courier": "Courier"}
 FEDEX_TRACKING = re.compile(r"^\d{12,14}$")
 UPS_TRACKING = re.compile(r"^1Z[0-9A-Z]{16}$")
 # Shipments a tube may be in at most one of at a time.
@@ -167,6 +168,11 @@ def list_shipments(
     return replace(
         found, items=[ListedShipment(shipment, items[shipment.id]) for shipment in found.items]
     )
+
+
+def carrier_name(code: str | None) -> str | None:
+    """A carrier as people write it (``fedex`` is stored, FedEx is shown and printed)."""
+    return CARRIER_NAMES.get(code, code) if code else code
 
 
 def items_page(shipment: Shipment, *, page: int = 1, per_page: int = 100) -> Page[ShipmentItem]:
@@ -548,7 +554,7 @@ def manifest_spec(shipment: Shipment, *, printed_at: datetime | None = None) -> 
         responsible_phone=shipment.origin.phone,
         printed_at=local(printed_at or utcnow()) or "",
         status=str(shipment.status),
-        carrier=shipment.carrier,
+        carrier=carrier_name(shipment.carrier),
         tracking_number=shipment.tracking_number,
         dry_ice_kg=float(shipment.dry_ice_kg) if shipment.dry_ice_kg is not None else None,
         dispatched_at=local(shipment.dispatched_at),

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 from flask import Flask
 from flask_login import current_user
 
-from biobank.services import policy
+from biobank.services import policy, shipping
 from biobank.services.timebounds import in_zone
 from biobank.web import charts
 
@@ -45,6 +45,7 @@ def register_web(app: Flask) -> None:
     app.register_blueprint(storage.bp)
     app.register_blueprint(samples.bp)
     app.add_template_filter(local_time, "local_time")
+    app.add_template_filter(shipping.carrier_name, "carrier_name")
     app.add_template_global(charts.vertical, "chart_vertical")
     app.add_template_global(charts.horizontal, "chart_horizontal")
 

@@ -17,7 +17,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import ValidationError
 
 from biobank.models import PackageCondition, Site, TemperatureClass
-from biobank.services.shipping import CARRIERS
+from biobank.services.shipping import CARRIERS, carrier_name
 from biobank.web.collection_forms import SCAN_FIELD, PageForm, SignedForm
 
 DECIMAL_FIELD = {"inputmode": "decimal", "autocomplete": "off"}
@@ -29,7 +29,6 @@ TEMPERATURE_CHOICES = [
     SelectChoice(TemperatureClass.REFRIGERATED.value, "Refrigerated (2–8 °C, cold packs)"),
     SelectChoice(TemperatureClass.FROZEN.value, "Frozen (on dry ice, UN1845)"),
 ]
-CARRIER_NAMES = {"fedex": "FedEx", "ups": "UPS", "courier": "Courier"}
 CONDITION_CHOICES = [
     SelectChoice(PackageCondition.GOOD.value, "Good"),
     SelectChoice(PackageCondition.DAMAGED.value, "Box damaged"),
@@ -73,7 +72,7 @@ class DispatchForm(SignedForm):
     carrier = SelectField(
         "Carrier",
         choices=[SelectChoice("", "Choose…")]
-        + [SelectChoice(code, CARRIER_NAMES.get(code, code)) for code in CARRIERS],
+        + [SelectChoice(code, carrier_name(code) or code) for code in CARRIERS],
         validate_choice=False,
     )
     tracking_number = StringField(

@@ -11,6 +11,7 @@ from biobank.extensions import db
 from biobank.models import SampleStatus, Shipment, ShipmentStatus
 from biobank.services import ids, shipping
 from tests.conftest import PASSWORD, csrf_token_from
+from tests.decoding import pdf_text
 from tests.web.test_collections import form_posting_to, forms_on
 
 
@@ -335,6 +336,10 @@ def test_the_manifest_opens_in_the_browser_as_a_pdf(
     assert response.headers["Content-Disposition"].startswith("inline")
     assert shipment.manifest_number in response.headers["Content-Disposition"]
     assert response.data.startswith(b"%PDF-")
+    # The carrier as people write it, on the page and on the printed manifest.
+    assert "FedEx" in pdf_text(response.data) and "fedex" not in pdf_text(response.data)
+    page = collector_client.get(f"/shipments/{shipment.id}").get_data(as_text=True)
+    assert "<dt>Carrier</dt><dd>FedEx <code>" in page
 
 
 # --- who sees what ----------------------------------------------------------------------------
