@@ -22,6 +22,11 @@ def local_time(value, site=None, fmt: str = "%Y-%m-%d %H:%M %Z") -> str:
     return in_zone(value, zone).strftime(fmt)
 
 
+def counted(number: int, noun: str, plural: str | None = None) -> str:
+    """``1 | counted('tube')`` is "1 tube", ``8 | counted('tube')`` is "8 tubes"."""
+    return f"{number} {noun if number == 1 else plural or noun + 's'}"
+
+
 def register_web(app: Flask) -> None:
     from biobank.web import (
         admin,
@@ -46,6 +51,7 @@ def register_web(app: Flask) -> None:
     app.register_blueprint(samples.bp)
     app.add_template_filter(local_time, "local_time")
     app.add_template_filter(shipping.carrier_name, "carrier_name")
+    app.add_template_filter(counted, "counted")
     app.add_template_global(charts.vertical, "chart_vertical")
     app.add_template_global(charts.horizontal, "chart_horizontal")
 

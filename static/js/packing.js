@@ -36,6 +36,9 @@
     document.querySelectorAll("[data-packed-count]").forEach((element) => {
       element.textContent = String(count);
     });
+    document.querySelectorAll("[data-packed-noun]").forEach((element) => {
+      element.textContent = count === 1 ? "tube" : "tubes";
+    });
     emptyNote.hidden = count > 0;
   }
 

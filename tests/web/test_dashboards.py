@@ -31,3 +31,17 @@ def test_technician_home_links_to_receiving(technician, collector, login, dispat
     shipment = dispatched_shipment(collector)
     html = login(technician).get("/").get_data(as_text=True)
     assert f'href="/receiving/{shipment.id}"' in html
+    assert "<td>Refrigerated (2–8 °C)</td>" in html and "<td>refrigerated</td>" not in html
+
+
+def test_a_count_of_one_is_singular(app, collector, login, finalized_collection):
+    from biobank.web import counted
+
+    assert (counted(1, "tube"), counted(0, "tube"), counted(8, "box", "boxes")) == (
+        "1 tube",
+        "0 tubes",
+        "8 boxes",
+    )
+    finalized_collection(collector, tube_types=["1ED04"])
+    html = login(collector).get("/").get_data(as_text=True)
+    assert "Collection #1</a>: 1 tube</li>" in html
