@@ -11,6 +11,7 @@ import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -48,9 +49,27 @@ def side_engine(engine: sa.Engine) -> sa.Engine:
     return side
 
 
+# Set only by ``clock_at`` (the demo data is made as it would have happened, over days).
+_CLOCK: ContextVar[datetime | None] = ContextVar("biobank_clock", default=None)
+
+
 def utcnow() -> datetime:
     """The current time as an aware UTC datetime (the only clock the app reads)."""
-    return datetime.now(UTC)
+    return _CLOCK.get() or datetime.now(UTC)
+
+
+@contextmanager
+def clock_at(moment: datetime) -> Iterator[None]:
+    """Inside the block, this thread's ``utcnow()`` is ``moment``: records made there (their
+    times, their custody events) read as made then. For demo data only; nothing the app
+    serves sets it."""
+    if moment.tzinfo is None:
+        raise ValueError("clock_at needs an aware datetime")
+    token = _CLOCK.set(moment.astimezone(UTC))
+    try:
+        yield
+    finally:
+        _CLOCK.reset(token)
 
 
 class UTCDateTime(sa.types.TypeDecorator[datetime]):

@@ -8,12 +8,13 @@ from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
-from biobank.db import utcnow
+from biobank.db import clock_at, utcnow
 from biobank.extensions import db
 from biobank.models import (
     Centrifuge,
     Collection,
     Role,
+    Sample,
     SampleStatus,
     Shipment,
     Site,
@@ -80,22 +81,24 @@ def seed_demo() -> DemoSummary:
     """Create the demo sites, one user per role and some work in progress. Runs once."""
     if demo_loaded():
         return DemoSummary(False, 0, 0)
+    now = utcnow()
     by_code: dict[str, Site] = {}
-    for code, name, kind, timezone, phone in DEMO_SITES:
-        by_code[code] = sites.create_site(
-            code=code, name=name, kind=kind, timezone=timezone, phone=phone
-        )
     users: dict[str, User] = {}
-    for username, full_name, role, site_code in DEMO_USERS:
-        users[username] = accounts.create_user(
-            username=username,
-            full_name=full_name,
-            role=role,
-            site=by_code[site_code],
-            password=DEMO_PASSWORD,
-        )
-    finalized = _demo_collections(users)
-    shipments, stored = _demo_logistics(users, finalized)
+    with clock_at(now - timedelta(days=3)):  # set up before the work below
+        for code, name, kind, timezone, phone in DEMO_SITES:
+            by_code[code] = sites.create_site(
+                code=code, name=name, kind=kind, timezone=timezone, phone=phone
+            )
+        for username, full_name, role, site_code in DEMO_USERS:
+            users[username] = accounts.create_user(
+                username=username,
+                full_name=full_name,
+                role=role,
+                site=by_code[site_code],
+                password=DEMO_PASSWORD,
+            )
+    finalized = _demo_collections(users, now)
+    shipments, stored = _demo_logistics(users, finalized, now)
     return DemoSummary(
         True, len(by_code), len(users), sum(map(len, finalized.values())) + 6, shipments, stored
     )
@@ -114,30 +117,43 @@ def _collect_and_process(actor: User, collection, drawn: datetime, minutes_to_sp
             )
 
 
-def _demo_collections(users: dict[str, User]) -> dict[str, list[Collection]]:
+def _demo_collections(users: dict[str, User], now: datetime) -> dict[str, list[Collection]]:
     """Work in every state a clinic sees: finalized, in progress, just started, cancelled.
-    Returns each clinic's finalized collections, oldest first."""
-    now = utcnow()
+    Returns each clinic's finalized collections, oldest first.
+
+    Each step is made at the time it would have happened (``clock_at``): a collection is
+    started and its labels printed before the draw, its times recorded after it, and it is
+    finalized an hour later, so every tube's custody list reads in the order things happened."""
     finalized: dict[str, list[Collection]] = {}
     for username, participant_base in (("collector", 100000100), ("collector2", 200000200)):
         actor = users[username]
         for index, hours_ago in enumerate((50, 26, 5)):
-            collection = collections.start_collection(
-                actor, participant_id=f"P{participant_base + index}", kit="BASELINE-ADULT"
-            )
-            labelling.collection_labels(actor, collection)
             drawn = now - timedelta(hours=hours_ago)
-            _collect_and_process(actor, collection, drawn, minutes_to_spin=40 + 5 * index)
-            collections.finalize_collection(actor, collection, at=drawn + timedelta(hours=1))
+            spin = 40 + 5 * index
+            with clock_at(drawn - timedelta(minutes=15)):
+                collection = collections.start_collection(
+                    actor, participant_id=f"P{participant_base + index}", kit="BASELINE-ADULT"
+                )
+                labelling.collection_labels(actor, collection)
+            with clock_at(drawn + timedelta(minutes=spin + 2)):
+                _collect_and_process(actor, collection, drawn, minutes_to_spin=spin)
+            with clock_at(drawn + timedelta(hours=1)):
+                collections.finalize_collection(actor, collection)
             finalized.setdefault(username, []).append(collection)
-        in_progress = collections.start_collection(
-            actor, participant_id=f"P{participant_base + 10}", kit="BASELINE-ADULT"
-        )
-        labelling.collection_labels(actor, in_progress)
+        with clock_at(now - timedelta(minutes=60)):
+            in_progress = collections.start_collection(
+                actor, participant_id=f"P{participant_base + 10}", kit="BASELINE-ADULT"
+            )
+            labelling.collection_labels(actor, in_progress)
         first = in_progress.samples[0]
-        collections.record_collected(actor, in_progress, first.barcode, now - timedelta(minutes=50))
-        # An SST spun too soon: the warning a clinic should see on its page.
-        collections.record_processed(actor, in_progress, first.barcode, now - timedelta(minutes=35))
+        with clock_at(now - timedelta(minutes=34)):
+            collections.record_collected(
+                actor, in_progress, first.barcode, now - timedelta(minutes=50)
+            )
+            # An SST spun too soon: the warning a clinic should see on its page.
+            collections.record_processed(
+                actor, in_progress, first.barcode, now - timedelta(minutes=35)
+            )
         collections.start_collection(
             actor, participant_id=f"P{participant_base + 11}", tube_types=["1UR10", "1SAL2"]
         )
@@ -165,22 +181,36 @@ def _pack(actor: User, kept: list[Collection], *, dispatch: bool, tracking: str)
 
 
 def _demo_logistics(
-    users: dict[str, User], finalized: dict[str, list[Collection]]
+    users: dict[str, User], finalized: dict[str, list[Collection]], now: datetime
 ) -> tuple[int, int]:
     """UCSD's oldest tubes arrived (one missing) and are in the freezer; BWH's are on the
-    way (one shipment overdue); the newest UCSD tubes wait in an open shipment."""
+    way (one shipment overdue); the newest UCSD tubes wait in an open shipment. Each step at
+    the time it would have happened, after the collections it ships."""
     technician = users["technician"]
     ucsd, bwh = finalized["collector"], finalized["collector2"]
-    received = _pack(users["collector"], ucsd[:2], dispatch=True, tracking="794612345678")
-    _pack(users["collector"], ucsd[2:], dispatch=False, tracking="")
-    _pack(users["collector2"], bwh[:2], dispatch=True, tracking="794698765432")
+    with clock_at(now - timedelta(hours=24)):
+        received = _pack(users["collector"], ucsd[:2], dispatch=True, tracking="794612345678")
+        _pack(users["collector2"], bwh[:2], dispatch=True, tracking="794698765432")
+    with clock_at(now - timedelta(hours=3)):
+        _pack(users["collector"], ucsd[2:], dispatch=False, tracking="")
     tubes = [item.sample for item in received.items]
-    for sample in tubes[:-1]:
-        receiving.receive_scan(technician, received, sample.barcode)
-    receiving.close_receipt(
-        technician, received, condition="good", temperature_c=5, signature_password=DEMO_PASSWORD
-    )
+    with clock_at(now - timedelta(hours=6)):
+        for sample in tubes[:-1]:
+            receiving.receive_scan(technician, received, sample.barcode)
+    with clock_at(now - timedelta(hours=5, minutes=50)):
+        receiving.close_receipt(
+            technician,
+            received,
+            condition="good",
+            temperature_c=5,
+            signature_password=DEMO_PASSWORD,
+        )
+    with clock_at(now - timedelta(hours=5, minutes=30)):
+        return _demo_freezer(technician, tubes)
 
+
+def _demo_freezer(technician: User, tubes: list[Sample]) -> tuple[int, int]:
+    """A freezer with boxes for each kind of tube; the tubes that arrived go into them."""
     freezer = storage.create_freezer(technician, name="Freezer 1", temperature_c=-80)
     shelves = [
         storage.create_container(technician, parent_id=freezer.id, kind="shelf", name=name)
@@ -196,7 +226,13 @@ def _demo_logistics(
         allowed_specimens=["serum", "plasma"],
     )
     storage.create_container(
-        technician, parent_id=shelves[0].id, kind="box", name="Whole blood 001", rows=9, cols=9
+        technician,
+        parent_id=shelves[0].id,
+        kind="box",
+        name="Whole blood 001",
+        rows=9,
+        cols=9,
+        allowed_specimens=["whole_blood"],
     )
     storage.create_container(
         technician,
@@ -208,7 +244,7 @@ def _demo_logistics(
         allowed_specimens=["urine"],
     )
     storage.create_container(
-        technician, parent_id=shelves[1].id, kind="box", name="Rack 001", rows=8, cols=12
+        technician, parent_id=shelves[1].id, kind="box", name="Mixed 001", rows=8, cols=12
     )
     arrived = [s for s in tubes if s.status == SampleStatus.RECEIVED]
     placed = storage.store_many(technician, freezer, [s.barcode for s in arrived[:10]])
