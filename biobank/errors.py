@@ -236,21 +236,23 @@ def describe_exception(error: BaseException) -> str:
     return name + where
 
 
+def handle_http_exception(error: HTTPException):
+    headers = {}
+    if error.code == 429:
+        response = getattr(error, "response", None)
+        retry_after = response.headers.get("Retry-After") if response is not None else None
+        headers["Retry-After"] = retry_after or "60"
+    if error.code == 405 and getattr(error, "valid_methods", None):
+        headers["Allow"] = ", ".join(sorted(error.valid_methods))
+    return problem_response(_http_problem(error), headers)
+
+
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(DomainError)
     def handle_domain_error(error: DomainError):
         return problem_response(error.to_problem(), error.headers)
 
-    @app.errorhandler(HTTPException)
-    def handle_http_exception(error: HTTPException):
-        headers = {}
-        if error.code == 429:
-            response = getattr(error, "response", None)
-            retry_after = response.headers.get("Retry-After") if response is not None else None
-            headers["Retry-After"] = retry_after or "60"
-        if error.code == 405 and getattr(error, "valid_methods", None):
-            headers["Allow"] = ", ".join(sorted(error.valid_methods))
-        return problem_response(_http_problem(error), headers)
+    app.register_error_handler(HTTPException, handle_http_exception)
 
     @app.errorhandler(OperationalError)
     def handle_database_unavailable(error: OperationalError):

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from zoneinfo import ZoneInfo
 
-from flask import Flask
+from flask import Flask, redirect, request
 from flask_login import current_user
+from werkzeug.exceptions import MethodNotAllowed, NotFound
+from werkzeug.routing import RequestRedirect
 
+from biobank.errors import handle_http_exception
+from biobank.security import API_PREFIX
 from biobank.services import policy, shipping
 from biobank.services.timebounds import in_zone
 from biobank.web import charts
@@ -58,3 +62,28 @@ def register_web(app: Flask) -> None:
     @app.context_processor
     def navigation():
         return {"policy": policy, "Action": policy.Action}
+
+    @app.errorhandler(MethodNotAllowed)
+    def back_to_the_forms_page(error: MethodNotAllowed):
+        """A form's address opened as a page (a refused form's address bar, reloaded from
+        history or bookmarked) goes back to the page the form is on: nothing is posted again."""
+        page = _page_of_form(app, request.path) if request.method in ("GET", "HEAD") else None
+        if page is None or request.path.startswith(API_PREFIX):
+            return handle_http_exception(error)
+        return redirect(page, code=303)
+
+
+def _page_of_form(app: Flask, path: str) -> str | None:
+    """The nearest address above ``path`` that a page answers (``/shipments/5/dispatch`` →
+    ``/shipments/5``)."""
+    adapter = app.url_map.bind("localhost")
+    parts = path.rstrip("/").split("/")
+    while len(parts) > 1:
+        parts.pop()
+        candidate = "/".join(parts) or "/"
+        try:
+            adapter.match(candidate, method="GET")
+        except (NotFound, MethodNotAllowed, RequestRedirect):
+            continue
+        return candidate
+    return None

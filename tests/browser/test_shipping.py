@@ -16,6 +16,7 @@ import pytest
 
 from biobank.db import unit_of_work
 from biobank.extensions import db
+from biobank.models import Shipment, ShipmentStatus
 from biobank.services import catalogue, ids, receiving, shipping
 from tests.browser.conftest import screenshot
 from tests.conftest import PASSWORD
@@ -288,6 +289,31 @@ def test_a_technician_scans_the_manifest_then_every_tube_and_closes_with_one_mis
     assert "1 missing" in result.inner_text()
     assert ids.display(stray) in result.inner_text()
     assert page.locator("[data-missing-list] > li").get_attribute("data-barcode") == tubes[-1]
+
+
+def test_a_refused_form_reloaded_or_opened_again_is_harmless(page, collector, biobank_site):
+    with unit_of_work():
+        shipment = shipping.open_shipment(
+            collector, destination="MAYO-BB", temperature="refrigerated"
+        )
+    shipment_id = shipment.id
+    db.session.rollback()
+    log_in(page, "collector")
+    page.goto(f"/shipments/{shipment_id}")
+    page.fill("#dispatch-tracking", "not a tracking number")
+    with page.expect_navigation():
+        page.get_by_role("button", name=re.compile("^Dispatch")).click()
+    assert page.url.endswith(f"/shipments/{shipment_id}/dispatch")
+    assert page.locator("#dispatch-carrier-error").is_visible()
+
+    reloaded = page.reload()  # the form again: refused again, nothing recorded
+    assert reloaded.status == 422 and page.locator("#dispatch-carrier-error").is_visible()
+    opened = page.goto(page.url)  # the address as a page: the shipment's own page
+    assert opened.status == 200 and page.url.endswith(f"/shipments/{shipment_id}")
+    assert "Method Not Allowed" not in page.content()
+    assert page.locator("#dispatch-carrier-error").count() == 0
+    db.session.expire_all()
+    assert db.session.get(Shipment, shipment_id).status == ShipmentStatus.OPEN
 
 
 def test_the_damaged_mark_survives_a_fast_scanner_and_a_refused_scan(

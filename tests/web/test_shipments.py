@@ -420,3 +420,24 @@ def test_each_role_sees_its_own_links(login, collector, technician, coordinator,
 def test_a_page_number_past_any_list_is_an_empty_page_not_an_error(collector_client):
     response = collector_client.get("/shipments?page=99999999999999999999")
     assert response.status_code == 200
+
+
+def test_a_forms_address_opened_as_a_page_goes_back_to_the_page_the_form_is_on(
+    collector_client, packing, tubes
+):
+    """A refused form leaves its address in the address bar; opening it again (from history,
+    a bookmark) is a GET, which shows the form's page instead of 'Method Not Allowed'."""
+    response = post_on_page(collector_client, packing, "/dispatch", carrier="", tracking_number="")
+    assert response.status_code == 422
+    for path in ("/dispatch", "/cancel", f"/items/{tubes[0]}/remove"):
+        again = collector_client.get(f"/shipments/{packing.id}{path}")
+        assert again.status_code == 303, path
+        assert again.headers["Location"] == f"/shipments/{packing.id}"
+    assert fresh(packing.id).status == ShipmentStatus.OPEN  # nothing was posted
+
+
+def test_the_api_still_says_which_method_to_use(collector_client, packing):
+    response = collector_client.get(f"/api/v1/shipments/{packing.id}/dispatch")
+    assert response.status_code == 405
+    assert response.headers["Allow"] == "OPTIONS, POST"
+    assert response.get_json()["detail"] == "GET is not allowed here; use OPTIONS, POST."
