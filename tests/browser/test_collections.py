@@ -120,3 +120,35 @@ def test_a_scan_into_the_prelabelled_kit_field_submits_the_form(page, collector)
     assert "not a label of a pre-labelled kit" in page.locator("#claim_barcode-error").inner_text()
     assert page.input_value("#participant_id") == PARTICIPANT
     assert page.input_value("#claim_barcode") == "7KQ2M9XD3E"
+
+
+def test_each_tubes_buttons_say_which_tube_they_are_for(page, collector, start_collection):
+    """A screen reader lists a page's buttons by name: eight "Record collected" buttons would
+    be eight of the same. Each names its tube, and still starts with what it shows."""
+    from biobank.extensions import db
+
+    collection = start_collection(collector)
+    tubes = [
+        (s.tube_type.code, s.display_barcode, s.tube_type.requires_processing)
+        for s in collection.samples
+    ]
+    collection_id = collection.id
+    db.session.rollback()
+    log_in(page)
+    page.goto(f"/collections/{collection_id}")
+    for code, shown, spun in tubes:
+        which = f"{code} {shown}"
+        names = [
+            f"Now, collected time of {which}",
+            f"Record collected, {which}",
+        ]
+        if spun:
+            names += [f"Now, processed time of {which}", f"Record processed, {which}"]
+        for name in names:
+            assert page.get_by_role("button", name=name, exact=True).count() == 1, name
+    names = page.get_by_role("button").evaluate_all(
+        "buttons => buttons.filter(b => b.checkVisibility())"
+        ".map(b => b.getAttribute('aria-label') || b.textContent.trim())"
+    )
+    repeated = {name for name in names if names.count(name) > 1}
+    assert not repeated, repeated
