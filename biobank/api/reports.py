@@ -142,8 +142,8 @@ REPORT_NAMES = "any(" + ", ".join(f'"{name}"' for name in reports.REPORT_TABLES)
 )
 @blp.problems(401, 403, 404, 422)
 def report_csv(args, name: str):
-    """Any report as CSV: overdue, discrepancies, processing, collection-to-freezer,
-    occupancy, disposals."""
+    """Any report as CSV: overdue, discrepancies, slow-shipments, processing,
+    collection-to-freezer, occupancy, disposals."""
     return _download(name, args, "csv")
 
 

@@ -33,7 +33,7 @@ from biobank.models import (
     Site,
     User,
 )
-from biobank.services import policy, receiving, storage, tallies
+from biobank.services import policy, receiving, shipping, storage, tallies
 from biobank.services.pages import MAX_PER_PAGE, Page, paginate
 from biobank.services.settings import setting
 from biobank.services.sqltime import hours_between, local_day
@@ -467,6 +467,8 @@ COLUMN_HEADINGS = {
     "stored_last_30_days": "Stored in the last 30 days",
     "days_until_full": "Days until full",
     "custody_site": "Held at",
+    "hours_in_transit": "Hours in transit",
+    "dispatched_at": "Dispatched",
     "ceremony": "Disposal ceremony",
 }
 
@@ -542,6 +544,43 @@ def discrepancies_table(actor: User, *, site: Site | None = None) -> ReportTable
             )
             for d in found.items
         ],
+    )
+
+
+def slow_shipments_table(actor: User) -> ReportTable:
+    now = utcnow()
+    found = slow_shipments(actor, now=now)
+    tubes = shipping.manifested_counts(found)
+    return ReportTable(
+        "slow-shipments",
+        "Shipments in transit too long",
+        (
+            "manifest_number",
+            "origin",
+            "destination",
+            "temperature",
+            "tubes",
+            "dispatched_at",
+            "hours_in_transit",
+            "carrier",
+            "tracking_number",
+        ),
+        [
+            (
+                s.manifest_number,
+                s.origin.code,
+                s.destination.code,
+                str(s.temperature),
+                tubes[s.id],
+                _fmt_time(s.dispatched_at),
+                int((now - s.dispatched_at).total_seconds() // 3600) if s.dispatched_at else "",
+                shipping.carrier_name(s.carrier) or "",
+                s.tracking_number or "",
+            )
+            for s in found
+        ],
+        note=f"Dispatched more than {setting('BIOBANK_TRANSIT_HOURS')} hours ago and not yet "
+        "received.",
     )
 
 
@@ -647,6 +686,7 @@ MAX_PAGE = 100_000
 REPORT_TABLES = {
     "overdue": (overdue_table, ("site", "state")),
     "discrepancies": (discrepancies_table, ("site",)),
+    "slow-shipments": (slow_shipments_table, ()),
     "processing": (processing_table, ("days",)),
     "collection-to-freezer": (freezer_times_table, ("days",)),
     "occupancy": (occupancy_table, ("site",)),

@@ -17,7 +17,7 @@ from biobank.downloads import send_report
 from biobank.errors import ValidationFailed
 from biobank.models import Site
 from biobank.security import current_actor
-from biobank.services import policy, reports, sites
+from biobank.services import policy, reports, shipping, sites
 from biobank.web.shipments import sample_links
 from biobank.web.shipping_forms import ReportFilterForm
 
@@ -99,10 +99,13 @@ def table(name: str):
 
 @bp.get("/slow-shipments")
 def slow_shipments():
+    now = utcnow()
+    found = reports.slow_shipments(current_actor(), now=now)
     return render_template(
         "reports/slow_shipments.html",
-        shipments=reports.slow_shipments(current_actor()),
-        now=utcnow(),
+        shipments=found,
+        tubes=shipping.manifested_counts(found),
+        now=now,
     )
 
 

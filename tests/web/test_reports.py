@@ -14,6 +14,7 @@ from biobank.extensions import db
 from biobank.models import Sample, Shipment
 from biobank.services import receiving
 from tests.conftest import PASSWORD
+from tests.decoding import pdf_text
 
 
 @pytest.fixture
@@ -147,7 +148,18 @@ def test_a_shipment_in_transit_too_long_is_listed(
     html = coordinator_client.get("/reports/slow-shipments").get_data(as_text=True)
     [row] = rows_of(html)
     assert slow.manifest_number in row and ">80<" in row and "123456789012" in row
+    assert "FedEx" in row
     assert recent.manifest_number not in html
+    # Downloads like every other report: a row per slow shipment, the same figures.
+    assert 'href="/reports/slow-shipments.csv"' in html
+    assert 'href="/reports/slow-shipments.pdf"' in html
+    csv = coordinator_client.get("/reports/slow-shipments.csv").get_data(as_text=True)
+    header, line = csv.splitlines()
+    assert header.startswith("manifest_number,origin,destination,temperature,tubes,")
+    assert line.startswith(f"{slow.manifest_number},UCSD-01,MAYO-BB,refrigerated,8,")
+    assert ",80,FedEx,123456789012" in line
+    pdf = pdf_text(coordinator_client.get("/reports/slow-shipments.pdf").data)
+    assert slow.manifest_number in pdf and "Hours in transit" in " ".join(pdf.split())
 
 
 def test_discrepancies_list_missing_unexpected_and_damaged_tubes(
@@ -174,6 +186,13 @@ def test_discrepancies_list_missing_unexpected_and_damaged_tubes(
     assert stray.display_barcode in cells[6]
     assert second.display_barcode in cells[7] and first.display_barcode not in cells[7]
     assert "none" in cells[8]
+    assert 'href="/reports/discrepancies.csv"' in html
+    csv = coordinator_client.get("/reports/discrepancies.csv").get_data(as_text=True)
+    header, line = csv.splitlines()
+    assert header.split(",")[-2:] == ["late", "arrived_elsewhere"]
+    assert line.startswith(f"{shipment.manifest_number},UCSD-01,MAYO-BB,") and lost.barcode in line
+    pdf = pdf_text(coordinator_client.get("/reports/discrepancies.pdf").data)
+    assert shipment.manifest_number in pdf
 
 
 # --- who reads reports ------------------------------------------------------------------------
@@ -204,8 +223,6 @@ def test_table_reports_have_pages_and_downloads(coordinator_client, name):
 def test_report_columns_read_as_words_on_the_page_and_in_the_pdf_names_in_the_csv(
     coordinator_client, collector, finalized_collection
 ):
-    from tests.decoding import pdf_text
-
     finalized_collection(collector)  # SST and PST tubes processed: the report has a row
 
     html = coordinator_client.get("/reports/processing").get_data(as_text=True)
