@@ -8,9 +8,8 @@ business.
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
+from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
@@ -71,20 +70,6 @@ def _failures(
         stmt = stmt.where(AuthFailure.at < until)
     # Newest first; the id orders attempts recorded in the same microsecond.
     return stmt.order_by(AuthFailure.at.desc(), AuthFailure.id.desc())
-
-
-def days_in(
-    zone: str, since: date | None, until: date | None
-) -> tuple[datetime | None, datetime | None]:
-    """A range of days in ``zone``, both days included, as ``since`` / ``until`` for the
-    filters (the start of the first day, the start of the day after the last)."""
-    if since is not None and until is not None and since > until:
-        raise ValidationFailed.for_field("until", "The To date is before the From date: swap them.")
-    local = ZoneInfo(zone)
-    return (
-        datetime.combine(since, time(), local) if since else None,
-        datetime.combine(until + timedelta(days=1), time(), local) if until else None,
-    )
 
 
 def list_failures(

@@ -122,9 +122,13 @@ def list_collections(
     status: CollectionStatus | None = None,
     site: Site | None = None,
     participant_id: str | None = None,
+    started_since: datetime | None = None,
+    started_until: datetime | None = None,
     page: int = 1,
     per_page: int = 50,
 ) -> Page[Collection]:
+    """Collections the user may see, newest first. ``started_since`` (included) and
+    ``started_until`` (excluded) bound when they were started."""
     stmt = policy.scope_collections(sa.select(Collection), user).options(*_with_tubes())
     if status is not None:
         stmt = stmt.where(Collection.status == status)
@@ -132,6 +136,10 @@ def list_collections(
         stmt = stmt.where(Collection.site_id == site.id)
     if participant_id:
         stmt = stmt.where(Collection.participant_id == participant_id.strip().upper())
+    if started_since is not None:
+        stmt = stmt.where(Collection.created_at >= started_since)
+    if started_until is not None:
+        stmt = stmt.where(Collection.created_at < started_until)
     return paginate(stmt.order_by(Collection.id.desc()), page=page, per_page=per_page)
 
 

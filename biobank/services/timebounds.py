@@ -13,7 +13,8 @@ falls back to UTC where a site's zone cannot hold them.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from zoneinfo import ZoneInfo
 
 from biobank.db import utcnow
 from biobank.errors import ValidationFailed
@@ -53,3 +54,17 @@ def in_zone(moment: datetime, zone: tzinfo | None) -> datetime:
         return moment.astimezone(zone)
     except (OverflowError, ValueError):
         return moment.astimezone(UTC)
+
+
+def days_in(
+    zone: str, since: date | None, until: date | None
+) -> tuple[datetime | None, datetime | None]:
+    """A range of days in ``zone``, both days included, as ``since`` / ``until`` for the
+    filters (the start of the first day, the start of the day after the last)."""
+    if since is not None and until is not None and since > until:
+        raise ValidationFailed.for_field("until", "The To date is before the From date: swap them.")
+    local = ZoneInfo(zone)
+    return (
+        datetime.combine(since, time(), local) if since else None,
+        datetime.combine(until + timedelta(days=1), time(), local) if until else None,
+    )

@@ -15,6 +15,7 @@ from biobank.errors import DomainError, ValidationFailed
 from biobank.models import User
 from biobank.security import current_actor
 from biobank.services import accounts, auth_failures, policy
+from biobank.services.timebounds import days_in
 from biobank.web.forms import FailedAttemptFilterForm
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -79,7 +80,7 @@ def _failure_filters(actor: User) -> tuple[FailedAttemptFilterForm, dict[str, An
     if not form.validate():
         return form, None
     try:
-        since, until = auth_failures.days_in(actor.site.timezone, form.since.data, form.until.data)
+        since, until = days_in(actor.site.timezone, form.since.data, form.until.data)
     except ValidationFailed as refused:
         for name, messages in (refused.errors or {}).items():
             form[name].errors = list(messages)

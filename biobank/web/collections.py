@@ -16,9 +16,11 @@ from flask.typing import ResponseReturnValue
 from flask_login import login_required
 
 from biobank.downloads import send_print_job
+from biobank.errors import ValidationFailed
 from biobank.models import Collection, CollectionStatus, User
 from biobank.security import current_actor
-from biobank.services import catalogue, collections, labelling, policy
+from biobank.services import catalogue, collections, labelling, participants, policy
+from biobank.services.timebounds import days_in
 from biobank.web import local_time
 from biobank.web.collection_forms import (
     AmendForm,
@@ -32,16 +34,18 @@ from biobank.web.collection_forms import (
     ReasonForm,
     from_site_local,
 )
+from biobank.web.forms import CollectionFilterForm
 from biobank.web.pages import submit
 
 bp = Blueprint("collections", __name__, url_prefix="/collections")
 
 # The list's tabs: drafts first, as they are the work still to do.
+# The list opens on every recent collection; the tabs narrow it to one status.
 LIST_TABS: dict[str, CollectionStatus | None] = {
+    "all": None,
     "draft": CollectionStatus.DRAFT,
     "finalized": CollectionStatus.FINALIZED,
     "cancelled": CollectionStatus.CANCELLED,
-    "all": None,
 }
 PER_PAGE = 25
 
@@ -57,16 +61,42 @@ def require_login() -> None:
 
 @bp.get("")
 def index():
-    tab = request.args.get("status", "draft")
+    """Recent collections, newest first: by status (tabs), participant and start date."""
+    tab = request.args.get("status", "all")
     if tab not in LIST_TABS:
         abort(404)
-    found = collections.list_collections(
-        current_actor(),
-        status=LIST_TABS[tab],
-        page=request.args.get("page", 1, type=int),
-        per_page=PER_PAGE,
-    )
-    return render_template("collections/index.html", found=found, tab=tab, tabs=LIST_TABS)
+    actor = current_actor()
+    form = CollectionFilterForm(formdata=request.args)
+    found = None
+    if form.validate():
+        try:
+            since, until = days_in(actor.site.timezone, form.since.data, form.until.data)
+            participant = (
+                participants.participant_id_field(form.participant_id.data)
+                if form.participant_id.data
+                else None
+            )
+            found = collections.list_collections(
+                actor,
+                status=LIST_TABS[tab],
+                participant_id=participant,
+                started_since=since,
+                started_until=until,
+                page=request.args.get("page", 1, type=int),
+                per_page=PER_PAGE,
+            )
+        except ValidationFailed as refused:
+            for name, messages in (refused.errors or {}).items():
+                form[name].errors = list(messages)
+    filtered = any(request.args.get(name) for name in ("participant_id", "since", "until"))
+    return render_template(
+        "collections/index.html",
+        found=found,
+        form=form,
+        filtered=filtered,
+        tab=tab,
+        tabs=LIST_TABS,
+    ), (200 if found is not None else 422)
 
 
 @bp.route("/new", methods=["GET", "POST"])

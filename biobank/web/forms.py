@@ -66,3 +66,27 @@ class FailedAttemptFilterForm(FlaskForm):
         validators=[Optional(), _filter_date],
         render_kw={"min": EARLIEST_FILTER_DATE.isoformat()},
     )
+
+
+class CollectionFilterForm(FlaskForm):
+    """The collections list's search, read from the query string (no CSRF token: nothing is
+    written). Dates are days in the user's site time zone, both included."""
+
+    class Meta:
+        csrf = False
+
+    participant_id = StringField(
+        "Participant ID",
+        validators=[Optional(), Length(max=32)],
+        render_kw={"autocomplete": "off", "autocapitalize": "characters", "spellcheck": "false"},
+    )
+    since = DateField(
+        "Started from",
+        validators=[Optional(), _filter_date],
+        render_kw={"min": EARLIEST_FILTER_DATE.isoformat()},
+    )
+    until = DateField(
+        "To (included)",
+        validators=[Optional(), _filter_date],
+        render_kw={"min": EARLIEST_FILTER_DATE.isoformat()},
+    )

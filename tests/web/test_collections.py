@@ -537,27 +537,67 @@ def test_a_coordinator_reads_any_sites_collection_without_the_collectors_control
     assert "Print labels (PDF)" in html  # coordinators print labels too
 
 
-def test_the_list_shows_drafts_first_and_filters_by_status(
+def test_the_list_opens_on_every_recent_collection_and_filters_by_status(
     collector, collector_client, other_collector, start_collection, finalized_collection
 ):
     draft = start_collection(collector, "P111111111")
     done = finalized_collection(collector, "P222222222")
     theirs = start_collection(other_collector, "P333333333")
 
-    drafts = collector_client.get("/collections").get_data(as_text=True)
+    recent = collector_client.get("/collections").get_data(as_text=True)
+    assert (
+        f'href="/collections/{draft.id}"' in recent and f'href="/collections/{done.id}"' in recent
+    )
+    assert recent.index(f'href="/collections/{done.id}"') < recent.index(
+        f'href="/collections/{draft.id}"'
+    )  # newest first
+    assert f'href="/collections/{theirs.id}"' not in recent
+    assert 'href="/collections?status=all" aria-current="page"' in recent
+
+    drafts = collector_client.get("/collections?status=draft").get_data(as_text=True)
     assert f'href="/collections/{draft.id}"' in drafts
     assert f'href="/collections/{done.id}"' not in drafts
-    assert f'href="/collections/{theirs.id}"' not in drafts
-    assert 'href="/collections?status=draft" aria-current="page"' in drafts
 
     finalized = collector_client.get("/collections?status=finalized").get_data(as_text=True)
     assert f'href="/collections/{done.id}"' in finalized
     assert f'href="/collections/{draft.id}"' not in finalized
-
-    everything = collector_client.get("/collections?status=all").get_data(as_text=True)
-    assert "P111111111" in everything and "P222222222" in everything
-    assert "P333333333" not in everything
+    assert "P333333333" not in finalized
     assert collector_client.get("/collections?status=lost").status_code == 404
+
+
+def test_a_collection_is_found_by_participant_and_start_date(
+    app, collector, collector_client, start_collection
+):
+    from datetime import timedelta
+    from zoneinfo import ZoneInfo
+
+    from biobank.db import clock_at, utcnow
+
+    with clock_at(utcnow() - timedelta(days=10)):
+        old = start_collection(collector, "P111111111")
+    new = start_collection(collector, "P222222222")
+    both = (f'href="/collections/{old.id}"', f'href="/collections/{new.id}"')
+
+    found = collector_client.get("/collections?participant_id=p111111111").get_data(as_text=True)
+    assert both[0] in found and both[1] not in found
+    assert 'value="p111111111"' in found  # the search stays in its field
+
+    today = utcnow().astimezone(ZoneInfo(collector.site.timezone)).date().isoformat()
+    recent = collector_client.get(f"/collections?since={today}").get_data(as_text=True)
+    assert both[1] in recent and both[0] not in recent
+    # The tabs keep the search.
+    assert f'href="/collections?status=draft&amp;since={today}"' in recent
+
+    none = collector_client.get("/collections?participant_id=P999999999").get_data(as_text=True)
+    assert "No collection matches" in none
+
+    refused = collector_client.get("/collections?participant_id=12345")
+    assert refused.status_code == 422
+    error = refused.get_data(as_text=True).split('id="filter-participant-error">', 1)[1]
+    assert "is not a participant ID: a participant ID is P followed by 9 digits" in error
+    backwards = collector_client.get(f"/collections?since={today}&until=2020-01-01")
+    assert backwards.status_code == 422
+    assert "The To date is before the From date" in backwards.get_data(as_text=True)
 
 
 def test_collectors_get_navigation_and_home_links(collector_client, draft):
