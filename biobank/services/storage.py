@@ -36,6 +36,7 @@ from biobank.models import (
     ContainerKind,
     EventType,
     Sample,
+    SampleFlag,
     SampleStatus,
     Site,
     Specimen,
@@ -539,10 +540,38 @@ class Cell:
     tube_code: str | None = None
     status: str | None = None
     reserved: bool = False
+    # The tube's flags (damaged, unexpected, …) by kind, and how often it was thawed: what a
+    # technician checks before taking a tube out, visible without opening each one.
+    flags: tuple[str, ...] = ()
+    thaws: int = 0
 
 
 def box_grid(box: Container) -> list[list[Cell]]:
-    """The box as rows of cells, for drawing it: one query, whatever the box holds."""
+    """The box as rows of cells, for drawing it: two queries, whatever the box holds."""
+    rows = db.session.execute(
+        sa.select(
+            StoragePosition.row,
+            StoragePosition.col,
+            StoragePosition.sample_id,
+            Sample.barcode,
+            TubeType.code,
+            Sample.status,
+            Sample.freeze_thaw_count,
+        )
+        .outerjoin(Sample, Sample.id == StoragePosition.sample_id)
+        .outerjoin(TubeType, TubeType.id == Sample.tube_type_id)
+        .where(StoragePosition.box_id == box.id)
+    ).all()
+    flags: dict[int, list[str]] = {}
+    held = [row.sample_id for row in rows if row.sample_id is not None]
+    if held:
+        for sample_id, kind in db.session.execute(
+            sa.select(SampleFlag.sample_id, SampleFlag.kind)
+            .join(StoragePosition, StoragePosition.sample_id == SampleFlag.sample_id)
+            .where(StoragePosition.box_id == box.id)
+            .order_by(SampleFlag.sample_id, SampleFlag.kind)
+        ):
+            flags.setdefault(sample_id, []).append(str(kind))
     contents = {
         (row, col): Cell(
             position_label(row, col),
@@ -550,20 +579,10 @@ def box_grid(box: Container) -> list[list[Cell]]:
             tube_code,
             str(status) if status else None,
             reserved=sample_id is None,
+            flags=tuple(flags.get(sample_id, ())),
+            thaws=thaws or 0,
         )
-        for row, col, sample_id, barcode, tube_code, status in db.session.execute(
-            sa.select(
-                StoragePosition.row,
-                StoragePosition.col,
-                StoragePosition.sample_id,
-                Sample.barcode,
-                TubeType.code,
-                Sample.status,
-            )
-            .outerjoin(Sample, Sample.id == StoragePosition.sample_id)
-            .outerjoin(TubeType, TubeType.id == Sample.tube_type_id)
-            .where(StoragePosition.box_id == box.id)
-        )
+        for row, col, sample_id, barcode, tube_code, status, thaws in rows
     }
     return [
         [contents.get((r, c), Cell(position_label(r, c))) for c in range(1, box.cols + 1)]

@@ -199,6 +199,39 @@ def test_the_box_page_draws_every_position_with_an_accessible_name(
     assert "2 / 81" in text_of(html)  # a reservation takes room too
 
 
+def test_each_cell_shows_its_tubes_flags_and_thaws(
+    tech_client, technician, collector, boxes, received_tubes
+):
+    from biobank.models import FlagKind
+    from biobank.services import lifecycle, samples
+
+    flagged, thawed, plain = received_tubes(collector)[:3]
+    for tube, where in ((flagged, "A1"), (thawed, "A2"), (plain, "A3")):
+        store(technician, boxes[0], tube, where)
+    with unit_of_work():
+        for kind in (FlagKind.DAMAGED, FlagKind.UNEXPECTED):
+            samples.add_flag(flagged, kind, actor=technician, note="seen at receipt")
+        lifecycle.thaw(technician, thawed.barcode)
+        lifecycle.thaw(technician, thawed.barcode)
+    grid = storage.box_grid(boxes[0])
+    assert (grid[0][0].flags, grid[0][0].thaws) == (("damaged", "unexpected"), 0)
+    assert (grid[0][1].flags, grid[0][1].thaws) == ((), 2)
+    assert (grid[0][2].flags, grid[0][2].thaws) == ((), 0)
+
+    html = tech_client.get(f"/storage/boxes/{boxes[0].id}").get_data(as_text=True)
+    labels = dict(re.findall(r'aria-label="([A-I]\d), ([^"]+)"', html))
+    assert (
+        labels["A1"] == f"{flagged.tube_type.code} {flagged.display_barcode}, damaged, unexpected"
+    )
+    assert labels["A2"] == f"{thawed.tube_type.code} {thawed.display_barcode}, thawed 2 times"
+    assert labels["A3"] == f"{plain.tube_type.code} {plain.display_barcode}"
+    cell = html.split('aria-label="A1, ', 1)[1].split("</a>", 1)[0]
+    assert "<abbr>DMG</abbr><abbr>UNX</abbr>" in cell
+    assert "<abbr>❄2</abbr>" in html.split('aria-label="A2, ', 1)[1].split("</a>", 1)[0]
+    legend = text_of(html.split('class="muted small box-legend"', 1)[1].split("</p>", 1)[0])
+    assert "DMG damaged" in legend and "UNX unexpected" in legend and "thawed n times" in legend
+
+
 def test_the_grid_alone_is_served_for_redrawing_after_a_scan(tech_client, boxes):
     response = tech_client.get(f"/storage/boxes/{boxes[0].id}/contents")
     assert response.status_code == 200
