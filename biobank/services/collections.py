@@ -457,6 +457,62 @@ def record_collected(
     return sample
 
 
+def record_all_times(
+    actor: User,
+    collection: Collection,
+    *,
+    collected_at: datetime | None = None,
+    processed_at: datetime | None = None,
+    centrifuge: Centrifuge | None = None,
+    barcodes: Sequence[str] | None = None,
+    now: datetime | None = None,
+) -> list[Sample]:
+    """One draw time for the chosen tubes (every tube unless ``barcodes`` says which), and one
+    processing time (and centrifuge) for those of them that are spun, in one go: all of it or,
+    if any tube refuses, none. Tubes left out keep their times: the exceptions, entered per
+    tube. A refusal names the tube. Answers the tubes recorded."""
+    now = now or utcnow()
+    if collected_at is None and processed_at is None:
+        raise ValidationFailed.for_field(
+            "collected_at", "Give the time the tubes were drawn, the time they were spun, or both."
+        )
+    if barcodes is None:
+        chosen = list(collection.samples)
+    else:
+        chosen = [collection_sample(collection, barcode) for barcode in barcodes]
+        if not chosen:
+            raise ValidationFailed.for_field("tubes", "Tick at least one tube.")
+    spun = [sample for sample in chosen if sample.tube_type.requires_processing]
+    if processed_at is not None and not spun:
+        raise ValidationFailed.for_field(
+            "processed_at",
+            "None of the ticked tubes is centrifuged (only SST and PST tubes are): leave the "
+            "processing time empty.",
+        )
+    for sample in chosen:
+        name = f"{sample.tube_type.code} {sample.display_barcode}"
+        try:
+            if collected_at is not None:
+                record_collected(actor, collection, sample.barcode, collected_at, now=now)
+            if processed_at is not None and sample in spun:
+                record_processed(
+                    actor, collection, sample.barcode, processed_at, centrifuge=centrifuge, now=now
+                )
+        except ValidationFailed as refused:
+
+            def naming(message: str, sample: Sample = sample, name: str = name) -> str:
+                return message if sample.display_barcode in message else f"{name}: {message}"
+
+            raise ValidationFailed(
+                naming(refused.detail),
+                errors={
+                    field: [naming(message) for message in messages]
+                    for field, messages in (refused.errors or {}).items()
+                },
+            ) from None
+    return chosen
+
+
 def _centrifuged_type(sample: Sample, centrifuge: Centrifuge | None) -> TubeType:
     if centrifuge is None or _tube_family(sample.tube_type) not in SEPARATOR_TUBES:
         return sample.tube_type

@@ -22,11 +22,13 @@ from wtforms import (
     PasswordField,
     RadioField,
     SelectField,
+    SelectMultipleField,
     StringField,
     TextAreaField,
 )
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Optional
+from wtforms.widgets import CheckboxInput, ListWidget
 
 import labels
 from biobank.db import utcnow
@@ -128,6 +130,13 @@ def _centrifuge_or_none(value: str | Centrifuge | None) -> Centrifuge | None:
     return Centrifuge(value) if value else None
 
 
+CENTRIFUGE_CHOICES = [
+    SelectChoice("", "Not recorded"),
+    SelectChoice(Centrifuge.SWINGING_BUCKET.value, "Swinging bucket"),
+    SelectChoice(Centrifuge.FIXED_ANGLE.value, "Fixed angle"),
+]
+
+
 class CollectedForm(PageForm):
     collected_at = local_time_field(
         "Collected at", InputRequired("Give the date and time the tube was drawn.")
@@ -138,15 +147,31 @@ class ProcessedForm(PageForm):
     processed_at = local_time_field(
         "Processed at", InputRequired("Give the date and time the tube was centrifuged.")
     )
-    centrifuge = SelectField(
-        "Centrifuge",
-        coerce=_centrifuge_or_none,
-        choices=[
-            SelectChoice("", "Not recorded"),
-            SelectChoice(Centrifuge.SWINGING_BUCKET.value, "Swinging bucket"),
-            SelectChoice(Centrifuge.FIXED_ANGLE.value, "Fixed angle"),
-        ],
+    centrifuge = SelectField("Centrifuge", coerce=_centrifuge_or_none, choices=CENTRIFUGE_CHOICES)
+
+
+class AllTimesForm(PageForm):
+    """One draw time (and one spin time) for every ticked tube; the unticked are exceptions,
+    entered per tube."""
+
+    collected_at = local_time_field("Drawn at", Optional())
+    processed_at = local_time_field("Spun at (SST and PST tubes)", Optional())
+    centrifuge = SelectField("Centrifuge", coerce=_centrifuge_or_none, choices=CENTRIFUGE_CHOICES)
+    tubes = SelectMultipleField(
+        "Tubes",
+        widget=ListWidget(prefix_label=False),
+        option_widget=CheckboxInput(),
+        validate_choice=False,  # the service names a tube that is not in the collection
     )
+
+    def offer_tubes(self, collection: Collection) -> AllTimesForm:
+        self.tubes.choices = [
+            SelectChoice(sample.barcode, f"{sample.tube_type.code} {sample.display_barcode}")
+            for sample in collection.samples
+        ]
+        if self.tubes.data is None:  # a blank form: every tube ticked
+            self.tubes.data = [sample.barcode for sample in collection.samples]
+        return self
 
 
 # --- labels ---------------------------------------------------------------------------------
@@ -262,6 +287,7 @@ class CollectionPageForms:
     """Every form of a collection page, blank; a view swaps in the one that was posted."""
 
     tubes: dict[str, TubeForms]
+    all_times: AllTimesForm
     labels: PrintLabelsForm
     finalize: FinalizeForm
     cancel: ReasonForm
@@ -290,6 +316,7 @@ class CollectionPageForms:
 
         return cls(
             tubes={sample.barcode: tube_forms(sample) for sample in collection.samples},
+            all_times=AllTimesForm(formdata=None, collected_at=now).offer_tubes(collection),
             labels=PrintLabelsForm(formdata=None),
             finalize=FinalizeForm(formdata=None),
             cancel=ReasonForm(formdata=None),

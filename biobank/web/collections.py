@@ -21,8 +21,9 @@ from biobank.models import Collection, CollectionStatus, User
 from biobank.security import current_actor
 from biobank.services import catalogue, collections, labelling, participants, policy
 from biobank.services.timebounds import days_in
-from biobank.web import local_time
+from biobank.web import counted, local_time
 from biobank.web.collection_forms import (
+    AllTimesForm,
     AmendForm,
     CollectedForm,
     CollectionPageForms,
@@ -219,6 +220,33 @@ def record_processed(collection_id: int, barcode: str):
             recorded.barcode,
         ),
         again=_page_again(collection, "processed", form, sample.barcode),
+    )
+
+
+@bp.post("/<int:collection_id>/times")
+def record_all_times(collection_id: int):
+    """One draw time (and spin time) for every ticked tube, in one submit."""
+    actor, collection = _visible(collection_id)
+    form = AllTimesForm().offer_tubes(collection)
+    site = collection.site
+    return submit(
+        form,
+        lambda: collections.record_all_times(
+            actor,
+            collection,
+            collected_at=from_site_local(form.collected_at.data, site)
+            if form.collected_at.data
+            else None,
+            processed_at=from_site_local(form.processed_at.data, site)
+            if form.processed_at.data
+            else None,
+            centrifuge=form.centrifuge.data,
+            barcodes=form.tubes.data or [],
+        ),
+        done=lambda recorded: _back_to(
+            collection, f"Times recorded for {counted(len(recorded), 'tube')}."
+        ),
+        again=_page_again(collection, "all_times", form),
     )
 
 

@@ -387,3 +387,76 @@ def test_every_step_is_in_the_chain(collector, finalized_collection):
     assert verify_chain().intact
     kinds = {e.type for e in _events()}
     assert {str(EventType.CREATED), "collected", "processed", "finalized"} <= kinds
+
+
+# --- every tube at once ---------------------------------------------------------------------
+
+
+def test_one_draw_and_one_spin_time_for_every_tube_at_once(collector, start_collection):
+    from biobank.models import Centrifuge, SampleStatus
+
+    collection = start_collection(collector)
+    drawn = utcnow() - timedelta(hours=2)
+    spun = drawn + timedelta(minutes=40)
+    with unit_of_work():
+        recorded = collections.record_all_times(
+            collector,
+            collection,
+            collected_at=drawn,
+            processed_at=spun,
+            centrifuge=Centrifuge.SWINGING_BUCKET,
+        )
+    assert len(recorded) == len(collection.samples) == 8
+    for sample in collection.samples:
+        assert sample.collected_at == drawn
+        if sample.tube_type.requires_processing:
+            assert (sample.processed_at, sample.status) == (spun, SampleStatus.PROCESSED)
+        else:
+            assert (sample.processed_at, sample.status) == (None, SampleStatus.COLLECTED)
+
+
+def test_tubes_left_out_keep_their_own_times(collector, start_collection):
+    collection = start_collection(collector)
+    first, *others = collection.samples
+    own = utcnow() - timedelta(hours=3)
+    with unit_of_work():
+        collections.record_collected(collector, collection, first.barcode, own)
+    everyone = utcnow() - timedelta(hours=1)
+    with unit_of_work():
+        collections.record_all_times(
+            collector, collection, collected_at=everyone, barcodes=[s.barcode for s in others]
+        )
+    assert first.collected_at == own
+    assert {s.collected_at for s in others} == {everyone}
+
+
+def test_one_tube_refusing_records_none_and_names_the_tube(collector, start_collection):
+    from biobank.models import Event
+
+    collection = start_collection(collector)
+    sst = next(s for s in collection.samples if s.tube_type.code == "1SST8")
+    late = utcnow() - timedelta(minutes=30)
+    with unit_of_work():
+        collections.record_collected(collector, collection, sst.barcode, late)
+    events = db.session.scalar(sa.select(sa.func.count(Event.id)))
+    # Spun an hour ago: before the SST was drawn (30 minutes ago).
+    with pytest.raises(ValidationFailed) as refused, unit_of_work():
+        collections.record_all_times(
+            collector,
+            collection,
+            processed_at=utcnow() - timedelta(hours=1),
+            barcodes=[sst.barcode],
+        )
+    assert sst.display_barcode in refused.value.errors["processed_at"][0]
+    db.session.expire_all()
+    assert db.session.scalar(sa.select(sa.func.count(Event.id))) == events
+    assert all(s.processed_at is None for s in collection.samples)
+    with pytest.raises(ValidationFailed, match="Tick at least one tube"):
+        collections.record_all_times(collector, collection, collected_at=late, barcodes=[])
+    with pytest.raises(ValidationFailed, match="the time they were spun, or both"):
+        collections.record_all_times(collector, collection)
+    urine = next(s for s in collection.samples if s.tube_type.code == "1UR10")
+    with pytest.raises(ValidationFailed, match="None of the ticked tubes is centrifuged"):
+        collections.record_all_times(
+            collector, collection, processed_at=late, barcodes=[urine.barcode]
+        )

@@ -3,6 +3,7 @@ form posts what the services need (site-local times become the right UTC instant
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from html.parser import HTMLParser
 
@@ -678,3 +679,35 @@ def test_a_collection_with_times_stored_before_2000_still_shows_and_prints(
     assert response.mimetype == "application/pdf"
     for sample in collection.samples:
         assert collector_client.get(f"/samples/{sample.barcode}").status_code == 200
+
+
+def test_every_tube_at_once_from_the_page_with_one_left_for_its_own_time(collector_client, draft):
+    html = collector_client.get(f"/collections/{draft.id}").get_data(as_text=True)
+    form = html.split(f'action="/collections/{draft.id}/times"', 1)[1].split("</form>", 1)[0]
+    ticked = re.findall(
+        r'<input checked id="tubes-\d+" name="tubes" type="checkbox" value="(\w+)"', form
+    )
+    assert ticked == [sample.barcode for sample in draft.samples]  # every tube, ticked
+    assert 'aria-label="Now, draw time of every ticked tube"' in form
+    first, *others = [sample.barcode for sample in draft.samples]
+    response = post_on_page(
+        collector_client,
+        draft,
+        "/times",
+        collected_at="2025-01-15T08:30",
+        processed_at="2025-01-15T09:15",
+        centrifuge="swinging_bucket",
+        tubes=others,
+    )
+    assert response.status_code == 302
+    page = collector_client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "Times recorded for 7 tubes." in page
+    collection = fresh(draft.id)
+    by_barcode = {sample.barcode: sample for sample in collection.samples}
+    assert by_barcode[first].collected_at is None  # the exception: its own time, later
+    assert all(by_barcode[b].collected_at is not None for b in others)
+
+    refused = post_on_page(collector_client, draft, "/times", collected_at="", processed_at="")
+    assert refused.status_code == 422
+    error = refused.get_data(as_text=True).split('id="all-collected-error">', 1)[1]
+    assert "Give the time the tubes were drawn" in error.split("</p>", 1)[0]
