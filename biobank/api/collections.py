@@ -159,7 +159,7 @@ def amend(body, collection_id: int):
     return collection
 
 
-def _labels(collection_id: int, args, fmt: str):
+def _labels(collection_id: int, args, fmt: str, *, preview: bool):
     actor = current_actor()
     with unit_of_work():
         collection = collections.get_collection(actor, collection_id)
@@ -167,6 +167,7 @@ def _labels(collection_id: int, args, fmt: str):
             actor,
             collection,
             barcodes=args.get("barcode") or (),
+            preview=preview,
             fmt=fmt,
             stock=args.get("stock"),
             start_position=args["start_position"],
@@ -176,19 +177,39 @@ def _labels(collection_id: int, args, fmt: str):
     return send_print_job(job, attachment=fmt != "pdf")
 
 
+@blp.post("/<id:collection_id>/labels.pdf")
+@blp.arguments(LabelQuerySchema)
+@blp.doc(responses={"200": {"description": "Labels as PDF", **PDF_RESPONSE}})
+@blp.problems(401, 403, 404, 409, 422)
+def labels_pdf(args, collection_id: int):
+    """Print the tubes' labels (urine tubes get two): records a `labelled` event per tube,
+    or `label_reprinted` with `reason` (required for a reprint). Send an Idempotency-Key:
+    a retry gets the same document and records nothing more."""
+    return _labels(collection_id, args, "pdf", preview=False)
+
+
+@blp.post("/<id:collection_id>/labels.zpl")
+@blp.arguments(LabelQuerySchema)
+@blp.doc(responses={"200": {"description": "Labels as ZPL for Zebra printers", **ZPL_RESPONSE}})
+@blp.problems(401, 403, 404, 409, 422)
+def labels_zpl(args, collection_id: int):
+    """The same labels as ZPL (one ^XA…^XZ per label), recorded as printed."""
+    return _labels(collection_id, args, "zpl", preview=False)
+
+
 @blp.get("/<id:collection_id>/labels.pdf")
 @blp.arguments(LabelQuerySchema, location="query")
-@blp.doc(responses={"200": {"description": "Labels as PDF", **PDF_RESPONSE}})
+@blp.doc(responses={"200": {"description": "A preview of the labels as PDF", **PDF_RESPONSE}})
 @blp.problems(401, 403, 404, 422)
-def labels_pdf(args, collection_id: int):
-    """Print the tubes' labels (urine tubes get two). A reprint needs `reason`."""
-    return _labels(collection_id, args, "pdf")
+def preview_labels_pdf(args, collection_id: int):
+    """A preview of the labels: rendered, nothing recorded (print with POST)."""
+    return _labels(collection_id, args, "pdf", preview=True)
 
 
 @blp.get("/<id:collection_id>/labels.zpl")
 @blp.arguments(LabelQuerySchema, location="query")
-@blp.doc(responses={"200": {"description": "Labels as ZPL for Zebra printers", **ZPL_RESPONSE}})
+@blp.doc(responses={"200": {"description": "A preview of the labels as ZPL", **ZPL_RESPONSE}})
 @blp.problems(401, 403, 404, 422)
-def labels_zpl(args, collection_id: int):
-    """The same labels as ZPL (one ^XA…^XZ per label). A reprint needs `reason`."""
-    return _labels(collection_id, args, "zpl")
+def preview_labels_zpl(args, collection_id: int):
+    """A preview of the labels as ZPL: nothing recorded (print with POST)."""
+    return _labels(collection_id, args, "zpl", preview=True)

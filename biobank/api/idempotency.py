@@ -12,7 +12,9 @@ included, is given again for 24 hours.
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import json
 import re
 from datetime import timedelta
 from typing import Any
@@ -34,6 +36,8 @@ UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # A claimed key with no answer this old belongs to a request that died: let a retry run.
 ABANDONED_AFTER = timedelta(minutes=2)
 KEPT_FOR = timedelta(hours=24)
+# Headers a document's answer needs again on a retry: its name and what it holds.
+DOCUMENT_HEADERS = ("Content-Disposition", "X-Label-Count")
 IN_FLIGHT = (
     "A request with this Idempotency-Key is being handled right now; retry in a few seconds to "
     "get its answer."
@@ -57,10 +61,52 @@ def fingerprint() -> str:
     return digest.hexdigest()
 
 
-def _replay(record: IdempotencyKey) -> Response:
-    response = Response(
-        record.response_body or "", status=record.status, content_type=record.content_type
+def _is_json(content_type: str | None) -> bool:
+    media = (content_type or "").split(";", 1)[0].strip()
+    return media == "application/json" or media.endswith("+json")
+
+
+def _kept_body(response: Response) -> str:
+    """What is kept of an answer: a JSON body as it is; a document (a PDF, a ZPL file) as
+    base64 with the headers that name it, so a retry gets the same file, byte for byte."""
+    if _is_json(response.content_type):
+        return response.get_data(as_text=True)
+    # A file sent straight from its buffer: read into the response, so it is kept and still sent.
+    response.direct_passthrough = False
+    return json.dumps(
+        {
+            "base64": base64.b64encode(response.get_data()).decode("ascii"),
+            "headers": {
+                name: value
+                for name in DOCUMENT_HEADERS
+                if (value := response.headers.get(name)) is not None
+            },
+        }
     )
+
+
+def _document(body: str | None) -> dict | None:
+    """A document kept by ``_kept_body``; None for a text answer kept before documents were."""
+    try:
+        kept = json.loads(body or "")
+    except ValueError:
+        return None
+    return kept if isinstance(kept, dict) and "base64" in kept else None
+
+
+def _replay(record: IdempotencyKey) -> Response:
+    if _is_json(record.content_type):
+        response = Response(
+            record.response_body or "", status=record.status, content_type=record.content_type
+        )
+    else:
+        kept = _document(record.response_body)
+        response = Response(
+            base64.b64decode(kept["base64"]) if kept else record.response_body or "",
+            status=record.status,
+            content_type=record.content_type,
+            headers=kept["headers"] if kept else {},
+        )
     response.headers[REPLAYED_HEADER] = "true"
     return response
 
@@ -214,7 +260,7 @@ def remember_answer(response: Response) -> Response:
             return response
         answer = {
             "status": response.status_code,
-            "response_body": response.get_data(as_text=True),
+            "response_body": _kept_body(response),
             "content_type": response.content_type,
         }
         kept = db.session.execute(_ANSWER, {"key_id": key_id, **answer}).rowcount

@@ -80,12 +80,7 @@ def print_labels(
 
     A reprint needs a reason: a second label for a tube is how tubes get swapped.
     """
-    policy.require(actor, policy.Action.PRINT_LABELS)
-    for sample in samples:
-        policy.ensure_visible(actor, sample, "sample")
-    if not samples:
-        raise ValidationFailed.for_field("barcodes", "There are no tubes to print labels for.")
-    label_stock = resolve_stock(stock)
+    label_stock, specs, content = _rendered(actor, samples, fmt, stock, start_position)
     reason = check_free_text(reason, "reason")
     printed_before = already_had(samples, EventType.LABELLED)
     if printed_before and not reason:
@@ -94,15 +89,6 @@ def print_labels(
             f"Labels for {len(printed_before)} of these tubes were printed before: a reprint "
             "needs a reason (e.g. 'label smudged').",
         )
-    specs = [label_spec(sample) for sample in samples]
-    try:
-        if fmt == "zpl":
-            content = labels.render_zpl(specs, label_stock)
-        else:
-            content = labels.render_pdf(specs, label_stock, start_position=start_position)
-    except labels.LabelError as refused:
-        field = "start_position" if "start_position" in str(refused) else "stock"
-        raise ValidationFailed.for_field(field, str(refused)) from None
     details = {"stock": label_stock.code, "format": fmt}
     for sample, spec in zip(samples, specs, strict=True):
         reprint = sample.id in printed_before
@@ -123,29 +109,76 @@ def print_labels(
     )
 
 
+def _rendered(
+    actor: User,
+    samples: Sequence[Sample],
+    fmt: LabelFormat,
+    stock: str | None,
+    start_position: int,
+) -> tuple[labels.LabelStock, list[labels.LabelSpec], bytes]:
+    policy.require(actor, policy.Action.PRINT_LABELS)
+    for sample in samples:
+        policy.ensure_visible(actor, sample, "sample")
+    if not samples:
+        raise ValidationFailed.for_field("barcodes", "There are no tubes to print labels for.")
+    label_stock = resolve_stock(stock)
+    specs = [label_spec(sample) for sample in samples]
+    try:
+        if fmt == "zpl":
+            content = labels.render_zpl(specs, label_stock)
+        else:
+            content = labels.render_pdf(specs, label_stock, start_position=start_position)
+    except labels.LabelError as refused:
+        field = "start_position" if "start_position" in str(refused) else "stock"
+        raise ValidationFailed.for_field(field, str(refused)) from None
+    return label_stock, specs, content
+
+
+def preview_labels(
+    actor: User,
+    samples: Sequence[Sample],
+    *,
+    name: str,
+    fmt: LabelFormat = "pdf",
+    stock: str | None = None,
+    start_position: int = 1,
+) -> PrintJob:
+    """The labels as they would print, recording nothing: a look before printing (``GET``
+    in the API, which must be safe to repeat). Printing is ``print_labels``."""
+    _, specs, content = _rendered(actor, samples, fmt, stock, start_position)
+    return PrintJob(
+        content=content,
+        media_type=MEDIA_TYPES[fmt],
+        filename=f"{name}-preview.{fmt}",
+        labels=sum(spec.copies for spec in specs),
+    )
+
+
 def collection_labels(
     actor: User,
     collection: Collection,
     *,
     barcodes: Sequence[str] = (),
+    preview: bool = False,
     **options,
 ) -> PrintJob:
-    """Labels for a collection's tubes (all, or the ones named)."""
+    """Labels for a collection's tubes (all, or the ones named); ``preview`` renders them
+    without recording a print (and without asking a reprint's reason)."""
     samples = (
         [collections.collection_sample(collection, barcode) for barcode in barcodes]
         if barcodes
         else list(collection.samples)
     )
-    return print_labels(
-        actor,
-        samples,
-        # A single tube's reprint is named for the tube, not mistaken for the whole set.
-        name=f"tube-{samples[0].barcode}-label"
+    # A single tube's reprint is named for the tube, not mistaken for the whole set.
+    name = (
+        f"tube-{samples[0].barcode}-label"
         if barcodes and len(samples) == 1
-        else f"collection-{collection.id}-labels",
-        collection=collection,
-        **options,
+        else f"collection-{collection.id}-labels"
     )
+    if preview:
+        options.pop("reason", None)
+        return preview_labels(actor, samples, name=name, **options)
+    return print_labels(actor, samples, name=name, collection=collection, **options)
 
 
 # --- pre-labelled kits -----------------------------------------------------------------------
@@ -196,5 +229,9 @@ def batch_samples(batch: LabelBatch) -> list[Sample]:
     return list(batch.samples)
 
 
-def batch_labels(actor: User, batch: LabelBatch, **options) -> PrintJob:
-    return print_labels(actor, batch_samples(batch), name=f"label-batch-{batch.id}", **options)
+def batch_labels(actor: User, batch: LabelBatch, *, preview: bool = False, **options) -> PrintJob:
+    name = f"label-batch-{batch.id}"
+    if preview:
+        options.pop("reason", None)
+        return preview_labels(actor, batch_samples(batch), name=name, **options)
+    return print_labels(actor, batch_samples(batch), name=name, **options)

@@ -3,8 +3,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import sqlalchemy as sa
 
 from biobank.db import utcnow
+from biobank.extensions import db
 from tests.decoding import decode, rasterize
 
 
@@ -115,22 +117,68 @@ def test_cancel_restore_and_amend(api, collector, finalized_collection):
     assert amended["amendments"][0]["changes"]["notes"] == {"from": None, "to": "fasting"}
 
 
+def _label_events(barcode: str) -> list[str]:
+    from biobank.models import Event, Sample
+
+    db.session.expire_all()
+    return list(
+        db.session.scalars(
+            sa.select(Event.type)
+            .join(Sample, Sample.id == Event.sample_id)
+            .where(Sample.barcode == barcode, Event.type.in_(["labelled", "label_reprinted"]))
+            .order_by(Event.id)
+        )
+    )
+
+
 def test_labels_pdf_and_zpl(api, collector):
     caller = api(collector)
     collection = _start(api, collector, tube_types=["1UR10"]).get_json()
     barcode = collection["samples"][0]["barcode"]
-    response = caller.get(f"/api/v1/collections/{collection['id']}/labels.pdf")
+    path = f"/api/v1/collections/{collection['id']}/labels"
+    response = caller.post(f"{path}.pdf", json={})
     assert response.status_code == 200
     assert response.mimetype == "application/pdf"
     assert response.headers["X-Label-Count"] == "2"
     assert [t for page in rasterize(response.data, 300) for (_, t) in decode(page)] == [barcode] * 2
-    again = caller.get(f"/api/v1/collections/{collection['id']}/labels.zpl")
+    assert _label_events(barcode) == ["labelled"]
+    again = caller.post(f"{path}.zpl", json={})
     assert again.status_code == 422
     assert "reason" in again.get_json()["errors"]
-    zpl = caller.get(f"/api/v1/collections/{collection['id']}/labels.zpl?reason=printer+jam")
+    zpl = caller.post(f"{path}.zpl", json={"reason": "printer jam"})
     assert zpl.status_code == 200
     assert zpl.data.count(b"^XA") == 2
     assert "attachment" in zpl.headers["Content-Disposition"]
+    assert _label_events(barcode) == ["labelled", "label_reprinted"]
+
+
+def test_a_label_preview_is_a_get_that_records_nothing(api, collector):
+    caller = api(collector)
+    collection = _start(api, collector, tube_types=["1UR10"]).get_json()
+    barcode = collection["samples"][0]["barcode"]
+    preview = caller.get(f"/api/v1/collections/{collection['id']}/labels.pdf")
+    assert preview.status_code == 200 and preview.headers["X-Label-Count"] == "2"
+    assert "-preview.pdf" in preview.headers["Content-Disposition"]
+    assert [t for page in rasterize(preview.data, 300) for (_, t) in decode(page)] == [barcode] * 2
+    assert caller.get(f"/api/v1/collections/{collection['id']}/labels.zpl").status_code == 200
+    assert _label_events(barcode) == []  # a preview is not a print: no reason asked, none kept
+
+
+def test_a_print_retried_with_its_idempotency_key_is_the_same_file_printed_once(
+    api, client, auth_headers, collector
+):
+    collection = _start(api, collector, tube_types=["1UR10"]).get_json()
+    barcode = collection["samples"][0]["barcode"]
+    path = f"/api/v1/collections/{collection['id']}/labels.pdf"
+    headers = {**auth_headers(collector), "Idempotency-Key": "print-1"}
+    first = client.post(path, json={"stock": "cryo-roll"}, headers=headers)
+    retried = client.post(path, json={"stock": "cryo-roll"}, headers=headers)
+    assert first.status_code == retried.status_code == 200
+    assert retried.headers["Idempotent-Replayed"] == "true"
+    assert retried.data == first.data and retried.mimetype == "application/pdf"
+    assert retried.headers["Content-Disposition"] == first.headers["Content-Disposition"]
+    assert retried.headers["X-Label-Count"] == "2"
+    assert _label_events(barcode) == ["labelled"]  # printed once, not reprinted
 
 
 def test_other_sites_and_roles(api, collector, other_collector, technician, coordinator):
@@ -174,8 +222,16 @@ def test_label_batches_over_the_api(api, coordinator, collector, clinic):
     batch = response.get_json()
     assert len(batch["samples"]) == 2
     assert {s["status"] for s in batch["samples"]} == {"pending"}
-    pdf = api(coordinator).get(f"/api/v1/label-batches/{batch['id']}/labels.pdf")
+    pdf = api(coordinator).post(f"/api/v1/label-batches/{batch['id']}/labels.pdf", json={})
     assert pdf.status_code == 200
+    preview = api(coordinator).get(f"/api/v1/label-batches/{batch['id']}/labels.pdf")
+    assert preview.status_code == 200 and "-preview.pdf" in preview.headers["Content-Disposition"]
+    assert (
+        api(coordinator)
+        .post(f"/api/v1/label-batches/{batch['id']}/labels.zpl", json={})
+        .status_code
+        == 422
+    )  # printed already: a reprint needs its reason
     found = [t for page in rasterize(pdf.data, 300) for (_, t) in decode(page)]
     assert sorted(set(found)) == sorted(s["barcode"] for s in batch["samples"])
     claimed = _start(api, collector, claim_barcode=batch["samples"][1]["barcode"])
