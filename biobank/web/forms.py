@@ -33,6 +33,15 @@ def _filter_date(form: FlaskForm, field: DateField) -> None:
         raise ValidationError("Give a date from 2000-01-01 on, e.g. 2026-03-01.")
 
 
+def _day_field(label: str) -> DateField:
+    """A day of a filter's range (``timebounds.days_in`` turns the pair into instants)."""
+    return DateField(
+        label,
+        validators=[Optional(), _filter_date],
+        render_kw={"min": EARLIEST_FILTER_DATE.isoformat()},
+    )
+
+
 class FailedAttemptFilterForm(FlaskForm):
     """The failed-attempts page's filters, read from the query string: nothing is written,
     so no CSRF token. Dates are days in the admin's site time zone, both included."""
@@ -56,16 +65,8 @@ class FailedAttemptFilterForm(FlaskForm):
     address = StringField(
         "Address", validators=[Optional(), Length(max=64)], render_kw={"autocomplete": "off"}
     )
-    since = DateField(
-        "From",
-        validators=[Optional(), _filter_date],
-        render_kw={"min": EARLIEST_FILTER_DATE.isoformat()},
-    )
-    until = DateField(
-        "To (included)",
-        validators=[Optional(), _filter_date],
-        render_kw={"min": EARLIEST_FILTER_DATE.isoformat()},
-    )
+    since = _day_field("From")
+    until = _day_field("To (included)")
 
 
 class CollectionFilterForm(FlaskForm):
@@ -80,13 +81,5 @@ class CollectionFilterForm(FlaskForm):
         validators=[Optional(), Length(max=32)],
         render_kw={"autocomplete": "off", "autocapitalize": "characters", "spellcheck": "false"},
     )
-    since = DateField(
-        "Started from",
-        validators=[Optional(), _filter_date],
-        render_kw={"min": EARLIEST_FILTER_DATE.isoformat()},
-    )
-    until = DateField(
-        "To (included)",
-        validators=[Optional(), _filter_date],
-        render_kw={"min": EARLIEST_FILTER_DATE.isoformat()},
-    )
+    since = _day_field("Started from")
+    until = _day_field("To (included)")
