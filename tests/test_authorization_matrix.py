@@ -563,6 +563,24 @@ def api_label_batch(w, rel, actor):
     return Req(f"/api/v1/label-batches/{w.get('label_batch', rel).id}")
 
 
+def api_print_labels_pdf(w, rel, actor):
+    return Req(_collection(w, rel, tail="/labels.pdf"), json={"reason": REASON})
+
+
+def api_print_labels_zpl(w, rel, actor):
+    return Req(_collection(w, rel, tail="/labels.zpl"), json={"reason": REASON})
+
+
+def api_print_batch_labels_pdf(w, rel, actor):
+    batch = w.get("label_batch", rel)
+    return Req(f"/api/v1/label-batches/{batch.id}/labels.pdf", json={"reason": REASON})
+
+
+def api_print_batch_labels_zpl(w, rel, actor):
+    batch = w.get("label_batch", rel)
+    return Req(f"/api/v1/label-batches/{batch.id}/labels.zpl", json={"reason": REASON})
+
+
 def api_batch_labels_pdf(w, rel, actor):
     batch = w.get("label_batch", rel)
     return Req(f"/api/v1/label-batches/{batch.id}/labels.pdf", query={"reason": REASON})
@@ -962,6 +980,37 @@ LABEL_FORM = {"stock": labels.DEFAULT_STOCK, "start_position": "1", "reason": RE
 
 def web_print_labels(w, rel, actor):
     return Req(_page(w, rel, tail="/labels.pdf"), data=dict(LABEL_FORM))
+
+
+def web_all_times(w, rel, actor):
+    draft = w.get("draft_collection", rel)
+    return Req(
+        f"/collections/{draft.id}/times",
+        data={
+            "collected_at": site_local(drawn_at(), w.chains[rel].clinic),
+            "tubes": [sample.barcode for sample in draft.samples],
+        },
+    )
+
+
+@sitewide
+def web_label_batches(w, rel, actor):
+    return Req("/label-batches")
+
+
+def web_create_label_batch(w, rel, actor):
+    return Req(
+        "/label-batches", data={"site": w.chains[rel].clinic.code, "kit": "SALIVA", "count": "1"}
+    )
+
+
+def web_label_batch(w, rel, actor):
+    return Req(f"/label-batches/{w.get('label_batch', rel).id}")
+
+
+def web_print_batch_labels(w, rel, actor):
+    batch = w.get("label_batch", rel)
+    return Req(f"/label-batches/{batch.id}/labels.pdf", data=dict(LABEL_FORM))
 
 
 def web_reprint_label(w, rel, actor):
@@ -1402,10 +1451,18 @@ TABLE: list[Row] = [
         401,        (200, 404), 404,        200,        403,        api_labels_pdf),
     R("GET", "/api/v1/collections/<id:collection_id>/labels.zpl",
         401,        (200, 404), 404,        200,        403,        api_labels_zpl),
+    R("POST", "/api/v1/collections/<id:collection_id>/labels.pdf",
+        401,        (200, 404), 404,        200,        403,        api_print_labels_pdf),
+    R("POST", "/api/v1/collections/<id:collection_id>/labels.zpl",
+        401,        (200, 404), 404,        200,        403,        api_print_labels_zpl),
     R("POST", "/api/v1/label-batches",
         401,        403,        403,        201,        403,        api_create_label_batch),
     R("GET", "/api/v1/label-batches/<id:batch_id>",
         401,        (200, 404), 404,        200,        200,        api_label_batch),
+    R("POST", "/api/v1/label-batches/<id:batch_id>/labels.pdf",
+        401,        (200, 404), 404,        200,        403,        api_print_batch_labels_pdf),
+    R("POST", "/api/v1/label-batches/<id:batch_id>/labels.zpl",
+        401,        (200, 404), 404,        200,        403,        api_print_batch_labels_zpl),
     R("GET", "/api/v1/label-batches/<id:batch_id>/labels.pdf",
         401,        (200, 404), 404,        200,        403,        api_batch_labels_pdf),
     R("GET", "/api/v1/label-batches/<id:batch_id>/labels.zpl",
@@ -1541,6 +1598,16 @@ TABLE: list[Row] = [
         LOGIN,      (302, 404), 404,        403,        403,        web_restore),
     R("POST", "/collections/<int:collection_id>/amend",
         LOGIN,      (302, 404), 404,        403,        403,        web_amend),
+    R("POST", "/collections/<int:collection_id>/times",
+        LOGIN,      (302, 404), 404,        403,        403,        web_all_times),
+    R("GET", "/label-batches",
+        LOGIN,      403,        403,        200,        403,        web_label_batches),
+    R("POST", "/label-batches",
+        LOGIN,      403,        403,        302,        403,        web_create_label_batch),
+    R("GET", "/label-batches/<int:batch_id>",
+        LOGIN,      403,        403,        200,        403,        web_label_batch),
+    R("POST", "/label-batches/<int:batch_id>/labels.<any(pdf, zpl):fmt>",
+        LOGIN,      403,        403,        200,        403,        web_print_batch_labels),
     R("POST", "/collections/<int:collection_id>/labels.<any(pdf, zpl):fmt>",
         LOGIN,      (200, 404), 404,        200,        403,        web_print_labels),
     R("POST", "/collections/<int:collection_id>/tubes/<barcode>/labels.<any(pdf, zpl):fmt>",

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from typing import Literal
 from zoneinfo import ZoneInfo
 
+import sqlalchemy as sa
+
 import labels
 from biobank.db import get_record
 from biobank.errors import ValidationFailed
@@ -26,6 +28,7 @@ from biobank.models import (
 )
 from biobank.services import collections, policy
 from biobank.services.custody import record_event
+from biobank.services.pages import Page, paginate
 from biobank.services.privacy import check_free_text
 from biobank.services.samples import already_had
 from biobank.services.sites import site_field
@@ -222,6 +225,44 @@ def create_label_batch(actor: User, *, site: str, kit: str, count: int) -> Label
 
 def get_label_batch(actor: User, batch_id: int) -> LabelBatch:
     return policy.ensure_visible(actor, get_record(LabelBatch, batch_id), f"label batch {batch_id}")
+
+
+def list_label_batches(actor: User, *, page: int = 1, per_page: int = 25) -> Page[LabelBatch]:
+    """Every label batch, newest first (coordinators print them for every clinic)."""
+    policy.require(actor, policy.Action.PRINT_LABEL_BATCHES)
+    return paginate(
+        sa.select(LabelBatch).order_by(LabelBatch.id.desc()), page=page, per_page=per_page
+    )
+
+
+@dataclass(frozen=True)
+class KitInBatch:
+    """One kit of a batch: its number, its tubes, and the collection that claimed it."""
+
+    sequence: int
+    samples: list[Sample]
+    collection_id: int | None
+
+
+def kits_of(batch: LabelBatch) -> list[KitInBatch]:
+    """The batch's kits in print order, each with its tubes and whether a collection has
+    claimed it (scanning one of its labels at the clinic)."""
+    by_kit: dict[int, list[Sample]] = {}
+    for sample in batch_samples(batch):
+        by_kit.setdefault(sample.label_kit_id or 0, []).append(sample)
+    return [
+        KitInBatch(
+            kit.sequence,
+            by_kit.get(kit.id, []),
+            next((s.collection_id for s in by_kit.get(kit.id, []) if s.collection_id), None),
+        )
+        for kit in batch.kits
+    ]
+
+
+def batch_printed(batch: LabelBatch) -> bool:
+    """Whether the batch's labels were printed before (printing again is a reprint)."""
+    return bool(already_had(batch_samples(batch), EventType.LABELLED))
 
 
 def batch_samples(batch: LabelBatch) -> list[Sample]:

@@ -37,6 +37,7 @@ def register_web(app: Flask) -> None:
         auth,
         collections,
         home,
+        label_batches,
         receiving,
         reports,
         samples,
@@ -48,6 +49,7 @@ def register_web(app: Flask) -> None:
     app.register_blueprint(admin.bp)
     app.register_blueprint(home.bp)
     app.register_blueprint(collections.bp)
+    app.register_blueprint(label_batches.bp)
     app.register_blueprint(shipments.bp)
     app.register_blueprint(receiving.bp)
     app.register_blueprint(reports.bp)

@@ -197,6 +197,26 @@ class PrintLabelsForm(PageForm):
     reason = StringField("Reason for reprinting")
 
 
+class NewLabelBatchForm(PageForm):
+    """Pre-labelled kits for a clinic: the service checks the site, kit and count."""
+
+    site = SelectField("Clinic", validate_choice=False)
+    kit = SelectField("Kit", validate_choice=False)
+    count = IntegerField(
+        "Number of kits",
+        default=10,
+        validators=[InputRequired("Give how many kits to print, e.g. 10.")],
+        render_kw={"min": 1, "inputmode": "numeric"},
+    )
+
+    def offer(self, sites: list[Site], kits: list[KitTemplate]) -> NewLabelBatchForm:
+        self.site.choices = [
+            SelectChoice(site.code, f"{site.code} · {site.name}") for site in sites
+        ]
+        self.kit.choices = [SelectChoice(kit.code, kit.name) for kit in kits]
+        return self
+
+
 # --- lifecycle ------------------------------------------------------------------------------
 
 
