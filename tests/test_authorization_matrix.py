@@ -994,6 +994,16 @@ def web_all_times(w, rel, actor):
 
 
 @sitewide
+def web_participants(w, rel, actor):
+    return Req("/participants", query={"participant_id": "P100000001"})
+
+
+@sitewide
+def web_save_participant(w, rel, actor):
+    return Req("/participants/P100000001", data={"biospecimen_consent": "y"})
+
+
+@sitewide
 def web_label_batches(w, rel, actor):
     return Req("/label-batches")
 
@@ -1600,6 +1610,10 @@ TABLE: list[Row] = [
         LOGIN,      (302, 404), 404,        403,        403,        web_amend),
     R("POST", "/collections/<int:collection_id>/times",
         LOGIN,      (302, 404), 404,        403,        403,        web_all_times),
+    R("GET", "/participants",
+        LOGIN,      403,        403,        200,        200,        web_participants),
+    R("POST", "/participants/<participant_id>",
+        LOGIN,      403,        403,        302,        302,        web_save_participant),
     R("GET", "/label-batches",
         LOGIN,      403,        403,        200,        403,        web_label_batches),
     R("POST", "/label-batches",

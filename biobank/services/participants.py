@@ -16,6 +16,7 @@ from biobank.models import (
     FlagKind,
     Participant,
     Sample,
+    SampleFlag,
     SampleStatus,
     User,
 )
@@ -136,6 +137,23 @@ def upsert_participant(
     if newly_withdrawn:
         flag_for_disposal(actor, participant)
     return participant, created
+
+
+def tubes_to_dispose(participant_id: str) -> int:
+    """How many of the participant's tubes are flagged for disposal and not yet disposed of."""
+    return (
+        db.session.scalar(
+            sa.select(sa.func.count(Sample.id))
+            .join(Collection, Sample.collection_id == Collection.id)
+            .join(SampleFlag, SampleFlag.sample_id == Sample.id)
+            .where(
+                Collection.participant_id == participant_id,
+                SampleFlag.kind == FlagKind.DISPOSAL_REQUIRED,
+                Sample.status.not_in(GONE),
+            )
+        )
+        or 0
+    )
 
 
 # Tubes a withdrawal no longer concerns: already gone, or never taken.

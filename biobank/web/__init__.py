@@ -38,6 +38,7 @@ def register_web(app: Flask) -> None:
         collections,
         home,
         label_batches,
+        participants,
         receiving,
         reports,
         samples,
@@ -50,6 +51,7 @@ def register_web(app: Flask) -> None:
     app.register_blueprint(home.bp)
     app.register_blueprint(collections.bp)
     app.register_blueprint(label_batches.bp)
+    app.register_blueprint(participants.bp)
     app.register_blueprint(shipments.bp)
     app.register_blueprint(receiving.bp)
     app.register_blueprint(reports.bp)

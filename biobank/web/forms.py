@@ -3,11 +3,12 @@ from __future__ import annotations
 from datetime import date
 
 from flask_wtf import FlaskForm
-from wtforms import DateField, PasswordField, StringField
+from wtforms import BooleanField, DateField, PasswordField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from biobank.models import ThrottlePurpose
+from biobank.web.collection_forms import PageForm
 from biobank.web.shipping_forms import ListedChoiceField
 
 
@@ -83,3 +84,25 @@ class CollectionFilterForm(FlaskForm):
     )
     since = _day_field("Started from")
     until = _day_field("To (included)")
+
+
+class ParticipantLookupForm(FlaskForm):
+    """Which participant: read from the query string, so nothing is written."""
+
+    class Meta:
+        csrf = False
+
+    participant_id = StringField(
+        "Participant ID",
+        validators=[Optional(), Length(max=32)],
+        render_kw={"autocomplete": "off", "autocapitalize": "characters", "spellcheck": "false"},
+    )
+
+
+class ParticipantForm(PageForm):
+    """A participant's consent and withdrawal, as the enrollment system says."""
+
+    biospecimen_consent = BooleanField("Has given biospecimen consent")
+    withdrawn_at = _day_field("Withdrew on (leave empty if not withdrawn)")
+    withdrawal_reason = TextAreaField("Reason for withdrawing", render_kw={"rows": 2})
+    disposal_ceremony = BooleanField("Asks for their samples to be disposed of with ceremony")
