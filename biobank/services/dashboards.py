@@ -17,6 +17,7 @@ from sqlalchemy.orm import selectinload
 from biobank.db import utcnow
 from biobank.extensions import db
 from biobank.models import (
+    BoxFill,
     Collection,
     CollectionStatus,
     Container,
@@ -148,10 +149,13 @@ def full_boxes(
 
 
 def _full_boxes(site_id: int, threshold: float, limit: int) -> list[dict[str, Any]]:
-    used = storage.box_used()
+    # Driven by the kept fills, joined once: a box with no fill row holds nothing, so it is
+    # never nearly full. (A correlated read of each box's fill ran three times a box.)
+    used = BoxFill.used
     capacity = Container.rows * Container.cols
     rows = db.session.execute(
         sa.select(Container.id, Container.name, used, capacity)
+        .join(BoxFill, BoxFill.box_id == Container.id)
         .where(
             Container.site_id == site_id,
             Container.kind == ContainerKind.BOX,
