@@ -43,6 +43,15 @@ def _day_field(label: str) -> DateField:
     )
 
 
+def _participant_id_field() -> StringField:
+    """A participant ID to look for (scanned or typed; the service checks its pattern)."""
+    return StringField(
+        "Participant ID",
+        validators=[Optional(), Length(max=32)],
+        render_kw={"autocomplete": "off", "autocapitalize": "characters", "spellcheck": "false"},
+    )
+
+
 class FailedAttemptFilterForm(FlaskForm):
     """The failed-attempts page's filters, read from the query string: nothing is written,
     so no CSRF token. Dates are days in the admin's site time zone, both included."""
@@ -77,11 +86,7 @@ class CollectionFilterForm(FlaskForm):
     class Meta:
         csrf = False
 
-    participant_id = StringField(
-        "Participant ID",
-        validators=[Optional(), Length(max=32)],
-        render_kw={"autocomplete": "off", "autocapitalize": "characters", "spellcheck": "false"},
-    )
+    participant_id = _participant_id_field()
     since = _day_field("Started from")
     until = _day_field("To (included)")
 
@@ -92,11 +97,7 @@ class ParticipantLookupForm(FlaskForm):
     class Meta:
         csrf = False
 
-    participant_id = StringField(
-        "Participant ID",
-        validators=[Optional(), Length(max=32)],
-        render_kw={"autocomplete": "off", "autocapitalize": "characters", "spellcheck": "false"},
-    )
+    participant_id = _participant_id_field()
 
 
 class ParticipantForm(PageForm):

@@ -7,7 +7,7 @@ import pytest
 
 from biobank.extensions import db
 from tests.browser.conftest import screenshot
-from tests.conftest import PASSWORD
+from tests.browser.test_collections import log_in
 from tests.decoding import decode, rasterize
 
 pytestmark = pytest.mark.browser
@@ -16,11 +16,7 @@ pytestmark = pytest.mark.browser
 def test_a_coordinator_makes_and_prints_a_batch_of_kits(page, coordinator, clinic):
     db.session.rollback()
     page.set_viewport_size({"width": 1280, "height": 800})
-    page.goto("/login")
-    page.fill("#username", "coordinator")
-    page.fill("#password", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url("**/")
+    log_in(page, "coordinator")
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Label kits").click()
     page.wait_for_url("**/label-batches")
     page.select_option("#batch-site", "UCSD-01")

@@ -7,7 +7,7 @@ import pytest
 
 from biobank.extensions import db
 from tests.browser.conftest import screenshot
-from tests.conftest import PASSWORD
+from tests.browser.test_collections import log_in
 
 pytestmark = pytest.mark.browser
 
@@ -16,11 +16,7 @@ def test_a_coordinator_records_a_withdrawal(page, coordinator, collector, finali
     finalized_collection(collector, "P135792468")
     db.session.rollback()
     page.set_viewport_size({"width": 1280, "height": 800})
-    page.goto("/login")
-    page.fill("#username", "coordinator")
-    page.fill("#password", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url("**/")
+    log_in(page, "coordinator")
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Participants").click()
     page.fill("#lookup-participant", "p135792468")
     with page.expect_navigation():
