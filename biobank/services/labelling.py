@@ -157,6 +157,23 @@ def preview_labels(
     )
 
 
+def _print_or_preview(
+    actor: User,
+    samples: Sequence[Sample],
+    name: str,
+    preview: bool,
+    *,
+    collection: Collection | None = None,
+    reason: str | None = None,
+    **options,
+) -> PrintJob:
+    """A print (recorded; a reprint's ``reason`` checked) or a preview (nothing recorded, so
+    no reason asked)."""
+    if preview:
+        return preview_labels(actor, samples, name=name, **options)
+    return print_labels(actor, samples, name=name, collection=collection, reason=reason, **options)
+
+
 def collection_labels(
     actor: User,
     collection: Collection,
@@ -178,10 +195,7 @@ def collection_labels(
         if barcodes and len(samples) == 1
         else f"collection-{collection.id}-labels"
     )
-    if preview:
-        options.pop("reason", None)
-        return preview_labels(actor, samples, name=name, **options)
-    return print_labels(actor, samples, name=name, collection=collection, **options)
+    return _print_or_preview(actor, samples, name, preview, collection=collection, **options)
 
 
 # --- pre-labelled kits -----------------------------------------------------------------------
@@ -271,8 +285,6 @@ def batch_samples(batch: LabelBatch) -> list[Sample]:
 
 
 def batch_labels(actor: User, batch: LabelBatch, *, preview: bool = False, **options) -> PrintJob:
-    name = f"label-batch-{batch.id}"
-    if preview:
-        options.pop("reason", None)
-        return preview_labels(actor, batch_samples(batch), name=name, **options)
-    return print_labels(actor, batch_samples(batch), name=name, **options)
+    return _print_or_preview(
+        actor, batch_samples(batch), f"label-batch-{batch.id}", preview, **options
+    )

@@ -4,7 +4,6 @@ of the participant for disposal. Thin views over ``services.participants``."""
 
 from __future__ import annotations
 
-from datetime import datetime, time
 from zoneinfo import ZoneInfo
 
 from flask import Blueprint, abort, render_template, request, url_for
@@ -15,6 +14,7 @@ from biobank.errors import ValidationFailed
 from biobank.models import Participant
 from biobank.security import current_actor
 from biobank.services import participants, policy
+from biobank.services.timebounds import days_in
 from biobank.web import counted
 from biobank.web.forms import ParticipantForm, ParticipantLookupForm
 from biobank.web.pages import redirect_saying, submit
@@ -84,15 +84,13 @@ def save(participant_id: str):
     lookup = ParticipantLookupForm(formdata=None, participant_id=participant_id)
 
     def record():
-        withdrawn_on = form.withdrawn_at.data
+        # The start of the day in the coordinator's zone: when the withdrawal took effect.
+        withdrawn_at, _ = days_in(actor.site.timezone, form.withdrawn_at.data, None)
         return participants.upsert_participant(
             actor,
             participant_id,
             biospecimen_consent=form.biospecimen_consent.data,
-            # The start of the day in the coordinator's zone: when the withdrawal took effect.
-            withdrawn_at=datetime.combine(withdrawn_on, time(), ZoneInfo(actor.site.timezone))
-            if withdrawn_on
-            else None,
+            withdrawn_at=withdrawn_at,
             withdrawal_reason=form.withdrawal_reason.data,
             disposal_ceremony=form.disposal_ceremony.data,
         )
