@@ -68,7 +68,7 @@ def participant_id_rule() -> str:
 def participant_id_field(text: str, field: str = "participant_id") -> str:
     """A participant ID as the configured pattern wants it (default ``P`` + 9 digits)."""
     value = (text or "").strip().upper()
-    if not re.fullmatch(setting("BIOBANK_PARTICIPANT_ID_PATTERN"), value):
+    if not looks_like_participant_id(value):
         raise ValidationFailed.for_field(
             field,
             f"{(text or '').strip()!r} is not a participant ID: a participant ID is "

@@ -547,6 +547,13 @@ def discrepancies_table(actor: User, *, site: Site | None = None) -> ReportTable
     )
 
 
+def hours_in_transit(shipment: Shipment, now: datetime) -> int | None:
+    """Whole hours since the shipment was dispatched (None before dispatch)."""
+    if shipment.dispatched_at is None:
+        return None
+    return int((now - shipment.dispatched_at).total_seconds() // 3600)
+
+
 def slow_shipments_table(actor: User) -> ReportTable:
     now = utcnow()
     found = slow_shipments(actor, now=now)
@@ -573,7 +580,7 @@ def slow_shipments_table(actor: User) -> ReportTable:
                 str(s.temperature),
                 tubes[s.id],
                 _fmt_time(s.dispatched_at),
-                int((now - s.dispatched_at).total_seconds() // 3600) if s.dispatched_at else "",
+                hours_in_transit(s, now) if s.dispatched_at else "",
                 shipping.carrier_name(s.carrier) or "",
                 s.tracking_number or "",
             )

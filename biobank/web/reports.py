@@ -105,7 +105,7 @@ def slow_shipments():
         "reports/slow_shipments.html",
         shipments=found,
         tubes=shipping.manifested_counts(found),
-        now=now,
+        hours={s.id: reports.hours_in_transit(s, now) for s in found},
     )
 
 
