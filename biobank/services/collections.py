@@ -479,7 +479,7 @@ def record_all_times(
     if barcodes is None:
         chosen = list(collection.samples)
     else:
-        chosen = [collection_sample(collection, barcode) for barcode in barcodes]
+        chosen = list(dict.fromkeys(collection_sample(collection, barcode) for barcode in barcodes))
         if not chosen:
             raise ValidationFailed.for_field("tubes", "Tick at least one tube.")
     spun = [sample for sample in chosen if sample.tube_type.requires_processing]
@@ -490,7 +490,6 @@ def record_all_times(
             "processing time empty.",
         )
     for sample in chosen:
-        name = f"{sample.tube_type.code} {sample.display_barcode}"
         try:
             if collected_at is not None:
                 record_collected(actor, collection, sample.barcode, collected_at, now=now)
@@ -499,18 +498,21 @@ def record_all_times(
                     actor, collection, sample.barcode, processed_at, centrifuge=centrifuge, now=now
                 )
         except ValidationFailed as refused:
-
-            def naming(message: str, sample: Sample = sample, name: str = name) -> str:
-                return message if sample.display_barcode in message else f"{name}: {message}"
-
             raise ValidationFailed(
-                naming(refused.detail),
+                _naming(sample, refused.detail),
                 errors={
-                    field: [naming(message) for message in messages]
+                    field: [_naming(sample, message) for message in messages]
                     for field, messages in (refused.errors or {}).items()
                 },
             ) from None
     return chosen
+
+
+def _naming(sample: Sample, message: str) -> str:
+    """A refusal that names its tube, for a form about many tubes."""
+    if sample.display_barcode in message:
+        return message
+    return f"{sample.tube_type.code} {sample.display_barcode}: {message}"
 
 
 def _centrifuged_type(sample: Sample, centrifuge: Centrifuge | None) -> TubeType:

@@ -563,8 +563,7 @@ def box_grid(box: Container) -> list[list[Cell]]:
         .where(StoragePosition.box_id == box.id)
     ).all()
     flags: dict[int, list[str]] = {}
-    held = [row.sample_id for row in rows if row.sample_id is not None]
-    if held:
+    if any(row.sample_id is not None for row in rows):
         for sample_id, kind in db.session.execute(
             sa.select(SampleFlag.sample_id, SampleFlag.kind)
             .join(StoragePosition, StoragePosition.sample_id == SampleFlag.sample_id)
