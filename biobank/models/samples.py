@@ -51,6 +51,8 @@ class FlagKind(StrEnum):
     RECEIVED_AFTER_CANCEL = "received_after_cancel"
     DAMAGED = "damaged"
     DISPOSAL_REQUIRED = "disposal_required"
+    # Set aside with a reason: not stored, checked out or aliquoted until released.
+    QUARANTINED = "quarantined"
 
 
 class Sample(TimestampMixin, Base):
