@@ -66,7 +66,7 @@ class _Code128Painter(_Painter):
             operators = "".join(
                 f"{_num((offset + x) * self.module_pt)} 0 {_num(w * self.module_pt)} "
                 f"{self.bar_height} re\n"
-                for x, w in code128.bars((value,))
+                for x, w in code128.SYMBOL_BARS[value]
             )
             self._bar_operators[key] = operators
         return operators
