@@ -292,6 +292,19 @@ class World:
             )
         return tube
 
+    def _build_scanned_in(self, chain: Chain, relation: str):
+        """A shipment being received: its first tube scanned in, the receipt still open."""
+        shipment = self._build_in_transit(chain, relation)
+        with unit_of_work():
+            receiving.receive_scan(chain.technician, shipment, shipment.items[0].sample.barcode)
+        return shipment
+
+    def _build_quarantined_tube(self, chain: Chain, relation: str):
+        tube = self._build_received_tube(chain, relation)
+        with unit_of_work():
+            lifecycle.quarantine(chain.technician, tube.barcode, REASON)
+        return tube
+
     def _build_storage(self, chain: Chain, relation: str):
         """A -80 °C freezer with a shelf holding two 9 x 9 boxes."""
         with unit_of_work():
@@ -657,6 +670,14 @@ def api_withdraw(w, rel, actor):
     return Req(_tube(w, rel, "stored_tube", "/withdraw"), json={"reason": REASON})
 
 
+def api_quarantine(w, rel, actor):
+    return Req(_tube(w, rel, tail="/quarantine"), json={"reason": REASON})
+
+
+def api_release(w, rel, actor):
+    return Req(_tube(w, rel, "quarantined_tube", "/release"), json={"reason": REASON})
+
+
 # API: shipments and receiving
 
 
@@ -738,6 +759,14 @@ def api_receipt_scan(w, rel, actor):
     return Req(
         f"/api/v1/shipments/{shipment.id}/receipt/scans",
         json={"barcode": shipment.items[0].sample.barcode},
+    )
+
+
+def api_undo_scan(w, rel, actor):
+    shipment = w.get("scanned_in", rel)
+    return Req(
+        f"/api/v1/shipments/{shipment.id}/receipt/scans/undo",
+        json={"barcode": shipment.items[0].sample.barcode, "reason": REASON},
     )
 
 
@@ -1045,6 +1074,22 @@ def web_receipt(w, rel, actor):
     return Req(f"/receiving/{w.get('in_transit', rel).id}")
 
 
+def web_undo_scan(w, rel, actor):
+    shipment = w.get("scanned_in", rel)
+    return Req(
+        f"/receiving/{shipment.id}/undo",
+        data={"barcode": shipment.items[0].sample.barcode, "reason": REASON},
+    )
+
+
+def web_quarantine_at_receiving(w, rel, actor):
+    shipment = w.get("scanned_in", rel)
+    return Req(
+        f"/receiving/{shipment.id}/quarantine",
+        data={"barcode": shipment.items[0].sample.barcode, "reason": REASON},
+    )
+
+
 def web_close_receipt(w, rel, actor):
     return Req(
         f"/receiving/{w.get('in_transit', rel).id}/close",
@@ -1136,6 +1181,14 @@ def web_aliquot_labels(w, rel, actor):
         f"/samples/{parent.barcode}/aliquot-labels.pdf",
         data={**LABEL_FORM, "barcodes": [child.barcode for child in parent.children]},
     )
+
+
+def web_quarantine(w, rel, actor):
+    return Req(_sample_page(w, rel, "received_tube", "/quarantine"), data={"reason": REASON})
+
+
+def web_release(w, rel, actor):
+    return Req(_sample_page(w, rel, "quarantined_tube", "/release"), data={"reason": REASON})
 
 
 def web_withdraw(w, rel, actor):
@@ -1508,6 +1561,10 @@ TABLE: list[Row] = [
         401,        (403, 404), (200, 404), 403,        403,        api_thaw),
     R("POST", "/api/v1/samples/<barcode>/aliquot",
         401,        (403, 404), (201, 404), 403,        403,        api_aliquot),
+    R("POST", "/api/v1/samples/<barcode>/quarantine",
+        401,        (403, 404), (200, 404), 403,        403,        api_quarantine),
+    R("POST", "/api/v1/samples/<barcode>/release",
+        401,        (403, 404), (200, 404), 403,        403,        api_release),
     R("POST", "/api/v1/samples/<barcode>/withdraw",
         401,        (403, 404), (200, 404), 403,        403,        api_withdraw),
     R("POST", "/api/v1/samples/<barcode>/dispose",
@@ -1535,6 +1592,8 @@ TABLE: list[Row] = [
         401,        (403, 404), (200, 404), 403,        403,        api_open_receipt),
     R("GET", "/api/v1/shipments/<id:shipment_id>/receipt",
         401,        (200, 404), (200, 404), 200,        200,        api_receipt),
+    R("POST", "/api/v1/shipments/<id:shipment_id>/receipt/scans/undo",
+        401,        (403, 404), (200, 404), 403,        403,        api_undo_scan),
     R("POST", "/api/v1/shipments/<id:shipment_id>/receipt/scans",
         401,        (403, 404), (200, 404), 403,        403,        api_receipt_scan),
     R("POST", "/api/v1/shipments/<id:shipment_id>/receipt/close",
@@ -1633,6 +1692,10 @@ TABLE: list[Row] = [
         LOGIN,      403,        (302, 404), 403,        403,        web_scan_manifest),
     R("GET", "/receiving/<int:shipment_id>",
         LOGIN,      403,        (200, 404), 403,        403,        web_receipt),
+    R("POST", "/receiving/<int:shipment_id>/undo",
+        LOGIN,      403,        (302, 404), 403,        403,        web_undo_scan),
+    R("POST", "/receiving/<int:shipment_id>/quarantine",
+        LOGIN,      403,        (302, 404), 403,        403,        web_quarantine_at_receiving),
     R("POST", "/receiving/<int:shipment_id>/close",
         LOGIN,      403,        (302, 404), 403,        403,        web_close_receipt),
     R("GET", "/reports",
@@ -1666,6 +1729,10 @@ TABLE: list[Row] = [
         LOGIN,      (403, 404), (302, 404), 403,        403,        web_aliquot),
     R("POST", "/samples/<barcode>/aliquot-labels.<any(pdf, zpl):fmt>",
         LOGIN,      (200, 404), (200, 404), 200,        403,        web_aliquot_labels),
+    R("POST", "/samples/<barcode>/quarantine",
+        LOGIN,      (403, 404), (302, 404), 403,        403,        web_quarantine),
+    R("POST", "/samples/<barcode>/release",
+        LOGIN,      (403, 404), (302, 404), 403,        403,        web_release),
     R("POST", "/samples/<barcode>/withdraw",
         LOGIN,      (403, 404), (302, 404), 403,        403,        web_withdraw),
     R("POST", "/samples/<barcode>/dispose",

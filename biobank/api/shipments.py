@@ -20,6 +20,8 @@ from biobank.schemas.shipments import (
     ShipmentCreateSchema,
     ShipmentQuerySchema,
     ShipmentSchema,
+    UndoneScanSchema,
+    UndoScanSchema,
 )
 from biobank.security import current_actor
 from biobank.services import receiving, shipping
@@ -189,6 +191,20 @@ def scan(body, shipment_id: int):
         )
         answer_with_the_write(ScanResultSchema(), result)
     return result
+
+
+@blp.post("/<id:shipment_id>/receipt/scans/undo")
+@blp.arguments(UndoScanSchema)
+@blp.response(200, UndoneScanSchema)
+@blp.problems(401, 403, 404, 409, 422)
+def undo_scan(body, shipment_id: int):
+    """Undo a scan made in error while the receipt is open, with a reason: the tube is as it
+    was before the scan, and the undoing is its own custody event."""
+    actor = current_actor()
+    with unit_of_work():
+        shipment = shipping.get_shipment(actor, shipment_id, lock=True, with_items=False)
+        undone = receiving.undo_scan(actor, shipment, body["barcode"], body["reason"])
+    return undone
 
 
 @blp.post("/<id:shipment_id>/receipt/close")

@@ -254,6 +254,28 @@ def aliquot(body, barcode: str):
     return made
 
 
+@handling.post("/<barcode>/quarantine")
+@handling.arguments(ReasonSchema)
+@handling.response(200, SampleSchema)
+@handling.problems(401, 403, 404, 409, 422)
+def quarantine(body, barcode: str):
+    """Set a tube aside with a reason: not stored, checked out or aliquoted until released."""
+    with unit_of_work():
+        sample = lifecycle.quarantine(current_actor(), barcode, body["reason"])
+    return sample
+
+
+@handling.post("/<barcode>/release")
+@handling.arguments(ReasonSchema)
+@handling.response(200, SampleSchema)
+@handling.problems(401, 403, 404, 409, 422)
+def release(body, barcode: str):
+    """Release a tube from quarantine, saying why it may be used after all."""
+    with unit_of_work():
+        sample = lifecycle.release(current_actor(), barcode, body["reason"])
+    return sample
+
+
 @handling.post("/<barcode>/withdraw")
 @handling.arguments(ReasonSchema)
 @handling.response(200, SampleSchema)

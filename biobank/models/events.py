@@ -30,6 +30,7 @@ class EventType(StrEnum):
     DISPATCHED = "dispatched"
     RECEIPT_OPENED = "receipt_opened"
     RECEIVED = "received"
+    RECEIPT_SCAN_UNDONE = "receipt_scan_undone"
     MISSING = "missing"
     RECEIPT_CLOSED = "receipt_closed"
     FLAGGED = "flagged"

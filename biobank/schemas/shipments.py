@@ -107,6 +107,22 @@ class ScanResultSchema(Schema):
     counts = fields.Function(lambda r: r.counts.as_dict())
 
 
+class UndoScanSchema(BarcodeSchema):
+    reason = fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=2000),
+        metadata={"description": "Why the scan is undone, e.g. the tube came from another box."},
+    )
+
+
+class UndoneScanSchema(Schema):
+    barcode = fields.String()
+    tube_type = fields.String()
+    status = fields.String(metadata={"description": "The tube's status after the undo."})
+    message = fields.String()
+    counts = fields.Function(lambda r: r.counts.as_dict())
+
+
 class MissingTubeSchema(Schema):
     barcode = fields.String()
     display_barcode = fields.String()

@@ -62,7 +62,10 @@ def _time(value) -> str | None:
 def fhir_status(sample: Sample) -> str:
     if sample.status == SampleStatus.CANCELLED:
         return "entered-in-error"
-    if sample.status in UNAVAILABLE:
+    # A quarantined tube is held back from use until released, whatever its status.
+    if sample.status in UNAVAILABLE or any(
+        flag.kind == FlagKind.QUARANTINED for flag in sample.flags
+    ):
         return "unavailable"
     if any(flag.kind in QUALITY_FLAGS for flag in sample.flags):
         return "unsatisfactory"

@@ -1,4 +1,5 @@
-"""A tube's life at the biobank: move, check out and in, thaw, aliquot, withdraw, dispose.
+"""A tube's life at the biobank: move, check out and in, thaw, aliquot, quarantine and
+release, withdraw, dispose.
 
 Every step is a checked status change (``samples.transition``) with its event, in one
 transaction with the change itself. Every step locks the tube's row first and checks its state
@@ -21,6 +22,7 @@ from biobank.extensions import db
 from biobank.models import (
     Container,
     EventType,
+    FlagKind,
     Sample,
     SampleStatus,
     User,
@@ -33,7 +35,14 @@ from biobank.services.locks import by_whom, latest_event, lock_box, who_and_when
 from biobank.services.numbers import finite_decimal
 from biobank.services.privacy import check_free_text
 from biobank.services.rackscan import parse_position
-from biobank.services.samples import can_transition, get_sample, transition
+from biobank.services.samples import (
+    add_flag,
+    can_transition,
+    clear_flag,
+    get_sample,
+    quarantine_refusal,
+    transition,
+)
 from biobank.services.storage import (
     check_box,
     get_box,
@@ -109,6 +118,12 @@ def _refuse_unless_at_bench(actor: User, sample: Sample, done: str, doing: str) 
             barcode=sample.barcode,
             sample_status=str(sample.status),
         )
+
+
+def _refuse_if_quarantined(sample: Sample, doing: str) -> None:
+    refusal = quarantine_refusal(sample, doing)
+    if refusal is not None:
+        raise refusal
 
 
 def _reason(reason: str | None, doing: str) -> str:
@@ -222,6 +237,7 @@ def move_sample(
 def check_out(actor: User, text: str, reason: str | None = None) -> Sample:
     """Take a tube out of its freezer for a while; its position stays held for its return."""
     sample = _handled(actor, text)
+    _refuse_if_quarantined(sample, "checking it out")
     _change(actor, sample, SampleStatus.CHECKED_OUT, "checking it out again")
     sample.checked_out_at = utcnow()
     record_event(
@@ -324,6 +340,7 @@ def aliquot(
             )
     sample = _handled(actor, text)
     _refuse_unless_at_bench(actor, sample, "aliquoted", "aliquoting it")
+    _refuse_if_quarantined(sample, "aliquoting it")
     if seen is not None and seen != (sample.volume_ml or Decimal(0)):
         by = who_and_when(actor, [EventType.ALIQUOTED], sample=sample)
         raise ChangedMeanwhile(
@@ -384,6 +401,38 @@ def aliquot(
         record_event(EventType.CONSUMED, actor=actor, sample=sample, reason="emptied into aliquots")
     db.session.flush()
     return Aliquots(sample, children)
+
+
+def quarantine(actor: User, text: str, reason: str | None) -> Sample:
+    """Set a tube aside (unexpected, damaged, in doubt) with a reason: it is not stored,
+    checked out or aliquoted until released. It stays where it is; disposing of it is allowed."""
+    reason = _reason(reason, "quarantine a tube")
+    sample = _handled(actor, text)
+    _refuse_unless_at_bench(actor, sample, "quarantined", "quarantining it")
+    held = next((f for f in sample.flags if f.kind == FlagKind.QUARANTINED), None)
+    if held is not None:
+        raise Conflict(
+            f"Tube {sample.display_barcode} is quarantined already ({held.note}), "
+            f"{who_and_when(actor, [EventType.FLAGGED], sample=sample)}.",
+            barcode=sample.barcode,
+        )
+    add_flag(sample, FlagKind.QUARANTINED, actor=actor, note=reason, position=_where(sample))
+    db.session.flush()
+    return sample
+
+
+def release(actor: User, text: str, reason: str | None) -> Sample:
+    """Release a tube from quarantine, saying why it may be used after all."""
+    reason = _reason(reason, "release a tube from quarantine")
+    sample = _handled(actor, text)
+    if not clear_flag(sample, FlagKind.QUARANTINED, actor=actor, why=reason):
+        raise Conflict(
+            f"Tube {sample.display_barcode} is not quarantined: there is nothing to release. "
+            "Reload the tube's page: someone may have released it a moment ago.",
+            barcode=sample.barcode,
+        )
+    db.session.flush()
+    return sample
 
 
 def _leave_box(sample: Sample) -> str | None:

@@ -2,7 +2,9 @@
 
 Scans are idempotent: the same tube twice is ``duplicate`` and records nothing new. Two
 technicians scanning one tube at the same moment get one ``expected`` and one ``duplicate``
-(the tube's row is locked while it is received).
+(the tube's row is locked while it is received). A scan made in error (a tube from the wrong
+box) is undone with a reason while the receipt is open: the tube, its item and its flags go
+back to what they were, and the undoing is its own custody event.
 """
 
 from __future__ import annotations
@@ -18,9 +20,10 @@ import sqlalchemy as sa
 from sqlalchemy.orm import aliased, lazyload
 
 from biobank.db import expire_loaded, utcnow
-from biobank.errors import InvalidTransition, NotFound, ValidationFailed
+from biobank.errors import Conflict, InvalidTransition, NotFound, ValidationFailed
 from biobank.extensions import db
 from biobank.models import (
+    Event,
     EventType,
     FlagKind,
     ItemOutcome,
@@ -35,10 +38,24 @@ from biobank.models import (
 )
 from biobank.services import accounts, ids, policy
 from biobank.services.custody import record_event, record_events_in_bulk
-from biobank.services.locks import lock_sample, lock_samples, lock_shipment, who_and_when
+from biobank.services.locks import (
+    by_whom,
+    latest_event,
+    lock_sample,
+    lock_samples,
+    lock_shipment,
+    who_and_when,
+)
 from biobank.services.numbers import finite_decimal
 from biobank.services.privacy import check_free_text
-from biobank.services.samples import TRANSITIONS, add_flag, can_transition, transition
+from biobank.services.samples import (
+    TRANSITIONS,
+    add_flag,
+    can_transition,
+    clear_flag,
+    has_flag,
+    transition,
+)
 from biobank.services.settings import setting
 
 RECEIVED_OUTCOMES = (ItemOutcome.RECEIVED, ItemOutcome.DAMAGED)
@@ -503,6 +520,181 @@ def _scan_message(
     if late:
         return f"{sample.display_barcode} was missing: received now and flagged late."
     return f"{sample.display_barcode} ({sample.tube_type.code}) received."
+
+
+# --- undoing a scan made in error --------------------------------------------------------------
+
+# The flags a receiving scan raises: undoing the scan clears those it raised.
+SCAN_FLAGS = (
+    FlagKind.UNEXPECTED,
+    FlagKind.DAMAGED,
+    FlagKind.LATE,
+    FlagKind.RECEIVED_AFTER_CANCEL,
+)
+# What may follow a scan and still leave it undoable: flags and labels, not a change of place
+# or state.
+_NOT_A_CHANGE = (EventType.FLAGGED, EventType.LABEL_REPRINTED)
+
+
+@dataclass(frozen=True)
+class UndoneScan:
+    """A scan undone: the tube's status now, and the receipt's counts after it."""
+
+    barcode: str
+    tube_type: str
+    status: SampleStatus
+    counts: ReceiptCounts
+    message: str
+
+
+def _undo_reason(reason: str | None) -> str:
+    reason = check_free_text(reason, "reason")
+    if not reason:
+        raise ValidationFailed.for_field(
+            "reason", "Say why the scan is undone, e.g. the tube came from another shipment's box."
+        )
+    return reason
+
+
+def _refuse_if_changed_since(actor: User, sample: Sample, received_event_id: int) -> None:
+    """A scan is undone only while nothing but flags followed it: a tube stored, moved or
+    aliquoted since is handled from its own page."""
+    followed = db.session.scalar(
+        sa.select(Event)
+        .where(
+            Event.sample_id == sample.id,
+            Event.id > received_event_id,
+            Event.type.not_in([str(t) for t in _NOT_A_CHANGE]),
+        )
+        .order_by(Event.id.desc())
+        .limit(1)
+    )
+    if followed is not None:
+        done = followed.type.replace("_", " ")
+        raise InvalidTransition(
+            f"Tube {sample.display_barcode} was {done} {by_whom(actor, followed)}, after it was "
+            "scanned in: only a scan that nothing followed can be undone. Correct the tube from "
+            "its own page.",
+            barcode=sample.barcode,
+            sample_status=str(sample.status),
+        )
+
+
+def undo_scan(actor: User, shipment: Shipment, text: str, reason: str | None) -> UndoneScan:
+    """Undo a receiving scan made in error, while the receipt is open.
+
+    The tube goes back to the status it had before the scan (in transit, or where it was if it
+    was never dispatched), its item back to waiting (or away, if it was not on the manifest),
+    the manifests that stopped waiting for it wait again, and the flags the scan raised are
+    cleared, each with the reason. Refused once the receipt is closed, or once something
+    other than a flag happened to the tube after the scan."""
+    _require_receiver(actor, shipment)
+    reason = _undo_reason(reason)
+    barcode = ids.sample_id_field(text)
+    shipment = lock_shipment(shipment, with_items=False)
+    if shipment.status != ShipmentStatus.IN_TRANSIT:
+        status = str(shipment.status).replace("_", " ")
+        raise InvalidTransition(
+            f"Shipment {shipment.manifest_number} is {status}: scans are undone only while its "
+            "receipt is open. Quarantine or flag the tube from its page instead.",
+            shipment_status=str(shipment.status),
+        )
+    sample = lock_sample(barcode, position=False)
+    item = (
+        db.session.scalar(
+            sa.select(ShipmentItem)
+            .where(
+                ShipmentItem.shipment_id == shipment.id,
+                ShipmentItem.sample_id == sample.id,
+                ShipmentItem.outcome.in_([*RECEIVED_OUTCOMES, ItemOutcome.UNEXPECTED]),
+            )
+            .options(lazyload(ShipmentItem.sample))
+            .execution_options(populate_existing=True)
+        )
+        if sample is not None
+        else None
+    )
+    if sample is None or item is None:
+        raise Conflict(
+            f"{ids.display(barcode)} was not scanned into {shipment.manifest_number}: there is "
+            "no scan of it to undo here.",
+            barcode=barcode,
+        )
+    if has_flag(sample, FlagKind.QUARANTINED):
+        raise InvalidTransition(
+            f"Tube {sample.display_barcode} is quarantined: release it from quarantine on its "
+            "page before undoing its scan.",
+            barcode=sample.barcode,
+        )
+    # The scan received the tube (it was on its way), or only flagged it (it was not).
+    latest = latest_event(
+        [EventType.RECEIVED, EventType.RECEIPT_SCAN_UNDONE], sample=sample, shipment=shipment
+    )
+    received = latest if latest is not None and latest.type == EventType.RECEIVED else None
+    target = sample.status
+    if received is not None:
+        _refuse_if_changed_since(actor, sample, received.id)
+        target = SampleStatus(received.details.get("previous_status", SampleStatus.IN_TRANSIT))
+    scanned_at = item.scanned_at
+    custody_site_id = sample.site_id
+    if item.manifested:
+        item.outcome = None
+        item.scanned_at = None
+        item.scanned_by_id = None
+        custody_site_id = shipment.destination_site_id
+    else:
+        db.session.delete(item)
+        # The manifests that stopped waiting for the tube when it turned up here wait again;
+        # one whose receipt has closed meanwhile now calls it missing.
+        for other, other_status, destination in db.session.execute(
+            sa.select(ShipmentItem, Shipment.status, Shipment.destination_site_id)
+            .join(Shipment, Shipment.id == ShipmentItem.shipment_id)
+            .where(
+                ShipmentItem.sample_id == sample.id,
+                ShipmentItem.outcome == ItemOutcome.ARRIVED_ELSEWHERE,
+            )
+            .options(lazyload(ShipmentItem.sample))
+            .order_by(ShipmentItem.id)
+        ):
+            custody_site_id = destination
+            if other_status in CLOSED:
+                other.outcome = ItemOutcome.MISSING
+                if target in (SampleStatus.IN_TRANSIT, SampleStatus.MISSING):
+                    target = SampleStatus.MISSING
+            else:
+                other.outcome = None
+                other.scanned_at = None
+                other.scanned_by_id = None
+    if target != sample.status:
+        transition(sample, target)
+        sample.custody_site_id = custody_site_id
+        sample.received_at = None
+    for kind in SCAN_FLAGS:
+        raised = next((f for f in sample.flags if f.kind == kind), None)
+        if raised is not None and scanned_at is not None and raised.created_at >= scanned_at:
+            clear_flag(sample, kind, actor=actor, why=f"scan undone: {reason}")
+    record_event(
+        EventType.RECEIPT_SCAN_UNDONE,
+        actor=actor,
+        sample=sample,
+        shipment=shipment,
+        reason=reason,
+        details={
+            "manifest_number": shipment.manifest_number,
+            "status": str(sample.status),
+            "was_on_manifest": item.manifested,
+        },
+    )
+    db.session.flush()
+    status = str(sample.status).replace("_", " ")
+    return UndoneScan(
+        sample.barcode,
+        sample.tube_type.code,
+        sample.status,
+        receipt_counts(shipment),
+        f"Scan of {sample.display_barcode} ({sample.tube_type.code}) undone: the tube is "
+        f"{status} again.",
+    )
 
 
 def close_receipt(

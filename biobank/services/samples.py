@@ -8,7 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import joinedload, selectinload
 
-from biobank.errors import InvalidTransition
+from biobank.errors import Conflict, InvalidTransition
 from biobank.extensions import db
 from biobank.models import (
     Event,
@@ -36,7 +36,12 @@ TRANSITIONS: dict[SampleStatus, frozenset[SampleStatus]] = {
     # A finalized tube that turns up at the biobank unannounced is received as it is.
     S.FINALIZED: frozenset({S.IN_TRANSIT, S.CANCELLED, S.RECEIVED}),
     S.IN_TRANSIT: frozenset({S.RECEIVED, S.MISSING, S.CANCELLED, S.FINALIZED}),
-    S.RECEIVED: frozenset({S.STORED, S.CONSUMED, S.WITHDRAWN, S.DISPOSED}),
+    # Back to where it was (in transit, missing, finalized or cancelled) only when a receiving
+    # scan made in error is undone (receiving.undo_scan).
+    S.RECEIVED: frozenset(
+        {S.STORED, S.CONSUMED, S.WITHDRAWN, S.DISPOSED}
+        | {S.IN_TRANSIT, S.MISSING, S.FINALIZED, S.CANCELLED}
+    ),
     S.STORED: frozenset({S.RECEIVED, S.CHECKED_OUT, S.CONSUMED, S.WITHDRAWN, S.DISPOSED}),
     S.CHECKED_OUT: frozenset({S.STORED, S.RECEIVED, S.CONSUMED, S.WITHDRAWN, S.DISPOSED}),
     S.MISSING: frozenset({S.RECEIVED, S.DISPOSED}),
@@ -183,6 +188,20 @@ def already_had(samples: Sequence[Sample], event_type: EventType) -> set[int]:
 
 def has_flag(sample: Sample, kind: FlagKind) -> bool:
     return any(flag.kind == kind for flag in sample.flags)
+
+
+def quarantine_refusal(sample: Sample, doing: str) -> Conflict | None:
+    """Why a quarantined tube is not stored, checked out or aliquoted (``doing``), or None:
+    it was set aside with a reason, and stays aside until someone releases it."""
+    for flag in sample.flags:
+        if flag.kind == FlagKind.QUARANTINED:
+            return Conflict(
+                f"Tube {sample.display_barcode} is quarantined ({flag.note}): release it from "
+                f"quarantine on its page before {doing}.",
+                barcode=sample.barcode,
+                quarantined=True,
+            )
+    return None
 
 
 def add_flag(

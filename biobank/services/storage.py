@@ -51,7 +51,12 @@ from biobank.services.locks import lock_box, lock_containers, lock_samples, who_
 from biobank.services.numbers import finite_decimal
 from biobank.services.privacy import check_name
 from biobank.services.rackscan import RackFileError, Well, parse_position, parse_rack_file
-from biobank.services.samples import get_sample, samples_by_barcode, transition
+from biobank.services.samples import (
+    get_sample,
+    quarantine_refusal,
+    samples_by_barcode,
+    transition,
+)
 from biobank.services.sites import site_field
 from biobank.services.storage_paths import container_path, location_of
 
@@ -625,6 +630,9 @@ def storage_refusal(site: Site, sample: Sample, box: Container | None = None) ->
             f"Tube {sample.display_barcode} is {status}: only received tubes are stored.",
             sample_status=str(sample.status),
         )
+    refusal = quarantine_refusal(sample, "storing it")
+    if refusal is not None:
+        return refusal
     return specimen_refusal(box, sample) if box is not None else None
 
 

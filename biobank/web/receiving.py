@@ -5,7 +5,8 @@ receiving.js sends each scan on its own to the JSON API
 (``POST /api/v1/shipments/<id>/receipt/scans``, with the session cookie and the page's CSRF
 token), so hundreds of scans never reload the page. What stays here is what a page does:
 the start page (the manifest scan opens the receipt), the receiving page as first shown, and
-the close form, which posts, calls ``receiving.close_receipt`` and shows the result.
+the close form, which posts, calls ``receiving.close_receipt`` and shows the result, and
+the correction form: undo a scan made in error, or quarantine a tube to set it aside.
 """
 
 from __future__ import annotations
@@ -16,10 +17,10 @@ from flask_login import login_required
 
 from biobank.models import Shipment, ShipmentStatus
 from biobank.security import current_actor
-from biobank.services import policy, receiving, shipping
-from biobank.web.pages import submit
+from biobank.services import lifecycle, policy, receiving, shipping
+from biobank.web.pages import redirect_saying, submit
 from biobank.web.shipments import sample_links, submit_scan
-from biobank.web.shipping_forms import CloseReceiptForm, ManifestScanForm
+from biobank.web.shipping_forms import CloseReceiptForm, ManifestScanForm, ScanCorrectionForm
 
 bp = Blueprint("receiving", __name__, url_prefix="/receiving")
 bp.context_processor(sample_links)
@@ -67,11 +68,17 @@ def index():
 # --- the receiving page -----------------------------------------------------------------------
 
 
-def _render_receipt(shipment: Shipment, close_form: CloseReceiptForm, status: int = 200):
+def _render_receipt(
+    shipment: Shipment,
+    close_form: CloseReceiptForm,
+    status: int = 200,
+    correction_form: ScanCorrectionForm | None = None,
+):
     return render_template(
         "receiving/show.html",
         shipment=shipment,
         close_form=close_form,
+        correction_form=correction_form or ScanCorrectionForm(formdata=None),
         counts=receiving.receipt_counts(shipment),
         counted_missing=receiving.unscanned_are_missing(shipment),
         missing=receiving.tubes_still_missing(shipment),
@@ -122,4 +129,52 @@ def close(shipment_id: int):
         ),
         done=_closed,
         again=lambda status: _render_receipt(shipment, form, status),
+    )
+
+
+# --- a scan made in error, a tube to set aside ----------------------------------------------
+
+
+def _correct(shipment_id: int, act, done_saying) -> ResponseReturnValue:
+    """The correction form posted to one of its two buttons: ``act`` is the service call,
+    ``done_saying`` the sentence for the receiving page after it."""
+    actor = current_actor()
+    shipment = shipping.get_shipment(actor, shipment_id)
+    form = ScanCorrectionForm()
+    return submit(
+        form,
+        lambda: act(actor, form),
+        done=lambda result: redirect_saying(
+            done_saying(result),
+            url_for(".show", shipment_id=shipment.id, _anchor="correction"),
+        ),
+        again=lambda status: _render_receipt(
+            shipment, CloseReceiptForm(formdata=None), status, correction_form=form
+        ),
+    )
+
+
+@bp.post("/<int:shipment_id>/undo")
+def undo_scan(shipment_id: int):
+    return _correct(
+        shipment_id,
+        lambda actor, form: receiving.undo_scan(
+            actor,
+            shipping.get_shipment(actor, shipment_id, lock=True, with_items=False),
+            form.barcode.data or "",
+            form.reason.data,
+        ),
+        lambda undone: undone.message,
+    )
+
+
+@bp.post("/<int:shipment_id>/quarantine")
+def quarantine(shipment_id: int):
+    return _correct(
+        shipment_id,
+        lambda actor, form: lifecycle.quarantine(actor, form.barcode.data or "", form.reason.data),
+        lambda held: (
+            f"{held.tube_type.code} {held.display_barcode} is quarantined: set it aside, not "
+            "into a box, until it is released on its page."
+        ),
     )

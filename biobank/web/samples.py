@@ -22,7 +22,7 @@ from flask_login import login_required
 
 from biobank.downloads import send_print_job
 from biobank.errors import ValidationFailed
-from biobank.models import Container, Event, Sample, SampleStatus, User
+from biobank.models import Container, Event, FlagKind, Sample, SampleStatus, User
 from biobank.security import current_actor
 from biobank.services import ids, labelling, lifecycle, policy, samples, sprec, storage
 from biobank.services.storage_paths import container_path, location_of
@@ -82,10 +82,12 @@ def offered_actions(actor: User, sample: Sample) -> set[str]:
     def can(status: SampleStatus) -> bool:
         return samples.can_transition(sample, status)
 
+    # A quarantined tube is not stored, checked out or aliquoted until released.
+    held = samples.has_flag(sample, FlagKind.QUARANTINED)
     offered = set()
-    if sample.position is None and can(SampleStatus.STORED):
+    if sample.position is None and can(SampleStatus.STORED) and not held:
         offered.add("store")
-    if can(SampleStatus.CHECKED_OUT):
+    if can(SampleStatus.CHECKED_OUT) and not held:
         offered.add("check_out")
     if sample.status == SampleStatus.CHECKED_OUT:
         offered.add("check_in")
@@ -94,7 +96,7 @@ def offered_actions(actor: User, sample: Sample) -> set[str]:
     # Thawing and aliquoting are for tubes at the biobank: exactly those that could still be
     # used up (received, stored, checked out).
     if can(SampleStatus.CONSUMED):
-        offered |= {"thaw", "aliquot"}
+        offered |= {"thaw", "release"} if held else {"thaw", "aliquot", "quarantine"}
     if can(SampleStatus.WITHDRAWN):
         offered.add("withdraw")
     if can(SampleStatus.DISPOSED):
@@ -382,6 +384,32 @@ def print_aliquot_labels(barcode: str, fmt: str):
         ),
         done=lambda job: send_print_job(job, attachment=True),
         again=_page_again(actor, sample, "labels", form),
+    )
+
+
+@bp.post("/<barcode>/quarantine")
+def quarantine(barcode: str):
+    actor, sample = _visible(barcode)
+    form = ReasonForm()
+    return submit(
+        form,
+        lambda: lifecycle.quarantine(actor, sample.barcode, form.reason.data),
+        done=lambda held: _back_to(
+            held, f"{_named(held)} is quarantined: set it aside until it is released."
+        ),
+        again=_page_again(actor, sample, "quarantine", form),
+    )
+
+
+@bp.post("/<barcode>/release")
+def release(barcode: str):
+    actor, sample = _visible(barcode)
+    form = ReasonForm()
+    return submit(
+        form,
+        lambda: lifecycle.release(actor, sample.barcode, form.reason.data),
+        done=lambda freed: _back_to(freed, f"{_named(freed)} is released from quarantine."),
+        again=_page_again(actor, sample, "release", form),
     )
 
 

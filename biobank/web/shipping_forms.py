@@ -115,6 +115,13 @@ class ManifestScanForm(PageForm):
     manifest_number = StringField("Scan the manifest barcode", render_kw=SUBMITTING_SCAN_FIELD)
 
 
+class ScanCorrectionForm(PageForm):
+    """A tube already scanned in: undo its scan (made in error), or set it aside."""
+
+    barcode = StringField("Tube barcode", render_kw=SCAN_FIELD)
+    reason = TextAreaField("Reason", render_kw={"rows": 2})
+
+
 class CloseReceiptForm(SignedForm):
     # No default: the technician looks at the box and says what they see.
     condition = RadioField(

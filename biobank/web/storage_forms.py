@@ -343,6 +343,8 @@ class SamplePageForms:
     thaw: ThawForm
     aliquot: AliquotForm
     labels: AliquotLabelsForm
+    quarantine: ReasonForm
+    release: ReasonForm
     withdraw: ReasonForm
     dispose: SignedReasonForm
 
@@ -374,6 +376,8 @@ class SamplePageForms:
             thaw=thaw,
             aliquot=AliquotForm(formdata=None),
             labels=labels,
+            quarantine=ReasonForm(formdata=None),
+            release=ReasonForm(formdata=None),
             withdraw=ReasonForm(formdata=None),
             dispose=SignedReasonForm(formdata=None),
         )

@@ -68,7 +68,30 @@
     missingEmpty.hidden = missingList.children.length > 0;
   }
 
-  function remember(outcome, title, code, message) {
+  // A scan made in error, or a tube to set aside: its entry offers the correction form,
+  // filled in with the tube, the focus on the reason.
+  function correctionButton(barcode) {
+    const barcodeField = document.querySelector("#correction-barcode");
+    const reasonField = document.querySelector("#correction-reason");
+    if (!barcodeField || !reasonField) {
+      return null;
+    }
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "small";
+    button.dataset.keepsFocus = "";
+    button.textContent = "Undo or set aside";
+    const shown = scanner.displayBarcode(barcode);
+    button.setAttribute("aria-label", `Undo the scan of ${shown} or set it aside`);
+    button.addEventListener("click", function () {
+      barcodeField.value = shown;
+      reasonField.focus();
+      reasonField.scrollIntoView({ block: "center" });
+    });
+    return button;
+  }
+
+  function remember(outcome, title, code, message, barcode) {
     const entry = document.createElement("li");
     entry.className = `scan-entry outcome-${outcome}`;
     const time = document.createElement("time");
@@ -82,6 +105,10 @@
     sentence.className = "scan-message";
     sentence.textContent = message;
     entry.append(time, badge, tube, sentence);
+    const correction = barcode && outcome !== "error" ? correctionButton(barcode) : null;
+    if (correction) {
+      entry.append(correction);
+    }
     history.prepend(entry);
     while (history.children.length > HISTORY_LIMIT) {
       history.lastElementChild.remove();
@@ -121,7 +148,7 @@
     arrived(result.barcode); // whatever the outcome, the tube is here now
     scanner.showFeedback(panel, { outcome: result.outcome, title, code, message });
     scanner.beep(result.outcome === "expected" ? "ok" : result.outcome);
-    remember(result.outcome, title, code, message);
+    remember(result.outcome, title, code, message, result.barcode);
   }
 
   form.addEventListener("submit", function (event) {

@@ -36,6 +36,10 @@ def test_specimen_is_valid_fhir_r4_with_the_pseudonym_only(
         api(technician).get(f"/api/v1/samples/{child.barcode}/fhir").get_json()
     )
     assert aliquot.parent[0].reference == f"Specimen/{sst.barcode}"
+    with unit_of_work():
+        lifecycle.quarantine(technician, sst.barcode, "freezer alarm overnight")
+    held = api(technician).get(f"/api/v1/samples/{sst.barcode}/fhir").get_json()
+    assert Specimen.model_validate(held).status == "unavailable"
 
 
 def test_shipment_bundle_is_valid(api, collector, dispatched_shipment):

@@ -225,3 +225,35 @@ def test_wrong_signature_passwords_lock_signing_with_a_429_until_an_admin_unlock
     closed = bench.post(close, json={"condition": "good", "signature_password": PASSWORD})
     assert closed.status_code == 200, closed.get_json()
     assert closed.get_json()["status"] == "received_with_discrepancies"  # nothing was scanned
+
+
+def test_a_receiving_scan_undone_over_the_api(api, collector, technician, dispatched_shipment):
+    shipment = dispatched_shipment(collector)
+    tube = shipment.items[0].sample
+    caller = api(technician)
+    scans = f"/api/v1/shipments/{shipment.id}/receipt/scans"
+    assert caller.post(scans, json={"barcode": tube.barcode}).status_code == 200
+    no_reason = caller.post(f"{scans}/undo", json={"barcode": tube.barcode})
+    assert no_reason.status_code == 422
+    undone = caller.post(
+        f"{scans}/undo", json={"barcode": tube.barcode, "reason": "from the wrong box"}
+    )
+    assert undone.status_code == 200, undone.get_json()
+    body = undone.get_json()
+    assert (body["barcode"], body["status"]) == (tube.barcode, "in_transit")
+    assert (body["counts"]["received"], body["counts"]["missing"]) == (0, 8)
+    twice = caller.post(
+        f"{scans}/undo", json={"barcode": tube.barcode, "reason": "from the wrong box"}
+    )
+    assert twice.status_code == 409
+    assert "was not scanned into" in twice.get_json()["detail"]
+    events = [
+        e["type"] for e in caller.get(f"/api/v1/samples/{tube.barcode}/events").get_json()["items"]
+    ]
+    assert events[-2:] == ["received", "receipt_scan_undone"]
+    assert (
+        api(collector)
+        .post(f"{scans}/undo", json={"barcode": tube.barcode, "reason": "x"})
+        .status_code
+        == 403
+    )

@@ -210,3 +210,30 @@ def test_inventory_import_line_over_the_csv_field_limit_is_a_422(
     assert response.status_code == 422
     [message] = response.get_json()["errors"]["file"]
     assert message.startswith("Line 2 is too long") and "131,072" in message
+
+
+def test_quarantine_and_release_over_the_api(api, technician, collector, tree, received_tubes):
+    tube = received_tubes(collector)[0]
+    caller = api(technician)
+    assert caller.post(f"/api/v1/samples/{tube.barcode}/quarantine", json={}).status_code == 422
+    held = caller.post(f"/api/v1/samples/{tube.barcode}/quarantine", json={"reason": "cracked cap"})
+    assert held.status_code == 200
+    assert "quarantined" in held.get_json()["flags"]
+    refused = caller.post(
+        f"/api/v1/storage/boxes/{tree['box']['id']}/positions", json={"barcode": tube.barcode}
+    )
+    assert refused.status_code == 409
+    assert "is quarantined (cracked cap)" in refused.get_json()["detail"]
+    again = caller.post(f"/api/v1/samples/{tube.barcode}/quarantine", json={"reason": "x"})
+    assert again.status_code == 409
+    released = caller.post(
+        f"/api/v1/samples/{tube.barcode}/release", json={"reason": "cap is intact after all"}
+    )
+    assert "quarantined" not in released.get_json()["flags"]
+    stored = caller.post(
+        f"/api/v1/storage/boxes/{tree['box']['id']}/positions", json={"barcode": tube.barcode}
+    )
+    assert stored.status_code in (200, 201), stored.get_json()
+    assert api(collector).post(
+        f"/api/v1/samples/{tube.barcode}/quarantine", json={"reason": "x"}
+    ).status_code in (403, 404)

@@ -17,7 +17,7 @@ import pytest
 from biobank.db import unit_of_work
 from biobank.extensions import db
 from biobank.models import Shipment, ShipmentStatus
-from biobank.services import catalogue, ids, receiving, shipping
+from biobank.services import catalogue, ids, receiving, samples, shipping
 from tests.browser.conftest import screenshot
 from tests.conftest import PASSWORD
 
@@ -424,3 +424,43 @@ def test_a_coordinator_finds_the_missing_tube_in_the_reports(
 
     page.get_by_role("link", name="Discrepancies").click()
     assert lost_id in page.locator(".report-table").inner_text()
+
+
+def test_a_scan_made_in_error_is_undone_and_a_damaged_tube_quarantined_from_the_bench(
+    page, collector, technician, dispatched_shipment
+):
+    shipment = dispatched_shipment(collector)
+    shipment_id, tubes = shipment.id, [item.sample.barcode for item in shipment.items]
+    db.session.rollback()
+    log_in(page, "technician")
+    page.goto(f"/receiving/{shipment_id}")
+    wait_for_focus(page, "receipt-barcode")
+    assert scan_and_wait(page, ids.display(tubes[0]))["outcome"] == "expected"
+    page.get_by_label("The next tube is damaged").check()
+    assert scan_and_wait(page, ids.display(tubes[1]))["outcome"] == "expected"
+    assert count(page, "received") == 2
+
+    # The first scan was a tube from another box: its history entry fills the correction
+    # form, and the focus stays on the reason (the scan field does not pull it back).
+    shown = ids.display(tubes[0])
+    page.get_by_role("button", name=f"Undo the scan of {shown} or set it aside").click()
+    assert page.input_value("#correction-barcode") == shown
+    page.wait_for_timeout(300)
+    assert focused_id(page) == "correction-reason"
+    page.keyboard.type("from the box of another shipment")
+    screenshot(page, "guide-receiving-correction", full_page=False)
+    page.get_by_role("button", name="Undo its scan").click()
+    page.wait_for_url(f"**/receiving/{shipment_id}#correction")
+    assert f"Scan of {ids.display(tubes[0])}" in page.locator(".flash").first.inner_text()
+    assert count(page, "received") == 1
+    assert page.locator(f"[data-missing-list] li[data-barcode='{tubes[0]}']").count() == 1
+
+    # The damaged tube is set aside: quarantined, so it is not stored until released.
+    page.fill("#correction-barcode", ids.display(tubes[1]))
+    page.fill("#correction-reason", "cracked cap, ask the clinic")
+    page.get_by_role("button", name="Quarantine it").click()
+    page.wait_for_url(f"**/receiving/{shipment_id}#correction")
+    assert "is quarantined: set it aside" in page.content()
+    db.session.expire_all()
+    assert "quarantined" in samples.find_by_barcode(tubes[1]).flag_kinds
+    db.session.rollback()

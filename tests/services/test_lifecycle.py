@@ -6,7 +6,7 @@ import pytest
 import sqlalchemy as sa
 
 from biobank.db import unit_of_work
-from biobank.errors import InvalidTransition, PositionTaken, ValidationFailed
+from biobank.errors import Conflict, Forbidden, InvalidTransition, PositionTaken, ValidationFailed
 from biobank.extensions import db
 from biobank.models import Event, SampleStatus
 from biobank.services import ids, lifecycle, storage
@@ -135,3 +135,76 @@ def test_an_aliquot_volume_that_is_not_a_number_is_refused(technician, stored):
     parent = next(t for t in stored if t.tube_type.code == "1ED04")
     with pytest.raises(ValidationFailed, match="each aliquot's volume in mL"):
         lifecycle.aliquot(technician, parent.barcode, count=2, volume_ml="NaN")
+
+
+# --- quarantine -------------------------------------------------------------------------------
+
+
+def test_a_quarantined_tube_is_not_stored_until_released(
+    technician, collector, boxes, received_tubes
+):
+    tube = received_tubes(collector)[0]
+    with unit_of_work():
+        lifecycle.quarantine(technician, tube.barcode, "cracked cap, ask the site")
+    assert "quarantined" in tube.flag_kinds
+    [held] = _events(tube, "flagged")
+    assert (held.details["flag"], held.reason) == ("quarantined", "cracked cap, ask the site")
+    with pytest.raises(Conflict, match=r"is quarantined \(cracked cap, ask the site\): release"):
+        storage.store_sample(technician, boxes[0], tube.barcode)
+    db.session.rollback()
+    with unit_of_work():
+        lifecycle.release(technician, tube.barcode, "site confirmed the cap was re-sealed")
+    db.session.expire_all()
+    assert "quarantined" not in tube.flag_kinds
+    released = [e for e in _events(tube, "flagged") if e.details.get("cleared")]
+    assert released[0].reason == "site confirmed the cap was re-sealed"
+    with unit_of_work():
+        storage.store_sample(technician, boxes[0], tube.barcode)
+    assert tube.status == SampleStatus.STORED
+    assert verify_chain().intact
+
+
+def test_a_quarantined_stored_tube_is_not_checked_out_or_aliquoted_but_may_be_disposed(
+    technician, stored
+):
+    tube = stored[0]
+    with unit_of_work():
+        lifecycle.quarantine(technician, tube.barcode, "freezer alarm overnight")
+    with pytest.raises(Conflict, match="before checking it out"):
+        lifecycle.check_out(technician, tube.barcode)
+    db.session.rollback()
+    with pytest.raises(Conflict, match="before aliquoting it"):
+        lifecycle.aliquot(technician, tube.barcode, count=2, volume_ml="0.5")
+    db.session.rollback()
+    db.session.expire_all()
+    assert tube.status == SampleStatus.STORED and _events(tube, "checked_out") == []
+    with unit_of_work():
+        lifecycle.dispose(
+            technician, tube.barcode, "thawed in the alarm", signature_password=PASSWORD
+        )
+    assert tube.status == SampleStatus.DISPOSED
+
+
+def test_quarantine_and_release_need_a_reason_and_say_when_there_is_nothing_to_do(
+    technician, collector, received_tubes
+):
+    tube = received_tubes(collector)[0]
+    with pytest.raises(ValidationFailed) as missing:
+        lifecycle.quarantine(technician, tube.barcode, " ")
+    assert "Give a reason to quarantine a tube" in missing.value.errors["reason"][0]
+    with pytest.raises(Conflict, match="is not quarantined: there is nothing to release"):
+        lifecycle.release(technician, tube.barcode, "fine")
+    with unit_of_work():
+        lifecycle.quarantine(technician, tube.barcode, "label smudged")
+    with pytest.raises(Conflict, match=r"quarantined already \(label smudged\), by you"):
+        lifecycle.quarantine(technician, tube.barcode, "again")
+    db.session.rollback()
+    assert len(_events(tube, "flagged")) == 1
+
+
+def test_only_the_biobank_holding_a_tube_quarantines_it(technician, collector, dispatched_shipment):
+    on_the_way = dispatched_shipment(collector).items[0].sample
+    with pytest.raises(InvalidTransition, match="only tubes at the biobank are quarantined"):
+        lifecycle.quarantine(technician, on_the_way.barcode, "heard it was dropped")
+    with pytest.raises(Forbidden):
+        lifecycle.quarantine(collector, on_the_way.barcode, "dropped it")

@@ -6,7 +6,7 @@ import pytest
 import sqlalchemy as sa
 
 from biobank.db import unit_of_work, utcnow
-from biobank.errors import Forbidden, InvalidTransition, NotFound, ValidationFailed
+from biobank.errors import Conflict, Forbidden, InvalidTransition, NotFound, ValidationFailed
 from biobank.extensions import db
 from biobank.models import Event, ItemOutcome, PackageCondition, SampleStatus, ShipmentStatus
 from biobank.services import collections, receiving, reports, shipping
@@ -380,3 +380,151 @@ def test_a_tube_marked_missing_and_found_in_another_shipment_is_no_longer_missin
     counts = receiving.receipt_counts(own)
     assert (counts.missing, counts.elsewhere) == (0, 1)
     assert receiving.arrived_elsewhere(own) == [(stray, other.manifest_number)]
+
+
+# --- undoing a scan made in error -----------------------------------------------------------
+
+
+def _undo(actor, shipment, barcode, reason="scanned from the wrong box"):
+    with unit_of_work():
+        return receiving.undo_scan(actor, shipment, barcode, reason)
+
+
+def _events(sample, event_type):
+    return db.session.scalars(
+        sa.select(Event)
+        .where(Event.sample_id == sample.id, Event.type == event_type)
+        .order_by(Event.id)
+    ).all()
+
+
+def test_an_expected_scan_undone_puts_the_tube_back_in_transit(
+    technician, collector, dispatched_shipment
+):
+    shipment = dispatched_shipment(collector)
+    tube = shipment.items[0].sample
+    _scan(technician, shipment, tube.barcode)
+    undone = _undo(technician, shipment, tube.barcode)
+    db.session.expire_all()
+    item = next(i for i in shipment.items if i.sample_id == tube.id)
+    assert (tube.status, tube.received_at) == (SampleStatus.IN_TRANSIT, None)
+    assert tube.custody_site_id == shipment.destination_site_id
+    assert (item.outcome, item.scanned_at, item.scanned_by_id) == (None, None, None)
+    assert undone.status == SampleStatus.IN_TRANSIT
+    assert (undone.counts.received, undone.counts.missing) == (0, 8)
+    assert f"Scan of {tube.display_barcode}" in undone.message
+    [event] = _events(tube, "receipt_scan_undone")
+    assert event.reason == "scanned from the wrong box"
+    assert (event.actor_id, event.shipment_id) == (technician.id, shipment.id)
+    assert event.details["status"] == "in_transit"
+    assert tube.barcode in [s.barcode for s in receiving.tubes_still_missing(shipment)]
+    # Scanned again, it is received again: the undo left nothing in the way.
+    assert _scan(technician, shipment, tube.barcode).outcome == ScanOutcome.EXPECTED
+    assert verify_chain().intact
+
+
+def test_an_undone_damaged_scan_clears_the_flags_it_raised(
+    technician, collector, dispatched_shipment
+):
+    shipment = dispatched_shipment(collector)
+    tube = shipment.items[0].sample
+    _scan(technician, shipment, tube.barcode, damaged=True, note="cracked cap")
+    _undo(technician, shipment, tube.barcode, reason="the damaged mark was for the next tube")
+    db.session.expire_all()
+    assert "damaged" not in tube.flag_kinds
+    cleared = [e for e in _events(tube, "flagged") if e.details.get("cleared")]
+    assert [e.details["flag"] for e in cleared] == ["damaged"]
+    assert cleared[0].reason == "scan undone: the damaged mark was for the next tube"
+    assert receiving.receipt_counts(shipment).damaged == 0
+
+
+def test_an_undone_stray_leaves_this_receipt_and_its_own_manifest_waits_again(
+    technician, collector, dispatched_shipment
+):
+    own = dispatched_shipment(collector)
+    other = dispatched_shipment(collector, participant_id="P223456789")
+    stray = own.items[0].sample
+    _scan(technician, other, stray.barcode)
+    undone = _undo(technician, other, stray.barcode, reason="it fell out of the other box")
+    db.session.expire_all()
+    assert stray.status == SampleStatus.IN_TRANSIT
+    assert "unexpected" not in stray.flag_kinds
+    assert undone.counts.unexpected == 0
+    assert stray.id not in [i.sample_id for i in other.items]
+    own_counts = receiving.receipt_counts(own)
+    assert (own_counts.elsewhere, own_counts.missing) == (0, 8)
+    assert receiving.arrived_elsewhere(own) == []
+    # Now scanned where it belongs, it is received there.
+    assert _scan(technician, own, stray.barcode).outcome == ScanOutcome.EXPECTED
+
+
+def test_an_undone_stray_whose_own_receipt_closed_meanwhile_is_missing_again(
+    technician, collector, dispatched_shipment
+):
+    own = dispatched_shipment(collector)
+    other = dispatched_shipment(collector, participant_id="P223456789")
+    stray = own.items[0].sample
+    _scan(technician, other, stray.barcode)
+    for item in own.items[1:]:
+        _scan(technician, own, item.sample.barcode)
+    _close(technician, own)
+    _undo(technician, other, stray.barcode)
+    db.session.expire_all()
+    assert stray.status == SampleStatus.MISSING
+    counts = receiving.receipt_counts(own)
+    assert (counts.missing, counts.elsewhere) == (1, 0)
+
+
+def test_an_undone_scan_of_a_cancelled_tube_leaves_it_cancelled_without_the_flag(
+    technician, collector, dispatched_shipment
+):
+    shipment = dispatched_shipment(collector)
+    tube = shipment.items[0].sample
+    with unit_of_work():
+        collections.cancel_collection(collector, tube.collection, "consent form incomplete")
+    _scan(technician, shipment, tube.barcode)
+    _undo(technician, shipment, tube.barcode)
+    db.session.expire_all()
+    assert tube.status == SampleStatus.CANCELLED
+    assert "received_after_cancel" not in tube.flag_kinds
+
+
+def test_a_scan_is_undone_only_while_nothing_else_happened_to_the_tube(
+    technician, collector, dispatched_shipment, boxes
+):
+    from biobank.services import storage
+
+    shipment = dispatched_shipment(collector)
+    tube = shipment.items[0].sample
+    _scan(technician, shipment, tube.barcode)
+    with unit_of_work():
+        storage.store_sample(technician, boxes[0], tube.barcode)
+    with pytest.raises(InvalidTransition, match=r"was stored by you .*only a scan that nothing"):
+        _undo(technician, shipment, tube.barcode)
+    db.session.expire_all()
+    assert tube.status == SampleStatus.STORED
+    assert _events(tube, "receipt_scan_undone") == []
+
+
+def test_undo_needs_a_reason_an_open_receipt_and_a_scan_to_undo(
+    technician, collector, dispatched_shipment
+):
+    shipment = dispatched_shipment(collector)
+    tube, unscanned = (item.sample for item in shipment.items[:2])
+    _scan(technician, shipment, tube.barcode)
+    with pytest.raises(ValidationFailed) as no_reason:
+        _undo(technician, shipment, tube.barcode, reason="  ")
+    assert "Say why the scan is undone" in no_reason.value.errors["reason"][0]
+    with pytest.raises(Conflict, match="was not scanned into"):
+        _undo(technician, shipment, unscanned.barcode)
+    with pytest.raises(Conflict, match="was not scanned into"):
+        _undo(technician, shipment, "JQCNWGC14D")  # valid, unknown: said the same way
+    with pytest.raises(Forbidden):
+        _undo(collector, shipment, tube.barcode)  # the sender does not receive
+    for item in shipment.items[1:]:
+        _scan(technician, shipment, item.sample.barcode)
+    _close(technician, shipment)
+    with pytest.raises(InvalidTransition, match="only while its receipt is open"):
+        _undo(technician, shipment, tube.barcode)
+    db.session.expire_all()
+    assert tube.status == SampleStatus.RECEIVED

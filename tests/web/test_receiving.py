@@ -304,3 +304,59 @@ def test_a_tube_received_in_another_shipment_is_named_on_its_own_receipt_and_the
     report = login(coordinator).get("/reports/discrepancies").get_data(as_text=True)
     row = report.split(own.manifest_number, 1)[1].split("</tr>", 1)[0]
     assert ids.display(stray.barcode) in row and other.manifest_number in row
+
+
+def correct(client, shipment: Shipment, action: str, **data):
+    token = csrf_token_from(client.get(f"/receiving/{shipment.id}").get_data(as_text=True))
+    return client.post(f"/receiving/{shipment.id}/{action}", data={"csrf_token": token, **data})
+
+
+def test_a_scan_made_in_error_is_undone_from_the_receiving_page(
+    technician, technician_client, on_the_way
+):
+    tube = on_the_way.items[0].sample
+    with unit_of_work():
+        receiving.receive_scan(technician, on_the_way, tube.barcode)
+    html = technician_client.get(f"/receiving/{on_the_way.id}").get_data(as_text=True)
+    assert set(form_posting_to(html, f"/receiving/{on_the_way.id}/undo")) == {
+        "csrf_token",
+        "barcode",
+        "reason",
+    }
+    assert f'formaction="/receiving/{on_the_way.id}/quarantine"' in html
+    # Typing a reason must not be pulled back to the scan field.
+    assert "data-keeps-focus" in html.split('id="correction"', 1)[1].split(">", 1)[0]
+    refused = correct(technician_client, on_the_way, "undo", barcode=tube.barcode, reason="")
+    assert refused.status_code == 422
+    page = refused.get_data(as_text=True)
+    assert "Say why the scan is undone" in error_beside(page, "correction-reason")
+    assert f'value="{tube.barcode}"' in page  # what was typed is kept
+    done = correct(technician_client, on_the_way, "undo", barcode=tube.barcode, reason="wrong box")
+    assert done.status_code == 302 and done.headers["Location"].endswith("#correction")
+    flashed = technician_client.get(done.headers["Location"]).get_data(as_text=True)
+    assert f"Scan of {ids.display(tube.barcode)} (1SST8) undone" in flashed
+    db.session.expire_all()
+    assert receiving.receipt_counts(on_the_way).received == 0
+    missing_list = flashed.split("data-missing-list", 1)[1].split("</ol>", 1)[0]
+    assert tube.barcode in missing_list
+
+
+def test_a_tube_is_quarantined_from_the_receiving_page(technician, technician_client, on_the_way):
+    tube = on_the_way.items[0].sample
+    with unit_of_work():
+        receiving.receive_scan(technician, on_the_way, tube.barcode, damaged=True)
+    done = correct(
+        technician_client, on_the_way, "quarantine", barcode=tube.barcode, reason="cracked cap"
+    )
+    assert done.status_code == 302
+    flashed = technician_client.get(done.headers["Location"]).get_data(as_text=True)
+    assert f"{ids.display(tube.barcode)} is quarantined: set it aside" in flashed
+    db.session.expire_all()
+    assert "quarantined" in db.session.get(type(tube), tube.id).flag_kinds
+    # An unscanned tube cannot be quarantined: it is not at the biobank yet.
+    other = on_the_way.items[1].sample
+    refused = correct(
+        technician_client, on_the_way, "quarantine", barcode=other.barcode, reason="x"
+    )
+    assert refused.status_code == 409
+    assert "only tubes at the biobank are quarantined" in refused.get_data(as_text=True)

@@ -270,3 +270,32 @@ def test_every_post_form_on_a_tube_page_carries_a_csrf_token(tech_client, stored
                 assert form["fields"].get("csrf_token"), form["action"]
                 checked += 1
     assert checked >= 14
+
+
+def test_quarantine_from_the_page_hides_the_actions_it_blocks_until_released(
+    tech_client, stored_sst
+):
+    refused = post_on_page(tech_client, stored_sst, "quarantine", reason=" ")
+    assert refused.status_code == 422
+    assert "Give a reason to quarantine a tube." in error_beside(
+        refused.get_data(as_text=True), "quarantine-reason"
+    )
+    held = post_on_page(tech_client, stored_sst, "quarantine", reason="freezer alarm overnight")
+    assert held.status_code == 302
+    assert FlagKind.QUARANTINED in {f.kind for f in fresh(stored_sst).flags}
+    html, _ = page_of(tech_client, stored_sst)
+    assert "Set aside: “freezer alarm overnight”" in html
+    assert f'action="/samples/{stored_sst.barcode}/release"' in html
+    for blocked in ("check-out", "aliquot", "quarantine"):
+        assert f'action="/samples/{stored_sst.barcode}/{blocked}"' not in html
+    # A page opened before the quarantine still posts: the service refuses, beside the form.
+    stale = post_on_page(tech_client, stored_sst, "check-out", reason="assay")
+    assert stale.status_code == 409
+    assert "release it from quarantine on its page before checking it out" in stale.get_data(
+        as_text=True
+    )
+    released = post_on_page(tech_client, stored_sst, "release", reason="probe was at -78 °C")
+    assert released.status_code == 302
+    html, _ = page_of(tech_client, stored_sst)
+    assert f'action="/samples/{stored_sst.barcode}/check-out"' in html
+    assert "“probe was at -78 °C”" in html
