@@ -24,6 +24,14 @@ from labels.pdfwriter import pdf_number as _num
 from labels.spec import LabelSpec
 from labels.stocks import DEFAULT_STOCK, POINTS_PER_INCH, LabelStock, resolve_stock
 
+# Every bar (and DataMatrix run) is drawn this fraction of a dot inside its true edges.
+# Renderers that fill whole pixels without anti-aliasing (poppler's ``pdftoppm -aa no``, many
+# printer RIPs) also fill a pixel a bar's edge only touches, so a bar ending exactly on a
+# pixel edge grows by a pixel and the space after it shrinks by one: roll labels decoded 333
+# times in 400 that way at 300 dpi. A two-hundredth of a dot is too little for an
+# anti-aliasing renderer to show (half a percent of one edge pixel's grey).
+BAR_INSET_DOTS = 0.005
+
 
 class _Painter(ABC):
     """PDF operators for one stock's labels, given the label's bottom-left in page points."""
@@ -53,6 +61,7 @@ class _Code128Painter(_Painter):
         super().__init__(stock)
         self.layout = code128_layout(stock)
         self.module_pt = self.layout.module_dots * self.points_per_dot
+        self.inset_pt = BAR_INSET_DOTS * self.points_per_dot
         self.bar_height = _num(self.layout.bar_height_dots * self.points_per_dot)
         # (symbol index, symbol value) -> "x 0 w h re" operators for that symbol's bars,
         # relative to the barcode's bottom-left corner. Bounded: 107 values x ~14 slots.
@@ -63,8 +72,9 @@ class _Code128Painter(_Painter):
         operators = self._bar_operators.get(key)
         if operators is None:
             offset = index * code128.MODULES_PER_SYMBOL
+            module, inset = self.module_pt, self.inset_pt
             operators = "".join(
-                f"{_num((offset + x) * self.module_pt)} 0 {_num(w * self.module_pt)} "
+                f"{_num((offset + x) * module + inset)} 0 {_num(w * module - 2 * inset)} "
                 f"{self.bar_height} re\n"
                 for x, w in code128.SYMBOL_BARS[value]
             )
@@ -113,12 +123,13 @@ class _DataMatrixPainter(_Painter):
         left_dots = (self.stock.label_width_dots - width_dots) // 2
         top_dots = layout.box_top_dots + (layout.box_side_dots - height_dots) // 2
         module_pt = module_dots * ppd
+        inset = BAR_INSET_DOTS * ppd
         # Rows run top-down in the matrix and bottom-up in PDF space.
         origin_x = left_pt + left_dots * ppd
         origin_y = bottom_pt + (self.height_dots - top_dots) * ppd
         runs = "".join(
-            f"{_num(column * module_pt)} {_num(-(row + 1) * module_pt)} "
-            f"{_num(length * module_pt)} {_num(module_pt)} re\n"
+            f"{_num(column * module_pt + inset)} {_num(-(row + 1) * module_pt + inset)} "
+            f"{_num(length * module_pt - 2 * inset)} {_num(module_pt - 2 * inset)} re\n"
             for row, column, length in matrix.dark_runs
         )
         return "".join(
