@@ -599,6 +599,20 @@ def undo_scan(actor: User, shipment: Shipment, text: str, reason: str | None) ->
             "receipt is open. Quarantine or flag the tube from its page instead.",
             shipment_status=str(shipment.status),
         )
+    # A tube that arrived here unexpected made other manifests stop waiting for it: those
+    # shipments are locked before the tube (shipments before tubes, as every writer locks),
+    # so none of them closes its receipt while its item is put back.
+    for other_id in db.session.scalars(
+        sa.select(ShipmentItem.shipment_id)
+        .join(Sample, Sample.id == ShipmentItem.sample_id)
+        .where(
+            Sample.barcode == barcode,
+            ShipmentItem.shipment_id != shipment.id,
+            ShipmentItem.outcome == ItemOutcome.ARRIVED_ELSEWHERE,
+        )
+        .order_by(ShipmentItem.shipment_id)
+    ):
+        lock_shipment(db.session.get(Shipment, other_id), with_items=False)
     sample = lock_sample(barcode, position=False)
     item = (
         db.session.scalar(
@@ -655,6 +669,7 @@ def undo_scan(actor: User, shipment: Shipment, text: str, reason: str | None) ->
             )
             .options(lazyload(ShipmentItem.sample))
             .order_by(ShipmentItem.id)
+            .execution_options(populate_existing=True)
         ):
             custody_site_id = destination
             if other_status in CLOSED:

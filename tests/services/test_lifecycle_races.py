@@ -16,7 +16,7 @@ import pytest
 import sqlalchemy as sa
 
 from biobank.db import unit_of_work, utcnow
-from biobank.errors import ChangedMeanwhile, InvalidTransition, ValidationFailed
+from biobank.errors import ChangedMeanwhile, Conflict, InvalidTransition, ValidationFailed
 from biobank.extensions import db
 from biobank.models import (
     Collection,
@@ -516,3 +516,97 @@ def test_a_box_deactivated_while_tubes_are_stored_in_it_never_holds_them(
     else:
         deactivation = next(r for r in results if r.index == 0)
         assert "still holds" in deactivation.detail
+
+
+# --- undoing a receiving scan, quarantine ----------------------------------------------------
+
+
+def test_sixteen_undos_of_one_scan_undo_it_once(app, technician, in_transit):
+    tube = in_transit.items[0].sample
+    with unit_of_work():
+        receiving.receive_scan(technician, in_transit, tube.barcode)
+    results = race(
+        app,
+        N,
+        _on_shipment(
+            technician.id,
+            in_transit.id,
+            lambda a, s: receiving.undo_scan(a, s, tube.barcode, "wrong box").status,
+        ),
+    )
+    one_winner(results, r"was not scanned into .*: there is no scan of it to undo here", Conflict)
+    assert count_events("receipt_scan_undone", sample=tube.id) == 1
+    assert fresh_sample(tube.barcode).status == SampleStatus.IN_TRANSIT
+    assert verify_chain().intact
+
+
+def test_an_undo_racing_a_store_leaves_the_tube_either_stored_or_in_transit(
+    app, technician, boxes, in_transit
+):
+    tube = in_transit.items[0].sample
+    with unit_of_work():
+        receiving.receive_scan(technician, in_transit, tube.barcode)
+    box_id, shipment_id, barcode = boxes[0].id, in_transit.id, tube.barcode
+
+    def act(index: int) -> str:
+        actor = db.session.get(User, technician.id)
+        if index % 2:
+            storage.store_sample(actor, db.session.get(Container, box_id), barcode)
+            return "stored"
+        receiving.undo_scan(actor, shipping.get_shipment(actor, shipment_id), barcode, "wrong")
+        return "undone"
+
+    results = race(app, N, act)
+    assert not others(results), results
+    [won] = winners(results)
+    after = fresh_sample(barcode)
+    if won.value == "stored":
+        assert after.status == SampleStatus.STORED and after.position is not None
+        assert count_events("receipt_scan_undone", sample=tube.id) == 0
+    else:
+        assert after.status == SampleStatus.IN_TRANSIT and after.position is None
+        assert count_events("stored", sample=tube.id) == 0
+
+
+def test_an_undone_stray_racing_the_close_of_its_own_shipment_is_never_left_waiting(
+    app, technician, collector, dispatched_shipment
+):
+    own = dispatched_shipment(collector)
+    other = dispatched_shipment(collector, participant_id="P223456789")
+    stray = own.items[0].sample
+    with unit_of_work():
+        receiving.receive_scan(technician, other, stray.barcode)
+        for item in own.items[1:]:
+            receiving.receive_scan(technician, own, item.sample.barcode)
+    own_id, other_id, barcode = own.id, other.id, stray.barcode
+
+    def act(index: int) -> str:
+        actor = db.session.get(User, technician.id)
+        if index == 0:
+            shipment = shipping.get_shipment(actor, other_id, lock=True, with_items=False)
+            receiving.undo_scan(actor, shipment, barcode, "it fell out of the other box")
+            return "undone"
+        shipment = shipping.get_shipment(actor, own_id, lock=True)
+        receiving.close_receipt(actor, shipment, condition="good", signature_password=PASSWORD)
+        return "closed"
+
+    results = race(app, 2, act)
+    assert not others(results) and len(winners(results)) == 2, results
+    db.session.rollback()
+    item = db.session.scalar(
+        sa.select(ShipmentItem).where(
+            ShipmentItem.shipment_id == own_id, ShipmentItem.sample_id == stray.id
+        )
+    )
+    # Whichever went first, the closed receipt calls the tube missing: never still waiting.
+    assert item.outcome == "missing"
+    assert fresh_sample(barcode).status == SampleStatus.MISSING
+
+
+def test_sixteen_quarantines_of_one_tube_hold_it_once(app, technician, sst):
+    barcode = sst.barcode
+    results = race(
+        app, N, as_user(technician.id, lambda u: lifecycle.quarantine(u, barcode, "alarm"))
+    )
+    one_winner(results, rf"is quarantined already \(alarm\), {BY_YOU}", Conflict)
+    assert count_events("flagged", sample=sst.id) == 1
