@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
 from typing import Any
@@ -50,6 +51,53 @@ def normalise_database_url(url: str) -> str:
         if url.startswith(prefix):
             return "postgresql+psycopg://" + url[len(prefix) :]
     return url
+
+
+# Label printers live on the site's own network: these are the only addresses the server will
+# connect to for a print job (a printer's host is checked against them when it is registered
+# and again, after the name is looked up, each time a job is sent).
+DEFAULT_PRINTER_NETWORKS = "10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,fc00::/7"
+# Raw (JetDirect) printing: 9100, and 9101-9109 for the further ports of a print server.
+DEFAULT_PRINTER_PORTS = "9100-9109"
+
+PrinterNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def parse_printer_networks(raw: str, name: str = "BIOBANK_PRINTER_NETWORKS") -> tuple:
+    """Comma-separated networks (``10.0.0.0/8``, ``192.168.4.20/32``, ``fc00::/7``)."""
+    networks: list[PrinterNetwork] = []
+    for part in (piece.strip() for piece in raw.split(",")):
+        if not part:
+            continue
+        try:
+            network = ipaddress.ip_network(part, strict=False)
+        except ValueError:
+            raise ConfigError(
+                f"{name}: {part!r} is not a network; write e.g. 10.20.0.0/16 or 192.168.4.20/32"
+            ) from None
+        if network.network_address.is_unspecified and network.prefixlen == 0:
+            raise ConfigError(
+                f"{name}: {part} is every address; name the printers' own networks instead"
+            )
+        networks.append(network)
+    return tuple(networks)
+
+
+def parse_printer_ports(raw: str, name: str = "BIOBANK_PRINTER_PORTS") -> tuple:
+    """Comma-separated ports and ranges (``9100-9109,6101``), as (first, last) pairs."""
+    ranges: list[tuple[int, int]] = []
+    for part in (piece.strip() for piece in raw.split(",")):
+        if not part:
+            continue
+        first, _, last = part.partition("-")
+        try:
+            low, high = int(first), int(last or first)
+        except ValueError:
+            raise ConfigError(f"{name}: {part!r} is not a port or a range like 9100-9109") from None
+        if not 1 <= low <= high <= 65535:
+            raise ConfigError(f"{name}: {part!r} is not within 1-65535, low to high")
+        ranges.append((low, high))
+    return tuple(ranges)
 
 
 def load_config(instance_path: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -120,6 +168,15 @@ def load_config(instance_path: str, overrides: dict[str, Any] | None = None) -> 
         "BIOBANK_SEQUENCER_INTERVAL": _float_env("BIOBANK_SEQUENCER_INTERVAL", 1.0),
         "BIOBANK_CHECKPOINT_DIR": os.environ.get("BIOBANK_CHECKPOINT_DIR", ""),
         "BIOBANK_CHECKPOINT_INTERVAL": _float_env("BIOBANK_CHECKPOINT_INTERVAL", 300.0),
+        # Label printers (ZPL over raw TCP): where they may be, on which ports, and how long
+        # the server waits for one to answer or take the labels before the job fails.
+        "BIOBANK_PRINTER_NETWORKS": parse_printer_networks(
+            os.environ.get("BIOBANK_PRINTER_NETWORKS", DEFAULT_PRINTER_NETWORKS)
+        ),
+        "BIOBANK_PRINTER_PORTS": parse_printer_ports(
+            os.environ.get("BIOBANK_PRINTER_PORTS", DEFAULT_PRINTER_PORTS)
+        ),
+        "BIOBANK_PRINTER_TIMEOUT": _float_env("BIOBANK_PRINTER_TIMEOUT", 5.0),
         # flask-smorest: the OpenAPI document lives under the API prefix; the docs page is ours.
         "API_TITLE": "Biobank sample tracking API",
         "API_VERSION": "v1",
@@ -144,6 +201,12 @@ def load_config(instance_path: str, overrides: dict[str, Any] | None = None) -> 
         )
         options.setdefault("max_overflow", _int_env("BIOBANK_DATABASE_MAX_OVERFLOW", 4))
         config["SQLALCHEMY_ENGINE_OPTIONS"] = {**options, "connect_args": connect_args}
+    if not 0 < config["BIOBANK_PRINTER_TIMEOUT"] <= 30:
+        # A print job holds a request thread while it waits for the printer.
+        raise ConfigError(
+            "BIOBANK_PRINTER_TIMEOUT must be more than 0 and at most 30 seconds, got "
+            f"{config['BIOBANK_PRINTER_TIMEOUT']}"
+        )
     if config["BIOBANK_ENV"] == "production" and config["SECRET_KEY"] == DEVELOPMENT_SECRET:
         raise ConfigError(
             "BIOBANK_SECRET_KEY is not set: production refuses to start with the development "

@@ -127,6 +127,16 @@ class ServiceUnavailable(DomainError):
     slug = "service-unavailable"
 
 
+class PrinterUnavailable(DomainError):
+    """A label printer did not take a print job (switched off, unreachable, refusing, or
+    stopping midway): nothing was recorded as printed, and the failed job is kept with its
+    reason. 502: the server reached out to the printer for the caller, and it failed."""
+
+    status = 502
+    title = "The printer did not take the labels"
+    slug = "printer-unavailable"
+
+
 def wants_json() -> bool:
     """API paths always answer JSON; elsewhere, callers that prefer JSON over HTML get it."""
     if request.path.startswith("/api/"):

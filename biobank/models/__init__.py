@@ -17,6 +17,13 @@ from biobank.models.collections import (
 from biobank.models.events import CustodyTreeHead, CustodyTreeNode, Event, EventType
 from biobank.models.idempotency import IdempotencyKey
 from biobank.models.participants import Participant
+from biobank.models.printers import (
+    PRINTER_DPIS,
+    Printer,
+    PrinterJob,
+    PrintJobKind,
+    PrintJobStatus,
+)
 from biobank.models.samples import Centrifuge, FlagKind, Sample, SampleFlag, SampleStatus
 from biobank.models.shipments import (
     ItemOutcome,
@@ -45,6 +52,7 @@ from biobank.models.users import (
 )
 
 __all__ = [
+    "PRINTER_DPIS",
     "ApiToken",
     "AuthFailure",
     "AuthFailureReason",
@@ -70,6 +78,10 @@ __all__ = [
     "PackageCondition",
     "Participant",
     "PasswordThrottle",
+    "PrintJobKind",
+    "PrintJobStatus",
+    "Printer",
+    "PrinterJob",
     "Role",
     "Sample",
     "SampleFlag",

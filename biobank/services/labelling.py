@@ -83,6 +83,45 @@ def print_labels(
 
     A reprint needs a reason: a second label for a tube is how tubes get swapped.
     """
+    prepared = prepare_print(
+        actor, samples, fmt=fmt, stock=stock, start_position=start_position, reason=reason
+    )
+    record_label_prints(actor, samples, prepared, collection=collection)
+    return PrintJob(
+        content=prepared.content,
+        media_type=MEDIA_TYPES[fmt],
+        filename=f"{name}.{fmt}",
+        labels=prepared.labels,
+    )
+
+
+@dataclass(frozen=True)
+class PreparedPrint:
+    """Labels rendered and checked, not yet recorded: what ``record_label_prints`` records
+    once they are printed (at once for a download; once a printer took them for a printer)."""
+
+    stock: labels.LabelStock
+    fmt: LabelFormat
+    specs: list[labels.LabelSpec]
+    content: bytes
+    reason: str | None
+    printed_before: frozenset[int]
+
+    @property
+    def labels(self) -> int:
+        return sum(spec.copies for spec in self.specs)
+
+
+def prepare_print(
+    actor: User,
+    samples: Sequence[Sample],
+    *,
+    fmt: LabelFormat,
+    stock: str | None,
+    start_position: int = 1,
+    reason: str | None = None,
+) -> PreparedPrint:
+    """The labels rendered, the reason checked (a reprint needs one), nothing recorded."""
     label_stock, specs, content = _rendered(actor, samples, fmt, stock, start_position)
     reason = check_free_text(reason, "reason")
     printed_before = already_had(samples, EventType.LABELLED)
@@ -92,24 +131,32 @@ def print_labels(
             f"Labels for {len(printed_before)} of these tubes were printed before: a reprint "
             "needs a reason (e.g. 'label smudged').",
         )
-    details = {"stock": label_stock.code, "format": fmt}
-    for sample, spec in zip(samples, specs, strict=True):
-        reprint = sample.id in printed_before
+    return PreparedPrint(label_stock, fmt, specs, content, reason, frozenset(printed_before))
+
+
+def record_label_prints(
+    actor: User,
+    samples: Sequence[Sample],
+    prepared: PreparedPrint,
+    *,
+    collection: Collection | None = None,
+    details: dict[str, object] | None = None,
+) -> None:
+    """One ``labelled`` event per tube printed for the first time, ``label_reprinted`` (with
+    the reason) per tube printed before: the one way every print is recorded. ``details``
+    adds to what each event says (a printer job names itself)."""
+    shared = {"stock": prepared.stock.code, "format": prepared.fmt, **(details or {})}
+    for sample, spec in zip(samples, prepared.specs, strict=True):
+        reprint = sample.id in prepared.printed_before
         record_event(
             EventType.LABEL_REPRINTED if reprint else EventType.LABELLED,
             actor=actor,
             sample=sample,
             collection=collection or sample.collection,
-            reason=reason if reprint else None,
-            details={**details, "copies": spec.copies},
+            reason=prepared.reason if reprint else None,
+            details={**shared, "copies": spec.copies},
         )
     db.session.flush()
-    return PrintJob(
-        content=content,
-        media_type=MEDIA_TYPES[fmt],
-        filename=f"{name}.{fmt}",
-        labels=sum(spec.copies for spec in specs),
-    )
 
 
 def _rendered(
@@ -184,11 +231,7 @@ def collection_labels(
 ) -> PrintJob:
     """Labels for a collection's tubes (all, or the ones named); ``preview`` renders them
     without recording a print (and without asking a reprint's reason)."""
-    samples = (
-        [collections.collection_sample(collection, barcode) for barcode in barcodes]
-        if barcodes
-        else list(collection.samples)
-    )
+    samples = collection_samples(collection, barcodes)
     # A single tube's reprint is named for the tube, not mistaken for the whole set.
     name = (
         f"tube-{samples[0].barcode}-label"
@@ -196,6 +239,13 @@ def collection_labels(
         else f"collection-{collection.id}-labels"
     )
     return _print_or_preview(actor, samples, name, preview, collection=collection, **options)
+
+
+def collection_samples(collection: Collection, barcodes: Sequence[str] = ()) -> list[Sample]:
+    """A collection's tubes to print: all of them, or the ones named (in the order named)."""
+    if barcodes:
+        return [collections.collection_sample(collection, barcode) for barcode in barcodes]
+    return list(collection.samples)
 
 
 # --- pre-labelled kits -----------------------------------------------------------------------

@@ -18,6 +18,7 @@ from biobank.models import (
     Collection,
     Container,
     LabelBatch,
+    Printer,
     Role,
     Sample,
     Shipment,
@@ -35,6 +36,7 @@ class Action(StrEnum):
     COLLECT = "record collections"
     PRINT_LABELS = "print labels"
     PRINT_LABEL_BATCHES = "print label batches"
+    MANAGE_PRINTERS = "register label printers"
     PACK = "pack and dispatch shipments"
     PRINT_MANIFESTS = "print manifests"
     RECEIVE = "receive shipments"
@@ -55,6 +57,7 @@ PERMISSIONS: dict[Action, frozenset[Role]] = {
     Action.COLLECT: frozenset({Role.COLLECTOR}),
     Action.PRINT_LABELS: frozenset({Role.COLLECTOR, Role.COORDINATOR, Role.TECHNICIAN}),
     Action.PRINT_LABEL_BATCHES: frozenset({Role.COORDINATOR}),
+    Action.MANAGE_PRINTERS: frozenset({Role.ADMIN}),
     Action.PACK: frozenset({Role.COLLECTOR}),
     Action.PRINT_MANIFESTS: frozenset({Role.COLLECTOR, Role.COORDINATOR, Role.TECHNICIAN}),
     Action.RECEIVE: frozenset({Role.TECHNICIAN}),
@@ -122,6 +125,20 @@ def scope_containers(stmt: sa.Select[Any], user: User) -> sa.Select[Any]:
     if sees_all_sites(user):
         return stmt
     return stmt.where(Container.site_id == user.site_id)
+
+
+def scope_printers(stmt: sa.Select[Any], user: User) -> sa.Select[Any]:
+    """A label printer is its site's own equipment: everyone sees (and prints to) their own
+    site's, coordinators included; only admins, who register them, see every site's."""
+    if user.role == Role.ADMIN:
+        return stmt
+    return stmt.where(Printer.site_id == user.site_id)
+
+
+def ensure_printer_visible(user: User, printer: Printer | None) -> Printer:
+    if printer is None or (user.role != Role.ADMIN and printer.site_id != user.site_id):
+        raise NotFound("No printer with that identifier is at your site.")
+    return printer
 
 
 # --- single records ---------------------------------------------------------------------------
