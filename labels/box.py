@@ -176,7 +176,7 @@ def render_box_labels(specs: Sequence[BoxLabelSpec]) -> bytes:
         raise LabelError("No box labels to print.")
     width, height = BOX_LABEL_SIZE
     buffer = BytesIO()
-    canvas = Canvas(buffer, pagesize=BOX_LABEL_SIZE, pageCompression=1)
+    canvas = Canvas(buffer, pagesize=BOX_LABEL_SIZE, pageCompression=1, invariant=True)
     canvas.setTitle("Box labels")
     code_bottom = _MARGIN
     bar_bottom = code_bottom + _CODE_SIZE + _GAP

@@ -38,11 +38,15 @@ class TextSlot:
     align: Align
 
     def fitted_size_pt(self, text: str, points_per_dot: float) -> float:
+        return self.fit(text, points_per_dot)[0]
+
+    def fit(self, text: str, points_per_dot: float) -> tuple[float, float]:
+        """(font size, text width) in points, measuring the text once."""
         available = (self.right_dots - self.left_dots) * points_per_dot
         natural = stringWidth(text, self.font, self.size_pt)
         if natural <= available:
-            return self.size_pt
-        return self.size_pt * available / natural
+            return self.size_pt, natural
+        return self.size_pt * available / natural, available
 
 
 @dataclass(frozen=True, slots=True)

@@ -687,6 +687,7 @@ def render_manifest(spec: ManifestSpec) -> bytes:
         creator="biobank labels",
         author="",
         invariant=True,
+        pageCompression=1,  # Flate, whatever reportlab's process-wide default says
     )
     header = partial(_header, spec)
     document.build(

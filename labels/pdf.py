@@ -13,8 +13,6 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
 from functools import lru_cache
 
-from reportlab.pdfbase.pdfmetrics import stringWidth
-
 from labels import code128
 from labels.datamatrix import datamatrix
 from labels.errors import LabelError
@@ -31,6 +29,7 @@ from labels.stocks import DEFAULT_STOCK, POINTS_PER_INCH, LabelStock, resolve_st
 # times in 400 that way at 300 dpi. A two-hundredth of a dot is too little for an
 # anti-aliasing renderer to show (half a percent of one edge pixel's grey).
 BAR_INSET_DOTS = 0.005
+_REPEATED_TEXT_CACHE_SIZE = 4096
 
 
 class _Painter(ABC):
@@ -40,16 +39,28 @@ class _Painter(ABC):
         self.stock = stock
         self.points_per_dot = stock.points_per_dot
         self.height_dots = stock.label_height_dots
+        # (slot, text, left, bottom) -> text operators, for the fields that repeat from label
+        # to label (tube code, date). Emptied when full, so it stays small on any job.
+        self._repeated_text: dict[tuple[TextSlot, str, float, float], str] = {}
 
     @abstractmethod
     def paint(self, spec: LabelSpec, left_pt: float, bottom_pt: float) -> str: ...
 
+    def _repeated(self, slot: TextSlot, text: str, left_pt: float, bottom_pt: float) -> str:
+        key = (slot, text, left_pt, bottom_pt)
+        operators = self._repeated_text.get(key)
+        if operators is None:
+            if len(self._repeated_text) >= _REPEATED_TEXT_CACHE_SIZE:
+                self._repeated_text.clear()
+            operators = self._repeated_text[key] = self._text(slot, text, left_pt, bottom_pt)
+        return operators
+
     def _text(self, slot: TextSlot, text: str, left_pt: float, bottom_pt: float) -> str:
         ppd = self.points_per_dot
-        size = slot.fitted_size_pt(text, ppd)
+        size, width = slot.fit(text, ppd)
         x = left_pt + slot.left_dots * ppd
         if slot.align != "left":
-            slack = (slot.right_dots - slot.left_dots) * ppd - stringWidth(text, slot.font, size)
+            slack = (slot.right_dots - slot.left_dots) * ppd - width
             x += slack / 2 if slot.align == "center" else slack
         y = bottom_pt + (self.height_dots - slot.baseline_dots) * ppd
         font = FONT_RESOURCES[slot.font]
@@ -96,10 +107,10 @@ class _Code128Painter(_Painter):
             # All bars as one filled path, translated into place (q/Q restores the matrix).
             f"q 1 0 0 1 {_num(bar_left)} {_num(bar_bottom)} cm\n{bars}f Q\n",
             self._text(layout.id_slot, spec.display_id, left_pt, bottom_pt),
-            self._text(layout.tube_slot, spec.tube_code, left_pt, bottom_pt),
+            self._repeated(layout.tube_slot, spec.tube_code, left_pt, bottom_pt),
         ]
         if self.stock.prints_date:
-            parts.append(self._text(layout.date_slot, spec.display_date, left_pt, bottom_pt))
+            parts.append(self._repeated(layout.date_slot, spec.display_date, left_pt, bottom_pt))
         return "".join(parts)
 
 
@@ -136,7 +147,7 @@ class _DataMatrixPainter(_Painter):
             [
                 f"q 1 0 0 1 {_num(origin_x)} {_num(origin_y)} cm\n{runs}f Q\n",
                 self._text(layout.id_slot, spec.display_id, left_pt, bottom_pt),
-                self._text(layout.tube_slot, spec.tube_code, left_pt, bottom_pt),
+                self._repeated(layout.tube_slot, spec.tube_code, left_pt, bottom_pt),
             ]
         )
 

@@ -55,6 +55,8 @@ def render_report(doc: ReportDoc) -> bytes:
         rightMargin=0.5 * inch,
         topMargin=0.5 * inch,
         bottomMargin=0.6 * inch,
+        invariant=True,  # the same rows make the same bytes
+        pageCompression=1,  # Flate, whatever reportlab's process-wide default says
     )
     table_rows = [[_cell(heading, head) for heading in doc.columns]]
     table_rows += [[_cell(v, small) for v in row] for row in doc.rows]

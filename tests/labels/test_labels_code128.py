@@ -1,4 +1,7 @@
 import random
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import zxingcpp
@@ -9,6 +12,8 @@ from PIL import Image
 from reportlab.graphics.barcode import code128 as reportlab_code128
 
 from labels import SAMPLE_ID_ALPHABET, code128
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _module_string(values) -> str:
@@ -51,6 +56,24 @@ def test_all_digit_id_is_packed_in_subset_c():
     values = code128.encode("0123456789")
     assert values[0] == code128.START_C
     assert len(values) == 1 + 5 + 2  # start, five digit pairs, check, stop
+
+
+@pytest.mark.parametrize(
+    ("text", "values"),
+    [
+        ("01", (105, 1)),  # two digits alone: one subset C pair
+        ("012", (104, 16, 17, 18)),  # a tie stays in subset B
+        ("A012B", (104, 33, 16, 17, 18, 34)),
+        ("A0123", (104, 33, 99, 1, 23)),  # four digits at the end
+        ("0123AB", (105, 1, 23, 100, 33, 34)),  # four digits at the start
+        ("A0123B", (104, 33, 16, 17, 18, 19, 34)),  # four in the middle: a tie
+        ("AB123456CD", (104, 33, 34, 99, 12, 34, 56, 100, 35, 36)),  # six in the middle
+    ],
+)
+def test_subset_c_is_used_exactly_where_it_shortens_the_symbol(text, values):
+    encoded = code128.encode(text)
+    assert encoded[:-2] == values
+    assert _decoded(encoded) == [text]
 
 
 def test_checksum_worked_by_hand():
@@ -112,3 +135,21 @@ def test_bars_span_exactly_the_symbol_width():
 def test_non_ascii_is_refused():
     with pytest.raises(ValueError, match="cannot encode"):
         code128.encode("é")
+
+
+def test_code_set_is_python_barcodes_own():
+    from barcode.charsets import code128 as python_barcode
+
+    ours = code128._code_set
+    assert ours is python_barcode or ours.__file__ == python_barcode.__file__
+    for table in ("CODES", "STOP", "A", "B", "C", "START_CODES", "TO"):
+        assert getattr(ours, table) == getattr(python_barcode, table), table
+
+
+def test_printing_labels_does_not_load_python_barcodes_writers():
+    # Their import pulls in Pillow's FreeType binding: 2.2 MB in every label process.
+    script = "import sys, labels; print(sorted(m for m in sys.modules if m.startswith('barcode')))"
+    loaded = subprocess.run(
+        [sys.executable, "-c", script], check=True, capture_output=True, text=True, cwd=ROOT
+    ).stdout
+    assert loaded.strip() == "[]"

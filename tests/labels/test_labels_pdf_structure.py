@@ -6,6 +6,7 @@ notice a wrong offset or stream length; a stricter reader (or printer RIP) would
 
 import datetime
 import re
+import zlib
 
 import pytest
 
@@ -35,9 +36,22 @@ def test_xref_offsets_and_stream_lengths_are_exact(code):
         offset = int(entry[:10])
         assert pdf[offset:].startswith(f"{number} 0 obj\n".encode()), number
     assert f"/Size {size} ".encode() in pdf
-    for match in re.finditer(rb"<< /Length (\d+) >>\nstream\n", pdf):
+    streams = list(re.finditer(rb"<< /Length (\d+) /Filter /FlateDecode >>\nstream\n", pdf))
+    assert len(streams) == len(re.findall(rb"/Type /Page ", pdf)) > 0  # one per page
+    for match in streams:
         end = match.end() + int(match.group(1))
         assert pdf[end:].startswith(b"\nendstream\nendobj\n")
+        inflater = zlib.decompressobj()
+        assert inflater.decompress(pdf[match.end() : end]).endswith(b"ET\n")
+        assert inflater.eof and not inflater.unused_data
+
+
+def _contents(pdf: bytes) -> bytes:
+    """Every page's content stream, inflated, one after another."""
+    streams = re.finditer(rb"<< /Length (\d+) /Filter /FlateDecode >>\nstream\n", pdf)
+    return b"".join(
+        zlib.decompress(pdf[match.end() : match.end() + int(match.group(1))]) for match in streams
+    )
 
 
 def test_page_count_in_the_page_tree():
@@ -48,4 +62,6 @@ def test_page_count_in_the_page_tree():
 
 def test_text_operands_are_escaped():
     assert pdf_string("A\\B (x)") == "(A\\\\B \\(x\\))"
-    assert b"(\\(1SST8\\)) Tj" in render_pdf(SPECS)
+    contents = _contents(render_pdf(SPECS))
+    assert contents.count(b"(\\(1SST8\\)) Tj") == 2
+    assert contents.count(b"(A\\\\B) Tj") == 1
