@@ -191,6 +191,8 @@ _DESCRIPTIONS = {
     422: "Some fields are not valid; `errors` names them.",
     429: "Too many attempts (sign-in, or wrong signature passwords); retry after the "
     "Retry-After seconds. An admin can unlock a signature lock sooner.",
+    502: "The label printer did not take the job (off, refusing, or stopped midway): nothing "
+    "was recorded as printed; `print_job` names the failed job.",
     503: "The service cannot answer now; `detail` says what the operator must set up.",
 }
 
