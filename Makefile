@@ -42,9 +42,10 @@ bench: install  ## benchmarks; figures into bench/RESULTS.md
 bench-scale: install  ## 1M and 10M tubes on PostgreSQL; figures into bench/RESULTS.md
 	$(BIN)/python -m bench scale10m
 
-lint: install
+lint: install  ## ruff and mypy, as CI runs them
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 format: install
 	$(BIN)/ruff format .

@@ -100,6 +100,12 @@ class Restored:
     replaced: str | None = None  # PostgreSQL: the name the old live database is kept under
 
 
+def _sqlite_file(url: sa.URL) -> str:
+    if not url.database:
+        raise BackupFailed("The database URL names no SQLite file.")
+    return url.database
+
+
 def owner_url() -> sa.URL:
     """The database as its owner reaches it (migrations, backups, restores, grants):
     ``BIOBANK_MIGRATION_DATABASE_URL`` when the app itself runs as a lesser role."""
@@ -151,7 +157,7 @@ def backup(target: Path) -> Result:
     target.parent.mkdir(parents=True, exist_ok=True)
     url = owner_url()
     if url.get_backend_name() == "sqlite":
-        source = sqlite3.connect(url.database)
+        source = sqlite3.connect(_sqlite_file(url))
         copy = sqlite3.connect(target)
         try:
             source.backup(copy)
@@ -184,7 +190,10 @@ def head_revision() -> str:
 
     migrate = current_app.extensions["migrate"]
     config = migrate.migrate.get_config(migrate.directory)
-    return ScriptDirectory.from_config(config).get_current_head()
+    head = ScriptDirectory.from_config(config).get_current_head()
+    if head is None:
+        raise BackupFailed("The migrations have no head revision: this checkout is broken.")
+    return head
 
 
 def restore(
@@ -381,7 +390,7 @@ def _sqlite_files(path: Path) -> list[Path]:
 def _restore_sqlite(
     source: Path, url: sa.URL, checkpoint: str | None, verifier: Verifier | None
 ) -> Restored:
-    live = Path(url.database).resolve()
+    live = Path(_sqlite_file(url)).resolve()
     descriptor, name = tempfile.mkstemp(prefix=f".{live.name}.restore-", dir=live.parent)
     os.close(descriptor)
     staging = Path(name)

@@ -13,11 +13,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import sqlalchemy as sa
 from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, registry
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, registry, scoped_session
 from sqlalchemy.orm.util import identity_key
 
 NAMING_CONVENTION = {
@@ -31,6 +31,18 @@ NAMING_CONVENTION = {
 
 _SIDE_ENGINES: dict[tuple[int, str], sa.Engine] = {}
 _SIDE_ENGINES_LOCK = threading.Lock()
+
+
+def rows_affected(result: sa.Result[Any]) -> int:
+    """How many rows an INSERT, UPDATE or DELETE touched (its cursor's rowcount)."""
+    return cast("sa.CursorResult[Any]", result).rowcount or 0
+
+
+def bound_engine(session: Any) -> sa.Engine:
+    """The engine a session (or ``db.session``) runs on, even when it is bound to a
+    connection."""
+    bind = session.get_bind()
+    return bind if isinstance(bind, sa.Engine) else bind.engine
 
 
 def side_engine(engine: sa.Engine) -> sa.Engine:
@@ -154,6 +166,18 @@ class Base(DeclarativeBase):
         metadata=sa.MetaData(naming_convention=NAMING_CONVENTION),
         type_annotation_map={datetime: UTCDateTime()},
     )
+
+
+# A session, or flask-sqlalchemy's request-scoped proxy for one (``db.session``): code that
+# runs in a request and in the sequencer's own session takes either.
+AnySession = Session | scoped_session[Any]
+
+
+def table_of(model: type[Base]) -> sa.Table:
+    """A model's table, typed as the Table it is (Core INSERT/UPDATE/DELETE take a Table)."""
+    table = model.__table__
+    assert isinstance(table, sa.Table)
+    return table
 
 
 class TimestampMixin:

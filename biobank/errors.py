@@ -11,7 +11,7 @@ import traceback
 from collections.abc import Mapping
 from typing import Any
 
-from flask import Flask, g, jsonify, render_template, request
+from flask import Flask, g, jsonify, make_response, render_template, request
 from sqlalchemy.exc import DBAPIError, OperationalError
 from werkzeug.exceptions import HTTPException
 
@@ -152,10 +152,7 @@ def problem_response(problem: dict[str, Any], headers: Mapping[str, str] | None 
         response.status_code = problem["status"]
         response.mimetype = PROBLEM_JSON
     else:
-        response = render_template("error.html", problem=problem), problem["status"]
-        from flask import make_response
-
-        response = make_response(response)
+        response = make_response(render_template("error.html", problem=problem), problem["status"])
     for name, value in (headers or {}).items():
         response.headers[name] = value
     return response
@@ -252,8 +249,9 @@ def handle_http_exception(error: HTTPException):
         response = getattr(error, "response", None)
         retry_after = response.headers.get("Retry-After") if response is not None else None
         headers["Retry-After"] = retry_after or "60"
-    if error.code == 405 and getattr(error, "valid_methods", None):
-        headers["Allow"] = ", ".join(sorted(error.valid_methods))
+    valid_methods = getattr(error, "valid_methods", None)
+    if error.code == 405 and valid_methods:
+        headers["Allow"] = ", ".join(sorted(valid_methods))
     return problem_response(_http_problem(error), headers)
 
 

@@ -26,6 +26,7 @@ import logging
 import socket
 import threading
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -129,7 +130,7 @@ def _addresses(host: str, port: int, timeout: float) -> list[printers.IPAddress]
     literal = printers.ip_literal(host)
     if literal is not None:
         return [literal]
-    answer: dict[str, object] = {}
+    answer: dict[str, Any] = {}
 
     def look_up() -> None:
         try:
@@ -148,7 +149,7 @@ def _addresses(host: str, port: int, timeout: float) -> list[printers.IPAddress]
             )
         return f"looking up {host} took longer than {timeout:g} s: try again in a moment."
     addresses: list[printers.IPAddress] = []
-    for *_, sockaddr in answer["found"]:  # type: ignore[union-attr]
+    for *_, sockaddr in answer["found"]:
         address = printers.ip_literal(str(sockaddr[0]).split("%", 1)[0])
         if address is not None and address not in addresses:
             addresses.append(address)

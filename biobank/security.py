@@ -29,7 +29,7 @@ def current_actor() -> User:
     if actor is not None:
         return actor
     if current_user.is_authenticated:
-        return current_user._get_current_object()  # type: ignore[attr-defined]
+        return current_user._get_current_object()
     raise Unauthorized("Log in first.")
 
 
@@ -69,7 +69,7 @@ def authenticate_api_request() -> None:
                 raise Unauthorized(
                     "Session-authenticated writes need the page's CSRF token in X-CSRFToken."
                 ) from None
-        g.actor = current_user._get_current_object()  # type: ignore[attr-defined]
+        g.actor = current_user._get_current_object()
         return
     raise Unauthorized(
         "Send a bearer token (Authorization: Bearer …) from POST /api/v1/auth/tokens."

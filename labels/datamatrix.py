@@ -23,8 +23,8 @@ class ModuleMatrix:
 def datamatrix(text: str) -> ModuleMatrix:
     symbol = zxingcpp.create_barcode(text, zxingcpp.BarcodeFormat.DataMatrix)
     image = symbol.to_image(scale=1, add_quiet_zones=False)
-    view = memoryview(image)
-    rows, columns = view.shape
+    view = memoryview(image)  # type: ignore[arg-type]  # zxing-cpp's Image has the buffer protocol
+    rows, columns = view.shape or (0, 0)
     pixels = view.tobytes()  # one byte per module, 0 = dark
     runs: list[tuple[int, int, int]] = []
     for row in range(rows):

@@ -24,7 +24,7 @@ from flask import Flask, Response, g, jsonify, request
 from marshmallow import Schema
 from sqlalchemy.dialects import postgresql, sqlite
 
-from biobank.db import unit_of_work, utcnow
+from biobank.db import rows_affected, table_of, unit_of_work, utcnow
 from biobank.errors import Conflict, ValidationFailed
 from biobank.extensions import db
 from biobank.models import IdempotencyKey
@@ -111,7 +111,7 @@ def _replay(record: IdempotencyKey) -> Response:
     return response
 
 
-_TABLE = IdempotencyKey.__table__
+_TABLE = table_of(IdempotencyKey)
 
 
 def _claim_for(insert) -> sa.Insert:
@@ -263,7 +263,7 @@ def remember_answer(response: Response) -> Response:
             "response_body": _kept_body(response),
             "content_type": response.content_type,
         }
-        kept = db.session.execute(_ANSWER, {"key_id": key_id, **answer}).rowcount
+        kept = rows_affected(db.session.execute(_ANSWER, {"key_id": key_id, **answer}))
         if not kept and claim is not None:
             # The route's transaction rolled back and took its claim with it (a refusal):
             # the key is claimed again, with the answer, unless a retry has it already.

@@ -176,7 +176,9 @@ def store(body, box_id: int):
     with unit_of_work():
         box = storage.get_box(actor, box_id)
         sample = storage.store_sample(actor, box, body["barcode"], body.get("position"))
-        placed = storage.Placement(sample, box, location_of(sample)["position"])
+        where = location_of(sample)
+        assert where is not None  # stored a moment ago
+        placed = storage.Placement(sample, box, where["position"])
     return placed
 
 

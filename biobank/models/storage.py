@@ -66,7 +66,13 @@ class Container(TimestampMixin, Base):
 
     @property
     def capacity(self) -> int:
-        return (self.rows or 0) * (self.cols or 0)
+        rows, cols = self.grid
+        return rows * cols
+
+    @property
+    def grid(self) -> tuple[int, int]:
+        """A box's rows and columns; a freezer, shelf or rack holds no positions: (0, 0)."""
+        return self.rows or 0, self.cols or 0
 
     def __repr__(self) -> str:
         return f"<Container {self.kind} {self.name}>"

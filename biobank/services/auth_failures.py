@@ -13,6 +13,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from biobank.db import rows_affected
 from biobank.errors import ValidationFailed
 from biobank.extensions import db
 from biobank.models import AuthFailure, AuthFailureReason, ThrottlePurpose, User
@@ -117,4 +118,4 @@ def prune_failures(before: datetime) -> int:
         execution_options={"synchronize_session": False},
     )
     db.session.flush()
-    return deleted.rowcount or 0
+    return rows_affected(deleted)

@@ -64,7 +64,7 @@ class BulkSummary:
     events: int
 
 
-def _next_id(model: type) -> Iterator[int]:
+def _next_id(model: Any) -> Iterator[int]:
     start = (db.session.scalar(sa.select(sa.func.max(model.id))) or 0) + 1
     return itertools.count(start)
 
@@ -93,7 +93,7 @@ def _converter(sample: Any, sqlite: bool) -> Callable[[Any], Any] | None:
     return None
 
 
-def _insert(model: type, rows: list[dict[str, Any]]) -> None:
+def _insert(model: Any, rows: list[dict[str, Any]]) -> None:
     """Straight to the driver: executemany on SQLite, COPY on PostgreSQL.
 
     Millions of rows through the ORM's per-value type processing take minutes; the values
@@ -122,6 +122,7 @@ def _insert(model: type, rows: list[dict[str, Any]]) -> None:
         )
         return
     raw = connection.connection.driver_connection
+    assert raw is not None  # a live psycopg connection
     with raw.cursor() as cursor, cursor.copy(f'COPY "{table}" ({names}) FROM STDIN') as copy:
         for row in values:
             copy.write_row(row)
@@ -301,7 +302,11 @@ def seed_stored_samples(
         )
     _insert(Container, containers)
 
-    collections, samples, shipments, items, positions = [], [], [], [], []
+    collections: list[dict[str, Any]] = []
+    samples: list[dict[str, Any]] = []
+    shipments: list[dict[str, Any]] = []
+    items: list[dict[str, Any]] = []
+    positions: list[dict[str, Any]] = []
     events = 0
     made = 0
     shipment_count = 0

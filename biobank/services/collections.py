@@ -302,7 +302,7 @@ def _claim_prelabelled_kit(
             "claim_barcode",
             f"{ids.display(barcode)} is not a label of a pre-labelled kit for {site.code}.",
         )
-    label_kit = db.session.get(LabelKit, label_kit_id, with_for_update=True)
+    label_kit = db.session.get_one(LabelKit, label_kit_id, with_for_update=True)
     claimed_by = db.session.scalar(
         sa.select(Collection.id).where(Collection.label_kit_id == label_kit_id)
     )
@@ -741,7 +741,8 @@ def amend_collection(
             )
         _check_times(sample, collected, processed, now)
         latest = processed or collected
-        if latest is not None and collection.finalized_at <= latest:
+        finalized_at = collection.finalized_at
+        if latest is not None and finalized_at is not None and finalized_at <= latest:
             raise ValidationFailed.for_field(
                 "samples",
                 f"Tube {sample.display_barcode}'s corrected time is after the collection "

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy import event as sa_event
 from sqlalchemy.orm import Session, SessionTransaction
 
-from biobank.db import utcnow
+from biobank.db import AnySession, table_of, utcnow
 from biobank.extensions import db
 from biobank.models import (
     Collection,
@@ -93,10 +93,10 @@ _NEXT_EVENT_IDS = sa.text(
     "SELECT nextval(pg_get_serial_sequence('events', 'id')) "
     "FROM generate_series(1, :count) ORDER BY 1"
 )
-_INSERT_EVENTS = sa.insert(Event.__table__)
+_INSERT_EVENTS = sa.insert(table_of(Event))
 
 
-def allocate_event_ids(session: Session, count: int) -> list[int]:
+def allocate_event_ids(session: AnySession, count: int) -> list[int]:
     """Ids for events about to be inserted, in order: a leaf names its event's id, so the id
     is known before the INSERT. PostgreSQL draws them from the table's own sequence (no lock
     shared with other writers); on SQLite the writer holds the database's write lock (BEGIN
@@ -250,7 +250,7 @@ def event_rows(
     rows = []
     for spec, event_id in zip(specs, ids, strict=True):
         who, where = spec.get("actor", actor), spec.get("site", site)
-        row = {
+        row: dict[str, Any] = {
             "id": event_id,
             "type": str(EventType(spec["type"])),
             "at": (spec.get("at") or at or now).astimezone(UTC),
@@ -314,7 +314,10 @@ def record_events_in_bulk(
             session.execute(sa.select(Sample.id, Sample.barcode).where(Sample.id.in_(chunk))).all()
         )
     named = [
-        {**spec, "sample_barcode": spec.get("sample_barcode", barcodes.get(spec.get("sample_id")))}
+        {
+            **spec,
+            "sample_barcode": spec.get("sample_barcode", barcodes.get(spec.get("sample_id") or 0)),
+        }
         for spec in events
     ]
     rows = event_rows(

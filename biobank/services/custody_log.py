@@ -20,9 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
 
-from biobank.db import utcnow
+from biobank.db import AnySession, table_of, utcnow
 from biobank.errors import ServiceUnavailable, ValidationFailed
 from biobank.extensions import db
 from biobank.models import CustodyTreeHead, CustodyTreeNode, Event, Sample, Site, User
@@ -67,12 +66,13 @@ class StoredTree:
 
     stride = STRIDE
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: AnySession) -> None:
         self.session = session
 
     def read(self, level: int, indices: Sequence[int]) -> dict[int, bytes]:
         if not indices:
             return {}
+        scope: sa.ColumnElement[bool]
         if level == 0:
             column, value, scope = Event.log_index, Event.leaf_hash, sa.true()
         else:
@@ -83,11 +83,12 @@ class StoredTree:
         for start in range(0, len(runs), 200):
             chunk = runs[start : start + 200]
             ranges = sa.or_(*(column.between(first, last) for first, last in chunk))
-            found.update(self.session.execute(sa.select(column, value).where(scope, ranges)).all())
+            rows = self.session.execute(sa.select(column, value).where(scope, ranges))
+            found.update((index, bytes(hash_)) for index, hash_ in rows if index is not None)
         return found
 
 
-def tree_head(session: Session | None = None) -> CustodyTreeHead | None:
+def tree_head(session: AnySession | None = None) -> CustodyTreeHead | None:
     """The newest tree head: the log as published."""
     session = session or db.session
     return session.scalar(
@@ -146,7 +147,7 @@ def sequence_batch(limit: int = SEQUENCE_BATCH) -> int:
     return len(pending)
 
 
-def extend_tree(session: Session, size: int, leaves: Sequence[bytes]) -> int:
+def extend_tree(session: AnySession, size: int, leaves: Sequence[bytes]) -> int:
     """Store the subtrees that ``leaves`` (log indices ``size`` onwards, already given to
     their events) complete, and the new tree head. The caller holds the sequencer lock.
     Answers the new tree size."""
@@ -155,12 +156,12 @@ def extend_tree(session: Session, size: int, leaves: Sequence[bytes]) -> int:
     connection = session.connection()
     if completed:
         connection.execute(
-            sa.insert(CustodyTreeNode.__table__),
+            sa.insert(table_of(CustodyTreeNode)),
             [{"level": lv, "position": p, "hash": h} for lv, p, h in completed],
         )
     new_size = size + len(leaves)
     connection.execute(
-        sa.insert(CustodyTreeHead.__table__),
+        sa.insert(table_of(CustodyTreeHead)),
         {"tree_size": new_size, "root_hash": reader.root(new_size), "sequenced_at": utcnow()},
     )
     return new_size
@@ -179,7 +180,7 @@ class LogStatus:
         return max(0.0, ((now or utcnow()) - self.oldest_pending_at).total_seconds())
 
 
-def log_status(session: Session | None = None) -> LogStatus:
+def log_status(session: AnySession | None = None) -> LogStatus:
     """How far the sequencer has got: the tree's size and what still waits (the delay from
     commit to sequenced is the oldest pending event's age)."""
     session = session or db.session
@@ -285,7 +286,7 @@ def _b64(value: bytes) -> str:
     return base64.b64encode(value).decode()
 
 
-def _leaf_columns() -> sa.Select[Any]:
+def _leaf_columns() -> sa.Select:
     """Every column a leaf names, joined to the names it uses."""
     return (
         sa.select(
@@ -445,7 +446,7 @@ class ChainReport:
         return self.first_break is None
 
 
-def _rows_in_log_order(session: Session, start: int, stop: int | None) -> Iterator[Any]:
+def _rows_in_log_order(session: AnySession, start: int, stop: int | None) -> Iterator[Any]:
     next_index = start
     while True:
         stmt = _leaf_columns().where(Event.log_index >= next_index)
@@ -458,7 +459,7 @@ def _rows_in_log_order(session: Session, start: int, stop: int | None) -> Iterat
         next_index = chunk[-1].log_index + 1
 
 
-def _unsequenced_rows(session: Session) -> Iterator[Any]:
+def _unsequenced_rows(session: AnySession) -> Iterator[Any]:
     last_id = 0
     while True:
         chunk = session.execute(
@@ -482,7 +483,7 @@ def _altered(row: Any) -> ChainBreak | None:
 class _NodeCheck:
     """Compares recomputed subtrees with the stored ones, a batch at a time."""
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: AnySession) -> None:
         self.store = StoredTree(session)
         self.waiting: dict[int, dict[int, bytes]] = {}
         self.count = 0
@@ -507,7 +508,7 @@ class _NodeCheck:
         return None
 
 
-def verify_chain(session: Session | None = None) -> ChainReport:
+def verify_chain(session: AnySession | None = None) -> ChainReport:
     """Check the whole log: every event's leaf against its content, the log's indices without
     a gap, every stored subtree and every tree head against the leaves. Without a checkpoint
     kept elsewhere this cannot tell a history rewritten with every hash recomputed; see
@@ -573,7 +574,7 @@ def verify_chain(session: Session | None = None) -> ChainReport:
 
 
 def verify_against_checkpoint(
-    note: str, verifier: Verifier | None = None, session: Session | None = None
+    note: str, verifier: Verifier | None = None, session: AnySession | None = None
 ) -> ChainReport:
     """Check that today's log extends a checkpoint kept elsewhere: the log is not shorter, its
     first ``size`` leaves still hash to the checkpoint's root, and everything added since

@@ -54,7 +54,7 @@ class Chart:
 class Dashboard:
     role: Role
     counts: dict[str, int] = field(default_factory=dict)
-    lists: dict[str, list[Any]] = field(default_factory=dict)
+    lists: dict[str, Any] = field(default_factory=dict)
     charts: list[Chart] = field(default_factory=list)
 
 
@@ -166,7 +166,7 @@ def _full_boxes(site_id: int, threshold: float, limit: int) -> list[dict[str, An
         .limit(limit)
     ).all()
     return [
-        {"id": box_id, "name": name, "used": int(n), "capacity": int(cap)}
+        {"id": box_id, "name": name, "used": int(n or 0), "capacity": int(cap or 0)}
         for box_id, name, n, cap in rows
     ]
 

@@ -56,7 +56,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from biobank.db import utcnow
+from biobank.db import table_of, utcnow
 from biobank.errors import Conflict, Forbidden, ValidationFailed
 from biobank.extensions import db
 from biobank.models import (
@@ -357,7 +357,7 @@ class _PlannedBox:
 
     @property
     def grid(self) -> tuple[int, int]:
-        if self.existing is not None:
+        if self.existing is not None and self.existing.rows and self.existing.cols:
             return self.existing.rows, self.existing.cols
         return self.rows, self.cols
 
@@ -393,6 +393,12 @@ class _Row:
 
     def problem(self, column: str | None, message: str) -> None:
         self.problems.append(RowProblem(column, message))
+
+    @property
+    def place(self) -> tuple[int, int]:
+        """The (row, column) of a row that passed every check (those rows all have one)."""
+        assert self.grid is not None
+        return self.grid
 
 
 def _chunks(values: list[Any]) -> Iterator[list[Any]]:
@@ -775,6 +781,7 @@ def _check_repeats(rows: list[_Row]) -> None:
             )
     for (_, grid), same in by_position.items():
         for row in same if len(same) > 1 else ():
+            assert row.box is not None  # grouped by its box
             others = [other for other in same if other is not row]
             row.problem(
                 "position",
@@ -936,7 +943,7 @@ def _report_row(
         notice += (
             f" Participant {row.participant_id} has withdrawn: the tube is flagged for disposal."
         )
-    if row.parent_row is not None or row.parent_sample is not None:
+    if row.parent_barcode and (row.parent_row is not None or row.parent_sample is not None):
         notice += f" Aliquot of {ids.display(row.parent_barcode)}."
     return ReportRow(
         line=row.line,
@@ -1045,14 +1052,14 @@ def _generations(rows: list[_Row]) -> list[list[int]]:
 def _insert(model: type, values: list[dict[str, Any]]) -> None:
     """Rows straight into the model's table (executemany: no ORM object for each)."""
     if values:
-        db.session.connection().execute(sa.insert(model.__table__), values)
+        db.session.connection().execute(sa.insert(table_of(model)), values)
 
 
 def _insert_returning_ids(model: type, values: list[dict[str, Any]]) -> list[int]:
     """Rows straight into the model's table, in batched statements; their ids, in order."""
     if not values:
         return []
-    table = model.__table__
+    table = table_of(model)
     statement = sa.insert(table).returning(table.c.id, sort_by_parameter_order=True)
     return list(db.session.connection().execute(statement, values).scalars())
 
@@ -1072,6 +1079,7 @@ def _write(
     now = utcnow()
     boxes: dict[int, Container] = {}
     for planned in new_boxes:
+        assert planned.parent is not None and planned.name  # planned only when both are known
         boxes[id(planned)] = storage.create_container(
             actor,
             parent_id=planned.parent.id,
@@ -1118,6 +1126,7 @@ def _write(
         values = []
         for index in generation:
             row = rows[index]
+            assert row.tube_type is not None and row.site is not None  # checked rows only
             parent_id = row.parent_sample.id if row.parent_sample is not None else None
             if row.parent_row is not None:
                 parent_id = sample_ids[index_of[id(row.parent_row)]]
@@ -1145,8 +1154,8 @@ def _write(
         [
             {
                 "box_id": boxes[id(row.box)].id,
-                "row": row.grid[0],
-                "col": row.grid[1],
+                "row": row.place[0],
+                "col": row.place[1],
                 "sample_id": sample_id,
                 "stored_at": now,
                 "stored_by_id": actor.id,
@@ -1164,7 +1173,8 @@ def _write(
         for key in keys
     ]
     paths = {id(box): storage.path_text(box) for box in boxes.values()}
-    for row, sample_id in zip(rows, sample_ids, strict=True):
+    for row, made_id in zip(rows, sample_ids, strict=True):
+        assert made_id is not None and row.tube_type is not None  # inserted above
         created: dict[str, Any] = {
             "imported": True,
             "source": SOURCE,
@@ -1180,16 +1190,16 @@ def _write(
         box = boxes[id(row.box)]
         stored = {
             "box": box.name,
-            "position": position_label(*row.grid),
+            "position": position_label(*row.place),
             "path": paths[id(box)],
             "source": SOURCE,
             "line": row.line,
         }
-        events.append({"type": EventType.CREATED, "sample_id": sample_id, "details": created})
+        events.append({"type": EventType.CREATED, "sample_id": made_id, "details": created})
         events.append(
             {
                 "type": EventType.STORED,
-                "sample_id": sample_id,
+                "sample_id": made_id,
                 "container_id": box.id,
                 "details": stored,
             }

@@ -46,6 +46,7 @@ from biobank.services.samples import (
 from biobank.services.storage import (
     check_box,
     get_box,
+    next_free,
     occupied_positions,
     path_text,
     position_field,
@@ -199,17 +200,10 @@ def move_sample(
     if position:
         grid = position_field(box, position)
     else:
-        grid = next(
-            (
-                (r, c)
-                for r in range(1, box.rows + 1)
-                for c in range(1, box.cols + 1)
-                if (r, c) not in occupied
-            ),
-            None,
-        )
-        if grid is None:
+        free = next_free(box)
+        if free is None:
             raise Conflict(f"Box {box.name} is full: choose another box.")
+        grid = free
     current = sample.position
     if (current.box_id, current.row, current.col) == (box.id, *grid):
         return sample  # already there
@@ -261,7 +255,8 @@ def check_in(actor: User, text: str) -> Sample:
             barcode=sample.barcode,
             sample_status=str(sample.status),
         )
-    minutes_out = int((utcnow() - sample.checked_out_at).total_seconds() // 60)
+    out_since = sample.checked_out_at or utcnow()  # set whenever a tube is checked out
+    minutes_out = int((utcnow() - out_since).total_seconds() // 60)
     transition(sample, SampleStatus.STORED if sample.position else SampleStatus.RECEIVED)
     sample.checked_out_at = None
     record_event(
@@ -274,13 +269,13 @@ def check_in(actor: User, text: str) -> Sample:
     return sample
 
 
-def _count_seen(value: Any, field: str) -> int:
+def _count_seen(value: object, field: str) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or value < 0:
         raise ValidationFailed.for_field(field, "Give the count you saw, a whole number from 0.")
     return value
 
 
-def thaw(actor: User, text: str, *, cycles_seen: int | None = None) -> Sample:
+def thaw(actor: User, text: str, *, cycles_seen: object = None) -> Sample:
     """Record a freeze–thaw cycle.
 
     ``cycles_seen`` (optional): the freeze–thaw count the person saw. If the tube was thawed

@@ -235,21 +235,22 @@ def update_printer(
     """Change what is given: its name, where it is, what it prints on, or take it out of use
     (``active=False``; its jobs stay) and back."""
     policy.require(actor, policy.Action.MANAGE_PRINTERS)
-    wanted = {
-        "name": printer.name if name is None else name.strip(),
-        "host": printer.host if host is None else host.strip(),
-        "port": printer.port if port is None else port,
-        "dpi": printer.dpi if dpi is None else dpi,
-        "stock": printer.stock if stock is None else stock,
-    }
-    _refuse(_settings_problems(**wanted))
-    if _named_already(printer.site_id, wanted["name"], but=printer.id):
-        raise Conflict(
-            f"{printer.site.code} has a printer named {wanted['name']!r} already: choose "
-            "another name."
+    new_name = printer.name if name is None else name.strip()
+    new_host = printer.host if host is None else host.strip()
+    new_port = printer.port if port is None else port
+    new_dpi = printer.dpi if dpi is None else dpi
+    new_stock = printer.stock if stock is None else stock
+    _refuse(
+        _settings_problems(
+            name=new_name, host=new_host, port=new_port, dpi=new_dpi, stock=new_stock
         )
-    for field, value in wanted.items():
-        setattr(printer, field, value)
+    )
+    if _named_already(printer.site_id, new_name, but=printer.id):
+        raise Conflict(
+            f"{printer.site.code} has a printer named {new_name!r} already: choose another name."
+        )
+    printer.name, printer.host, printer.port = new_name, new_host, new_port
+    printer.dpi, printer.stock = new_dpi, new_stock
     if active is not None:
         printer.active = active
     db.session.flush()
@@ -359,12 +360,12 @@ def _subject(
         return _Subject(PrintJobKind.LABEL_BATCH, labelling.batch_samples(batch), batch=batch)
     if box is not None:
         found_box = storage.get_box(actor, box)
-        samples = [p.sample for p in found_box.positions if p.sample is not None]
-        if not samples:
+        boxed = [p.sample for p in found_box.positions if p.sample is not None]
+        if not boxed:
             raise ValidationFailed.for_field(
                 "box", f"{found_box.name} holds no tubes: there are no labels to print."
             )
-        return _Subject(PrintJobKind.BOX, samples, box=found_box)
+        return _Subject(PrintJobKind.BOX, boxed, box=found_box)
     if barcodes:
         if len(barcodes) > MAX_REPRINT_TUBES:
             raise ValidationFailed.for_field(

@@ -189,6 +189,8 @@ def parse_rack_file(data: bytes) -> list[Well]:
         body = rows
         if parse_position(first[position_at]) is None and first[position_at].strip() != "":
             body = rows[1:]
+    # Either layout names the barcode's column (a header without one was refused above).
+    assert barcode_at is not None
     wells = []
     for line, fields in body:
         if row_at is not None and col_at is not None and position_at is None:
@@ -196,6 +198,7 @@ def parse_rack_file(data: bytes) -> list[Well]:
                 raise RackFileError(f"Line {line} is missing columns: {delimiter.join(fields)!r}.")
             position_text = f"{fields[row_at].strip()}{fields[col_at].strip()}"
         else:
+            assert position_at is not None
             if max(position_at, barcode_at) >= len(fields):
                 raise RackFileError(f"Line {line} is missing columns: {delimiter.join(fields)!r}.")
             position_text = fields[position_at].strip()

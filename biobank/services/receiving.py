@@ -19,7 +19,7 @@ from typing import NamedTuple
 import sqlalchemy as sa
 from sqlalchemy.orm import aliased, lazyload
 
-from biobank.db import expire_loaded, utcnow
+from biobank.db import expire_loaded, table_of, utcnow
 from biobank.errors import Conflict, InvalidTransition, NotFound, ValidationFailed
 from biobank.extensions import db
 from biobank.models import (
@@ -404,7 +404,7 @@ assert SampleStatus.RECEIVED in TRANSITIONS[AS_SENT] and AS_SENT in ON_THE_WAY
 
 
 # Built once: a statement made afresh on every scan costs more CPU than running it.
-_SAMPLES, _ITEMS = Sample.__table__, ShipmentItem.__table__
+_SAMPLES, _ITEMS = table_of(Sample), table_of(ShipmentItem)
 _RECEIVE_TUBE_AS_SENT = (
     sa.update(_SAMPLES)
     .where(
@@ -612,7 +612,7 @@ def undo_scan(actor: User, shipment: Shipment, text: str, reason: str | None) ->
         )
         .order_by(ShipmentItem.shipment_id)
     ):
-        lock_shipment(db.session.get(Shipment, other_id), with_items=False)
+        lock_shipment(db.session.get_one(Shipment, other_id), with_items=False)
     sample = lock_sample(barcode, position=False)
     item = (
         db.session.scalar(
@@ -738,8 +738,9 @@ def close_receipt(
             shipment_status=str(shipment.status),
         )
     errors: dict[str, list[str]] = {}
+    package = None
     try:
-        condition = PackageCondition(condition)
+        package = PackageCondition(condition)
     except ValueError:
         errors["condition"] = [
             "Say how the package arrived: good, damaged, leaking, warm, or with the dry ice gone."
@@ -760,6 +761,7 @@ def close_receipt(
         errors.update(unsigned.errors or {})
     if errors:
         raise ValidationFailed(next(iter(errors.values()))[0], errors=errors)
+    assert package is not None  # refused above otherwise
     notes = check_free_text(notes, "notes")
     now = utcnow()
     unscanned_stmt = sa.select(ShipmentItem).where(
@@ -783,7 +785,7 @@ def close_receipt(
             details={"manifest_number": shipment.manifest_number},
             at=now,
         )
-    if condition in TEMPERATURE_DOUBT:
+    if package in TEMPERATURE_DOUBT:
         arrived = db.session.scalars(
             sa.select(Sample)
             .join(ShipmentItem, ShipmentItem.sample_id == Sample.id)
@@ -797,7 +799,7 @@ def close_receipt(
                 sample,
                 FlagKind.TEMPERATURE_EXCURSION,
                 actor=actor,
-                note=f"package arrived {condition.value.replace('_', ' ')}",
+                note=f"package arrived {package.value.replace('_', ' ')}",
             )
     counts = receipt_counts(shipment)
     discrepant = (
@@ -805,12 +807,12 @@ def close_receipt(
         or counts.unexpected
         or counts.damaged
         or counts.elsewhere
-        or (condition != PackageCondition.GOOD)
+        or (package != PackageCondition.GOOD)
     )
     shipment.status = (
         ShipmentStatus.RECEIVED_WITH_DISCREPANCIES if discrepant else ShipmentStatus.RECEIVED
     )
-    shipment.condition = condition
+    shipment.condition = package
     shipment.arrival_temperature_c = temperature
     shipment.receipt_notes = notes
     shipment.received_at = now
@@ -825,7 +827,7 @@ def close_receipt(
         at=now,
         reason=notes,
         details={
-            "condition": str(condition),
+            "condition": str(package),
             "temperature_c": temperature,
             "status": str(shipment.status),
             "signature": signature,

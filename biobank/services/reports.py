@@ -385,12 +385,12 @@ def collection_to_freezer(
         for site in db.session.scalars(sa.select(Site).where(Site.id.in_(list(by_site))))
     }
     rows = []
-    for site_id, figures in by_site.items():
-        buckets = {name: int(figures.get(name, [0])[0]) for _, name in DURATION_BUCKETS}
-        hours = sum(total for _, total in figures.values())
+    for site_key, site_figures in by_site.items():
+        buckets = {name: int(site_figures.get(name, [0])[0]) for _, name in DURATION_BUCKETS}
+        hours = sum(total for _, total in site_figures.values())
         rows.append(
             FreezerTimes(
-                sites_by_id[site_id], buckets, round(hours / max(sum(buckets.values()), 1), 1)
+                sites_by_id[site_key], buckets, round(hours / max(sum(buckets.values()), 1), 1)
             )
         )
     return sorted(rows, key=lambda row: row.site.code)

@@ -137,7 +137,7 @@ def listed_items(shipment_ids: Sequence[int]) -> dict[int, list[ItemRow]]:
         .where(ShipmentItem.shipment_id.in_(list(found)))
         .order_by(ShipmentItem.id)
     ):
-        found[shipment_id].append(ItemRow(*row))
+        found[shipment_id].append(ItemRow(*row))  # type: ignore[arg-type]
     return found
 
 

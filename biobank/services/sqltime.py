@@ -15,7 +15,7 @@ def _dialect() -> str:
     return db.session.get_bind().dialect.name
 
 
-def hours_between(start: Any, end: Any) -> sa.ColumnElement[float]:
+def hours_between(start: Any, end: Any) -> sa.ColumnElement[Any]:
     """``end - start`` in hours, as a number."""
     if _dialect() == "postgresql":
         return sa.func.extract("epoch", end - start) / 3600.0

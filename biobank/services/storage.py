@@ -141,11 +141,11 @@ def boxes_to_offer(user: User, sample: Sample, most: int = BOXES_OFFERED) -> lis
     )
     if current is not None:
         newest = newest.where(Container.id != current.id)
-    newest = newest.order_by(Container.id.desc()).limit(NEWEST_BOXES_LOOKED_AT).subquery()
+    newest_ids = newest.order_by(Container.id.desc()).limit(NEWEST_BOXES_LOOKED_AT).subquery()
     used = box_used()
     offered = db.session.scalars(
         sa.select(Container)
-        .join(newest, newest.c.id == Container.id)
+        .join(newest_ids, newest_ids.c.id == Container.id)
         .where(used < Container.rows * Container.cols)
         .order_by(Container.id.desc())
         .limit(most - (current is not None))
@@ -401,7 +401,7 @@ def occupancy(container: Container) -> Occupancy:
         .outerjoin(BoxFill, BoxFill.box_id == Container.id)
         .where(Container.kind == ContainerKind.BOX)
     ).one()
-    return Occupancy(int(used), int(capacity))  # SUM() is NUMERIC on PostgreSQL
+    return Occupancy(int(used or 0), int(capacity or 0))  # SUM() is NUMERIC on PostgreSQL
 
 
 def subtrees(root_ids: Sequence[int]) -> sa.CTE:
@@ -496,11 +496,12 @@ def occupancy_by_container(container: Container) -> dict[int, Occupancy]:
 
 def all_positions(box: Container) -> list[tuple[int, int]]:
     """Row by row: A1, A2, … then B1 …"""
-    return [(row, col) for row in range(1, box.rows + 1) for col in range(1, box.cols + 1)]
+    rows, cols = box.grid
+    return [(row, col) for row in range(1, rows + 1) for col in range(1, cols + 1)]
 
 
 def box_range(box: Container) -> str:
-    return f"A1–{position_label(box.rows, box.cols)}"
+    return f"A1–{position_label(*box.grid)}"
 
 
 def position_field(box: Container, text: str, field: str = "position") -> tuple[int, int]:
@@ -510,7 +511,7 @@ def position_field(box: Container, text: str, field: str = "position") -> tuple[
             field, f"{text!r} is not a position: use a row letter and a column number, e.g. A1."
         )
     row, col = grid
-    if row > box.rows or col > box.cols:
+    if row > box.grid[0] or col > box.grid[1]:
         raise ValidationFailed.for_field(
             field,
             f"{position_label(row, col)} is outside box {box.name} ({box.rows} x "
@@ -583,14 +584,14 @@ def box_grid(box: Container) -> list[list[Cell]]:
             tube_code,
             str(status) if status else None,
             reserved=sample_id is None,
-            flags=tuple(flags.get(sample_id, ())),
+            flags=tuple(flags.get(sample_id, ())) if sample_id is not None else (),
             thaws=thaws or 0,
         )
         for row, col, sample_id, barcode, tube_code, status, thaws in rows
     }
     return [
-        [contents.get((r, c), Cell(position_label(r, c))) for c in range(1, box.cols + 1)]
-        for r in range(1, box.rows + 1)
+        [contents.get((r, c), Cell(position_label(r, c))) for c in range(1, box.grid[1] + 1)]
+        for r in range(1, box.grid[0] + 1)
     ]
 
 
@@ -640,7 +641,7 @@ def specimen_refusal(box: Container, sample: Sample) -> Conflict | None:
     if accepts(box, sample):
         return None
     return Conflict(
-        f"Box {box.name} takes {box.allowed_specimens.replace(' ', ', ')} only; tube "
+        f"Box {box.name} takes {(box.allowed_specimens or '').replace(' ', ', ')} only; tube "
         f"{sample.display_barcode} is {str(sample.tube_type.specimen).replace('_', ' ')}."
     )
 
@@ -715,16 +716,17 @@ def store_sample(actor: User, box: Container, text: str, position: str | None = 
     else:
         placed = None
         for _ in range(AUTO_PLACE_ATTEMPTS):
-            grid = next_free(box)
-            if grid is None:
+            free = next_free(box)
+            if free is None:
                 raise Conflict(f"Box {box.name} is full: choose another box.")
             try:
-                placed = _place(actor, box, sample, grid, at=now)
+                placed = _place(actor, box, sample, free, at=now)
                 break
             except IntegrityError:
                 continue  # a colleague took it a moment ago: take the next one
         if placed is None:
             raise Conflict(f"Box {box.name} is filling up as you store: scan the tube again.")
+    assert placed is not None
     transition(sample, SampleStatus.STORED)
     sample.stored_at = now
     record_event(
@@ -772,7 +774,7 @@ def boxes_with_room(container: Container) -> list[BoxRoom]:
         )
         .order_by(Container.id)
     )
-    return [BoxRoom(*row) for row in db.session.execute(stmt)]
+    return [BoxRoom(*row) for row in db.session.execute(stmt)]  # type: ignore[arg-type]
 
 
 def _free_grids(room: BoxRoom) -> list[tuple[int, int]]:
@@ -799,7 +801,7 @@ def free_slots(container: Container, wanted: int) -> list[tuple[Container, tuple
     for room in boxes_with_room(container):
         if len(slots) >= wanted:
             break
-        box = db.session.get(Container, room.id)
+        box = db.session.get_one(Container, room.id)
         slots += [(box, grid) for grid in _free_grids(room)[: wanted - len(slots)]]
     return slots
 
@@ -845,7 +847,7 @@ def plan_placements(
             if room is None:
                 unplaced.append(sample)
                 continue
-            plan.append((sample, db.session.get(Container, room.id), take(room)))
+            plan.append((sample, db.session.get_one(Container, room.id), take(room)))
     if unplaced:
         names = ", ".join(s.display_barcode for s in unplaced[:10])
         raise Conflict(
@@ -1009,7 +1011,7 @@ def _judge_well(
     sample: Sample | None,
     reads: int,
 ) -> Verdict:
-    if well.row is None or well.row > box.rows or well.col > box.cols:
+    if well.row is None or well.col is None or well.row > box.grid[0] or well.col > box.grid[1]:
         return (
             WellOutcome.OUTSIDE_BOX,
             f"{well.position!r} is not a position of this {box.rows} x {box.cols} box "
@@ -1091,18 +1093,25 @@ def import_rack_scan(actor: User, box: Container, data: bytes, *, apply: bool) -
             report=report.as_dict(),
         )
     now = utcnow()
-    to_place = [(well, sample) for well, sample in judged if well.outcome == WellOutcome.PLACED]
-    rows = [
-        StoragePosition(
-            box_id=box.id,
-            row=parse_position(w.position)[0],
-            col=parse_position(w.position)[1],
-            sample_id=s.id,
-            stored_at=now,
-            stored_by_id=actor.id,
-        )
-        for w, s in to_place
+    to_place = [
+        (well, sample)
+        for well, sample in judged
+        if well.outcome == WellOutcome.PLACED and sample is not None
     ]
+    rows = []
+    for well, sample in to_place:
+        grid = parse_position(well.position)
+        assert grid is not None  # a well to place has a position in the box
+        rows.append(
+            StoragePosition(
+                box_id=box.id,
+                row=grid[0],
+                col=grid[1],
+                sample_id=sample.id,
+                stored_at=now,
+                stored_by_id=actor.id,
+            )
+        )
     try:
         with db.session.begin_nested():
             db.session.add_all(rows)

@@ -21,7 +21,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-from biobank.db import side_engine
+from biobank.db import bound_engine, rows_affected, side_engine
 from biobank.errors import describe_exception
 from biobank.extensions import db
 from biobank.models import DayTally, TallyVersion
@@ -113,7 +113,7 @@ def window_counts(figure: str, count: DayCounter, since: datetime, now: datetime
 
 def forget_kept() -> int:
     """Drop every kept day figure (each is counted again when next asked for); how many."""
-    return db.session.execute(sa.delete(DayTally)).rowcount or 0
+    return rows_affected(db.session.execute(sa.delete(DayTally)))
 
 
 def _runs(days: list[date]) -> list[tuple[datetime, datetime]]:
@@ -132,7 +132,7 @@ def _keep(figure: str, rows: list[dict[str, Any]]) -> None:
     """Write the days' figures in a short transaction of their own (a report is a read: the
     request's own transaction is never committed). Not kept is not wrong: the next report
     counts those days again, so a failure here is logged, not raised."""
-    engine = side_engine(db.session().get_bind())
+    engine = side_engine(bound_engine(db.session))
     insert = (postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert)(DayTally)
     statement = insert.on_conflict_do_update(
         index_elements=[DayTally.figure, DayTally.day],

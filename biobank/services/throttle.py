@@ -42,7 +42,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session, SessionTransaction
 
-from biobank.db import SQLITE_IMMEDIATE, UTCDateTime, side_engine, utcnow
+from biobank.db import SQLITE_IMMEDIATE, UTCDateTime, bound_engine, side_engine, table_of, utcnow
 from biobank.errors import TooManyAttempts, describe_exception
 from biobank.extensions import db
 from biobank.models import (
@@ -55,8 +55,8 @@ from biobank.models import (
 
 log = logging.getLogger(__name__)
 
-THROTTLES = PasswordThrottle.__table__
-FAILURES = AuthFailure.__table__
+THROTTLES = table_of(PasswordThrottle)
+FAILURES = table_of(AuthFailure)
 # Settings per purpose: BIOBANK_<prefix>_MAX_FAILURES, _WINDOW_MINUTES, _LOCK_MINUTES.
 CONFIG_PREFIX = {
     ThrottlePurpose.SIGNATURE: "BIOBANK_SIGNATURE",
@@ -102,7 +102,7 @@ def _one_writer(engine: Engine) -> bool:
 def _counter() -> Iterator[tuple[Connection, Engine]]:
     """A connection to count on: its own committed transaction, or (one writer) the session's."""
     session = db.session()
-    engine = session.get_bind()
+    engine = bound_engine(session)
     if _one_writer(engine):
         yield session.connection(), engine
         return
@@ -379,7 +379,7 @@ def take_attempt(
     recording the refusal; ``source`` is who tries from where, as a failure is recorded, and
     ``field`` names the form field the refusal belongs beside."""
     limit = limit_for(purpose)
-    engine = db.session().get_bind()
+    engine = bound_engine(db.session)
     if not _one_writer(engine):
         return _hold_attempt(user, purpose, limit, engine, source, field)
     now = utcnow()
@@ -480,6 +480,7 @@ def locks(user_ids: list[int] | None = None, now: datetime | None = None) -> dic
     return {
         user_id: until
         for user_id, until in db.session.execute(stmt.group_by(PasswordThrottle.user_id))
+        if until is not None
     }
 
 

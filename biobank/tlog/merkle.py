@@ -141,10 +141,8 @@ class HashReader:
         for subtree in subtrees:
             if subtree in self._known:
                 continue
-            base, indices = self._stored_parts(subtree)
-            wanted.setdefault(base, set()).update(
-                i for i in indices if (base, i) not in self._known
-            )
+            base, parts = self._stored_parts(subtree)
+            wanted.setdefault(base, set()).update(i for i in parts if (base, i) not in self._known)
         for base, indices in sorted(wanted.items()):
             found = self.store.read(base, sorted(indices))
             missing = indices - found.keys()

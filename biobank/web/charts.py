@@ -50,7 +50,7 @@ def vertical(chart: Chart, width: int = 640, height: int = 220) -> Layout:
     bars, labels = [], []
     every = max(1, math.ceil(count * 52 / (width - left - right)))  # a label needs ~52 units
     for i, label in enumerate(chart.labels):
-        base = top + plot_h
+        base: float = top + plot_h
         for s, (name, values) in enumerate(chart.series.items()):
             value = values[i]
             if value <= 0:

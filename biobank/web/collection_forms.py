@@ -32,7 +32,7 @@ from wtforms.widgets import CheckboxInput, ListWidget
 
 import labels
 from biobank.db import utcnow
-from biobank.errors import DomainError
+from biobank.errors import DomainError, ValidationFailed
 from biobank.models import Centrifuge, Collection, KitTemplate, Sample, Site
 from biobank.services.collections import TubeCorrection
 from biobank.services.timebounds import in_zone
@@ -73,6 +73,14 @@ def from_site_local(wall_clock: datetime | None, site: Site) -> datetime | None:
     if wall_clock is None:
         return None
     return wall_clock.replace(tzinfo=site_zone(site))
+
+
+def posted_time(wall_clock: datetime | None, site: Site, field: str) -> datetime:
+    """A required time as posted (its form refuses an empty one), in the site's zone."""
+    when = from_site_local(wall_clock, site)
+    if when is None:
+        raise ValidationFailed.for_field(field, "Give the time, e.g. 2026-03-01 09:30.")
+    return when
 
 
 def local_time_field(label: str, *validators) -> DateTimeLocalField:

@@ -34,6 +34,7 @@ from biobank.web.collection_forms import (
     ProcessedForm,
     ReasonForm,
     from_site_local,
+    posted_time,
 )
 from biobank.web.forms import CollectionFilterForm
 from biobank.web.pages import submit
@@ -187,7 +188,7 @@ def record_collected(collection_id: int, barcode: str):
             actor,
             collection,
             sample.barcode,
-            from_site_local(form.collected_at.data, collection.site),
+            posted_time(form.collected_at.data, collection.site, "collected_at"),
         ),
         done=lambda recorded: _back_to(
             collection,
@@ -210,7 +211,7 @@ def record_processed(collection_id: int, barcode: str):
             actor,
             collection,
             sample.barcode,
-            from_site_local(form.processed_at.data, collection.site),
+            posted_time(form.processed_at.data, collection.site, "processed_at"),
             centrifuge=form.centrifuge.data,
         ),
         done=lambda recorded: _back_to(

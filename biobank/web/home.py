@@ -4,10 +4,11 @@ from flask import Blueprint, redirect, render_template, request, url_for
 from flask_login import login_required
 
 from biobank.errors import DomainError
+from biobank.models import Container, Sample
 from biobank.security import current_actor
 from biobank.services import receiving
 from biobank.services.dashboards import dashboard_for
-from biobank.services.lookup import ScanKind, resolve_scan
+from biobank.services.lookup import resolve_scan
 
 bp = Blueprint("home", __name__)
 
@@ -31,10 +32,11 @@ def scan():
         target = resolve_scan(user, code)
     except DomainError as refused:
         return render_template("scan.html", code=code, error=refused.detail), refused.status
-    if target.kind == ScanKind.SAMPLE:
-        return redirect(url_for("samples.show", barcode=target.record.barcode))
-    if target.kind == ScanKind.BOX:
-        return redirect(url_for("storage.box", box_id=target.record.id))
-    shipment = target.record
+    record = target.record
+    if isinstance(record, Sample):
+        return redirect(url_for("samples.show", barcode=record.barcode))
+    if isinstance(record, Container):
+        return redirect(url_for("storage.box", box_id=record.id))
+    shipment = record
     endpoint = "receiving.show" if receiving.may_receive(user, shipment) else "shipments.show"
     return redirect(url_for(endpoint, shipment_id=shipment.id))

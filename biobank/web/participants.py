@@ -68,7 +68,9 @@ def index():
         try:
             participant_id = participants.participant_id_field(lookup.participant_id.data)
         except ValidationFailed as refused:
-            lookup.participant_id.errors = list(refused.errors["participant_id"])
+            lookup.participant_id.errors = list(
+                (refused.errors or {}).get("participant_id", [refused.detail])
+            )
             return _page(lookup, None, None, 422)
     return _page(lookup, participant_id, None)
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, Literal
 
 from flask import Blueprint, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
@@ -202,7 +202,7 @@ def _render_sample(
         "samples/show.html",
         sample=sample,
         location=location,
-        path=container_path(sample.position.box) if location else [],
+        path=container_path(sample.position.box) if location and sample.position else [],
         events=samples.sample_events(actor, sample.barcode),
         event_facts=event_facts,
         offered=offered,
@@ -236,7 +236,8 @@ def _where(sample: Sample) -> str:
 def show(barcode: str):
     actor, sample = _visible(barcode)
     if barcode != sample.barcode:  # one address per tube, however its ID was typed
-        return redirect(url_for(".show", barcode=sample.barcode, **request.args.to_dict()))
+        query: dict[str, Any] = request.args.to_dict()
+        return redirect(url_for(".show", barcode=sample.barcode, **query))
     return _render_sample(actor, sample)
 
 
@@ -366,7 +367,7 @@ def aliquot(barcode: str):
 
 
 @bp.post("/<barcode>/aliquot-labels.<any(pdf, zpl):fmt>")
-def print_aliquot_labels(barcode: str, fmt: str):
+def print_aliquot_labels(barcode: str, fmt: Literal["pdf", "zpl"]):
     """Labels for the tube's aliquots (those ticked): new ones print, others need a reason."""
     actor, sample = _visible(barcode)
     form = AliquotLabelsForm()
