@@ -42,6 +42,7 @@ from biobank.services.pages import Page, paginate
 from biobank.services.privacy import check_free_text
 from biobank.services.samples import add_flag, clear_flag, transition
 from biobank.services.timebounds import check_time, in_zone
+from biobank.services.transitions import COLLECTIONS
 
 EARLY_PROCESSING = timedelta(minutes=30)
 LATE_PROCESSING = timedelta(hours=4)
@@ -596,7 +597,7 @@ def finalize_collection(
             "Cannot finalize yet: " + "; ".join(problems) + ".", errors={"samples": problems}
         )
     lock_samples(sample.id for sample in collection.samples)
-    collection.status = CollectionStatus.FINALIZED
+    COLLECTIONS.move(collection, CollectionStatus.FINALIZED, name=f"Collection {collection.id}")
     collection.finalized_at = at
     collection.finalized_by_id = actor.id
     for sample in collection.samples:
@@ -624,7 +625,7 @@ def cancel_collection(actor: User, collection: Collection, reason: str | None) -
             f"{len(arrived)} tube(s) of collection {collection.id} are at the biobank already: "
             "withdraw or dispose of them there instead of cancelling the collection."
         )
-    collection.status = CollectionStatus.CANCELLED
+    COLLECTIONS.move(collection, CollectionStatus.CANCELLED, name=f"Collection {collection.id}")
     collection.cancelled_at = utcnow()
     collection.cancelled_by_id = actor.id
     collection.cancel_reason = reason
@@ -669,8 +670,10 @@ def restore_collection(actor: User, collection: Collection, reason: str | None) 
             collection_status=str(collection.status),
         )
     lock_samples(sample.id for sample in collection.samples)
-    collection.status = (
-        CollectionStatus.FINALIZED if collection.finalized_at else CollectionStatus.DRAFT
+    COLLECTIONS.move(
+        collection,
+        CollectionStatus.FINALIZED if collection.finalized_at else CollectionStatus.DRAFT,
+        name=f"Collection {collection.id}",
     )
     collection.restored_at = utcnow()
     collection.restored_by_id = actor.id

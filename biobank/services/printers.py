@@ -64,6 +64,7 @@ from biobank.services.privacy import name_problem
 from biobank.services.samples import already_had, get_sample
 from biobank.services.settings import setting
 from biobank.services.sites import site_field
+from biobank.services.transitions import PRINT_JOBS
 
 DEFAULT_PORT = 9100
 MAX_NAME = 64
@@ -499,7 +500,8 @@ def finish_print_job(
         raise Conflict(f"Print job {job.id} is {job.status} already.")
     job.address = address
     if failure is not None:
-        job.status, job.failure, job.finished_at = PrintJobStatus.FAILED, failure, utcnow()
+        PRINT_JOBS.move(job, PrintJobStatus.FAILED, name=f"Print job {job.id}")
+        job.failure, job.finished_at = failure, utcnow()
         db.session.flush()
         return job
     by_id = {
@@ -522,7 +524,8 @@ def finish_print_job(
         collection=db.session.get(Collection, job.collection_id) if job.collection_id else None,
         details={"printer": outbound.printer_name, "print_job": job.id},
     )
-    job.status, job.finished_at = PrintJobStatus.SENT, utcnow()
+    PRINT_JOBS.move(job, PrintJobStatus.SENT, name=f"Print job {job.id}")
+    job.finished_at = utcnow()
     db.session.flush()
     return job
 

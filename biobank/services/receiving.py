@@ -49,7 +49,6 @@ from biobank.services.locks import (
 from biobank.services.numbers import finite_decimal
 from biobank.services.privacy import check_free_text
 from biobank.services.samples import (
-    TRANSITIONS,
     add_flag,
     can_transition,
     clear_flag,
@@ -57,6 +56,7 @@ from biobank.services.samples import (
     transition,
 )
 from biobank.services.settings import setting
+from biobank.services.transitions import SAMPLES, SHIPMENTS
 
 RECEIVED_OUTCOMES = (ItemOutcome.RECEIVED, ItemOutcome.DAMAGED)
 # A closed receipt: what was not scanned by then is missing.
@@ -400,7 +400,7 @@ def receive_scan(
 # that state, and stays locked until commit) instead of load, check and flush; anything else
 # (a second scan, a stray, a late or cancelled tube, damage) goes the full way below.
 AS_SENT = SampleStatus.IN_TRANSIT
-assert SampleStatus.RECEIVED in TRANSITIONS[AS_SENT] and AS_SENT in ON_THE_WAY
+assert SAMPLES.allows(AS_SENT, SampleStatus.RECEIVED) and AS_SENT in ON_THE_WAY
 
 
 # Built once: a statement made afresh on every scan costs more CPU than running it.
@@ -809,8 +809,10 @@ def close_receipt(
         or counts.elsewhere
         or (package != PackageCondition.GOOD)
     )
-    shipment.status = (
-        ShipmentStatus.RECEIVED_WITH_DISCREPANCIES if discrepant else ShipmentStatus.RECEIVED
+    SHIPMENTS.move(
+        shipment,
+        ShipmentStatus.RECEIVED_WITH_DISCREPANCIES if discrepant else ShipmentStatus.RECEIVED,
+        name=f"Shipment {shipment.manifest_number}",
     )
     shipment.condition = package
     shipment.arrival_temperature_c = temperature

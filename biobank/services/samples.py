@@ -8,7 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import joinedload, selectinload
 
-from biobank.errors import Conflict, InvalidTransition
+from biobank.errors import Conflict
 from biobank.extensions import db
 from biobank.models import (
     Event,
@@ -25,65 +25,23 @@ from biobank.models import (
 from biobank.services import ids, locks, policy
 from biobank.services.custody import record_event
 from biobank.services.pages import Page, paginate
-
-S = SampleStatus
-
-# Every legal status change of a sample (DESIGN §2). Anything else is a 409 that says why.
-TRANSITIONS: dict[SampleStatus, frozenset[SampleStatus]] = {
-    S.PENDING: frozenset({S.COLLECTED, S.CANCELLED}),
-    S.COLLECTED: frozenset({S.PROCESSED, S.FINALIZED, S.CANCELLED}),
-    S.PROCESSED: frozenset({S.FINALIZED, S.CANCELLED}),
-    # A finalized tube that turns up at the biobank unannounced is received as it is.
-    S.FINALIZED: frozenset({S.IN_TRANSIT, S.CANCELLED, S.RECEIVED}),
-    S.IN_TRANSIT: frozenset({S.RECEIVED, S.MISSING, S.CANCELLED, S.FINALIZED}),
-    # Back to where it was (in transit, missing, finalized or cancelled) only when a receiving
-    # scan made in error is undone (receiving.undo_scan).
-    S.RECEIVED: frozenset(
-        {S.STORED, S.CONSUMED, S.WITHDRAWN, S.DISPOSED}
-        | {S.IN_TRANSIT, S.MISSING, S.FINALIZED, S.CANCELLED}
-    ),
-    S.STORED: frozenset({S.RECEIVED, S.CHECKED_OUT, S.CONSUMED, S.WITHDRAWN, S.DISPOSED}),
-    S.CHECKED_OUT: frozenset({S.STORED, S.RECEIVED, S.CONSUMED, S.WITHDRAWN, S.DISPOSED}),
-    S.MISSING: frozenset({S.RECEIVED, S.DISPOSED}),
-    # A cancelled tube can be restored with its collection, or still arrive at the biobank.
-    S.CANCELLED: frozenset(
-        {S.PENDING, S.COLLECTED, S.PROCESSED, S.FINALIZED, S.IN_TRANSIT, S.RECEIVED}
-    ),
-    S.WITHDRAWN: frozenset({S.DISPOSED}),
-    S.CONSUMED: frozenset(),
-    S.DISPOSED: frozenset(),
-}
-
-_BECOMING = {
-    S.PENDING: "made pending again",
-    S.COLLECTED: "recorded as collected",
-    S.PROCESSED: "recorded as processed",
-    S.FINALIZED: "finalized",
-    S.IN_TRANSIT: "dispatched",
-    S.RECEIVED: "received",
-    S.STORED: "stored",
-    S.CHECKED_OUT: "checked out",
-    S.WITHDRAWN: "withdrawn",
-    S.CONSUMED: "consumed",
-    S.DISPOSED: "disposed of",
-    S.MISSING: "marked missing",
-    S.CANCELLED: "cancelled",
-}
+from biobank.services.transitions import SAMPLES
 
 
 def can_transition(sample: Sample, target: SampleStatus) -> bool:
-    return target in TRANSITIONS[sample.status]
+    return SAMPLES.allows(sample.status, target)
 
 
 def transition(sample: Sample, target: SampleStatus, *, hint: str | None = None) -> None:
     """Change a sample's status when the table allows it; otherwise a 409 that says why."""
-    if not can_transition(sample, target):
-        status = str(sample.status).replace("_", " ")
-        detail = f"Tube {sample.display_barcode} is {status}: it cannot be {_BECOMING[target]}."
-        if hint:
-            detail += " " + hint
-        raise InvalidTransition(detail, barcode=sample.barcode, sample_status=str(sample.status))
-    sample.status = target
+    SAMPLES.move(
+        sample,
+        target,
+        name=f"Tube {sample.display_barcode}",
+        hint=hint,
+        barcode=sample.barcode,
+        sample_status=str(sample.status),
+    )
 
 
 # --- look-ups -------------------------------------------------------------------------------

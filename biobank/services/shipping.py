@@ -52,6 +52,7 @@ from biobank.services.privacy import check_free_text
 from biobank.services.samples import transition
 from biobank.services.sites import site_field
 from biobank.services.timebounds import in_zone
+from biobank.services.transitions import SHIPMENTS
 
 CARRIERS = ("fedex", "ups", "courier")
 CARRIER_NAMES = {"fedex": "FedEx", "ups": "UPS", "courier": "Courier"}
@@ -468,7 +469,7 @@ def dispatch_shipment(
             f"Remove these tubes before dispatch, they can no longer be shipped: {names}."
         )
     now = at or utcnow()
-    shipment.status = ShipmentStatus.IN_TRANSIT
+    SHIPMENTS.move(shipment, ShipmentStatus.IN_TRANSIT, name=f"Shipment {shipment.manifest_number}")
     shipment.carrier = carrier
     shipment.tracking_number = tracking
     shipment.dry_ice_kg = dry_ice
@@ -510,7 +511,7 @@ def cancel_shipment(actor: User, shipment: Shipment, reason: str | None) -> Ship
     reason = check_free_text(reason, "reason")
     if not reason:
         raise ValidationFailed.for_field("reason", "Give a reason to cancel the shipment.")
-    shipment.status = ShipmentStatus.CANCELLED
+    SHIPMENTS.move(shipment, ShipmentStatus.CANCELLED, name=f"Shipment {shipment.manifest_number}")
     shipment.cancelled_at = utcnow()
     shipment.cancel_reason = reason
     record_event(EventType.CANCELLED, actor=actor, shipment=shipment, reason=reason)
