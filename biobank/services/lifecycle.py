@@ -40,6 +40,7 @@ from biobank.services.samples import (
     can_transition,
     clear_flag,
     get_sample,
+    has_flag,
     quarantine_refusal,
     transition,
 )
@@ -494,3 +495,41 @@ def dispose(
     )
     db.session.flush()
     return sample
+
+
+# --- what a tube's page offers ---------------------------------------------------------------
+
+
+def offered_actions(actor: User, sample: Sample) -> set[str]:
+    """The actions worth offering this person on this tube, read from the same tables and
+    flags the writes check: which forms the tube page draws. The writes decide again, and
+    refuse with a sentence, when one is posted."""
+    at_their_biobank = sample.custody_site_id == actor.site_id
+    if not (at_their_biobank and policy.can(actor, policy.Action.HANDLE_SAMPLES)):
+        return set()
+
+    def can(status: SampleStatus) -> bool:
+        return can_transition(sample, status)
+
+    # A quarantined tube is not stored, checked out or aliquoted until released.
+    held = has_flag(sample, FlagKind.QUARANTINED)
+    offered = set()
+    if sample.position is None and can(SampleStatus.STORED) and not held:
+        offered.add("store")
+    if can(SampleStatus.CHECKED_OUT) and not held:
+        offered.add("check_out")
+    if sample.status == SampleStatus.CHECKED_OUT:
+        offered.add("check_in")
+    if sample.position is not None and offered & {"check_out", "check_in"}:
+        offered.add("move")
+    # Thawing and aliquoting are for tubes at the biobank: exactly those that could still be
+    # used up (received, stored, checked out).
+    if can(SampleStatus.CONSUMED):
+        offered |= {"thaw", "release"} if held else {"thaw", "aliquot", "quarantine"}
+    if can(SampleStatus.WITHDRAWN):
+        offered.add("withdraw")
+    if can(SampleStatus.DISPOSED):
+        offered.add("dispose")
+    if sample.children and policy.can(actor, policy.Action.PRINT_LABELS):
+        offered.add("labels")
+    return offered

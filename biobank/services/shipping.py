@@ -303,6 +303,16 @@ def refused_in_state(actor: User, shipment: Shipment, doing: str, *, allowed: st
     )
 
 
+def may_pack(actor: User, shipment: Shipment) -> bool:
+    """Whether this user packs this shipment now: its origin's packing staff, while it is
+    open (the writes check it again, under the shipment's lock)."""
+    return (
+        shipment.status == ShipmentStatus.OPEN
+        and policy.can(actor, policy.Action.PACK)
+        and shipment.origin_site_id == actor.site_id
+    )
+
+
 def _require_open(
     actor: User, shipment: Shipment, doing: str, *, with_items: bool = False
 ) -> Shipment:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import unicodedata
 from collections import Counter, OrderedDict
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -529,13 +529,21 @@ def occupied_positions(box: Container) -> dict[tuple[int, int], StoragePosition]
     }
 
 
-def next_free(box: Container, after: tuple[int, int] | None = None) -> tuple[int, int] | None:
-    taken = occupied_positions(box).keys()
+def next_free(
+    box: Container,
+    after: tuple[int, int] | None = None,
+    *,
+    taken: Collection[tuple[int, int]] | None = None,
+) -> tuple[int, int] | None:
+    """The position a tube goes to when none is chosen: the first free one row by row (after
+    ``after``, wrapping round), with ``taken`` read from the box unless given."""
+    if taken is None:
+        taken = occupied_positions(box).keys()
     for grid in all_positions(box):
         if grid not in taken and (after is None or grid > after):
             return grid
     if after is not None:
-        return next_free(box)
+        return next_free(box, taken=taken)
     return None
 
 
@@ -593,6 +601,18 @@ def box_grid(box: Container) -> list[list[Cell]]:
         [contents.get((r, c), Cell(position_label(r, c))) for c in range(1, box.grid[1] + 1)]
         for r in range(1, box.grid[0] + 1)
     ]
+
+
+def grid_target(box: Container, grid: list[list[Cell]]) -> str | None:
+    """Where the next scan into a drawn box goes (``next_free``, read off its grid)."""
+    taken = {
+        (row_number, col_number)
+        for row_number, row in enumerate(grid, start=1)
+        for col_number, cell in enumerate(row, start=1)
+        if cell.barcode is not None or cell.reserved
+    }
+    free = next_free(box, taken=taken)
+    return position_label(*free) if free else None
 
 
 def takes_specimen(allowed_specimens: str | None, sample: Sample) -> bool:

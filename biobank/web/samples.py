@@ -22,7 +22,7 @@ from flask_login import login_required
 
 from biobank.downloads import send_print_job
 from biobank.errors import ValidationFailed
-from biobank.models import Container, Event, FlagKind, Sample, SampleStatus, User
+from biobank.models import Container, Event, Sample, User
 from biobank.security import current_actor
 from biobank.services import ids, labelling, lifecycle, policy, samples, sprec, storage
 from biobank.services.storage_paths import container_path, location_of
@@ -68,42 +68,6 @@ def index():
 
 
 # --- what the page offers --------------------------------------------------------------------
-
-
-def offered_actions(actor: User, sample: Sample) -> set[str]:
-    """The action forms worth showing for this tube, read from the services' own tables.
-
-    Only which forms to draw: the services decide, and refuse with a sentence, when posted.
-    """
-    at_their_biobank = sample.custody_site_id == actor.site_id
-    if not (at_their_biobank and policy.can(actor, policy.Action.HANDLE_SAMPLES)):
-        return set()
-
-    def can(status: SampleStatus) -> bool:
-        return samples.can_transition(sample, status)
-
-    # A quarantined tube is not stored, checked out or aliquoted until released.
-    held = samples.has_flag(sample, FlagKind.QUARANTINED)
-    offered = set()
-    if sample.position is None and can(SampleStatus.STORED) and not held:
-        offered.add("store")
-    if can(SampleStatus.CHECKED_OUT) and not held:
-        offered.add("check_out")
-    if sample.status == SampleStatus.CHECKED_OUT:
-        offered.add("check_in")
-    if sample.position is not None and offered & {"check_out", "check_in"}:
-        offered.add("move")
-    # Thawing and aliquoting are for tubes at the biobank: exactly those that could still be
-    # used up (received, stored, checked out).
-    if can(SampleStatus.CONSUMED):
-        offered |= {"thaw", "release"} if held else {"thaw", "aliquot", "quarantine"}
-    if can(SampleStatus.WITHDRAWN):
-        offered.add("withdraw")
-    if can(SampleStatus.DISPOSED):
-        offered.add("dispose")
-    if sample.children and policy.can(actor, policy.Action.PRINT_LABELS):
-        offered.add("labels")
-    return offered
 
 
 def box_choices(actor: User, sample: Sample) -> list[tuple[int, str]]:
@@ -193,7 +157,7 @@ def _render_sample(
     keep: tuple[str, PageForm] | None = None,
     status: int = 200,
 ) -> ResponseReturnValue:
-    offered = offered_actions(actor, sample)
+    offered = lifecycle.offered_actions(actor, sample)
     forms = _blank_forms(actor, sample, offered)
     if keep is not None:
         forms = forms.keep(*keep)

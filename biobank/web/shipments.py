@@ -160,17 +160,8 @@ def _visible(shipment_id: int) -> tuple[User, Shipment]:
     return actor, shipping.get_shipment(actor, shipment_id)
 
 
-def _may_pack(actor: User, shipment: Shipment) -> bool:
-    """Whether the page is a packing bench for this person (the services check it again)."""
-    return (
-        shipment.status == ShipmentStatus.OPEN
-        and policy.can(actor, policy.Action.PACK)
-        and shipment.origin_site_id == actor.site_id
-    )
-
-
 def _render_page(shipment: Shipment, forms: ShipmentPageForms, status: int = 200):
-    packing = _may_pack(current_actor(), shipment)
+    packing = shipping.may_pack(current_actor(), shipment)
     return render_template(
         "shipments/show.html",
         shipment=shipment,

@@ -38,7 +38,7 @@ from biobank.errors import Conflict, ValidationFailed
 from biobank.models import Container, ContainerKind, SiteKind, User
 from biobank.security import current_actor
 from biobank.services import inventory, policy, sites, storage
-from biobank.services.storage import Cell, Occupancy
+from biobank.services.storage import Occupancy
 from biobank.services.storage_paths import container_path
 from biobank.web.collection_forms import PageForm
 from biobank.web.inventory_forms import InventoryApplyForm, InventoryForm
@@ -118,16 +118,6 @@ def _parents(tree: Node) -> list[tuple[int, str]]:
         if not node.is_box and node.container.active:
             found.append((node.container.id, storage.path_text(node.container)))
     return found
-
-
-def next_free(grid: list[list[Cell]]) -> str | None:
-    """The position the next scan fills when none is chosen: the first free cell, row by row
-    (the order ``storage.store_sample`` allocates in)."""
-    for row in grid:
-        for cell in row:
-            if cell.barcode is None and not cell.reserved:
-                return cell.position
-    return None
 
 
 # --- the freezers ------------------------------------------------------------------------------
@@ -355,7 +345,7 @@ def _box_contents(box: Container) -> dict:
         "box": box,
         "grid": grid,
         "occupancy": storage.occupancy(box),
-        "target": next_free(grid),
+        "target": storage.grid_target(box, grid),
     }
 
 

@@ -208,3 +208,25 @@ def test_only_the_biobank_holding_a_tube_quarantines_it(technician, collector, d
         lifecycle.quarantine(technician, on_the_way.barcode, "heard it was dropped")
     with pytest.raises(Forbidden):
         lifecycle.quarantine(collector, on_the_way.barcode, "dropped it")
+
+
+def test_a_tube_page_offers_what_the_writes_allow(technician, collector, stored):
+    tube = stored[0]
+    assert lifecycle.offered_actions(collector, tube) == set()  # not at their site
+    assert lifecycle.offered_actions(technician, tube) == {
+        "check_out",
+        "move",
+        "thaw",
+        "aliquot",
+        "quarantine",
+        "withdraw",
+        "dispose",
+    }
+    with unit_of_work():
+        lifecycle.quarantine(technician, tube.barcode, "label smudged")
+    held = lifecycle.offered_actions(technician, tube)
+    assert {"check_out", "aliquot", "move", "quarantine"}.isdisjoint(held)
+    assert {"thaw", "release", "dispose"} <= held
+    with unit_of_work():
+        lifecycle.check_out(technician, stored[1].barcode, "sent to assay")
+    assert {"check_in", "move"} <= lifecycle.offered_actions(technician, stored[1])

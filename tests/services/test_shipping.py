@@ -245,3 +245,14 @@ def test_find_by_scanned_manifest(collector, shipment):
     assert shipping.find_by_manifest(collector, shipment.manifest_number.lower()) is shipment
     with pytest.raises(ValidationFailed, match="not a manifest number"):
         shipping.find_by_manifest(collector, "hello")
+
+
+def test_only_the_origins_packers_pack_and_only_while_open(
+    collector, other_collector, technician, shipment
+):
+    assert shipping.may_pack(collector, shipment)
+    assert not shipping.may_pack(other_collector, shipment)  # another clinic
+    assert not shipping.may_pack(technician, shipment)  # the biobank receives, not packs
+    with unit_of_work():
+        shipping.cancel_shipment(collector, shipment, "packed by mistake")
+    assert not shipping.may_pack(collector, shipment)

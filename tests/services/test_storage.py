@@ -403,3 +403,14 @@ def test_a_box_label_is_printed_whatever_the_length_of_its_place(technician, box
     pdf = storage.box_label_pdf(technician, boxes[0])
     shown = decoding.pdf_text(pdf)
     assert "B" * 100 in "".join(shown.split()) and boxes[0].barcode in shown
+
+
+def test_the_grid_target_is_where_a_scan_without_a_position_goes(
+    technician, collector, boxes, received_tubes
+):
+    first, second, *_ = received_tubes(collector)
+    _store(technician, boxes[0], first.barcode, "A1")
+    _store(technician, boxes[0], second.barcode, "A3")
+    grid = storage.box_grid(boxes[0])
+    assert storage.grid_target(boxes[0], grid) == "A2"
+    assert storage.next_free(boxes[0]) == (1, 2)  # the same rule, read from the database
