@@ -3,10 +3,10 @@ from __future__ import annotations
 from flask import Response, jsonify, stream_with_context
 
 from biobank.api.common import API_PREFIX, Blueprint
+from biobank.api.samples import sample_filters
 from biobank.schemas.samples import SampleQuerySchema
 from biobank.security import current_actor
-from biobank.services import catalogue, interop, samples, shipping
-from biobank.services.sites import optional_site_field
+from biobank.services import interop, samples, shipping
 
 blp = Blueprint(
     "api_interop",
@@ -53,15 +53,7 @@ def shipment_fhir(shipment_id: int):
 def samples_csv(args):
     """Every tube visible to you, with the sample list's filters, as CSV (streamed)."""
     actor = current_actor()
-    stmt = interop.export_query(
-        actor,
-        status=args.get("status"),
-        site=optional_site_field(args.get("site")),
-        tube_type=catalogue.tube_types_by_code([args["tube_type"]], field="tube_type")[0]
-        if args.get("tube_type")
-        else None,
-        flag=args.get("flag"),
-    )
+    stmt = interop.export_query(actor, **sample_filters(args))
     response = Response(stream_with_context(interop.samples_csv(stmt)), mimetype="text/csv")
     response.headers["Content-Disposition"] = 'attachment; filename="samples.csv"'
     return response

@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from biobank.api.common import API_PREFIX, Blueprint, page_body
 from biobank.schemas.common import PageArgsSchema, page_schema
 from biobank.schemas.samples import EventSchema, SampleQuerySchema, SampleSchema
@@ -19,23 +22,26 @@ blp = Blueprint(
 @blp.problems(401, 422)
 def list_samples(args):
     """Tubes visible to you, newest first, filtered."""
-    tube_type = (
-        catalogue.tube_types_by_code([args["tube_type"]], field="tube_type")[0]
-        if args.get("tube_type")
-        else None
-    )
     return page_body(
         samples.list_samples(
-            current_actor(),
-            status=args.get("status"),
-            site=optional_site_field(args.get("site")),
-            tube_type=tube_type,
-            collection_id=args.get("collection_id"),
-            flag=args.get("flag"),
-            page=args["page"],
-            per_page=args["per_page"],
+            current_actor(), page=args["page"], per_page=args["per_page"], **sample_filters(args)
         )
     )
+
+
+def sample_filters(args: Mapping[str, Any]) -> dict[str, Any]:
+    """The sample list's query (``SampleQuerySchema``) as ``samples.filtered_samples`` takes
+    it: the site and the tube type found by their codes."""
+    tube_type = args.get("tube_type")
+    return {
+        "status": args.get("status"),
+        "site": optional_site_field(args.get("site")),
+        "tube_type": catalogue.tube_types_by_code([tube_type], field="tube_type")[0]
+        if tube_type
+        else None,
+        "collection_id": args.get("collection_id"),
+        "flag": args.get("flag"),
+    }
 
 
 @blp.get("/<barcode>")

@@ -18,15 +18,11 @@ from biobank.extensions import db
 from biobank.models import (
     FlagKind,
     Sample,
-    SampleFlag,
     SampleStatus,
     Shipment,
-    Site,
-    StoragePosition,
-    TubeType,
     User,
 )
-from biobank.services import policy
+from biobank.services import policy, samples
 from biobank.services.spreadsheet import csv_writer
 from biobank.services.sprec import sprec
 from biobank.services.storage_paths import location_of
@@ -197,28 +193,9 @@ CSV_COLUMNS = (
 )
 
 
-def export_query(
-    user: User,
-    *,
-    status: SampleStatus | None = None,
-    site: Site | None = None,
-    tube_type: TubeType | None = None,
-    flag: FlagKind | None = None,
-) -> sa.Select[Any]:
-    """The same filters as the sample list, scoped to what the user may see."""
-    stmt = policy.scope_samples(sa.select(Sample), user).options(
-        selectinload(Sample.position).joinedload(StoragePosition.box),
-        selectinload(Sample.parent),
-        selectinload(Sample.custody_site),
-    )
-    if status is not None:
-        stmt = stmt.where(Sample.status == status)
-    if site is not None:
-        stmt = stmt.where(sa.or_(Sample.site_id == site.id, Sample.custody_site_id == site.id))
-    if tube_type is not None:
-        stmt = stmt.where(Sample.tube_type_id == tube_type.id)
-    if flag is not None:
-        stmt = stmt.where(Sample.flags.any(SampleFlag.kind == flag))
+def export_query(user: User, **filters: Any) -> sa.Select[Any]:
+    """The sample list's tubes (``samples.filtered_samples``), oldest first, for a CSV."""
+    stmt = samples.filtered_samples(user, **filters).options(selectinload(Sample.custody_site))
     return stmt.order_by(Sample.id)
 
 

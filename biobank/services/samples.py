@@ -92,7 +92,7 @@ def samples_by_barcode(barcodes: Iterable[str]) -> dict[str, Sample]:
     return found
 
 
-def list_samples(
+def filtered_samples(
     user: User,
     *,
     status: SampleStatus | None = None,
@@ -100,9 +100,9 @@ def list_samples(
     tube_type: TubeType | None = None,
     collection_id: int | None = None,
     flag: FlagKind | None = None,
-    page: int = 1,
-    per_page: int = 50,
-) -> Page[Sample]:
+) -> sa.Select[tuple[Sample]]:
+    """The tubes the user may see, narrowed by the sample list's filters (a site matches the
+    tubes collected there and those in its custody): the list and the CSV export read this."""
     stmt = policy.scope_samples(sa.select(Sample), user).options(
         selectinload(Sample.position).joinedload(StoragePosition.box),
         selectinload(Sample.parent),
@@ -117,7 +117,13 @@ def list_samples(
         stmt = stmt.where(Sample.collection_id == collection_id)
     if flag is not None:
         stmt = stmt.where(Sample.flags.any(SampleFlag.kind == flag))
-    return paginate(stmt.order_by(Sample.id.desc()), page=page, per_page=per_page)
+    return stmt
+
+
+def list_samples(user: User, *, page: int = 1, per_page: int = 50, **filters: Any) -> Page[Sample]:
+    """A page of ``filtered_samples``, newest first."""
+    stmt = filtered_samples(user, **filters).order_by(Sample.id.desc())
+    return paginate(stmt, page=page, per_page=per_page)
 
 
 def sample_events(user: User, text: str) -> Sequence[Event]:

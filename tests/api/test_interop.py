@@ -161,3 +161,15 @@ def test_open_shipment_bundle_is_scoped_like_its_tubes(
     assert {e.resource.id for e in bundle.entry} == {t.barcode for t in tubes}
     assert bundle.entry[0].resource.subject.identifier.value == "P123456789"
     assert api(other_bank).get(f"{path}/fhir").status_code == 404
+
+
+def test_csv_export_takes_every_filter_the_list_takes(api, collector, finalized_collection):
+    first = finalized_collection(collector)
+    finalized_collection(collector, "P222222222")
+    query = f"collection_id={first.id}&tube_type=1SST8"
+    exported = api(collector).get(f"/api/v1/exports/samples.csv?{query}")
+    rows = list(csv.DictReader(io.StringIO(exported.get_data(as_text=True))))
+    listed = api(collector).get(f"/api/v1/samples?{query}").get_json()["items"]
+    expected = sorted(s.barcode for s in first.samples if s.tube_type.code == "1SST8")
+    assert sorted(r["barcode"] for r in rows) == expected
+    assert sorted(s["barcode"] for s in listed) == expected
