@@ -99,7 +99,7 @@ def register_api(app: Flask) -> None:
             interop,
             users,
         )
-    ] + [storage.handling]
+    ] + [samples.handling]
     for blueprint in blueprints:
         api.register_blueprint(blueprint)
         # Bearer-token callers carry no cookies to forge; session callers are checked in

@@ -3,16 +3,35 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from flask import request
+
 from biobank.api.common import API_PREFIX, Blueprint, page_body
+from biobank.db import unit_of_work
 from biobank.schemas.common import PageArgsSchema, page_schema
-from biobank.schemas.samples import EventSchema, SampleQuerySchema, SampleSchema
+from biobank.schemas.samples import EventSchema, ReasonSchema, SampleQuerySchema, SampleSchema
+from biobank.schemas.storage import (
+    AliquotResultSchema,
+    AliquotSchema,
+    DisposeSchema,
+    MoveSchema,
+    OptionalReasonSchema,
+    ThawSchema,
+)
 from biobank.security import current_actor
-from biobank.services import catalogue, samples
+from biobank.services import catalogue, lifecycle, samples
 from biobank.services.pages import page_of
 from biobank.services.sites import optional_site_field
 
 blp = Blueprint(
     "api_samples", __name__, url_prefix=f"{API_PREFIX}/samples", description="Find a tube"
+)
+# The same URLs as ``blp``, its own section of the API document: what technicians do to a
+# tube at the biobank (services.lifecycle).
+handling = Blueprint(
+    "api_handling",
+    __name__,
+    url_prefix=f"{API_PREFIX}/samples",
+    description="A tube's life at the biobank",
 )
 
 
@@ -59,3 +78,112 @@ def get_sample(barcode: str):
 def sample_events(args, barcode: str):
     """The tube's chain of custody, oldest first."""
     return page_body(page_of(samples.sample_events(current_actor(), barcode), **args))
+
+
+# --- a tube's life at the biobank ------------------------------------------------------
+
+
+@handling.post("/<barcode>/move")
+@handling.arguments(MoveSchema)
+@handling.response(200, SampleSchema)
+@handling.problems(401, 403, 404, 409, 422)
+def move(body, barcode: str):
+    """Move a stored tube within its box or to another box."""
+    actor = current_actor()
+    with unit_of_work():
+        sample = lifecycle.move_sample(
+            actor, barcode, body["box"], body.get("position"), moving_from=body.get("moving_from")
+        )
+    return sample
+
+
+@handling.post("/<barcode>/check-out")
+@handling.arguments(OptionalReasonSchema)
+@handling.response(200, SampleSchema)
+@handling.problems(401, 403, 404, 409, 422)
+def check_out(body, barcode: str):
+    """Out of the freezer for a while; its position is held."""
+    with unit_of_work():
+        sample = lifecycle.check_out(current_actor(), barcode, body.get("reason"))
+    return sample
+
+
+@handling.post("/<barcode>/check-in")
+@handling.response(200, SampleSchema)
+@handling.problems(401, 403, 404, 409, 422)
+def check_in(barcode: str):
+    """Back in the freezer; the time out is recorded."""
+    with unit_of_work():
+        sample = lifecycle.check_in(current_actor(), barcode)
+    return sample
+
+
+@handling.post("/<barcode>/thaw")
+@handling.arguments(ThawSchema)
+@handling.response(200, SampleSchema)
+@handling.problems(401, 403, 404, 409, 422)
+def thaw(body, barcode: str):
+    """Record a freeze–thaw cycle (send `cycles_seen` so a double click counts once)."""
+    with unit_of_work():
+        sample = lifecycle.thaw(current_actor(), barcode, cycles_seen=body.get("cycles_seen"))
+    return sample
+
+
+@handling.post("/<barcode>/aliquot")
+@handling.arguments(AliquotSchema)
+@handling.response(201, AliquotResultSchema)
+@handling.problems(401, 403, 404, 409, 422)
+def aliquot(body, barcode: str):
+    """Split into child tubes with new IDs; the parent's volume goes down (never below 0)."""
+    with unit_of_work():
+        made = lifecycle.aliquot(current_actor(), barcode, **body)
+    return made
+
+
+@handling.post("/<barcode>/quarantine")
+@handling.arguments(ReasonSchema)
+@handling.response(200, SampleSchema)
+@handling.problems(401, 403, 404, 409, 422)
+def quarantine(body, barcode: str):
+    """Set a tube aside with a reason: not stored, checked out or aliquoted until released."""
+    with unit_of_work():
+        sample = lifecycle.quarantine(current_actor(), barcode, body["reason"])
+    return sample
+
+
+@handling.post("/<barcode>/release")
+@handling.arguments(ReasonSchema)
+@handling.response(200, SampleSchema)
+@handling.problems(401, 403, 404, 409, 422)
+def release(body, barcode: str):
+    """Release a tube from quarantine, saying why it may be used after all."""
+    with unit_of_work():
+        sample = lifecycle.release(current_actor(), barcode, body["reason"])
+    return sample
+
+
+@handling.post("/<barcode>/withdraw")
+@handling.arguments(ReasonSchema)
+@handling.response(200, SampleSchema)
+@handling.problems(401, 403, 404, 409, 422)
+def withdraw(body, barcode: str):
+    with unit_of_work():
+        sample = lifecycle.withdraw(current_actor(), barcode, body["reason"])
+    return sample
+
+
+@handling.post("/<barcode>/dispose")
+@handling.arguments(DisposeSchema)
+@handling.response(200, SampleSchema)
+@handling.problems(401, 403, 404, 409, 422)
+def dispose(body, barcode: str):
+    """Destroy a tube; its position is freed. Signed: re-enter your password."""
+    with unit_of_work():
+        sample = lifecycle.dispose(
+            current_actor(),
+            barcode,
+            body["reason"],
+            signature_password=body["signature_password"],
+            client_address=request.remote_addr,
+        )
+    return sample
