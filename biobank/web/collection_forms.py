@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from flask_wtf import FlaskForm
 from wtforms import (
     DateTimeLocalField,
     FieldList,
@@ -32,10 +31,11 @@ from wtforms.widgets import CheckboxInput, ListWidget
 
 import labels
 from biobank.db import utcnow
-from biobank.errors import DomainError, ValidationFailed
+from biobank.errors import ValidationFailed
 from biobank.models import Centrifuge, Collection, KitTemplate, Sample, Site
 from biobank.services.collections import TubeCorrection
 from biobank.services.timebounds import in_zone
+from biobank.web.forms import PageForm
 
 # <input type="datetime-local"> posts minutes ("2025-01-15T08:30"), or seconds when its step
 # is below a minute; the first format is also the one the field renders.
@@ -85,36 +85,6 @@ def posted_time(wall_clock: datetime | None, site: Site, field: str) -> datetime
 
 def local_time_field(label: str, *validators) -> DateTimeLocalField:
     return DateTimeLocalField(label, format=LOCAL_TIME_FORMATS, validators=list(validators))
-
-
-# --- showing a refusal ----------------------------------------------------------------------
-
-
-class PageForm(FlaskForm):
-    """A form that can show a service's refusal beside the fields it names."""
-
-    def show_refusal(self, refused: DomainError) -> bool:
-        """Put each message beside its field; the rest go on top of the form.
-
-        False when the refusal names no field (a conflict): the page shows it as an alert.
-        """
-        if not refused.errors:
-            return False
-        for name, messages in refused.errors.items():
-            field = self._fields.get(name)
-            if field is not None and name != "csrf_token":
-                field.errors = [*field.errors, *messages]
-            else:
-                self.form_errors.extend(messages)
-        return True
-
-    @property
-    def has_errors(self) -> bool:
-        # Form.errors is computed once and cached; refusals are added after validation.
-        return bool(self.form_errors) or any(field.errors for field in self)
-
-
-# --- starting a collection ------------------------------------------------------------------
 
 
 class NewCollectionForm(PageForm):

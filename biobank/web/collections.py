@@ -29,14 +29,13 @@ from biobank.web.collection_forms import (
     CollectionPageForms,
     FinalizeForm,
     NewCollectionForm,
-    PageForm,
     PrintLabelsForm,
     ProcessedForm,
     ReasonForm,
     from_site_local,
     posted_time,
 )
-from biobank.web.forms import CollectionFilterForm
+from biobank.web.forms import CollectionFilterForm, PageForm
 from biobank.web.pages import submit
 
 bp = Blueprint("collections", __name__, url_prefix="/collections")

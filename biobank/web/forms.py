@@ -1,15 +1,63 @@
+"""The forms every page builds on (``PageForm``, which shows a service's refusal beside its
+fields, and ``ListedChoiceField``), and the small forms of signing in, list filters and
+participants. Each workflow's own forms live beside it (``collection_forms``,
+``shipping_forms``, ``storage_forms``, ``inventory_forms``, ``printer_forms``)."""
+
 from __future__ import annotations
 
 from datetime import date
 
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, DateField, PasswordField, StringField, TextAreaField
+from wtforms import BooleanField, DateField, PasswordField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
+from biobank.errors import DomainError
 from biobank.models import ThrottlePurpose
-from biobank.web.collection_forms import PageForm
-from biobank.web.shipping_forms import ListedChoiceField
+
+# --- what every page's forms are made of ---------------------------------------------------
+
+
+class PageForm(FlaskForm):
+    """A form that can show a service's refusal beside the fields it names."""
+
+    def show_refusal(self, refused: DomainError) -> bool:
+        """Put each message beside its field; the rest go on top of the form.
+
+        False when the refusal names no field (a conflict): the page shows it as an alert.
+        """
+        if not refused.errors:
+            return False
+        for name, messages in refused.errors.items():
+            field = self._fields.get(name)
+            if field is not None and name != "csrf_token":
+                field.errors = [*field.errors, *messages]
+            else:
+                self.form_errors.extend(messages)
+        return True
+
+    @property
+    def has_errors(self) -> bool:
+        # Form.errors is computed once and cached; refusals are added after validation.
+        return bool(self.form_errors) or any(field.errors for field in self)
+
+
+# --- starting a collection ------------------------------------------------------------------
+
+
+class ListedChoiceField(SelectField):
+    """A select whose value must be one of its options, with a sentence that says what to do."""
+
+    def __init__(self, label: str, *, unlisted: str, **kwargs) -> None:
+        super().__init__(label, **kwargs)
+        self.unlisted = unlisted
+
+    def pre_validate(self, form) -> None:
+        if not any(match for _, _, match, *_ in self.iter_choices()):
+            raise ValidationError(self.unlisted)
+
+
+# --- signing in, filters and participants ---------------------------------------------------
 
 
 class LoginForm(FlaskForm):

@@ -11,7 +11,7 @@ from flask.typing import ResponseReturnValue
 
 from biobank.db import unit_of_work
 from biobank.errors import Conflict, TooManyAttempts, ValidationFailed
-from biobank.web.collection_forms import PageForm
+from biobank.web.forms import PageForm
 
 # Refusals shown on the page; NotFound and Forbidden go to the error page instead.
 REFUSALS = (ValidationFailed, Conflict, TooManyAttempts)

@@ -27,7 +27,8 @@ from biobank.security import current_actor
 from biobank.services import ids, labelling, lifecycle, policy, samples, sprec, storage
 from biobank.services.storage_paths import container_path, location_of
 from biobank.web import local_time
-from biobank.web.collection_forms import PageForm, ReasonForm, SignedReasonForm
+from biobank.web.collection_forms import ReasonForm, SignedReasonForm
+from biobank.web.forms import PageForm
 from biobank.web.pages import redirect_saying, submit
 from biobank.web.storage_forms import (
     AliquotForm,

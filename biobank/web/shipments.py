@@ -35,7 +35,7 @@ from biobank.models import Shipment, ShipmentStatus, SiteKind, User
 from biobank.security import current_actor
 from biobank.services import ids, policy, receiving, shipping, sites
 from biobank.services.shipping import PackResult
-from biobank.web.collection_forms import PageForm
+from biobank.web.forms import PageForm
 from biobank.web.pages import submit
 from biobank.web.shipping_forms import (
     CancelShipmentForm,

@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from flask_wtf import FlaskForm
 from wtforms import RadioField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import ValidationError
 
 from biobank.models import PackageCondition, Site, TemperatureClass
 from biobank.services.shipping import CARRIERS, carrier_name
-from biobank.web.collection_forms import SCAN_FIELD, PageForm, SignedForm
+from biobank.web.collection_forms import SCAN_FIELD, SignedForm
+from biobank.web.forms import ListedChoiceField, PageForm
 
 DECIMAL_FIELD = {"inputmode": "decimal", "autocomplete": "off"}
 # A scan field whose Enter sends the scan at once (scan.js), rather than moving to a next field.
@@ -132,18 +132,6 @@ class CloseReceiptForm(SignedForm):
 
 
 # --- reports (coordinators) -----------------------------------------------------------------
-
-
-class ListedChoiceField(SelectField):
-    """A select whose value must be one of its options, with a sentence that says what to do."""
-
-    def __init__(self, label: str, *, unlisted: str, **kwargs) -> None:
-        super().__init__(label, **kwargs)
-        self.unlisted = unlisted
-
-    def pre_validate(self, form) -> None:
-        if not any(match for _, _, match, *_ in self.iter_choices()):
-            raise ValidationError(self.unlisted)
 
 
 class ReportFilterForm(FlaskForm):

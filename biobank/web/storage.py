@@ -40,7 +40,7 @@ from biobank.security import current_actor
 from biobank.services import inventory, policy, sites, storage
 from biobank.services.storage import Occupancy
 from biobank.services.storage_paths import container_path
-from biobank.web.collection_forms import PageForm
+from biobank.web.forms import PageForm
 from biobank.web.inventory_forms import InventoryApplyForm, InventoryForm
 from biobank.web.pages import redirect_saying, submit
 from biobank.web.storage_forms import (

@@ -30,11 +30,11 @@ from wtforms.widgets import CheckboxInput, ListWidget
 from biobank.models import ContainerKind, Sample, Specimen
 from biobank.web.collection_forms import (
     SCAN_FIELD,
-    PageForm,
     PrintLabelsForm,
     ReasonForm,
     SignedReasonForm,
 )
+from biobank.web.forms import PageForm
 
 # Box sizes on the shelf in most biobanks: 81- and 100-place cryoboxes, 96-well racks.
 BOX_PRESETS = {"9x9": (9, 9), "10x10": (10, 10), "8x12": (8, 12)}
