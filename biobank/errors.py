@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import traceback
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from flask import Flask, g, jsonify, make_response, render_template, request
@@ -56,6 +56,12 @@ class ValidationFailed(DomainError):
     @classmethod
     def for_field(cls, field: str, message: str, **extra: Any) -> ValidationFailed:
         return cls(message, errors={field: [message]}, **extra)
+
+    @classmethod
+    def for_fields(cls, errors: Mapping[str, Sequence[str]], **extra: Any) -> ValidationFailed:
+        """Every field's messages; the first one is the sentence on top (``detail``)."""
+        listed = {field: list(messages) for field, messages in errors.items() if messages}
+        return cls(next(iter(listed.values()))[0], errors=listed, **extra)
 
 
 class Unauthorized(DomainError):

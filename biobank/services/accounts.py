@@ -107,8 +107,7 @@ def create_user(
     if problems:
         errors["password"] = problems
     if errors:
-        first = next(iter(errors.values()))[0]
-        raise ValidationFailed(first, errors=errors)
+        raise ValidationFailed.for_fields(errors)
     if db.session.scalar(sa.select(User.id).where(User.username == username)):
         raise Conflict(f"The username {username!r} is taken.")
     user = User(

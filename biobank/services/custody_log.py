@@ -418,7 +418,7 @@ def consistency_proof(old_size: int, new_size: int) -> list[bytes]:
     elif old_size > new_size and "from" not in errors:
         errors["from"] = ["The older size cannot be larger than the newer."]
     if errors:
-        raise ValidationFailed(next(iter(errors.values()))[0], errors=errors)
+        raise ValidationFailed.for_fields(errors)
     return HashReader(StoredTree(db.session)).consistency_proof(old_size, new_size)
 
 

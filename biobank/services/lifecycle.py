@@ -482,7 +482,7 @@ def dispose(
     except ValidationFailed as unsigned:
         errors.update(unsigned.errors or {})
     if errors:
-        raise ValidationFailed(next(iter(errors.values()))[0], errors=errors)
+        raise ValidationFailed.for_fields(errors)
     sample = _handled(actor, text)
     _change(actor, sample, SampleStatus.DISPOSED, "disposing of it")
     where = _leave_box(sample)

@@ -182,9 +182,7 @@ def _settings_problems(
 
 def _refuse(problems: dict[str, list[str]]) -> None:
     if problems:
-        first = next(iter(problems.values()))[0]
-        more = f" ({len(problems) - 1} more field(s) to fix.)" if len(problems) > 1 else ""
-        raise ValidationFailed(first + more, errors=problems)
+        raise ValidationFailed.for_fields(problems)
 
 
 def _named_already(site_id: int, name: str, but: int | None = None) -> bool:

@@ -760,7 +760,7 @@ def close_receipt(
     except ValidationFailed as unsigned:
         errors.update(unsigned.errors or {})
     if errors:
-        raise ValidationFailed(next(iter(errors.values()))[0], errors=errors)
+        raise ValidationFailed.for_fields(errors)
     assert package is not None  # refused above otherwise
     notes = check_free_text(notes, "notes")
     now = utcnow()

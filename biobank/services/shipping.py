@@ -470,7 +470,7 @@ def dispatch_shipment(
     except ValidationFailed as unsigned:
         errors.update(unsigned.errors or {})
     if errors:
-        raise ValidationFailed(next(iter(errors.values()))[0], errors=errors)
+        raise ValidationFailed.for_fields(errors)
     lock_samples(item.sample_id for item in shipment.items)
     blocked = [i.sample for i in shipment.items if i.sample.status != SampleStatus.FINALIZED]
     if blocked:

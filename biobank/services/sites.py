@@ -59,7 +59,7 @@ def create_site(
             f"{timezone!r} is not an IANA time zone; use a name like America/Chicago."
         ]
     if errors:
-        raise ValidationFailed(next(iter(errors.values()))[0], errors=errors)
+        raise ValidationFailed.for_fields(errors)
     if db.session.scalar(sa.select(Site.id).where(Site.code == code)):
         raise Conflict(f"A site with code {code} exists already.")
     site = Site(

@@ -244,7 +244,7 @@ def create_container(
     elif rows is not None or cols is not None:
         errors["rows"] = [f"Only boxes have rows and columns; a {kind} does not."]
     if errors:
-        raise ValidationFailed(next(iter(errors.values()))[0], errors=errors)
+        raise ValidationFailed.for_fields(errors)
     if _sibling_named(parent.site_id, parent.id, name):
         raise Conflict(f"{path_text(parent)} holds something named {name!r} already.")
     barcode = None

@@ -95,8 +95,7 @@ def _failure_filters(actor: User) -> tuple[FailedAttemptFilterForm, dict[str, An
 
 
 def _refusal(form: FailedAttemptFilterForm) -> ValidationFailed:
-    errors = {name: list(messages) for name, messages in form.errors.items()}
-    return ValidationFailed(next(iter(errors.values()))[0], errors=errors)
+    return ValidationFailed.for_fields(form.errors)
 
 
 @bp.get("/failed-attempts")

@@ -74,8 +74,7 @@ def _table(name: str):
     """The named report for the query string's filters (bad filters: 422 beside them)."""
     form, site = _filters()
     if form.errors:
-        messages = {field: list(errors) for field, errors in form.errors.items()}
-        raise ValidationFailed(next(iter(messages.values()))[0], errors=messages)
+        raise ValidationFailed.for_fields(form.errors)
     typed = request.args.get("days", "").strip()
     if typed and not re.fullmatch(r"[0-9]{1,6}", typed):
         raise ValidationFailed.for_field("days", "Give the number of days as a whole number.")
