@@ -78,15 +78,15 @@ from biobank.models import (
 from biobank.services import ids, participants, policy, storage
 from biobank.services.custody import record_events_in_bulk
 from biobank.services.privacy import check_free_text, personal_data_in
-from biobank.services.rackscan import (
-    DELIMITERS,
-    RackFileError,
-    check_line_lengths,
-    decode_text_upload,
-    parse_position,
-)
+from biobank.services.rackscan import parse_position
 from biobank.services.samples import samples_by_barcode
 from biobank.services.timebounds import time_problem
+from biobank.services.uploads import (
+    UnreadableUpload,
+    check_line_lengths,
+    decode_text_upload,
+    sniff_delimiter,
+)
 
 SOURCE = "inventory import"
 # A 20,000-tube inventory is about 2 MB; the server's upload limit (BIOBANK_MAX_UPLOAD_BYTES)
@@ -254,19 +254,20 @@ def _column_name(text: str) -> str:
 def _header(first_line: str, number: int) -> tuple[str, list[str]]:
     """The delimiter under which the header line names the most inventory columns, and those
     names (``number``: the header's line number, for the messages)."""
-    best: tuple[int, str, list[str]] | None = None
-    for delimiter in DELIMITERS:
-        names = [_column_name(n) for n in next(csv.reader([first_line], delimiter=delimiter))]
-        known = sum(1 for name in names if name in COLUMNS)
-        if known and (best is None or known > best[0]):
-            best = (known, delimiter, names)
-    if best is None:
+
+    def names_under(delimiter: str) -> list[str]:
+        return [_column_name(n) for n in next(csv.reader([first_line], delimiter=delimiter))]
+
+    delimiter = sniff_delimiter(
+        lambda candidate: sum(1 for name in names_under(candidate) if name in COLUMNS)
+    )
+    if delimiter is None:
         raise _file_error(
             f"Line {number} ({first_line[:60]!r}) is not a header this import reads: an inventory "
             "file starts with a header row naming its columns, separated by commas (or "
             f"semicolons or tabs), e.g. {EXAMPLE_HEADER}."
         )
-    _, delimiter, names = best
+    names = names_under(delimiter)
     missing = [column for column in REQUIRED if column not in names]
     if missing:
         raise _file_error(
@@ -299,7 +300,7 @@ def read_inventory_file(data: bytes) -> tuple[list[_Line], list[str]]:
         )
         source = text.splitlines()
         check_line_lengths(source, what="an inventory line holds one tube's columns")
-    except RackFileError as unreadable:
+    except UnreadableUpload as unreadable:
         raise _file_error(str(unreadable)) from None
     start = next((index for index, line in enumerate(source) if line.strip()), None)
     if start is None:  # blank lines only, or nothing but a byte-order mark

@@ -12,21 +12,24 @@ import csv
 import re
 from dataclasses import dataclass
 
+from biobank.services.uploads import (
+    UnreadableUpload,
+    check_line_lengths,
+    decode_text_upload,
+    sniff_delimiter,
+)
+
 MAX_BYTES = 1024 * 1024
 MAX_WELLS = 2600  # 26 rows x 99 columns, the largest grid a box may have
-# Python's csv module refuses a field longer than this (its default field_size_limit); a line
-# longer than it is refused before parsing, by number, in every CSV upload.
-MAX_LINE_CHARS = 131_072
 EMPTY_READS = frozenset({"", "NO READ", "NOREAD", "NO TUBE"})
 POSITION = re.compile(r"^([A-Za-z])0*(\d{1,2})$")
-DELIMITERS = (",", ";", "\t")
 POSITION_HEADERS = ("tube position", "position", "well", "location")
 BARCODE_HEADERS = ("tube barcode", "barcode", "tube id", "tube")
 ROW_HEADERS = ("tube row", "row")
 COLUMN_HEADERS = ("tube column", "column", "col")
 
 
-class RackFileError(ValueError):
+class RackFileError(UnreadableUpload):
     """The file cannot be read as a rack scan; the message says what to fix."""
 
 
@@ -47,42 +50,6 @@ def parse_position(text: str) -> tuple[int, int] | None:
     row = ord(match.group(1).upper()) - ord("A") + 1
     col = int(match.group(2))
     return (row, col) if col >= 1 else None
-
-
-def decode_text_upload(
-    data: bytes, *, max_bytes: int, empty: str, too_large: str, upload_instead: str
-) -> str:
-    """An uploaded CSV file's text: refused when empty, over ``max_bytes`` or binary; read as
-    UTF-8 (a byte-order mark dropped) or else Windows-1252, as spreadsheets save it.
-
-    ``too_large`` may name ``{size}`` and ``{limit}``; ``upload_instead`` ends the sentence
-    that refuses a binary file (e.g. "upload the scanner's CSV export").
-    """
-    if not data or not data.strip():
-        raise RackFileError(empty)
-    if len(data) > max_bytes:
-        raise RackFileError(too_large.format(size=f"{len(data):,}", limit=f"{max_bytes:,}"))
-    if b"\x00" in data:
-        raise RackFileError(f"This is not a text file (it holds binary data): {upload_instead}.")
-    for encoding in ("utf-8-sig", "cp1252"):
-        try:
-            return data.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-    raise RackFileError("The file's characters cannot be read: save it as UTF-8 CSV.")
-
-
-def check_line_lengths(lines: list[str], *, first_number: int = 1, what: str) -> None:
-    """Refuse, by its number, the first line longer than ``MAX_LINE_CHARS`` characters.
-
-    ``what`` ends the sentence, e.g. "a rack-scan line holds a position and a barcode".
-    """
-    for number, line in enumerate(lines, start=first_number):
-        if len(line) > MAX_LINE_CHARS:
-            raise RackFileError(
-                f"Line {number} is too long: {len(line):,} characters, and a line may have at "
-                f"most {MAX_LINE_CHARS:,} ({what}). Check that this is the right file."
-            )
 
 
 def _well_label(row: int, col: int) -> str:
@@ -113,24 +80,29 @@ def _one_read_per_well(wells: list[Well]) -> None:
 
 
 def _decode(data: bytes) -> str:
-    return decode_text_upload(
-        data,
-        max_bytes=MAX_BYTES,
-        empty="The file is empty: export the rack scan again and upload that file.",
-        too_large="The file is {size} bytes; a rack scan is a few kilobytes (limit {limit}). "
-        "Upload the scanner's CSV export, not another file.",
-        upload_instead="upload the scanner's CSV export",
-    )
+    try:
+        return decode_text_upload(
+            data,
+            max_bytes=MAX_BYTES,
+            empty="The file is empty: export the rack scan again and upload that file.",
+            too_large="The file is {size} bytes; a rack scan is a few kilobytes (limit {limit}). "
+            "Upload the scanner's CSV export, not another file.",
+            upload_instead="upload the scanner's CSV export",
+        )
+    except UnreadableUpload as unreadable:
+        raise RackFileError(str(unreadable)) from None
 
 
 def _delimiter(lines: list[str]) -> str:
-    for delimiter in DELIMITERS:
-        if all(delimiter in line for line in lines[: min(len(lines), 5)]):
-            return delimiter
-    raise RackFileError(
-        f"Line 1 ({lines[0][:40]!r}) has no comma: a rack scan has one well per line, "
-        "position and tube separated by commas (e.g. A1,7KQ2M9XD3E)."
-    )
+    """The delimiter found on each of the first five lines (one well per line)."""
+    first = lines[: min(len(lines), 5)]
+    delimiter = sniff_delimiter(lambda candidate: all(candidate in line for line in first))
+    if delimiter is None:
+        raise RackFileError(
+            f"Line 1 ({lines[0][:40]!r}) has no comma: a rack scan has one well per line, "
+            "position and tube separated by commas (e.g. A1,7KQ2M9XD3E)."
+        )
+    return delimiter
 
 
 def _fields(line: str, number: int, delimiter: str) -> list[str]:
@@ -153,9 +125,12 @@ def _find(header: list[str], names: tuple[str, ...]) -> int | None:
 def parse_rack_file(data: bytes) -> list[Well]:
     """Every well of the file, in file order. Raises ``RackFileError`` for unreadable files."""
     text = _decode(data)
-    check_line_lengths(
-        text.splitlines(), what="a rack-scan line holds a position and a tube barcode"
-    )
+    try:
+        check_line_lengths(
+            text.splitlines(), what="a rack-scan line holds a position and a tube barcode"
+        )
+    except UnreadableUpload as unreadable:
+        raise RackFileError(str(unreadable)) from None
     # Blank lines are skipped, but every message names the line as the file numbers it.
     numbered = [(n, line) for n, line in enumerate(text.splitlines(), start=1) if line.strip()]
     if not numbered:

@@ -50,7 +50,7 @@ from biobank.services.custody import record_event
 from biobank.services.locks import lock_box, lock_containers, lock_samples, who_and_when
 from biobank.services.numbers import finite_decimal
 from biobank.services.privacy import check_name
-from biobank.services.rackscan import RackFileError, Well, parse_position, parse_rack_file
+from biobank.services.rackscan import Well, parse_position, parse_rack_file
 from biobank.services.samples import (
     get_sample,
     quarantine_refusal,
@@ -59,6 +59,7 @@ from biobank.services.samples import (
 )
 from biobank.services.sites import site_field
 from biobank.services.storage_paths import container_path, location_of
+from biobank.services.uploads import UnreadableUpload
 
 # Which kinds may hold which: freezer → shelf / rack → box.
 CHILD_KINDS = {
@@ -1100,7 +1101,7 @@ def import_rack_scan(actor: User, box: Container, data: bytes, *, apply: bool) -
     check_box(box)
     try:
         wells = parse_rack_file(data)
-    except RackFileError as unreadable:
+    except UnreadableUpload as unreadable:
         raise ValidationFailed.for_field("file", str(unreadable)) from None
     judged = _judge_wells(actor, box, wells)
     report = RackScanReport(box, [well for well, _ in judged], applied=False)

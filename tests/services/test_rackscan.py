@@ -8,11 +8,11 @@ from hypothesis import strategies as st
 
 from biobank.services.rackscan import (
     MAX_BYTES,
-    MAX_LINE_CHARS,
     RackFileError,
     parse_position,
     parse_rack_file,
 )
+from biobank.services.uploads import MAX_LINE_CHARS
 
 
 def _pairs(wells):
