@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -686,6 +687,29 @@ def _storable(actor: User, box: Container, text: str) -> Sample:
     return sample
 
 
+def _mark_stored(
+    actor: User,
+    sample: Sample,
+    box: Container,
+    position: StoragePosition,
+    *,
+    at: datetime,
+    **details: Any,
+) -> None:
+    """The tube in its new position is stored: its status, when, and its stored event (with
+    the box, position and path, and what else the caller says, e.g. the rack-scan line)."""
+    transition(sample, SampleStatus.STORED)
+    sample.stored_at = at
+    record_event(
+        EventType.STORED,
+        actor=actor,
+        sample=sample,
+        container=box,
+        at=at,
+        details={"box": box.name, "position": position.label, "path": path_text(box), **details},
+    )
+
+
 def _place(
     actor: User,
     box: Container,
@@ -748,16 +772,7 @@ def store_sample(actor: User, box: Container, text: str, position: str | None = 
         if placed is None:
             raise Conflict(f"Box {box.name} is filling up as you store: scan the tube again.")
     assert placed is not None
-    transition(sample, SampleStatus.STORED)
-    sample.stored_at = now
-    record_event(
-        EventType.STORED,
-        actor=actor,
-        sample=sample,
-        container=box,
-        at=now,
-        details={"box": box.name, "position": placed.label, "path": path_text(box)},
-    )
+    _mark_stored(actor, sample, box, placed, at=now)
     db.session.flush()
     return sample
 
@@ -901,16 +916,7 @@ def store_many(actor: User, container: Container, barcodes: Sequence[str]) -> li
         check_box(lock_box(box, share=True))
     for sample, box, grid in plan:
         placed = _place(actor, box, sample, grid, at=now)
-        transition(sample, SampleStatus.STORED)
-        sample.stored_at = now
-        record_event(
-            EventType.STORED,
-            actor=actor,
-            sample=sample,
-            container=box,
-            at=now,
-            details={"box": box.name, "position": placed.label, "path": path_text(box)},
-        )
+        _mark_stored(actor, sample, box, placed, at=now)
         placements.append(Placement(sample, box, placed.label))
     db.session.flush()
     return placements
@@ -1144,21 +1150,6 @@ def import_rack_scan(actor: User, box: Container, data: bytes, *, apply: bool) -
         ) from None
     for (well, sample), position in zip(to_place, rows, strict=True):
         sample.position = position
-        transition(sample, SampleStatus.STORED)
-        sample.stored_at = now
-        record_event(
-            EventType.STORED,
-            actor=actor,
-            sample=sample,
-            container=box,
-            at=now,
-            details={
-                "box": box.name,
-                "position": position.label,
-                "path": path_text(box),
-                "source": "rack scan",
-                "line": well.line,
-            },
-        )
+        _mark_stored(actor, sample, box, position, at=now, source="rack scan", line=well.line)
     db.session.flush()
     return RackScanReport(box, report.wells, applied=True)
