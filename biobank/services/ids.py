@@ -7,10 +7,12 @@ one scan field can tell the three apart by shape.
 
 from __future__ import annotations
 
+import re
 import secrets
 from collections.abc import Callable, Iterable
 
 from biobank.errors import ValidationFailed
+from biobank.services.settings import setting
 
 ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 BASE = len(ALPHABET)
@@ -114,11 +116,17 @@ def display(code: str) -> str:
     return f"{code[:5]}-{code[5:]}" if len(code) == SAMPLE_ID_LENGTH else code
 
 
+def looks_like_participant_id(text: str) -> bool:
+    """Whether ``text`` has the shape of the program's participant IDs (the setting
+    BIOBANK_PARTICIPANT_ID_PATTERN), as the enrollment system issues them."""
+    return bool(
+        re.fullmatch(setting("BIOBANK_PARTICIPANT_ID_PATTERN"), (text or "").strip().upper())
+    )
+
+
 def sample_id_field(text: str, field: str = "barcode") -> str:
     """``parse_sample_id`` for request input: a bad ID is a 422 naming the field, and says
     when what was scanned is a participant's ID rather than a tube's."""
-    from biobank.services.participants import looks_like_participant_id
-
     try:
         return parse_sample_id(text)
     except InvalidCode as invalid:

@@ -20,7 +20,7 @@ from biobank.models import (
     SampleStatus,
     User,
 )
-from biobank.services import policy
+from biobank.services import ids, policy
 from biobank.services.custody import record_event
 from biobank.services.privacy import check_free_text
 from biobank.services.samples import add_flag
@@ -68,19 +68,13 @@ def participant_id_rule() -> str:
 def participant_id_field(text: str, field: str = "participant_id") -> str:
     """A participant ID as the configured pattern wants it (default ``P`` + 9 digits)."""
     value = (text or "").strip().upper()
-    if not looks_like_participant_id(value):
+    if not ids.looks_like_participant_id(value):
         raise ValidationFailed.for_field(
             field,
             f"{(text or '').strip()!r} is not a participant ID: a participant ID is "
             f"{participant_id_rule()}. Scan the participant's barcode or type the ID.",
         )
     return value
-
-
-def looks_like_participant_id(text: str) -> bool:
-    return bool(
-        re.fullmatch(setting("BIOBANK_PARTICIPANT_ID_PATTERN"), (text or "").strip().upper())
-    )
 
 
 def find_participant(participant_id: str) -> Participant | None:
