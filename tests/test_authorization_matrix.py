@@ -56,10 +56,21 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 import labels
+from biobank import printing
 from biobank.db import unit_of_work, utcnow
 from biobank.errors import ValidationFailed
 from biobank.extensions import db
-from biobank.models import Container, Event, Role, Site, SiteKind, User
+from biobank.models import (
+    Container,
+    Event,
+    Printer,
+    PrinterJob,
+    PrintJobStatus,
+    Role,
+    Site,
+    SiteKind,
+    User,
+)
 from biobank.sequencer import sequence_pending
 from biobank.services import (
     accounts,
@@ -67,12 +78,14 @@ from biobank.services import (
     ids,
     labelling,
     lifecycle,
+    printers,
     receiving,
     reports,
     shipping,
     storage,
 )
 from tests.conftest import PASSWORD, csrf_token_from
+from tests.printers import allow_local_printers, fake_printer
 
 ROLES = ("anonymous", "collector", "technician", "coordinator", "admin")
 RELATIONS = ("own", "other")
@@ -344,6 +357,49 @@ class World:
             lifecycle.check_out(chain.technician, tube.barcode, REASON)
         return tube
 
+    # -- label printers: one at each site of each chain, all the one local test printer
+
+    def printer(self, relation: str, actor: User | None) -> Printer:
+        """A printer at the actor's own site (its chain's clinic or biobank) for "own", and at
+        the same kind of site of the other chain for "other"."""
+        at_clinic = actor is not None and actor.site.kind == SiteKind.COLLECTION
+        return self.get("clinic_printer" if at_clinic else "biobank_printer", relation)
+
+    def _printer_at(self, site: Site) -> Printer:
+        with unit_of_work():
+            return printers.register_printer(
+                self.fx.admin,
+                site=site.code,
+                name=self.unique("Zebra "),
+                host="127.0.0.1",
+                port=self.fx.printer_port,
+            )
+
+    def _build_clinic_printer(self, chain: Chain, relation: str):
+        return self._printer_at(chain.clinic)
+
+    def _build_biobank_printer(self, chain: Chain, relation: str):
+        return self._printer_at(chain.biobank)
+
+    def print_job(self, relation: str, actor: User | None) -> tuple[Printer, PrinterJob]:
+        """A job sent to ``printer(relation, actor)``, by someone of that site."""
+        at_clinic = actor is not None and actor.site.kind == SiteKind.COLLECTION
+        job = self.get("clinic_print_job" if at_clinic else "biobank_print_job", relation)
+        return job.printer, job
+
+    def _build_clinic_print_job(self, chain: Chain, relation: str):
+        printer = self.get("clinic_printer", relation)
+        draft = self.get("draft_collection", relation)
+        return printing.print_to_printer(
+            chain.collector, printer.id, collection=draft.id, reason=REASON
+        )
+
+    def _build_biobank_print_job(self, chain: Chain, relation: str):
+        printer = self.get("biobank_printer", relation)
+        self.get("stored_tube", relation)
+        box = self.get("storage", relation).box
+        return printing.print_to_printer(chain.technician, printer.id, box=box.id, reason=REASON)
+
     def _build_aliquoted_tube(self, chain: Chain, relation: str):
         tube = self._build_stored_tube(chain, relation)
         with unit_of_work():
@@ -353,8 +409,17 @@ class World:
 
 
 @pytest.fixture
+def printer_port(app) -> Iterator[int]:
+    """Every printer of the world is this local test printer (it prints everything)."""
+    with fake_printer() as fake:
+        allow_local_printers(app, fake.port)
+        yield fake.port
+
+
+@pytest.fixture
 def world(
     app,
+    printer_port,
     make_site,
     make_user,
     clinic,
@@ -1364,6 +1429,140 @@ def web_deactivate_container(w, rel, actor):
     return Req(f"/storage/containers/{w.get('empty_shelf', rel).id}/deactivate", data={})
 
 
+# API: label printers
+
+
+@sitewide
+def api_printers(w, rel, actor):
+    return Req("/api/v1/printers")
+
+
+@sitewide
+def api_register_printer(w, rel, actor):
+    return Req(
+        "/api/v1/printers",
+        json={
+            "site": w.chains[rel].clinic.code,
+            "name": w.unique("Zebra "),
+            "host": "127.0.0.1",
+            "port": w.fx.printer_port,
+        },
+    )
+
+
+def api_printer(w, rel, actor):
+    return Req(f"/api/v1/printers/{w.printer(rel, actor).id}")
+
+
+def api_update_printer(w, rel, actor):
+    return Req(f"/api/v1/printers/{w.printer(rel, actor).id}", json={"name": w.unique("Zebra ")})
+
+
+def _sent(response) -> str | None:
+    """An allowed print must have printed (a 302 alone may be a printer's failure)."""
+    db.session.rollback()
+    last = db.session.scalar(sa.select(PrinterJob).order_by(PrinterJob.id.desc()).limit(1))
+    if last is None or last.status != PrintJobStatus.SENT:
+        return f"the print job is not sent: {last and (last.status, last.failure)}"
+    return None
+
+
+def _print_subject(w, rel, actor) -> dict[str, Any]:
+    """What each role prints: a technician the tubes of a box, others a collection."""
+    if actor is not None and actor.role == Role.TECHNICIAN:
+        w.get("stored_tube", rel)
+        return {"box": w.get("storage", rel).box.id, "reason": REASON}
+    return {"collection": w.get("draft_collection", rel).id, "reason": REASON}
+
+
+def api_print_job(w, rel, actor):
+    return Req(
+        f"/api/v1/printers/{w.printer(rel, actor).id}/jobs",
+        json=_print_subject(w, rel, actor),
+        after=_sent,
+    )
+
+
+def api_print_jobs(w, rel, actor):
+    return Req(f"/api/v1/printers/{w.printer(rel, actor).id}/jobs")
+
+
+def api_print_job_one(w, rel, actor):
+    printer, job = w.print_job(rel, actor)
+    return Req(f"/api/v1/printers/{printer.id}/jobs/{job.id}")
+
+
+# Web: label printers
+
+
+@sitewide
+def web_printers(w, rel, actor):
+    return Req("/admin/printers")
+
+
+PRINTER_FORM = {"host": "127.0.0.1", "dpi": "300", "stock": labels.DEFAULT_STOCK}
+
+
+@sitewide
+def web_register_printer(w, rel, actor):
+    return Req(
+        "/admin/printers",
+        data={
+            **PRINTER_FORM,
+            "site": w.chains[rel].clinic.code,
+            "name": w.unique("Zebra "),
+            "port": str(w.fx.printer_port),
+        },
+    )
+
+
+def web_printer(w, rel, actor):
+    return Req(f"/admin/printers/{w.printer(rel, actor).id}")
+
+
+def web_update_printer(w, rel, actor):
+    return Req(
+        f"/admin/printers/{w.printer(rel, actor).id}",
+        data={**PRINTER_FORM, "name": w.unique("Zebra "), "port": str(w.fx.printer_port)},
+    )
+
+
+def web_printer_out_of_use(w, rel, actor):
+    return Req(f"/admin/printers/{w.printer(rel, actor).id}/out-of-use", data={})
+
+
+def web_printer_in_use(w, rel, actor):
+    return Req(f"/admin/printers/{w.printer(rel, actor).id}/in-use", data={})
+
+
+def web_print_collection(w, rel, actor):
+    draft = w.get("draft_collection", rel)
+    return Req(
+        f"/collections/{draft.id}/print/{w.printer(rel, actor).id}",
+        data={"reason": REASON},
+        after=_sent,
+    )
+
+
+def web_print_tube(w, rel, actor):
+    draft = w.get("draft_collection", rel)
+    tube = draft.samples[0].barcode
+    return Req(
+        f"/collections/{draft.id}/tubes/{tube}/print/{w.printer(rel, actor).id}",
+        data={"reason": REASON},
+        after=_sent,
+    )
+
+
+def web_print_label_batch(w, rel, actor):
+    batch = w.get("label_batch", rel)
+    return Req(
+        f"/label-batches/{batch.id}/print/{w.printer(rel, actor).id}",
+        data={"reason": REASON},
+        after=_sent,
+    )
+
+
 # Web: administration
 
 
@@ -1491,6 +1690,21 @@ TABLE: list[Row] = [
         401,        403,        403,        403,        200,        api_reactivate_user),
     R("POST", "/api/v1/users/<username>/unlock",
         401,        403,        403,        403,        200,        api_unlock_user),
+    # --- API: label printers ----------------------------------------------------------------
+    R("GET", "/api/v1/printers",
+        401,        200,        200,        200,        200,        api_printers),
+    R("POST", "/api/v1/printers",
+        401,        403,        403,        403,        201,        api_register_printer),
+    R("GET", "/api/v1/printers/<id:printer_id>",
+        401,        (200, 404), (200, 404), (200, 404), 200,        api_printer),
+    R("PATCH", "/api/v1/printers/<id:printer_id>",
+        401,        (403, 404), (403, 404), (403, 404), 200,        api_update_printer),
+    R("POST", "/api/v1/printers/<id:printer_id>/jobs",
+        401,        (201, 404), (201, 404), (201, 404), 403,        api_print_job),
+    R("GET", "/api/v1/printers/<id:printer_id>/jobs",
+        401,        (200, 404), (200, 404), (200, 404), 200,        api_print_jobs),
+    R("GET", "/api/v1/printers/<id:printer_id>/jobs/<id:job_id>",
+        401,        (200, 404), (200, 404), (200, 404), 200,        api_print_job_one),
     # --- API: collections and labels ---------------------------------------------------------
     R("GET", "/api/v1/collections",
         401,        200,        200,        200,        200,        api_collections),
@@ -1685,6 +1899,12 @@ TABLE: list[Row] = [
         LOGIN,      (200, 404), 404,        200,        403,        web_print_labels),
     R("POST", "/collections/<int:collection_id>/tubes/<barcode>/labels.<any(pdf, zpl):fmt>",
         LOGIN,      (200, 404), 404,        200,        403,        web_reprint_label),
+    R("POST", "/collections/<int:collection_id>/print/<int:printer_id>",
+        LOGIN,      (302, 404), 404,        (302, 404), 403,        web_print_collection),
+    R("POST", "/collections/<int:collection_id>/tubes/<barcode>/print/<int:printer_id>",
+        LOGIN,      (302, 404), 404,        (302, 404), 403,        web_print_tube),
+    R("POST", "/label-batches/<int:batch_id>/print/<int:printer_id>",
+        LOGIN,      (302, 404), 404,        (302, 404), 403,        web_print_label_batch),
     # --- web: receiving and reports ----------------------------------------------------------
     R("GET", "/receiving",
         LOGIN,      403,        200,        403,        403,        web_receiving),
@@ -1767,6 +1987,19 @@ TABLE: list[Row] = [
         LOGIN,      403,        403,        403,        302,        web_reactivate_user),
     R("POST", "/admin/users/<username>/unlock",
         LOGIN,      403,        403,        403,        302,        web_unlock_user),
+    # --- web: label printers (admins) --------------------------------------------------------
+    R("GET", "/admin/printers",
+        LOGIN,      403,        403,        403,        200,        web_printers),
+    R("POST", "/admin/printers",
+        LOGIN,      403,        403,        403,        302,        web_register_printer),
+    R("GET", "/admin/printers/<int:printer_id>",
+        LOGIN,      403,        403,        403,        200,        web_printer),
+    R("POST", "/admin/printers/<int:printer_id>",
+        LOGIN,      403,        403,        403,        302,        web_update_printer),
+    R("POST", "/admin/printers/<int:printer_id>/out-of-use",
+        LOGIN,      403,        403,        403,        302,        web_printer_out_of_use),
+    R("POST", "/admin/printers/<int:printer_id>/in-use",
+        LOGIN,      403,        403,        403,        302,        web_printer_in_use),
     # --- web: storage ------------------------------------------------------------------------
     R("GET", "/storage/",
         LOGIN,      200,        200,        200,        200,        web_storage),

@@ -39,6 +39,7 @@ def register_web(app: Flask) -> None:
         home,
         label_batches,
         participants,
+        printers,
         receiving,
         reports,
         samples,
@@ -52,6 +53,8 @@ def register_web(app: Flask) -> None:
     app.register_blueprint(collections.bp)
     app.register_blueprint(label_batches.bp)
     app.register_blueprint(participants.bp)
+    app.register_blueprint(printers.bp)
+    app.register_blueprint(printers.printing_bp)
     app.register_blueprint(shipments.bp)
     app.register_blueprint(receiving.bp)
     app.register_blueprint(reports.bp)
