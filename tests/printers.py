@@ -4,6 +4,7 @@ zxing-cpp, as a printed label would be scanned."""
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import re
 import socket
@@ -72,6 +73,10 @@ class FakePrinter:
 
     def close(self) -> None:
         self._stop.set()
+        # Closing alone leaves the accepting thread blocked in accept() on Linux; shutting the
+        # listener down wakes it at once (it would otherwise hold every test for its timeout).
+        with contextlib.suppress(OSError):
+            self._listener.shutdown(socket.SHUT_RDWR)
         self._listener.close()
         for worker in self._threads:
             worker.join(timeout=5)
