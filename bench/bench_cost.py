@@ -154,7 +154,7 @@ def _measure(work: Work, worker: int, requests: int) -> dict[str, dict[str, floa
 LAYERS = (
     ("idempotency", ("biobank/api/idempotency.py",)),
     ("custody append", ("biobank/services/custody", "biobank/tlog/")),
-    ("auth", ("biobank/security.py", "flask_login/", "biobank/services/accounts.py")),
+    ("auth", ("biobank/security.py", "flask_login/", "biobank/services/core/accounts.py")),
     ("JSON in (parse, validate)", ("webargs/", "marshmallow/schema.py:load", "/arguments.py")),
     ("JSON out (dump, serialise)", ("flask_smorest/response.py", "marshmallow/", "json/")),
     ("service: the state change and its reads", ("biobank/services/",)),

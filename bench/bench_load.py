@@ -568,7 +568,7 @@ def _measure(url: str, duration: float, shapes: list[tuple[tuple[int, int], ...]
     of everything they wrote."""
     from biobank.extensions import db
     from biobank.sequencer import sequence_pending
-    from biobank.services.custody_log import verify_chain
+    from biobank.services.core.custody_log import verify_chain
 
     with bench_app(url) as (app, cast):
         began = time.perf_counter()

@@ -45,7 +45,8 @@ def _stored_tubes(cast, count: int) -> tuple[list[str], int, int, int]:
     from biobank.db import unit_of_work
     from biobank.extensions import db
     from biobank.models import Shipment
-    from biobank.services import receiving, storage
+    from biobank.services.shipping import receiving
+    from biobank.services.storage import freezer_tree, placing
 
     barcodes = finalized_tubes(cast.collector, count)
     shipment_id = dispatched(cast.collector, barcodes)
@@ -56,15 +57,17 @@ def _stored_tubes(cast, count: int) -> tuple[list[str], int, int, int]:
         receiving.close_receipt(
             cast.technician, shipment, condition="good", signature_password=PASSWORD
         )
-        freezer = storage.create_freezer(cast.technician, name="Race freezer", temperature_c=-80)
+        freezer = freezer_tree.create_freezer(
+            cast.technician, name="Race freezer", temperature_c=-80
+        )
         boxes = [
-            storage.create_container(
+            freezer_tree.create_container(
                 cast.technician, parent_id=freezer.id, kind="box", name=name, rows=9, cols=9
             )
             for name in ("Race box 1", "Race box 2", "Race box 3")
         ]
         for barcode in barcodes:
-            storage.store_sample(cast.technician, boxes[0], barcode)
+            placing.store_sample(cast.technician, boxes[0], barcode)
     return barcodes, boxes[0].id, boxes[1].id, boxes[2].id
 
 
@@ -75,8 +78,10 @@ def _operations(cast) -> list[Raced]:
     from biobank.db import unit_of_work, utcnow
     from biobank.extensions import db
     from biobank.models import Sample
-    from biobank.services import collections, lifecycle, shipping
-    from biobank.services.storage_paths import location_of
+    from biobank.services.collecting import collections
+    from biobank.services.shipping import sending
+    from biobank.services.storage import lifecycle
+    from biobank.services.storage.storage_paths import location_of
 
     tech, collector = bearer(cast.technician), bearer(cast.collector)
     tubes, full_box, free_box, empty_box = _stored_tubes(cast, 8)
@@ -96,11 +101,11 @@ def _operations(cast) -> list[Raced]:
     # A packed shipment, one dispatched and not closed, one draft collection ready to finalize.
     packed = finalized_tubes(cast.collector, 4)
     with unit_of_work():
-        to_dispatch = shipping.open_shipment(
+        to_dispatch = sending.open_shipment(
             cast.collector, destination="MAYO-BB", temperature="refrigerated"
         )
         for barcode in packed:
-            shipping.pack_sample(cast.collector, to_dispatch, barcode)
+            sending.pack_sample(cast.collector, to_dispatch, barcode)
     in_transit = dispatched(cast.collector, finalized_tubes(cast.collector, 4))
     drawn = utcnow() - timedelta(hours=2)
     with unit_of_work():

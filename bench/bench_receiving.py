@@ -35,7 +35,7 @@ def _bare_scans(barcodes: list[str], shipment_id: int, technician) -> list[float
     from biobank.db import utcnow
     from biobank.extensions import db
     from biobank.models import Event, Sample, ShipmentItem
-    from biobank.services.custody import leaf_bytes, leaf_hash, normalise_details
+    from biobank.services.core.custody import leaf_bytes, leaf_hash, normalise_details
 
     items, samples, events = ShipmentItem.__table__, Sample.__table__, Event.__table__
     find = (

@@ -31,7 +31,7 @@ ROUNDS = 60
 def _build(url: str):
     """Migrate, load the demo, add SAMPLES stored tubes; return the app and the seed time."""
     from biobank.db import unit_of_work
-    from biobank.services.demo import seed_demo, seed_scale
+    from biobank.services.admin.demo import seed_demo, seed_scale
 
     app = migrated_app(url, env="development")
     with app.app_context():
@@ -53,8 +53,8 @@ def _measure(name: str, url: str) -> list[dict]:
     from biobank.db import unit_of_work
     from biobank.extensions import db
     from biobank.models import Sample
-    from biobank.services import accounts
-    from biobank.services.demo import DEMO_PASSWORD
+    from biobank.services.admin.demo import DEMO_PASSWORD
+    from biobank.services.core import accounts
 
     app, (seed_wall, seed_cpu) = _build(url)
     rows = [

@@ -97,7 +97,7 @@ def _grow(app, size: int, figures: Figures) -> None:
     from biobank.extensions import db
     from biobank.models import Sample
     from biobank.sequencer import sequence_pending
-    from biobank.services.demo import seed_scale
+    from biobank.services.admin.demo import seed_scale
 
     with app.app_context():
         have = db.session.scalar(sa.select(sa.func.count(Sample.id))) or 0
@@ -140,9 +140,9 @@ def _measure(app, figures: Figures) -> None:
     from biobank.db import unit_of_work
     from biobank.extensions import db
     from biobank.models import Container, ContainerKind, Shipment
-    from biobank.services import accounts
-    from biobank.services.demo import DEMO_PASSWORD
-    from biobank.services.figure_cache import forget_all
+    from biobank.services.admin.demo import DEMO_PASSWORD
+    from biobank.services.core import accounts
+    from biobank.services.core.figure_cache import forget_all
     from tests.conftest import csrf_token_from
 
     with app.app_context():
@@ -284,8 +284,8 @@ def _audit_verify(app, figures: Figures) -> None:
     `flask biobank audit-verify --checkpoint FILE` (the command, in process) timed."""
     from biobank.db import unit_of_work
     from biobank.sequencer import sequence_pending
-    from biobank.services import custody_log
-    from biobank.services.demo import seed_scale
+    from biobank.services.admin.demo import seed_scale
+    from biobank.services.core import custody_log
 
     folder = Path(tempfile.mkdtemp(prefix="biobank-scale-checkpoint-"))
     runner = app.test_cli_runner()
@@ -324,7 +324,7 @@ def _app(url: str):
 
 def run(measure: Callable[..., None] = _measure) -> list[dict]:
     from biobank.db import unit_of_work
-    from biobank.services.demo import seed_demo
+    from biobank.services.admin.demo import seed_demo
 
     url = _database()
     app = _app(url)

@@ -35,14 +35,14 @@ def _big_freezer(technician) -> int:
     from biobank.db import unit_of_work
     from biobank.extensions import db
     from biobank.models import Container, ContainerKind, StoragePosition
-    from biobank.services import storage
+    from biobank.services.storage import freezer_tree
 
     with unit_of_work():
-        freezer = storage.create_freezer(technician, name="Big freezer", temperature_c=-80)
+        freezer = freezer_tree.create_freezer(technician, name="Big freezer", temperature_c=-80)
         racks = []
         for number in range(BOXES // 100):
             racks.append(
-                storage.create_container(
+                freezer_tree.create_container(
                     technician, parent_id=freezer.id, kind="rack", name=f"Rack {number + 1:02d}"
                 )
             )
@@ -86,9 +86,9 @@ def _search_loading_every_box(freezer) -> list:
     ORM object, count positions per box with an IN list, then walk the boxes."""
     from biobank.extensions import db
     from biobank.models import Container, ContainerKind, StoragePosition
-    from biobank.services import storage
+    from biobank.services.storage import box_positions, freezer_tree
 
-    inside = storage.subtree_ids(freezer)
+    inside = freezer_tree.subtree_ids(freezer)
     boxes = db.session.scalars(
         sa.select(Container)
         .where(Container.id.in_(inside), Container.kind == ContainerKind.BOX)
@@ -107,8 +107,8 @@ def _search_loading_every_box(freezer) -> list:
             break
         if used.get(box.id, 0) >= box.capacity:
             continue
-        taken = storage.occupied_positions(box).keys()
-        slots += [(box, g) for g in storage.all_positions(box) if g not in taken]
+        taken = box_positions.occupied_positions(box).keys()
+        slots += [(box, g) for g in box_positions.all_positions(box) if g not in taken]
     answer = [(box.id, grid) for box, grid in slots[:WANTED]]
     for box in boxes:  # each round starts as cold as the first
         db.session.expunge(box)
@@ -119,14 +119,15 @@ def _measure(url: str) -> dict[str, float]:
     from biobank.db import unit_of_work
     from biobank.extensions import db
     from biobank.models import Container
-    from biobank.services import receiving, storage
+    from biobank.services.shipping import receiving
+    from biobank.services.storage import freezer_tree, placing
 
     with bench_app(url) as (app, cast):
         freezer_id = _big_freezer(cast.technician)
         freezer = db.session.get(Container, freezer_id)
-        search = median_time(lambda: storage.free_slots(freezer, WANTED), repeats=5)
+        search = median_time(lambda: placing.free_slots(freezer, WANTED), repeats=5)
         before = median_time(lambda: _search_loading_every_box(freezer), repeats=5)
-        assert [(b.id, g) for b, g in storage.free_slots(freezer, WANTED)] == (
+        assert [(b.id, g) for b, g in placing.free_slots(freezer, WANTED)] == (
             _search_loading_every_box(freezer)
         )
 
@@ -139,7 +140,7 @@ def _measure(url: str) -> dict[str, float]:
             for barcode in barcodes:
                 receiving.receive_scan(cast.technician, shipment, barcode)
         with unit_of_work():
-            rack_box = storage.create_container(
+            rack_box = freezer_tree.create_container(
                 cast.technician, parent_id=freezer_id, kind="box", name="Rack 96", rows=8, cols=12
             )
         client = app.test_client()

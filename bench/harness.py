@@ -115,7 +115,7 @@ def migrated_app(url: str, env: str = "testing"):
 
     from biobank import create_app
     from biobank.db import unit_of_work
-    from biobank.services.catalogue import load_catalogue
+    from biobank.services.core.catalogue import load_catalogue
 
     if url.startswith("postgresql"):
         engine = sa.create_engine(url)
@@ -143,7 +143,7 @@ def bench_app(url: str) -> Iterator[tuple[object, Cast]]:
     from biobank.db import unit_of_work
     from biobank.extensions import db
     from biobank.models import Role, SiteKind
-    from biobank.services import accounts, sites
+    from biobank.services.core import accounts, sites
 
     app = migrated_app(url)
     with app.app_context():
@@ -185,7 +185,7 @@ def bench_app(url: str) -> Iterator[tuple[object, Cast]]:
 
 def bearer(user) -> dict[str, str]:
     from biobank.db import unit_of_work
-    from biobank.services import accounts
+    from biobank.services.core import accounts
 
     with unit_of_work():
         token, _ = accounts.issue_token(user, hours=2)
@@ -197,7 +197,7 @@ def finalized_tubes(collector, count: int) -> list[str]:
     from datetime import timedelta
 
     from biobank.db import unit_of_work, utcnow
-    from biobank.services import collections
+    from biobank.services.collecting import collections
 
     codes = [
         "1HEP4",
@@ -230,15 +230,15 @@ def finalized_tubes(collector, count: int) -> list[str]:
 
 def dispatched(collector, barcodes: list[str]):
     from biobank.db import unit_of_work
-    from biobank.services import shipping
+    from biobank.services.shipping import sending
 
     with unit_of_work():
-        shipment = shipping.open_shipment(
+        shipment = sending.open_shipment(
             collector, destination="MAYO-BB", temperature="refrigerated"
         )
         for barcode in barcodes:
-            shipping.pack_sample(collector, shipment, barcode)
-        shipping.dispatch_shipment(
+            sending.pack_sample(collector, shipment, barcode)
+        sending.dispatch_shipment(
             collector,
             shipment,
             carrier="fedex",

@@ -228,7 +228,7 @@ def verify_staging(
     """Every check a backup must pass before it may replace the live data: this code's
     schema revision, the append-only triggers, the custody log (and the checkpoint). Answers
     the revision, the events verified and the checkpoint's size."""
-    from biobank.services.custody_log import verify_against_checkpoint, verify_chain
+    from biobank.services.core.custody_log import verify_against_checkpoint, verify_chain
 
     with Session(engine) as session:
         revision = _revision_of(session, source)

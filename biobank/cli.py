@@ -38,7 +38,7 @@ def init_db() -> None:
     """Bring the database to the newest migration and load the catalogue. Safe to run again."""
     from flask_migrate import upgrade
 
-    from biobank.services.catalogue import load_catalogue
+    from biobank.services.core.catalogue import load_catalogue
 
     upgrade()  # as the tables' owner: BIOBANK_MIGRATION_DATABASE_URL, if set
     _grant_app_role_after_migrating()
@@ -94,7 +94,7 @@ def grant_app_role(role: str) -> None:
 @domain_errors_as_messages
 def create_site(code: str, name: str, kind: str, timezone: str, phone: str | None) -> None:
     """Create a collection site or a biobank."""
-    from biobank.services.sites import create_site as create
+    from biobank.services.core.sites import create_site as create
 
     with unit_of_work():
         site = create(code=code, name=name, kind=kind, timezone=timezone, phone=phone)
@@ -118,8 +118,8 @@ def create_user(
     username: str, role: str, site_code: str, full_name: str | None, password: str
 ) -> None:
     """Create a user with a role at a home site."""
-    from biobank.services.accounts import create_user as create
-    from biobank.services.sites import get_site
+    from biobank.services.core.accounts import create_user as create
+    from biobank.services.core.sites import get_site
 
     with unit_of_work():
         user = create(
@@ -137,8 +137,8 @@ def create_user(
 @domain_errors_as_messages
 def deactivate_user(username: str) -> None:
     """End every session and token of a user; they can no longer log in."""
-    from biobank.services.accounts import deactivate_user as deactivate
-    from biobank.services.accounts import get_user
+    from biobank.services.core.accounts import deactivate_user as deactivate
+    from biobank.services.core.accounts import get_user
 
     with unit_of_work():
         user = get_user(username)
@@ -160,7 +160,7 @@ def prune_failed_attempts(days: int) -> None:
     from datetime import timedelta
 
     from biobank.db import utcnow
-    from biobank.services.auth_failures import prune_failures
+    from biobank.services.admin.auth_failures import prune_failures
 
     cut = utcnow() - timedelta(days=days)
     with unit_of_work():
@@ -172,8 +172,8 @@ def prune_failed_attempts(days: int) -> None:
 def recount_figures() -> None:
     """Count each box's fill again from its positions and drop the kept figures of past days
     (reports count them again): for after someone wrote to the database by hand."""
-    from biobank.services.storage import recount_box_fills
-    from biobank.services.tallies import forget_kept
+    from biobank.services.reporting.tallies import forget_kept
+    from biobank.services.storage.freezer_tree import recount_box_fills
 
     with unit_of_work():
         wrong = recount_box_fills()
@@ -193,8 +193,8 @@ def recount_figures() -> None:
 @domain_errors_as_messages
 def seed_demo(samples: int | None) -> None:
     """Load realistic demo data (refused in production)."""
-    from biobank.services.demo import DEMO_PASSWORD, seed_scale
-    from biobank.services.demo import seed_demo as seed
+    from biobank.services.admin.demo import DEMO_PASSWORD, seed_scale
+    from biobank.services.admin.demo import seed_demo as seed
 
     if current_app.config["BIOBANK_ENV"] == "production":
         raise click.ClickException("seed-demo is refused in production: demo accounts are public.")
@@ -223,7 +223,7 @@ def seed_demo(samples: int | None) -> None:
     # from the first page load.
     # (The bulk tubes were sequenced as they went in, and the demo's own events with them.)
     sequence_pending(wait=True)
-    from biobank.services.custody_log import log_status
+    from biobank.services.core.custody_log import log_status
 
     click.echo(f"The custody log holds {log_status().tree_size:,} events.")
 
@@ -306,7 +306,7 @@ def restore(path: Path, yes: bool, checkpoint_file: Path | None, verifier_key: s
 @domain_errors_as_messages
 def audit_verify(checkpoint_file: Path | None, verifier_key: str | None, full: bool) -> None:
     """Check that the chain of custody has not been altered (and extends a checkpoint)."""
-    from biobank.services import custody_log
+    from biobank.services.core import custody_log
     from biobank.tlog.note import NoteError, Verifier
 
     reports = []
@@ -350,7 +350,7 @@ def audit_verify(checkpoint_file: Path | None, verifier_key: str | None, full: b
 def sequence(wait: bool) -> None:
     """Give every committed custody event its place in the log's Merkle tree."""
     from biobank.sequencer import sequence_pending
-    from biobank.services.custody_log import log_status
+    from biobank.services.core.custody_log import log_status
 
     added = sequence_pending(wait=wait)
     click.echo(f"Sequenced {added} events; the log holds {log_status().tree_size}.")
@@ -361,7 +361,7 @@ def sequence(wait: bool) -> None:
 def checkpoint() -> None:
     """Sequence what is committed, then print the log's signed checkpoint (keep it elsewhere)."""
     from biobank.sequencer import sequence_pending
-    from biobank.services.custody_log import signed_checkpoint
+    from biobank.services.core.custody_log import signed_checkpoint
 
     sequence_pending(wait=True)
     click.echo(signed_checkpoint().note, nl=False)
@@ -371,7 +371,7 @@ def checkpoint() -> None:
 @domain_errors_as_messages
 def log_key() -> None:
     """Print the log's verifier key, in the form Go's sumdb/note reads."""
-    from biobank.services.custody_log import log_verifier_key
+    from biobank.services.core.custody_log import log_verifier_key
 
     click.echo(log_verifier_key())
 
@@ -380,7 +380,7 @@ def log_key() -> None:
 @click.argument("path", required=False, type=click.Path(dir_okay=False, path_type=Path))
 def log_keygen(path: Path | None) -> None:
     """Create the log's Ed25519 signing key at PATH (default: BIOBANK_LOG_KEY_FILE)."""
-    from biobank.services.custody_log import create_log_key
+    from biobank.services.core.custody_log import create_log_key
 
     configured = current_app.config["BIOBANK_LOG_KEY_FILE"]
     target = path or (Path(configured) if configured else None)

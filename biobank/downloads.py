@@ -10,9 +10,9 @@ from flask import Response, send_file
 
 import labels
 from biobank.db import utcnow
-from biobank.services.labelling import PrintJob
-from biobank.services.reports import ReportTable
-from biobank.services.spreadsheet import csv_writer
+from biobank.services.collecting.labelling import PrintJob
+from biobank.services.core.spreadsheet import csv_writer
+from biobank.services.reporting.reports import ReportTable
 
 
 def send_document(content: bytes, *, media_type: str, filename: str, attachment: bool) -> Response:

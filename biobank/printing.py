@@ -1,5 +1,5 @@
-"""A print job sent to a label printer: the three steps of ``services.printers`` around the
-network, used alike by the web pages and the API.
+"""A print job sent to a label printer: the three steps of ``services.collecting.printers``
+around the network, used alike by the web pages and the API.
 
 1. One short transaction writes the job (``sending``) and commits it.
 2. The ZPL goes to the printer over raw TCP with no transaction open and nothing locked. The
@@ -33,8 +33,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from biobank.db import unit_of_work
 from biobank.errors import PrinterUnavailable, ServiceUnavailable, describe_exception
 from biobank.models import PrinterJob, User
-from biobank.services import printers
-from biobank.services.settings import setting
+from biobank.services.collecting import printers
+from biobank.services.core.settings import setting
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ from wtforms.validators import ValidationError
 from biobank.errors import Unauthorized
 from biobank.extensions import login_manager
 from biobank.models import User
-from biobank.services import accounts
+from biobank.services.core import accounts
 
 API_PREFIX = "/api/v1"
 # Reachable without credentials: getting a token, and the API's own description.

@@ -1,4 +1,4 @@
-"""Runs the custody log's sequencer (``services.custody_log``): on demand (``flask biobank
+"""Runs the custody log's sequencer (``services.core.custody_log``): on demand (``flask biobank
 sequence``, ``flask biobank checkpoint``) and in the background of every app process.
 
 Every process runs a background sequencer, but one at a time does the work: each pass tries
@@ -21,7 +21,7 @@ from flask import Flask
 from biobank.db import unit_of_work, utcnow
 from biobank.extensions import db
 from biobank.models import Event
-from biobank.services import custody_log
+from biobank.services.core import custody_log
 
 log = logging.getLogger(__name__)
 

@@ -22,8 +22,8 @@ from biobank.config import normalise_database_url
 from biobank.db import unit_of_work
 from biobank.extensions import db
 from biobank.models import Role, Site, SiteKind, User
-from biobank.services import accounts, sites
-from biobank.services.catalogue import load_catalogue
+from biobank.services.core import accounts, sites
+from biobank.services.core.catalogue import load_catalogue
 
 POSTGRES_URL = os.environ.get("BIOBANK_TEST_DATABASE_URL")
 ON_POSTGRES = bool(POSTGRES_URL)
@@ -247,7 +247,7 @@ def login(client: FlaskClient) -> Callable[[User], FlaskClient]:
 @pytest.fixture
 def start_collection(app):
     """Start a collection through the real service (baseline kit unless told otherwise)."""
-    from biobank.services import collections
+    from biobank.services.collecting import collections
 
     def start(actor: User, participant_id: str = "P123456789", **kwargs):
         if "tube_types" not in kwargs and "claim_barcode" not in kwargs:
@@ -264,7 +264,7 @@ def finalized_collection(app, start_collection):
     from datetime import timedelta
 
     from biobank.db import utcnow
-    from biobank.services import collections
+    from biobank.services.collecting import collections
 
     def make(actor: User, participant_id: str = "P123456789", **kwargs):
         collection = start_collection(actor, participant_id, **kwargs)
@@ -285,17 +285,17 @@ def finalized_collection(app, start_collection):
 @pytest.fixture
 def dispatched_shipment(app, finalized_collection, biobank_site):
     """A clinic's finalized tubes packed and dispatched to the biobank (refrigerated, FedEx)."""
-    from biobank.services import shipping
+    from biobank.services.shipping import sending
 
     def make(actor: User, destination: str = "MAYO-BB", **collection_kwargs):
         collection = finalized_collection(actor, **collection_kwargs)
         with unit_of_work():
-            shipment = shipping.open_shipment(
+            shipment = sending.open_shipment(
                 actor, destination=destination, temperature="refrigerated"
             )
             for sample in collection.samples:
-                shipping.pack_sample(actor, shipment, sample.barcode)
-            shipping.dispatch_shipment(
+                sending.pack_sample(actor, shipment, sample.barcode)
+            sending.dispatch_shipment(
                 actor,
                 shipment,
                 carrier="fedex",
@@ -310,7 +310,7 @@ def dispatched_shipment(app, finalized_collection, biobank_site):
 @pytest.fixture
 def received_tubes(app, technician, dispatched_shipment):
     """Tubes collected at the clinic, shipped, and scanned in at the biobank (not yet stored)."""
-    from biobank.services import receiving
+    from biobank.services.shipping import receiving
 
     def make(collector: User, **collection_kwargs):
         shipment = dispatched_shipment(collector, **collection_kwargs)
@@ -328,15 +328,15 @@ def received_tubes(app, technician, dispatched_shipment):
 @pytest.fixture
 def freezer(app, technician):
     """A -80 °C freezer with a shelf holding two 9 x 9 boxes, built through the service."""
-    from biobank.services import storage
+    from biobank.services.storage import freezer_tree
 
     with unit_of_work():
-        unit = storage.create_freezer(technician, name="Freezer 1", temperature_c=-80)
-        shelf = storage.create_container(
+        unit = freezer_tree.create_freezer(technician, name="Freezer 1", temperature_c=-80)
+        shelf = freezer_tree.create_container(
             technician, parent_id=unit.id, kind="shelf", name="Shelf 1"
         )
         for name in ("Box 1", "Box 2"):
-            storage.create_container(
+            freezer_tree.create_container(
                 technician, parent_id=shelf.id, kind="box", name=name, rows=9, cols=9
             )
     return unit

@@ -10,7 +10,7 @@ the answer each role gets for a record of its own site and for one of another si
 - ``404``: the record belongs to another site and the user cannot see it (DESIGN §1: "another
   site's record answers 404, not 403").
 
-Expectations come from DESIGN §1 and §5 and ``biobank.services.policy``, not from what the app
+Expectations come from DESIGN §1 and §5 and ``biobank.services.core.policy``, not from what the app
 answers today. Where the app disagrees, the row keeps the DESIGN answer and names the cell in
 ``bugs``; the row's test is then an ``xfail(strict=True)`` that fails for real if any *other*
 cell of the row breaks, or if the named cell starts to agree (so the marker is removed).
@@ -72,18 +72,11 @@ from biobank.models import (
     User,
 )
 from biobank.sequencer import sequence_pending
-from biobank.services import (
-    accounts,
-    collections,
-    ids,
-    labelling,
-    lifecycle,
-    printers,
-    receiving,
-    reports,
-    shipping,
-    storage,
-)
+from biobank.services.collecting import collections, labelling, printers
+from biobank.services.core import accounts, ids
+from biobank.services.reporting import reports
+from biobank.services.shipping import receiving, sending
+from biobank.services.storage import freezer_tree, lifecycle, placing
 from tests.conftest import PASSWORD, csrf_token_from
 from tests.printers import allow_local_printers, fake_printer
 
@@ -275,10 +268,10 @@ class World:
         """An open shipment to the chain's biobank with one tube packed."""
         tube = self._build_finalized_tube(chain, relation)
         with unit_of_work():
-            shipment = shipping.open_shipment(
+            shipment = sending.open_shipment(
                 chain.collector, destination=chain.biobank.code, temperature="refrigerated"
             )
-            shipping.pack_sample(chain.collector, shipment, tube.barcode)
+            sending.pack_sample(chain.collector, shipment, tube.barcode)
         self.codes[relation].add(shipment.manifest_number)
         return shipment
 
@@ -321,16 +314,16 @@ class World:
     def _build_storage(self, chain: Chain, relation: str):
         """A -80 °C freezer with a shelf holding two 9 x 9 boxes."""
         with unit_of_work():
-            freezer = storage.create_freezer(
+            freezer = freezer_tree.create_freezer(
                 chain.technician,
                 name=self.unique(f"Freezer {chain.biobank.code} "),
                 temperature_c=-80,
             )
-            shelf = storage.create_container(
+            shelf = freezer_tree.create_container(
                 chain.technician, parent_id=freezer.id, kind="shelf", name="Shelf 1"
             )
             box, box2 = (
-                storage.create_container(
+                freezer_tree.create_container(
                     chain.technician, parent_id=shelf.id, kind="box", name=name, rows=9, cols=9
                 )
                 for name in ("Box 1", "Box 2")
@@ -341,14 +334,14 @@ class World:
     def _build_empty_shelf(self, chain: Chain, relation: str):
         freezer = self.get("storage", relation).freezer
         with unit_of_work():
-            return storage.create_container(
+            return freezer_tree.create_container(
                 chain.technician, parent_id=freezer.id, kind="shelf", name=self.unique("Shelf ")
             )
 
     def _build_stored_tube(self, chain: Chain, relation: str):
         tube = self._build_received_tube(chain, relation)
         with unit_of_work():
-            storage.store_sample(chain.technician, self.get("storage", relation).box, tube.barcode)
+            placing.store_sample(chain.technician, self.get("storage", relation).box, tube.barcode)
         return tube
 
     def _build_checked_out_tube(self, chain: Chain, relation: str):

@@ -17,7 +17,7 @@ from biobank.config import normalise_database_url
 from biobank.extensions import db
 from biobank.models import Collection, Event
 from biobank.sequencer import sequence_pending
-from biobank.services.custody_log import signed_checkpoint
+from biobank.services.core.custody_log import signed_checkpoint
 from tests.conftest import ON_POSTGRES, POSTGRES_URL
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from biobank.services.demo import DEMO_PASSWORD
+from biobank.services.admin.demo import DEMO_PASSWORD
 from tests.conftest import PASSWORD
 
 
@@ -173,7 +173,7 @@ def test_audit_verify_fails_and_names_the_event_edited_behind_the_apps_back(runn
     from biobank.db import unit_of_work
     from biobank.extensions import db
     from biobank.models import EventType
-    from biobank.services.custody import record_event
+    from biobank.services.core.custody import record_event
     from tests.factories import raw_sample, tamper_with_the_log
 
     sample = raw_sample(technician.site)
@@ -197,7 +197,7 @@ def test_seed_demo_adds_stored_tubes_for_scale_tests(runner):
 
 
 def test_seed_demo_puts_its_events_into_the_custody_log(runner):
-    from biobank.services.custody_log import log_status
+    from biobank.services.core.custody_log import log_status
 
     result = runner.invoke(args=["biobank", "seed-demo", "--samples", "40"])
     assert result.exit_code == 0, result.output
@@ -217,24 +217,25 @@ def test_recount_figures_puts_right_what_was_changed_by_hand(
     from biobank.db import unit_of_work
     from biobank.extensions import db
     from biobank.models import BoxFill, DayTally
-    from biobank.services import reports, storage
+    from biobank.services.reporting import reports
+    from biobank.services.storage import freezer_tree, placing
 
     tubes = received_tubes(collector)
     with unit_of_work():
-        storage.store_many(technician, freezer, [t.barcode for t in tubes])
+        placing.store_many(technician, freezer, [t.barcode for t in tubes])
     reports.collection_to_freezer(coordinator)  # keeps the closed days of the window
     db.session.rollback()
     kept_days = db.session.scalar(sa.select(sa.func.count()).select_from(DayTally))
     assert kept_days >= 88  # the closed days of 90 (the first partial, the last not settled)
     db.session.execute(sa.update(BoxFill).values(used=BoxFill.used + 5))
     db.session.commit()
-    assert storage.occupancy(freezer).used == len(tubes) + 5
+    assert freezer_tree.occupancy(freezer).used == len(tubes) + 5
 
     result = runner.invoke(args=["biobank", "recount-figures"])
     assert result.exit_code == 0, result.output
     assert "Box fills: 1 did not match their positions and were recounted." in result.output
     assert f"Kept day figures: {kept_days} dropped" in result.output
     db.session.rollback()
-    assert storage.occupancy(freezer).used == len(tubes)
+    assert freezer_tree.occupancy(freezer).used == len(tubes)
     again = runner.invoke(args=["biobank", "recount-figures"])
     assert "Box fills: 0 did not match" in again.output

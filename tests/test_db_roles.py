@@ -16,8 +16,8 @@ from biobank.db import unit_of_work, utcnow
 from biobank.extensions import db
 from biobank.models import Event, User
 from biobank.sequencer import sequence_pending
-from biobank.services import collections
-from biobank.services.custody_log import verify_chain
+from biobank.services.collecting import collections
+from biobank.services.core.custody_log import verify_chain
 from tests.conftest import ON_POSTGRES, base_config
 
 

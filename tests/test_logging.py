@@ -29,7 +29,7 @@ def test_nothing_secret_reaches_a_log_line(app, client, collector, caplog):
                 "csrf_token": csrf_token_from(page.get_data(as_text=True)),
             },
         )
-        from biobank.services import catalogue
+        from biobank.services.core import catalogue
 
         original = catalogue.list_kits
         catalogue.list_kits = lambda *a, **k: 1 / 0

@@ -12,7 +12,8 @@ from sqlalchemy import event
 
 from biobank.db import unit_of_work
 from biobank.extensions import db
-from biobank.services import lifecycle, receiving, storage
+from biobank.services.shipping import receiving
+from biobank.services.storage import lifecycle, placing
 from tests.conftest import PASSWORD
 
 
@@ -60,7 +61,7 @@ def world(
             shipment = dispatched_shipment(collector, participant_id=f"P31000{n:04d}")
             tubes = received_tubes(collector, participant_id=f"P32000{n:04d}")
             with unit_of_work():
-                storage.store_many(technician, freezer, [t.barcode for t in tubes])
+                placing.store_many(technician, freezer, [t.barcode for t in tubes])
                 lifecycle.thaw(technician, tubes[0].barcode)
             made = {"shipment": shipment, "tube": tubes[0], "box": boxes[0]}
         with unit_of_work():

@@ -14,7 +14,8 @@ from biobank.schemas.accounts import (
 )
 from biobank.schemas.common import page_schema
 from biobank.security import current_actor
-from biobank.services import accounts, auth_failures
+from biobank.services.admin import auth_failures
+from biobank.services.core import accounts
 
 blp = Blueprint(
     "api_auth",

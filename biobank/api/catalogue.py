@@ -3,8 +3,8 @@ from __future__ import annotations
 from biobank.api.common import API_PREFIX, Blueprint, page_body
 from biobank.schemas.catalogue import KitSchema, TubeTypeSchema
 from biobank.schemas.common import PageArgsSchema, page_schema
-from biobank.services import catalogue
-from biobank.services.pages import page_of
+from biobank.services.core import catalogue
+from biobank.services.core.pages import page_of
 
 blp = Blueprint("api_catalogue", __name__, url_prefix=API_PREFIX, description="Tube types and kits")
 

@@ -16,9 +16,9 @@ from biobank.schemas.collections import (
 from biobank.schemas.common import page_schema
 from biobank.schemas.samples import ReasonSchema
 from biobank.security import current_actor
-from biobank.services import collections, labelling
-from biobank.services.collections import TubeCorrection
-from biobank.services.sites import optional_site_field, site_field
+from biobank.services.collecting import collections, labelling
+from biobank.services.collecting.collections import TubeCorrection
+from biobank.services.core.sites import optional_site_field, site_field
 
 blp = Blueprint(
     "api_collections",

@@ -16,7 +16,7 @@ from werkzeug.routing import IntegerConverter
 from biobank.db import MAX_RECORD_ID
 from biobank.errors import PROBLEM_JSON
 from biobank.schemas.common import ProblemSchema
-from biobank.services.pages import Page
+from biobank.services.core.pages import Page
 
 API_PREFIX = "/api/v1"
 

@@ -17,7 +17,7 @@ from biobank.schemas.custody import (
     LogStatusSchema,
 )
 from biobank.security import current_actor
-from biobank.services import custody_log
+from biobank.services.core import custody_log
 
 blp = Blueprint(
     "api_custody",

@@ -6,7 +6,9 @@ from biobank.api.common import API_PREFIX, Blueprint
 from biobank.api.samples import sample_filters
 from biobank.schemas.samples import SampleQuerySchema
 from biobank.security import current_actor
-from biobank.services import interop, samples, shipping
+from biobank.services.core import samples
+from biobank.services.reporting import interop
+from biobank.services.shipping import sending
 
 blp = Blueprint(
     "api_interop",
@@ -41,7 +43,7 @@ def shipment_fhir(shipment_id: int):
     """The shipment's manifested tubes as a FHIR R4 Bundle: each tube only for whoever may see
     it, so a biobank reads an incoming shipment's tubes once it is dispatched."""
     actor = current_actor()
-    return _fhir(interop.shipment_bundle(actor, shipping.get_shipment(actor, shipment_id)))
+    return _fhir(interop.shipment_bundle(actor, sending.get_shipment(actor, shipment_id)))
 
 
 @blp.get("/exports/samples.csv")

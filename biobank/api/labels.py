@@ -6,7 +6,7 @@ from biobank.db import unit_of_work
 from biobank.downloads import send_print_job
 from biobank.schemas.collections import LabelBatchCreateSchema, LabelBatchSchema, LabelQuerySchema
 from biobank.security import current_actor
-from biobank.services import labelling
+from biobank.services.collecting import labelling
 
 blp = Blueprint(
     "api_label_batches",

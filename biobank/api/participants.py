@@ -4,7 +4,7 @@ from biobank.api.common import API_PREFIX, Blueprint
 from biobank.db import unit_of_work
 from biobank.schemas.participants import ParticipantSchema, ParticipantUpdateSchema
 from biobank.security import current_actor
-from biobank.services import participants
+from biobank.services.collecting import participants
 
 blp = Blueprint(
     "api_participants",

@@ -13,7 +13,7 @@ from biobank.schemas.printers import (
     PrintJobCreateSchema,
 )
 from biobank.security import current_actor
-from biobank.services import printers
+from biobank.services.collecting import printers
 
 blp = Blueprint(
     "api_printers",

@@ -20,9 +20,9 @@ from biobank.schemas.reports import (
 from biobank.schemas.samples import SampleSchema
 from biobank.schemas.shipments import ShipmentSchema
 from biobank.security import current_actor
-from biobank.services import reports
-from biobank.services.pages import page_of
-from biobank.services.sites import optional_site_field
+from biobank.services.core.pages import page_of
+from biobank.services.core.sites import optional_site_field
+from biobank.services.reporting import reports
 
 blp = Blueprint("api_reports", __name__, url_prefix=f"{API_PREFIX}/reports", description="Reports")
 

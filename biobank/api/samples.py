@@ -18,15 +18,16 @@ from biobank.schemas.storage import (
     ThawSchema,
 )
 from biobank.security import current_actor
-from biobank.services import catalogue, lifecycle, samples
-from biobank.services.pages import page_of
-from biobank.services.sites import optional_site_field
+from biobank.services.core import catalogue, samples
+from biobank.services.core.pages import page_of
+from biobank.services.core.sites import optional_site_field
+from biobank.services.storage import lifecycle
 
 blp = Blueprint(
     "api_samples", __name__, url_prefix=f"{API_PREFIX}/samples", description="Find a tube"
 )
 # The same URLs as ``blp``, its own section of the API document: what technicians do to a
-# tube at the biobank (services.lifecycle).
+# tube at the biobank (services.storage.lifecycle).
 handling = Blueprint(
     "api_handling",
     __name__,

@@ -24,9 +24,9 @@ from biobank.schemas.shipments import (
     UndoScanSchema,
 )
 from biobank.security import current_actor
-from biobank.services import receiving, shipping
-from biobank.services.pages import Page
-from biobank.services.sites import site_field
+from biobank.services.core.pages import Page
+from biobank.services.core.sites import site_field
+from biobank.services.shipping import receiving, sending
 
 blp = Blueprint(
     "api_shipments",
@@ -44,9 +44,9 @@ def list_shipments(args):
     """Shipments from or to your site (all sites for coordinators); `manifest_number` finds one."""
     actor = current_actor()
     if args.get("manifest_number"):
-        found = shipping.find_by_manifest(actor, args["manifest_number"])
+        found = sending.find_by_manifest(actor, args["manifest_number"])
         return page_body(Page([found], total=1, page=1, per_page=args["per_page"]))
-    page: Page = shipping.list_shipments(
+    page: Page = sending.list_shipments(
         actor,
         status=args.get("status"),
         origin=site_field(args["origin"], "origin") if args.get("origin") else None,
@@ -68,7 +68,7 @@ def open_shipment(body):
     actor = current_actor()
     with unit_of_work():
         origin = site_field(body["origin"], "origin") if body.get("origin") else None
-        shipment = shipping.open_shipment(
+        shipment = sending.open_shipment(
             actor, destination=body["destination"], temperature=body["temperature"], origin=origin
         )
     return shipment
@@ -78,7 +78,7 @@ def open_shipment(body):
 @blp.response(200, ShipmentSchema)
 @blp.problems(401, 404)
 def get_shipment(shipment_id: int):
-    return shipping.get_shipment(current_actor(), shipment_id)
+    return sending.get_shipment(current_actor(), shipment_id)
 
 
 @blp.post("/<id:shipment_id>/items")
@@ -90,8 +90,8 @@ def pack(body, shipment_id: int):
     """Pack a scanned tube. Scanning it again answers 200 and adds nothing."""
     actor = current_actor()
     with unit_of_work():
-        shipment = shipping.get_shipment(actor, shipment_id)
-        result = shipping.pack_sample(actor, shipment, body["barcode"])
+        shipment = sending.get_shipment(actor, shipment_id)
+        result = sending.pack_sample(actor, shipment, body["barcode"])
         answer = {
             "barcode": result.item.sample.barcode,
             "tube_type": result.item.sample.tube_type.code,
@@ -108,7 +108,7 @@ def unpack(shipment_id: int, barcode: str):
     """Take a tube out of an open shipment."""
     actor = current_actor()
     with unit_of_work():
-        shipping.unpack_sample(actor, shipping.get_shipment(actor, shipment_id), barcode)
+        sending.unpack_sample(actor, sending.get_shipment(actor, shipment_id), barcode)
 
 
 @blp.post("/<id:shipment_id>/dispatch")
@@ -119,8 +119,8 @@ def dispatch(body, shipment_id: int):
     """Hand over to the carrier: tubes go in transit; nothing can be added afterwards."""
     actor = current_actor()
     with unit_of_work():
-        shipment = shipping.get_shipment(actor, shipment_id, lock=True)
-        shipping.dispatch_shipment(actor, shipment, client_address=request.remote_addr, **body)
+        shipment = sending.get_shipment(actor, shipment_id, lock=True)
+        sending.dispatch_shipment(actor, shipment, client_address=request.remote_addr, **body)
     return shipment
 
 
@@ -132,8 +132,8 @@ def cancel(body, shipment_id: int):
     """Abandon an open shipment; its tubes can go in another."""
     actor = current_actor()
     with unit_of_work():
-        shipment = shipping.get_shipment(actor, shipment_id, lock=True)
-        shipping.cancel_shipment(actor, shipment, body["reason"])
+        shipment = sending.get_shipment(actor, shipment_id, lock=True)
+        sending.cancel_shipment(actor, shipment, body["reason"])
     return shipment
 
 
@@ -143,9 +143,9 @@ def cancel(body, shipment_id: int):
 def manifest(shipment_id: int):
     """The manifest: barcode, tubes, totals, carrier, UN3373 marking, signatures."""
     actor = current_actor()
-    shipment = shipping.get_shipment(actor, shipment_id)
+    shipment = sending.get_shipment(actor, shipment_id)
     return send_printable_pdf(
-        shipping.manifest_pdf(actor, shipment), f"manifest-{shipment.manifest_number}.pdf"
+        sending.manifest_pdf(actor, shipment), f"manifest-{shipment.manifest_number}.pdf"
     )
 
 
@@ -164,7 +164,7 @@ def open_receipt(shipment_id: int):
     """Start receiving (what scanning the manifest barcode does); safe to repeat."""
     actor = current_actor()
     with unit_of_work():
-        shipment = shipping.get_shipment(actor, shipment_id)
+        shipment = sending.get_shipment(actor, shipment_id)
         receiving.open_receipt(actor, shipment)
     return _receipt(shipment)
 
@@ -174,7 +174,7 @@ def open_receipt(shipment_id: int):
 @blp.problems(401, 404)
 def receipt(shipment_id: int):
     """Counts so far and the tubes still to scan."""
-    return _receipt(shipping.get_shipment(current_actor(), shipment_id))
+    return _receipt(sending.get_shipment(current_actor(), shipment_id))
 
 
 @blp.post("/<id:shipment_id>/receipt/scans")
@@ -185,7 +185,7 @@ def scan(body, shipment_id: int):
     """One scanned tube → expected, duplicate or unexpected, with live counts."""
     actor = current_actor()
     with unit_of_work():
-        shipment = shipping.get_shipment(actor, shipment_id, lock=True, with_items=False)
+        shipment = sending.get_shipment(actor, shipment_id, lock=True, with_items=False)
         result = receiving.receive_scan(
             actor, shipment, body["barcode"], damaged=body["damaged"], note=body.get("note")
         )
@@ -202,7 +202,7 @@ def undo_scan(body, shipment_id: int):
     was before the scan, and the undoing is its own custody event."""
     actor = current_actor()
     with unit_of_work():
-        shipment = shipping.get_shipment(actor, shipment_id, lock=True, with_items=False)
+        shipment = sending.get_shipment(actor, shipment_id, lock=True, with_items=False)
         undone = receiving.undo_scan(actor, shipment, body["barcode"], body["reason"])
     return undone
 
@@ -215,6 +215,6 @@ def close_receipt(body, shipment_id: int):
     """Close: unscanned tubes become missing; received or received with discrepancies."""
     actor = current_actor()
     with unit_of_work():
-        shipment = shipping.get_shipment(actor, shipment_id, lock=True)
+        shipment = sending.get_shipment(actor, shipment_id, lock=True)
         receiving.close_receipt(actor, shipment, client_address=request.remote_addr, **body)
     return shipment

@@ -5,8 +5,8 @@ from biobank.db import unit_of_work
 from biobank.schemas.common import page_schema
 from biobank.schemas.sites import SiteQuerySchema, SiteSchema
 from biobank.security import current_actor
-from biobank.services import sites
-from biobank.services.pages import page_of
+from biobank.services.core import sites
+from biobank.services.core.pages import page_of
 
 blp = Blueprint("api_sites", __name__, url_prefix=f"{API_PREFIX}/sites", description="Sites")
 

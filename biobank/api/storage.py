@@ -26,9 +26,10 @@ from biobank.schemas.storage import (
     StoreSchema,
 )
 from biobank.security import current_actor
-from biobank.services import inventory, storage
-from biobank.services.pages import page_of
-from biobank.services.storage_paths import location_of
+from biobank.services.core.pages import page_of
+from biobank.services.inventory import importer
+from biobank.services.storage import box_positions, freezer_tree, placing, rack_import
+from biobank.services.storage.storage_paths import location_of
 
 blp = Blueprint(
     "api_storage", __name__, url_prefix=f"{API_PREFIX}/storage", description="Freezer storage"
@@ -40,9 +41,9 @@ class Described:
 
     def __init__(self, container, *, with_positions: bool = False):
         self.container = container
-        self.occupancy = storage.occupancy(container)
+        self.occupancy = freezer_tree.occupancy(container)
         if with_positions:
-            self.positions = [cell for row in storage.box_grid(container) for cell in row]
+            self.positions = [cell for row in box_positions.box_grid(container) for cell in row]
 
     def __getattr__(self, name):
         return getattr(self.container, name)
@@ -62,7 +63,7 @@ def _box(box):
 @blp.problems(401, 422)
 def list_freezers(args):
     """Freezers at your site (every site for coordinators and admins), with occupancy."""
-    page = page_of(storage.list_freezers(current_actor()), **args)
+    page = page_of(freezer_tree.list_freezers(current_actor()), **args)
     return page_body(replace(page, items=[_detail(f) for f in page.items]))
 
 
@@ -72,7 +73,7 @@ def list_freezers(args):
 @blp.problems(401, 403, 409, 422)
 def create_freezer(body):
     with unit_of_work():
-        freezer = storage.create_freezer(current_actor(), **body)
+        freezer = freezer_tree.create_freezer(current_actor(), **body)
     return freezer
 
 
@@ -83,7 +84,9 @@ def create_freezer(body):
 def create_container(body):
     """A shelf, rack or box inside a freezer (boxes: rows x cols, optional specimen list)."""
     with unit_of_work():
-        container = storage.create_container(current_actor(), parent_id=body.pop("parent"), **body)
+        container = freezer_tree.create_container(
+            current_actor(), parent_id=body.pop("parent"), **body
+        )
     return container
 
 
@@ -91,7 +94,7 @@ def create_container(body):
 @blp.response(200, ContainerDetailSchema)
 @blp.problems(401, 404)
 def get_container(container_id: int):
-    return _detail(storage.get_container(current_actor(), container_id))
+    return _detail(freezer_tree.get_container(current_actor(), container_id))
 
 
 @blp.patch("/containers/<id:container_id>")
@@ -101,8 +104,8 @@ def get_container(container_id: int):
 def rename_container(body, container_id: int):
     actor = current_actor()
     with unit_of_work():
-        container = storage.rename_container(
-            actor, storage.get_container(actor, container_id), body["name"]
+        container = freezer_tree.rename_container(
+            actor, freezer_tree.get_container(actor, container_id), body["name"]
         )
     return container
 
@@ -114,7 +117,9 @@ def deactivate_container(container_id: int):
     """Take out of use; only when nothing is stored inside."""
     actor = current_actor()
     with unit_of_work():
-        container = storage.deactivate_container(actor, storage.get_container(actor, container_id))
+        container = freezer_tree.deactivate_container(
+            actor, freezer_tree.get_container(actor, container_id)
+        )
     return container
 
 
@@ -127,8 +132,8 @@ def store_many(body, container_id: int):
     nothing."""
     actor = current_actor()
     with unit_of_work():
-        placements = storage.store_many(
-            actor, storage.get_container(actor, container_id), body["barcodes"]
+        placements = placing.store_many(
+            actor, freezer_tree.get_container(actor, container_id), body["barcodes"]
         )
     return placements
 
@@ -139,7 +144,7 @@ def store_many(body, container_id: int):
 @blp.problems(401, 404, 422)
 def find_box(args):
     """The box whose barcode was scanned."""
-    return _box(storage.find_box_by_barcode(current_actor(), args["barcode"]))
+    return _box(freezer_tree.find_box_by_barcode(current_actor(), args["barcode"]))
 
 
 @blp.get("/boxes/<id:box_id>")
@@ -147,7 +152,7 @@ def find_box(args):
 @blp.problems(401, 404)
 def get_box(box_id: int):
     """A box and every one of its positions, row by row."""
-    return _box(storage.get_box(current_actor(), box_id))
+    return _box(freezer_tree.get_box(current_actor(), box_id))
 
 
 @blp.post("/boxes/<id:box_id>/positions")
@@ -159,11 +164,11 @@ def store(body, box_id: int):
     free position; outside the box = 422."""
     actor = current_actor()
     with unit_of_work():
-        box = storage.get_box(actor, box_id)
-        sample = storage.store_sample(actor, box, body["barcode"], body.get("position"))
+        box = freezer_tree.get_box(actor, box_id)
+        sample = placing.store_sample(actor, box, body["barcode"], body.get("position"))
         where = location_of(sample)
         assert where is not None  # stored a moment ago
-        placed = storage.Placement(sample, box, where["position"])
+        placed = placing.Placement(sample, box, where["position"])
     return placed
 
 
@@ -178,8 +183,8 @@ def rack_scan(args, files, box_id: int):
     actor = current_actor()
     data = files["file"].read()
     with unit_of_work():
-        box = storage.get_box(actor, box_id)
-        report = storage.import_rack_scan(actor, box, data, apply=args["apply"])
+        box = freezer_tree.get_box(actor, box_id)
+        report = rack_import.import_rack_scan(actor, box, data, apply=args["apply"])
         answer = report.as_dict()
     return answer
 
@@ -196,6 +201,6 @@ def inventory_import(args, files):
     actor = current_actor()
     data = files["file"].read()
     with unit_of_work():
-        report = inventory.import_inventory(actor, data, apply=args["apply"])
+        report = importer.import_inventory(actor, data, apply=args["apply"])
         answer = report.as_dict()
     return answer

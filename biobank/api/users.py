@@ -10,9 +10,9 @@ from biobank.schemas.accounts import (
 )
 from biobank.schemas.common import PageArgsSchema, page_schema
 from biobank.security import current_actor
-from biobank.services import accounts
-from biobank.services.pages import page_of
-from biobank.services.sites import site_field
+from biobank.services.core import accounts
+from biobank.services.core.pages import page_of
+from biobank.services.core.sites import site_field
 
 blp = Blueprint("api_users", __name__, url_prefix=f"{API_PREFIX}/users", description="Users")
 

@@ -51,7 +51,7 @@ class Event(Base):
     """One entry of the append-only chain of custody, and one leaf of its Merkle tree.
 
     A write inserts its event with ``leaf_hash`` (RFC 9162 hash of the event's canonical bytes,
-    ``services.custody.leaf_bytes``) in the state change's own transaction, taking no lock that
+    ``services.core.custody.leaf_bytes``) in the state change's own transaction, taking no lock that
     other writers share. The sequencer later gives committed events their ``log_index``, their
     place in the tree (DESIGN §7a); nothing else about an event ever changes, and the database
     refuses any other UPDATE, any DELETE and TRUNCATE. The event type is a plain string checked

@@ -84,7 +84,7 @@ class ThrottlePurpose(StrEnum):
 
 class PasswordThrottle(Base):
     """Wrong passwords a user entered for one purpose, counted in the database so the limit
-    holds across app processes and servers (``services.throttle``).
+    holds across app processes and servers (``services.core.throttle``).
 
     ``failures`` counts attempts since ``window_started_at``; once it reaches the limit,
     ``locked_until`` says when the user may try again (an admin can unlock sooner).
@@ -121,9 +121,9 @@ class AuthFailureReason(StrEnum):
 
 class AuthFailure(Base):
     """One failed sign-in or electronic signature: the audit trail 21 CFR Part 11 expects of
-    attempts to use the system, for admins to read (``services.auth_failures``).
+    attempts to use the system, for admins to read (``services.admin.auth_failures``).
 
-    Written by ``services.throttle`` so that it outlives the failed request's rollback, as the
+    Written by ``services.core.throttle`` so that it outlives the failed request's rollback, as the
     count of wrong passwords does. Append-only: rows are never updated; old ones may be
     pruned (``flask biobank prune-failed-attempts``). Never holds what was typed as the
     password: ``username`` is what was typed as the username (trimmed, at most 64 characters;

@@ -4,7 +4,7 @@ from marshmallow import Schema, fields, validate
 
 from biobank.models import AuthFailureReason, Role, ThrottlePurpose
 from biobank.schemas.common import Moment, PageArgsSchema
-from biobank.services.accounts import MAX_TOKEN_HOURS
+from biobank.services.core.accounts import MAX_TOKEN_HOURS
 
 
 class TokenRequestSchema(Schema):

@@ -5,7 +5,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 from biobank.models import Centrifuge, CollectionStatus
 from biobank.schemas.common import Moment, PageArgsSchema
 from biobank.schemas.samples import SampleSchema
-from biobank.services.collections import warnings_for
+from biobank.services.collecting.collections import warnings_for
 
 
 class WarningSchema(Schema):

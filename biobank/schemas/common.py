@@ -4,13 +4,13 @@ from functools import cache
 
 from marshmallow import INCLUDE, Schema, ValidationError, fields, validate
 
-from biobank.services.pages import COUNTED_PAST_THE_PAGE, MAX_PAGE, MAX_PER_PAGE
-from biobank.services.timebounds import ALLOWED_RANGE, time_problem
+from biobank.services.core.pages import COUNTED_PAST_THE_PAGE, MAX_PAGE, MAX_PER_PAGE
+from biobank.services.core.timebounds import ALLOWED_RANGE, time_problem
 
 
 class Moment(fields.AwareDateTime):
     """Every time the API reads: ISO 8601 with its UTC offset, from 2000 up to now (the one
-    check in ``services.timebounds``, which the services and the web forms use too). The
+    check in ``services.core.timebounds``, which the services and the web forms use too). The
     422 names the field and the range."""
 
     def __init__(self, **kwargs):

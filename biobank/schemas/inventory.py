@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields
 
-from biobank.services.inventory import COLUMNS, REQUIRED
+from biobank.services.inventory.inventory_file import COLUMNS, REQUIRED
 
 
 class InventoryImportQuerySchema(Schema):

@@ -5,7 +5,7 @@ from marshmallow import Schema, fields, validate
 import labels
 from biobank.models import PRINTER_DPIS, PrintJobKind, PrintJobStatus
 from biobank.schemas.common import PageArgsSchema
-from biobank.services import printers
+from biobank.services.collecting import printers
 
 _STOCKS = ", ".join(code for code, stock in labels.STOCKS.items() if stock.zpl)
 

@@ -4,7 +4,7 @@ from marshmallow import Schema, fields, validate
 
 from biobank.schemas.common import PageArgsSchema
 from biobank.schemas.samples import SampleSchema
-from biobank.services.reports import MAX_REPORT_DAYS
+from biobank.services.reporting.reports import MAX_REPORT_DAYS
 
 
 class OverdueQuerySchema(PageArgsSchema):

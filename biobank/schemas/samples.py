@@ -4,8 +4,8 @@ from marshmallow import Schema, fields, validate
 
 from biobank.models import FlagKind, SampleStatus
 from biobank.schemas.common import PageArgsSchema
-from biobank.services.sprec import sprec as sprec_of
-from biobank.services.storage_paths import location_of
+from biobank.services.reporting.sprec import sprec as sprec_of
+from biobank.services.storage.storage_paths import location_of
 
 
 class LocationSchema(Schema):

@@ -4,7 +4,7 @@ from marshmallow import Schema, fields, validate
 
 from biobank.models import PackageCondition, ShipmentStatus, TemperatureClass
 from biobank.schemas.common import PageArgsSchema
-from biobank.services.receiving import count_outcomes
+from biobank.services.shipping.receiving import count_outcomes
 
 
 def _counts(shipment):

@@ -4,7 +4,7 @@ from marshmallow import Schema, fields, validate
 
 from biobank.models import ContainerKind, Specimen
 from biobank.schemas.samples import SampleSchema
-from biobank.services.storage import path_text
+from biobank.services.storage.freezer_tree import path_text
 
 
 class OccupancySchema(Schema):

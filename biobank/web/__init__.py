@@ -11,8 +11,9 @@ from werkzeug.routing import RequestRedirect
 
 from biobank.errors import handle_http_exception
 from biobank.security import API_PREFIX
-from biobank.services import policy, shipping
-from biobank.services.timebounds import in_zone
+from biobank.services.core import policy
+from biobank.services.core.timebounds import in_zone
+from biobank.services.shipping import sending
 from biobank.web import charts
 
 
@@ -61,7 +62,7 @@ def register_web(app: Flask) -> None:
     app.register_blueprint(storage.bp)
     app.register_blueprint(samples.bp)
     app.add_template_filter(local_time, "local_time")
-    app.add_template_filter(shipping.carrier_name, "carrier_name")
+    app.add_template_filter(sending.carrier_name, "carrier_name")
     app.add_template_filter(counted, "counted")
     app.add_template_global(charts.vertical, "chart_vertical")
     app.add_template_global(charts.horizontal, "chart_horizontal")

@@ -14,8 +14,9 @@ from biobank.downloads import send_report
 from biobank.errors import DomainError, ValidationFailed
 from biobank.models import User
 from biobank.security import current_actor
-from biobank.services import accounts, auth_failures, policy
-from biobank.services.timebounds import days_in
+from biobank.services.admin import auth_failures
+from biobank.services.core import accounts, policy
+from biobank.services.core.timebounds import days_in
 from biobank.web.forms import FailedAttemptFilterForm
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")

@@ -17,7 +17,7 @@ from flask_login import login_required, login_user, logout_user
 from biobank.db import unit_of_work
 from biobank.errors import TooManyAttempts, Unauthorized
 from biobank.extensions import limiter
-from biobank.services import accounts
+from biobank.services.core import accounts
 from biobank.web.forms import LoginForm
 
 bp = Blueprint("auth", __name__)

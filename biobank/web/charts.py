@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from biobank.services.dashboards import Chart
+from biobank.services.reporting.dashboards import Chart
 
 
 @dataclass(frozen=True)

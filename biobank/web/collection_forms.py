@@ -1,8 +1,8 @@
 """Forms of the clinic collection pages.
 
 They only parse what was posted (text, a choice, a site-local time) into plain values for
-``services.collections`` and ``services.labelling``; every rule, and every message about one,
-comes from those services so the pages and the API cannot disagree.
+``services.collecting.collections`` and ``services.collecting.labelling``; every rule, and
+every message about one, comes from those services so the pages and the API cannot disagree.
 """
 
 from __future__ import annotations
@@ -33,8 +33,8 @@ import labels
 from biobank.db import utcnow
 from biobank.errors import ValidationFailed
 from biobank.models import Centrifuge, Collection, KitTemplate, Sample, Site
-from biobank.services.collections import TubeCorrection
-from biobank.services.timebounds import in_zone
+from biobank.services.collecting.collections import TubeCorrection
+from biobank.services.core.timebounds import in_zone
 from biobank.web.forms import PageForm
 
 # <input type="datetime-local"> posts minutes ("2025-01-15T08:30"), or seconds when its step

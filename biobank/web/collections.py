@@ -19,8 +19,9 @@ from biobank.downloads import send_print_job
 from biobank.errors import ValidationFailed
 from biobank.models import Collection, CollectionStatus, User
 from biobank.security import current_actor
-from biobank.services import catalogue, collections, labelling, participants, policy
-from biobank.services.timebounds import days_in
+from biobank.services.collecting import collections, labelling, participants
+from biobank.services.core import catalogue, policy
+from biobank.services.core.timebounds import days_in
 from biobank.web import counted, local_time
 from biobank.web.collection_forms import (
     AllTimesForm,

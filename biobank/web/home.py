@@ -6,9 +6,9 @@ from flask_login import login_required
 from biobank.errors import DomainError
 from biobank.models import Container, Sample
 from biobank.security import current_actor
-from biobank.services import receiving
-from biobank.services.dashboards import dashboard_for
-from biobank.services.lookup import resolve_scan
+from biobank.services.reporting.dashboards import dashboard_for
+from biobank.services.reporting.lookup import resolve_scan
+from biobank.services.shipping import receiving
 
 bp = Blueprint("home", __name__)
 

@@ -1,6 +1,6 @@
 """Pre-labelled kits, as coordinators print them: a batch of kits for a clinic, its labels as
 PDF or ZPL (recorded as printed; a reprint needs its reason), and which kits clinics have
-claimed since. Thin views over ``services.labelling``."""
+claimed since. Thin views over ``services.collecting.labelling``."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from flask_login import login_required
 from biobank.downloads import send_print_job
 from biobank.models import LabelBatch, SiteKind
 from biobank.security import current_actor
-from biobank.services import catalogue, labelling, policy, sites
+from biobank.services.collecting import labelling
+from biobank.services.core import catalogue, policy, sites
 from biobank.web.collection_forms import NewLabelBatchForm, PrintLabelsForm
 from biobank.web.pages import redirect_saying, submit
 

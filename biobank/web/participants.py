@@ -1,6 +1,6 @@
 """Participants' consent and withdrawal, for coordinators and admins: look a participant up
 by the pseudonymous ID, record what the enrollment system says. A withdrawal flags every tube
-of the participant for disposal. Thin views over ``services.participants``."""
+of the participant for disposal. Thin views over ``services.collecting.participants``."""
 
 from __future__ import annotations
 
@@ -13,8 +13,9 @@ from flask_login import login_required
 from biobank.errors import ValidationFailed
 from biobank.models import Participant
 from biobank.security import current_actor
-from biobank.services import participants, policy
-from biobank.services.timebounds import days_in
+from biobank.services.collecting import participants
+from biobank.services.core import policy
+from biobank.services.core.timebounds import days_in
 from biobank.web import counted
 from biobank.web.forms import ParticipantForm, ParticipantLookupForm
 from biobank.web.pages import redirect_saying, submit

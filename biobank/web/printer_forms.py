@@ -10,7 +10,7 @@ from wtforms.validators import InputRequired
 
 import labels
 from biobank.models import PRINTER_DPIS, Printer, Site
-from biobank.services import printers
+from biobank.services.collecting import printers
 from biobank.web.forms import PageForm
 
 

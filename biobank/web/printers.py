@@ -1,6 +1,6 @@
 """Label printers on the web: admins register a site's printers and take them out of use;
 the label cards of the collection and label batch pages offer "Print to <printer>" for each
-printer of the user's site in use. Thin views over ``services.printers`` and
+printer of the user's site in use. Thin views over ``services.collecting.printers`` and
 ``biobank.printing`` (the rules, who may print where, and what is recorded live there).
 
 A print posts, sends, and redirects back to the page with what happened (POST/redirect/GET:
@@ -21,8 +21,9 @@ from biobank import printing
 from biobank.errors import Conflict, PrinterUnavailable, ServiceUnavailable, ValidationFailed
 from biobank.models import Collection, LabelBatch, Printer, PrinterJob
 from biobank.security import current_actor
-from biobank.services import collections, labelling, policy, printers, sites
-from biobank.services.settings import setting
+from biobank.services.collecting import collections, labelling, printers
+from biobank.services.core import policy, sites
+from biobank.services.core.settings import setting
 from biobank.web import counted
 from biobank.web.collection_forms import CollectionPageForms, PrintLabelsForm
 from biobank.web.pages import redirect_saying, submit

@@ -17,7 +17,9 @@ from flask_login import login_required
 
 from biobank.models import Shipment, ShipmentStatus
 from biobank.security import current_actor
-from biobank.services import lifecycle, policy, receiving, shipping
+from biobank.services.core import policy
+from biobank.services.shipping import receiving, sending
+from biobank.services.storage import lifecycle
 from biobank.web.pages import redirect_saying, submit
 from biobank.web.shipments import sample_links, submit_scan
 from biobank.web.shipping_forms import CloseReceiptForm, ManifestScanForm, ScanCorrectionForm
@@ -43,7 +45,7 @@ def index():
     form = ManifestScanForm()
 
     def again(status: int = 200) -> ResponseReturnValue:
-        on_the_way = shipping.list_shipments(
+        on_the_way = sending.list_shipments(
             actor,
             status=ShipmentStatus.IN_TRANSIT,
             destination=actor.site,
@@ -58,7 +60,7 @@ def index():
         form.manifest_number,
         # Finding the shipment is a read; opening its receipt is the one write.
         lambda: receiving.open_receipt(
-            actor, shipping.find_by_manifest(actor, form.manifest_number.data or "")
+            actor, sending.find_by_manifest(actor, form.manifest_number.data or "")
         ),
         done=lambda shipment: redirect(url_for(".show", shipment_id=shipment.id)),
         again=again,
@@ -90,7 +92,7 @@ def _render_receipt(
 
 @bp.get("/<int:shipment_id>")
 def show(shipment_id: int):
-    shipment = shipping.get_shipment(current_actor(), shipment_id)
+    shipment = sending.get_shipment(current_actor(), shipment_id)
     return _render_receipt(shipment, CloseReceiptForm(formdata=None))
 
 
@@ -113,14 +115,14 @@ def _closed(shipment: Shipment) -> ResponseReturnValue:
 @bp.post("/<int:shipment_id>/close")
 def close(shipment_id: int):
     actor = current_actor()
-    shipment = shipping.get_shipment(actor, shipment_id)
+    shipment = sending.get_shipment(actor, shipment_id)
     form = CloseReceiptForm()
     return submit(
         form,
         # Locked as the API does: two technicians closing at once take turns.
         lambda: receiving.close_receipt(
             actor,
-            shipping.get_shipment(actor, shipment_id, lock=True),
+            sending.get_shipment(actor, shipment_id, lock=True),
             condition=form.condition.data or "",
             temperature_c=form.temperature_c.data or None,
             notes=form.notes.data,
@@ -139,7 +141,7 @@ def _correct(shipment_id: int, act, done_saying) -> ResponseReturnValue:
     """The correction form posted to one of its two buttons: ``act`` is the service call,
     ``done_saying`` the sentence for the receiving page after it."""
     actor = current_actor()
-    shipment = shipping.get_shipment(actor, shipment_id)
+    shipment = sending.get_shipment(actor, shipment_id)
     form = ScanCorrectionForm()
     return submit(
         form,
@@ -160,7 +162,7 @@ def undo_scan(shipment_id: int):
         shipment_id,
         lambda actor, form: receiving.undo_scan(
             actor,
-            shipping.get_shipment(actor, shipment_id, lock=True, with_items=False),
+            sending.get_shipment(actor, shipment_id, lock=True, with_items=False),
             form.barcode.data or "",
             form.reason.data,
         ),

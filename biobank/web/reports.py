@@ -1,7 +1,7 @@
 """Coordinators' reports: overdue and missing tubes (also as CSV), shipments in transit too
 long, and receipts that did not match their manifest.
 
-Read-only pages over ``services.reports``; the filters come from the query string, so a
+Read-only pages over ``services.reporting.reports``; the filters come from the query string, so a
 filtered report is a link a coordinator can bookmark or send.
 """
 
@@ -17,7 +17,9 @@ from biobank.downloads import send_report
 from biobank.errors import ValidationFailed
 from biobank.models import Site
 from biobank.security import current_actor
-from biobank.services import policy, reports, shipping, sites
+from biobank.services.core import policy, sites
+from biobank.services.reporting import reports
+from biobank.services.shipping import sending
 from biobank.web.shipments import sample_links
 from biobank.web.shipping_forms import ReportFilterForm
 
@@ -103,7 +105,7 @@ def slow_shipments():
     return render_template(
         "reports/slow_shipments.html",
         shipments=found,
-        tubes=shipping.manifested_counts(found),
+        tubes=sending.manifested_counts(found),
         hours={s.id: reports.hours_in_transit(s, now) for s in found},
     )
 

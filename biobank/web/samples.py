@@ -24,8 +24,11 @@ from biobank.downloads import send_print_job
 from biobank.errors import ValidationFailed
 from biobank.models import Container, Event, Sample, User
 from biobank.security import current_actor
-from biobank.services import ids, labelling, lifecycle, policy, samples, sprec, storage
-from biobank.services.storage_paths import container_path, location_of
+from biobank.services.collecting import labelling
+from biobank.services.core import ids, policy, samples
+from biobank.services.reporting import sprec
+from biobank.services.storage import freezer_tree, lifecycle, placing
+from biobank.services.storage.storage_paths import container_path, location_of
 from biobank.web import local_time
 from biobank.web.collection_forms import ReasonForm, SignedReasonForm
 from biobank.web.forms import PageForm
@@ -73,7 +76,9 @@ def index():
 
 def box_choices(actor: User, sample: Sample) -> list[tuple[int, str]]:
     """A few boxes for the tube's box picker, as (id, "Freezer 1 › Shelf 1 › Box 3")."""
-    return [(box.id, storage.path_text(box)) for box in storage.boxes_to_offer(actor, sample)]
+    return [
+        (box.id, freezer_tree.path_text(box)) for box in freezer_tree.boxes_to_offer(actor, sample)
+    ]
 
 
 # --- the chain of custody as people read it -------------------------------------------------
@@ -209,8 +214,8 @@ def show(barcode: str):
 def _target_box(actor: User, form: BoxPositionForm) -> Container:
     """The box scanned, or else the box picked."""
     if form.scanned_box:
-        return storage.find_box_by_barcode(actor, form.scanned_box)
-    return storage.get_box(actor, form.box_id.data)
+        return freezer_tree.find_box_by_barcode(actor, form.scanned_box)
+    return freezer_tree.get_box(actor, form.box_id.data)
 
 
 def _position(form: BoxPositionForm) -> str | None:
@@ -237,7 +242,7 @@ def store(barcode: str):
     form = _box_form(actor, sample, policy.Action.STORE)
     return submit(
         form,
-        lambda: storage.store_sample(
+        lambda: placing.store_sample(
             actor, _target_box(actor, form), sample.barcode, _position(form)
         ),
         done=lambda stored: _back_to(stored, f"{_named(stored)} is stored at {_where(stored)}."),

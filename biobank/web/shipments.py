@@ -3,11 +3,11 @@
 An open shipment's page is a packing bench: one scan field that keeps focus. With scripts on,
 packing.js sends each scan to the JSON API (``POST /api/v1/shipments/<id>/items``) and grows
 the list in place; without them the same form posts here and the page comes back (PRG). Either
-way ``shipping.pack_sample`` decides. A dispatched, received or cancelled shipment is read-only:
+way ``sending.pack_sample`` decides. A dispatched, received or cancelled shipment is read-only:
 its details, every tube with its receipt outcome, and the manifest.
 
 Coordinators read every site's shipments here; only the origin site's collectors change one.
-Another site's shipment is a 404 from ``shipping.get_shipment``.
+Another site's shipment is a 404 from ``sending.get_shipment``.
 """
 
 from __future__ import annotations
@@ -33,8 +33,9 @@ from biobank.downloads import send_printable_pdf
 from biobank.errors import NotFound
 from biobank.models import Shipment, ShipmentStatus, SiteKind, User
 from biobank.security import current_actor
-from biobank.services import ids, policy, receiving, shipping, sites
-from biobank.services.shipping import PackResult
+from biobank.services.core import ids, policy, sites
+from biobank.services.shipping import receiving, sending
+from biobank.services.shipping.sending import PackResult
 from biobank.web.forms import PageForm
 from biobank.web.pages import submit
 from biobank.web.shipping_forms import (
@@ -107,7 +108,7 @@ def index():
     tab = request.args.get("status", "open")
     if tab not in LIST_TABS:
         abort(404)
-    found = shipping.list_shipments(
+    found = sending.list_shipments(
         current_actor(),
         status=LIST_TABS[tab],
         page=request.args.get("page", 1, type=int),
@@ -119,7 +120,7 @@ def index():
         found=found,
         tab=tab,
         tabs=LIST_TABS,
-        tubes=shipping.manifested_counts(found.items),
+        tubes=sending.manifested_counts(found.items),
     )
 
 
@@ -138,7 +139,7 @@ def new():
         return again()
     return submit(
         form,
-        lambda: shipping.open_shipment(
+        lambda: sending.open_shipment(
             actor,
             destination=form.destination.data or "",
             temperature=form.temperature.data or "",
@@ -157,11 +158,11 @@ def new():
 
 def _visible(shipment_id: int) -> tuple[User, Shipment]:
     actor = current_actor()
-    return actor, shipping.get_shipment(actor, shipment_id)
+    return actor, sending.get_shipment(actor, shipment_id)
 
 
 def _render_page(shipment: Shipment, forms: ShipmentPageForms, status: int = 200):
-    packing = shipping.may_pack(current_actor(), shipment)
+    packing = sending.may_pack(current_actor(), shipment)
     return render_template(
         "shipments/show.html",
         shipment=shipment,
@@ -172,7 +173,7 @@ def _render_page(shipment: Shipment, forms: ShipmentPageForms, status: int = 200
         # A shipment past packing can hold hundreds of tubes: they are read a page at a time.
         found=None
         if packing
-        else shipping.items_page(
+        else sending.items_page(
             shipment, page=request.args.get("page", 1, type=int), per_page=TUBES_PER_PAGE
         ),
         counts=receiving.receipt_counts(shipment),
@@ -197,7 +198,7 @@ def _back_to(shipment: Shipment, message: str, category: str = "success") -> Res
 @bp.get("/<int:shipment_id>")
 def show(shipment_id: int):
     # Its tubes are read a page at a time (or, while packing, when the list is drawn).
-    shipment = shipping.get_shipment(current_actor(), shipment_id, with_items=False)
+    shipment = sending.get_shipment(current_actor(), shipment_id, with_items=False)
     return _render_page(shipment, ShipmentPageForms.blank())
 
 
@@ -221,7 +222,7 @@ def pack(shipment_id: int):
     return submit_scan(
         form,
         form.barcode,
-        lambda: shipping.pack_sample(actor, shipment, form.barcode.data or ""),
+        lambda: sending.pack_sample(actor, shipment, form.barcode.data or ""),
         done=lambda packed: _back_to(shipment, *_packed_message(shipment, packed)),
         again=_page_again(shipment, "pack", form),
     )
@@ -233,7 +234,7 @@ def unpack(shipment_id: int, barcode: str):
     return submit_scan(
         UnpackForm(),
         None,
-        lambda: shipping.unpack_sample(actor, shipment, barcode),
+        lambda: sending.unpack_sample(actor, shipment, barcode),
         done=lambda _: _back_to(
             shipment, f"Removed {ids.display(barcode)} from the shipment.", "info"
         ),
@@ -248,9 +249,9 @@ def dispatch(shipment_id: int):
     return submit(
         form,
         # Locked as the API does: a dispatch and a cancel of one shipment take turns.
-        lambda: shipping.dispatch_shipment(
+        lambda: sending.dispatch_shipment(
             actor,
-            shipping.get_shipment(actor, shipment_id, lock=True),
+            sending.get_shipment(actor, shipment_id, lock=True),
             carrier=form.carrier.data or "",
             tracking_number=form.tracking_number.data or "",
             dry_ice_kg=form.dry_ice_kg.data or None,
@@ -272,8 +273,8 @@ def cancel(shipment_id: int):
     form = CancelShipmentForm()
     return submit(
         form,
-        lambda: shipping.cancel_shipment(
-            actor, shipping.get_shipment(actor, shipment_id, lock=True), form.reason.data
+        lambda: sending.cancel_shipment(
+            actor, sending.get_shipment(actor, shipment_id, lock=True), form.reason.data
         ),
         done=lambda cancelled: _back_to(
             cancelled,
@@ -289,5 +290,5 @@ def manifest(shipment_id: int):
     """The manifest, opened in the browser to print (not saved as a download)."""
     actor, shipment = _visible(shipment_id)
     return send_printable_pdf(
-        shipping.manifest_pdf(actor, shipment), f"manifest-{shipment.manifest_number}.pdf"
+        sending.manifest_pdf(actor, shipment), f"manifest-{shipment.manifest_number}.pdf"
     )

@@ -3,8 +3,9 @@
 Like the collection forms, they only parse what was posted into plain values: which carrier,
 which condition, what was scanned. Every rule, and every message about one (a FedEx tracking
 number has 12 to 14 digits, a frozen box needs its dry ice weight…), comes from
-``services.shipping``, ``services.receiving`` and ``services.reports`` so the pages and the
-API cannot disagree. That is why the fields carry no validators beyond the CSRF token.
+``services.shipping.sending``, ``services.shipping.receiving`` and
+``services.reporting.reports`` so the pages and the API cannot disagree. That is why the
+fields carry no validators beyond the CSRF token.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from wtforms import RadioField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 
 from biobank.models import PackageCondition, Site, TemperatureClass
-from biobank.services.shipping import CARRIERS, carrier_name
+from biobank.services.shipping.sending import CARRIERS, carrier_name
 from biobank.web.collection_forms import SCAN_FIELD, SignedForm
 from biobank.web.forms import ListedChoiceField, PageForm
 

@@ -37,9 +37,11 @@ from biobank.downloads import send_printable_pdf
 from biobank.errors import Conflict, ValidationFailed
 from biobank.models import Container, ContainerKind, SiteKind, User
 from biobank.security import current_actor
-from biobank.services import inventory, policy, sites, storage
-from biobank.services.storage import Occupancy
-from biobank.services.storage_paths import container_path
+from biobank.services.core import policy, sites
+from biobank.services.inventory import importer, inventory_file
+from biobank.services.storage import box_positions, freezer_tree, placing, rack_import
+from biobank.services.storage.freezer_tree import Occupancy
+from biobank.services.storage.storage_paths import container_path
 from biobank.web.forms import PageForm
 from biobank.web.inventory_forms import InventoryApplyForm, InventoryForm
 from biobank.web.pages import redirect_saying, submit
@@ -97,8 +99,8 @@ class Node:
 
 def _tree(container: Container) -> Node:
     """The container and everything in it, each with its occupancy (a few queries in all)."""
-    figures = storage.occupancy_by_container(container)
-    children = storage.tree_of(container)
+    figures = freezer_tree.occupancy_by_container(container)
+    children = freezer_tree.tree_of(container)
 
     def node(current: Container, depth: int) -> Node:
         return Node(
@@ -116,7 +118,7 @@ def _parents(tree: Node) -> list[tuple[int, str]]:
     found = []
     for node in tree.walk():
         if not node.is_box and node.container.active:
-            found.append((node.container.id, storage.path_text(node.container)))
+            found.append((node.container.id, freezer_tree.path_text(node.container)))
     return found
 
 
@@ -142,8 +144,8 @@ def _box_finder(args=None) -> ScanLookupForm:
 def _render_index(
     actor: User, form: FreezerForm, finder: ScanLookupForm | None = None, status: int = 200
 ) -> ResponseReturnValue:
-    listed = storage.list_freezers(actor)
-    fills = storage.freezer_fills([freezer.id for freezer in listed])
+    listed = freezer_tree.list_freezers(actor)
+    fills = freezer_tree.freezer_fills([freezer.id for freezer in listed])
     freezers = [(freezer, fills[freezer.id]) for freezer in listed]
     return render_template(
         "storage/index.html",
@@ -167,7 +169,7 @@ def find_box():
     actor = current_actor()
     finder = _box_finder(request.args)
     try:
-        box = storage.find_box_by_barcode(actor, finder.scanned)
+        box = freezer_tree.find_box_by_barcode(actor, finder.scanned)
     except ValidationFailed as refused:
         finder.barcode.errors = list((refused.errors or {}).get("box", [refused.detail]))
         return _render_index(actor, _freezer_form(actor, formdata=None), finder, 422)
@@ -180,7 +182,7 @@ def create_freezer():
     form = _freezer_form(actor)
     return submit(
         form,
-        lambda: storage.create_freezer(
+        lambda: freezer_tree.create_freezer(
             actor,
             name=form.name.data,
             temperature_c=(form.temperature_c.data or "").strip(),
@@ -219,13 +221,13 @@ def _render_freezer(
         forms=forms,
         full=[node for node in boxes if node.full],
         nearly_full=[node for node in boxes if node.nearly_full],
-        nearly_full_percent=storage.NEARLY_FULL_PERCENT,
+        nearly_full_percent=freezer_tree.NEARLY_FULL_PERCENT,
     ), status
 
 
 @bp.get("/freezers/<int:freezer_id>")
 def freezer(freezer_id: int):
-    container = storage.get_container(current_actor(), freezer_id)
+    container = freezer_tree.get_container(current_actor(), freezer_id)
     if container.kind != ContainerKind.FREEZER:
         abort(404)
     return _render_freezer(container)
@@ -234,14 +236,14 @@ def freezer(freezer_id: int):
 @bp.post("/freezers/<int:freezer_id>/containers")
 def add_container(freezer_id: int):
     actor = current_actor()
-    freezer = storage.get_container(actor, freezer_id)
+    freezer = freezer_tree.get_container(actor, freezer_id)
     if freezer.kind != ContainerKind.FREEZER:
         abort(404)
     form = ContainerForm()
     form.offer_parents(_parents(_tree(freezer)))
 
     def added(container: Container) -> ResponseReturnValue:
-        what = f"{container.kind.value.capitalize()} {storage.path_text(container)} added"
+        what = f"{container.kind.value.capitalize()} {freezer_tree.path_text(container)} added"
         if container.kind == ContainerKind.BOX:
             return redirect_saying(
                 f"{what} ({container.barcode}): scan tubes into it.",
@@ -255,7 +257,7 @@ def add_container(freezer_id: int):
     rows, cols = form.grid
     return submit(
         form,
-        lambda: storage.create_container(
+        lambda: freezer_tree.create_container(
             actor,
             parent_id=form.parent.data,
             kind=form.kind.data,
@@ -300,12 +302,12 @@ def _container_again(
 @bp.post("/containers/<int:container_id>/rename")
 def rename(container_id: int):
     actor = current_actor()
-    container = storage.get_container(actor, container_id)
+    container = freezer_tree.get_container(actor, container_id)
     old_name = container.name
     form = RenameForm()
     return submit(
         form,
-        lambda: storage.rename_container(actor, container, form.name.data),
+        lambda: freezer_tree.rename_container(actor, container, form.name.data),
         done=lambda renamed: redirect_saying(
             f"{old_name} is now called {renamed.name}.", _container_page(renamed)
         ),
@@ -316,13 +318,13 @@ def rename(container_id: int):
 @bp.post("/containers/<int:container_id>/deactivate")
 def deactivate(container_id: int):
     actor = current_actor()
-    container = storage.get_container(actor, container_id)
+    container = freezer_tree.get_container(actor, container_id)
     form = ConfirmForm()
     return submit(
         form,
-        lambda: storage.deactivate_container(actor, container),
+        lambda: freezer_tree.deactivate_container(actor, container),
         done=lambda gone: redirect_saying(
-            f"{storage.path_text(gone)} is deactivated: nothing more goes into it.",
+            f"{freezer_tree.path_text(gone)} is deactivated: nothing more goes into it.",
             _container_page(gone),
         ),
         again=_container_again(container, "deactivate", form),
@@ -334,18 +336,18 @@ def deactivate(container_id: int):
 
 def _box(box_id: int) -> tuple[User, Container]:
     actor = current_actor()
-    return actor, storage.get_box(actor, box_id)
+    return actor, freezer_tree.get_box(actor, box_id)
 
 
 def _box_contents(box: Container) -> dict:
     """What the grid template draws: every cell (one query), the occupancy, where the next
     scan goes."""
-    grid = storage.box_grid(box)
+    grid = box_positions.box_grid(box)
     return {
         "box": box,
         "grid": grid,
-        "occupancy": storage.occupancy(box),
-        "target": storage.grid_target(box, grid),
+        "occupancy": freezer_tree.occupancy(box),
+        "target": box_positions.grid_target(box, grid),
     }
 
 
@@ -379,7 +381,7 @@ def box(box_id: int):
 def box_label(box_id: int):
     """The box's label, opened in the browser to print."""
     actor, found = _box(box_id)
-    return send_printable_pdf(storage.box_label_pdf(actor, found), f"box-{found.barcode}.pdf")
+    return send_printable_pdf(freezer_tree.box_label_pdf(actor, found), f"box-{found.barcode}.pdf")
 
 
 @bp.get("/boxes/<int:box_id>/contents")
@@ -398,7 +400,7 @@ def store(box_id: int):
     form = StoreForm()
     return submit(
         form,
-        lambda: storage.store_sample(
+        lambda: placing.store_sample(
             actor, found, form.barcode.data or "", (form.position.data or "").strip() or None
         ),
         done=lambda sample: redirect_saying(
@@ -422,7 +424,7 @@ def rack_scan_preview(box_id: int):
     data = form.content() if form.file.data else b""
     filename = form.file.data.filename if form.file.data else ""
 
-    def preview(report: storage.RackScanReport) -> ResponseReturnValue:
+    def preview(report: rack_import.RackScanReport) -> ResponseReturnValue:
         apply = RackApplyForm.keeping(data, filename) if report.ok else None
         return _render_box(
             found,
@@ -432,7 +434,7 @@ def rack_scan_preview(box_id: int):
 
     return submit(
         form,
-        lambda: storage.import_rack_scan(actor, found, data, apply=False),
+        lambda: rack_import.import_rack_scan(actor, found, data, apply=False),
         done=preview,
         again=lambda status: _render_box(
             found, lambda forms: forms.keep("rack", form), status=status
@@ -452,9 +454,9 @@ def rack_scan_apply(box_id: int):
         return _render_box(found, lambda forms: forms.keep("rack", upload), status=422)
     try:
         with unit_of_work():
-            report = storage.import_rack_scan(actor, found, form.content(), apply=True)
-            placed = report.counts[storage.WellOutcome.PLACED]
-    except storage.RackScanRefused as refused:
+            report = rack_import.import_rack_scan(actor, found, form.content(), apply=True)
+            placed = report.counts[rack_import.WellOutcome.PLACED]
+    except rack_import.RackScanRefused as refused:
         flash(refused.detail, "error")
         return _render_box(found, report=refused.extra.get("report"), status=refused.status)
     except ValidationFailed as unreadable:
@@ -493,7 +495,7 @@ def _render_inventory(
         upload=upload,
         report=report,
         apply=apply,
-        max_rows=inventory.MAX_ROWS,
+        max_rows=inventory_file.MAX_ROWS,
     ), status
 
 
@@ -510,13 +512,13 @@ def inventory_preview():
     form = InventoryForm()
     data = form.content() if form.file.data else b""
 
-    def preview(report: inventory.InventoryReport) -> ResponseReturnValue:
+    def preview(report: inventory_file.InventoryReport) -> ResponseReturnValue:
         apply = InventoryApplyForm.keeping(data, form.filename) if report.ok else None
         return _render_inventory(InventoryForm(formdata=None), report=report.as_dict(), apply=apply)
 
     return submit(
         form,
-        lambda: inventory.import_inventory(actor, data, apply=False),
+        lambda: importer.import_inventory(actor, data, apply=False),
         done=preview,
         again=lambda status: _render_inventory(form, status=status),
     )
@@ -540,8 +542,8 @@ def inventory_apply():
         return _render_inventory(upload, status=422)
     try:
         with unit_of_work():
-            report = inventory.import_inventory(actor, data, apply=True)
-    except inventory.InventoryRefused as refused:
+            report = importer.import_inventory(actor, data, apply=True)
+    except inventory_file.InventoryRefused as refused:
         flash(refused.detail, "error")
         return _render_inventory(upload, report=refused.extra.get("report"), status=refused.status)
     except ValidationFailed as unreadable:

@@ -1,9 +1,9 @@
 """Forms of the freezer-storage and sample pages.
 
-They only parse what was posted into plain values for ``services.storage``,
-``services.lifecycle`` and ``services.labelling``; every rule, and every message about one
-(names, temperatures, grid sizes, specimens, positions, reasons, volumes), comes from those
-services so these pages and the API cannot disagree.
+They only parse what was posted into plain values for ``services.storage`` (the tree,
+placing, rack imports, a tube's lifecycle) and ``services.collecting.labelling``; every rule,
+and every message about one (names, temperatures, grid sizes, specimens, positions, reasons,
+volumes), comes from those services so these pages and the API cannot disagree.
 """
 
 from __future__ import annotations

@@ -105,7 +105,7 @@ def _verify_old_chain(bind):
 
 
 def _fill_leaves(bind):
-    from biobank.services.custody import leaf_bytes
+    from biobank.services.core.custody import leaf_bytes
     from biobank.tlog.merkle import leaf_hash
 
     stmt = (

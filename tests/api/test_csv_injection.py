@@ -9,7 +9,8 @@ import io
 import pytest
 
 from biobank.db import unit_of_work
-from biobank.services import reports, storage
+from biobank.services.reporting import reports
+from biobank.services.storage import freezer_tree, placing
 
 LINK = '=HYPERLINK("http://x")'
 SUM = "@SUM(1+1)"
@@ -23,11 +24,11 @@ def _rows(response) -> list[dict[str, str]]:
 def _hostile_storage(technician, tubes):
     """A freezer and a box with formula names, a tube stored in the box."""
     with unit_of_work():
-        freezer = storage.create_freezer(technician, name=SUM, temperature_c=-80)
-        box = storage.create_container(
+        freezer = freezer_tree.create_freezer(technician, name=SUM, temperature_c=-80)
+        box = freezer_tree.create_container(
             technician, parent_id=freezer.id, kind="box", name=LINK, rows=9, cols=9
         )
-        storage.store_sample(technician, box, tubes[0].barcode, "A1")
+        placing.store_sample(technician, box, tubes[0].barcode, "A1")
     return freezer, box
 
 

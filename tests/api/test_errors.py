@@ -45,7 +45,7 @@ def test_oversized_body_is_413(app, client, admin, auth_headers):
 
 
 def test_unexpected_errors_are_500_without_internals(app, client, collector, auth_headers, caplog):
-    from biobank.services import catalogue
+    from biobank.services.core import catalogue
 
     def explode(*args, **kwargs):
         raise RuntimeError("secret-internal-detail")

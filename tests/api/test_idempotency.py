@@ -121,20 +121,20 @@ def test_a_created_shipment_is_not_created_twice(client, auth_headers, collector
 def test_a_server_error_frees_the_key_for_a_retry(
     app, client, auth_headers, collector, biobank_site
 ):
-    from biobank.services import shipping
+    from biobank.services.shipping import sending
 
     headers = {**auth_headers(collector), "Idempotency-Key": "open-3"}
     body = {"destination": "MAYO-BB", "temperature": "refrigerated"}
-    original = shipping.open_shipment
+    original = sending.open_shipment
 
     def broken(*args, **kwargs):
         raise RuntimeError("database went away")
 
-    shipping.open_shipment = broken
+    sending.open_shipment = broken
     try:
         assert client.post("/api/v1/shipments", json=body, headers=headers).status_code == 500
     finally:
-        shipping.open_shipment = original
+        sending.open_shipment = original
     assert client.post("/api/v1/shipments", json=body, headers=headers).status_code == 201
 
 
@@ -241,7 +241,7 @@ def test_a_429_frees_the_key_for_a_retry_after_the_lock(
 ):
     """Locked out of signing: the same request, retried with its key once unlocked, runs."""
     from biobank.errors import ValidationFailed
-    from biobank.services import accounts
+    from biobank.services.core import accounts
     from tests.conftest import PASSWORD
 
     shipment = dispatched_shipment(collector)

@@ -7,7 +7,7 @@ from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.specimen import Specimen
 
 from biobank.db import unit_of_work
-from biobank.services import lifecycle, storage
+from biobank.services.storage import lifecycle, placing
 
 
 def test_specimen_is_valid_fhir_r4_with_the_pseudonym_only(
@@ -16,7 +16,7 @@ def test_specimen_is_valid_fhir_r4_with_the_pseudonym_only(
     tubes = received_tubes(collector)
     sst = next(t for t in tubes if t.tube_type.code == "1SST8")
     with unit_of_work():
-        storage.store_sample(technician, boxes[0], sst.barcode, "B2")
+        placing.store_sample(technician, boxes[0], sst.barcode, "B2")
         child = lifecycle.aliquot(technician, sst.barcode, count=1, volume_ml=1).children[0]
     response = api(technician).get(f"/api/v1/samples/{sst.barcode}/fhir")
     assert response.status_code == 200 and response.mimetype == "application/fhir+json"
@@ -105,7 +105,7 @@ def test_withdrawal_flags_every_tube_for_disposal(
 def test_occupancy_report(api, coordinator, technician, collector, received_tubes, freezer, boxes):
     tubes = received_tubes(collector)
     with unit_of_work():
-        storage.store_many(technician, freezer, [t.barcode for t in tubes])
+        placing.store_many(technician, freezer, [t.barcode for t in tubes])
     [row] = api(coordinator).get("/api/v1/reports/occupancy").get_json()["items"]
     assert (row["freezer"], row["used"], row["capacity"], row["boxes"]) == ("Freezer 1", 8, 162, 2)
     assert row["stored_last_30_days"] == 8
@@ -119,16 +119,16 @@ def test_open_shipment_bundle_is_scoped_like_its_tubes(
     collector's name, times) before the clinic dispatched it. Each Specimen is now shown only to
     whoever may see that tube, the rule of GET /samples/{barcode}/fhir."""
     from biobank.models import Role, SiteKind
-    from biobank.services import shipping
+    from biobank.services.shipping import sending
     from tests.conftest import PASSWORD
 
     tubes = finalized_collection(collector).samples
     with unit_of_work():
-        shipment = shipping.open_shipment(
+        shipment = sending.open_shipment(
             collector, destination="MAYO-BB", temperature="refrigerated"
         )
         for tube in tubes:
-            shipping.pack_sample(collector, shipment, tube.barcode)
+            sending.pack_sample(collector, shipment, tube.barcode)
     path = f"/api/v1/shipments/{shipment.id}"
     # The biobank sees that a shipment is being packed for it (barcodes and tube types only) …
     assert api(technician).get(path).status_code == 200
@@ -148,9 +148,9 @@ def test_open_shipment_bundle_is_scoped_like_its_tubes(
         assert bundle.entry[0].resource.subject.identifier.value == "P123456789"
 
     with unit_of_work():
-        shipping.dispatch_shipment(
+        sending.dispatch_shipment(
             collector,
-            shipping.get_shipment(collector, shipment.id),
+            sending.get_shipment(collector, shipment.id),
             carrier="fedex",
             tracking_number="123456789012",
             signature_password=PASSWORD,

@@ -10,7 +10,8 @@ import sqlalchemy as sa
 from biobank.db import unit_of_work
 from biobank.extensions import db
 from biobank.models import Event, Role, Sample, SiteKind, StoragePosition
-from biobank.services import ids, lifecycle, storage
+from biobank.services.core import ids
+from biobank.services.storage import freezer_tree, lifecycle, placing
 
 PATH = "/api/v1/storage/inventory-import"
 HEADER = "barcode,tube_type,collection_site,collected_at,volume_ml,freezer,box,position\n"
@@ -191,10 +192,10 @@ def test_csv_round_trip_through_the_export(
 ):
     tubes = received_tubes(collector)
     with unit_of_work():
-        storage.store_many(technician, boxes[0], [t.barcode for t in tubes])
+        placing.store_many(technician, boxes[0], [t.barcode for t in tubes])
         aliquots = lifecycle.aliquot(technician, tubes[0].barcode, count=2, volume_ml="1.5")
     with unit_of_work():
-        storage.store_many(technician, boxes[1], [c.barcode for c in aliquots.children])
+        placing.store_many(technician, boxes[1], [c.barcode for c in aliquots.children])
     original = exported(client, auth_headers(technician))
     assert len(original) == len(tubes) + 2
     assert {row["box"] for row in original} == {"Box 1", "Box 2"}
@@ -202,7 +203,7 @@ def test_csv_round_trip_through_the_export(
     other_bank = make_site("OTHER-BB", SiteKind.BIOBANK)
     newcomer = make_user("technician.obb", Role.TECHNICIAN, other_bank)
     with unit_of_work():
-        storage.create_freezer(newcomer, name="Freezer 1", temperature_c=-80)
+        freezer_tree.create_freezer(newcomer, name="Freezer 1", temperature_c=-80)
     headers = auth_headers(newcomer)
 
     # The tubes' IDs are unique system-wide: kept, every line is refused and nothing is written.

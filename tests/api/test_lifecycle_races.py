@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 
 from biobank.db import unit_of_work
-from biobank.services import storage
-from biobank.services.storage_paths import location_of
+from biobank.services.storage import placing
+from biobank.services.storage.storage_paths import location_of
 from tests.concurrency import race
 from tests.conftest import PASSWORD
 
@@ -22,7 +22,7 @@ def sst(technician, collector, boxes, received_tubes):
     tubes = received_tubes(collector)
     with unit_of_work():
         for tube in tubes:
-            storage.store_sample(technician, boxes[0], tube.barcode)
+            placing.store_sample(technician, boxes[0], tube.barcode)
     return next(t for t in tubes if t.tube_type.code == "1SST8")
 
 

@@ -92,7 +92,7 @@ def test_pack_dispatch_receive_close_over_the_api(
 
 def test_unknown_tube_at_receipt_is_404(api, collector, technician, dispatched_shipment):
     shipment = dispatched_shipment(collector)
-    from biobank.services import ids
+    from biobank.services.core import ids
 
     response = api(technician).post(
         f"/api/v1/shipments/{shipment.id}/receipt/scans", json={"barcode": ids.new_sample_id()}

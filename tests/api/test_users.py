@@ -75,7 +75,7 @@ def test_unlocking_is_for_admins_and_names_what_was_unlocked(
 ):
     from biobank.db import unit_of_work
     from biobank.errors import ValidationFailed
-    from biobank.services import accounts
+    from biobank.services.core import accounts
 
     for _ in range(5):
         with pytest.raises(ValidationFailed), unit_of_work():

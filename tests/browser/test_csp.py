@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from biobank.db import unit_of_work
-from biobank.services import storage
+from biobank.services.storage import placing
 from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.browser
@@ -27,7 +27,7 @@ def test_pages_run_under_the_real_policy(
     on_the_way = dispatched_shipment(collector, participant_id="P100000003")
     tubes = received_tubes(collector, participant_id="P100000002")
     with unit_of_work():
-        storage.store_sample(technician, boxes[0], tubes[0].barcode)
+        placing.store_sample(technician, boxes[0], tubes[0].barcode)
     context = playwright_browser.new_context(base_url=live_server)  # CSP enforced
     page = context.new_page()
     violations: list[str] = []

@@ -17,7 +17,8 @@ import pytest
 from biobank.db import unit_of_work
 from biobank.extensions import db
 from biobank.models import Shipment, ShipmentStatus
-from biobank.services import catalogue, ids, receiving, samples, shipping
+from biobank.services.core import catalogue, ids, samples
+from biobank.services.shipping import receiving, sending
 from tests.browser.conftest import screenshot
 from tests.conftest import PASSWORD
 
@@ -293,7 +294,7 @@ def test_a_technician_scans_the_manifest_then_every_tube_and_closes_with_one_mis
 
 def test_a_refused_form_reloaded_or_opened_again_is_harmless(page, collector, biobank_site):
     with unit_of_work():
-        shipment = shipping.open_shipment(
+        shipment = sending.open_shipment(
             collector, destination="MAYO-BB", temperature="refrigerated"
         )
     shipment_id = shipment.id
@@ -363,12 +364,12 @@ def test_three_hundred_scans_arrive_without_a_reload(
 ):
     tubes = finalized_tubes(finalized_collection, collector, 300)
     with unit_of_work():
-        shipment = shipping.open_shipment(
+        shipment = sending.open_shipment(
             collector, destination="MAYO-BB", temperature="refrigerated"
         )
         for barcode in tubes:
-            shipping.pack_sample(collector, shipment, barcode)
-        shipping.dispatch_shipment(
+            sending.pack_sample(collector, shipment, barcode)
+        sending.dispatch_shipment(
             collector,
             shipment,
             carrier="courier",

@@ -10,8 +10,8 @@ import pytest
 from playwright.sync_api import expect
 
 from biobank.extensions import db
-from biobank.services import ids
-from biobank.services.samples import find_by_barcode
+from biobank.services.core import ids
+from biobank.services.core.samples import find_by_barcode
 from tests.browser.conftest import screenshot
 from tests.browser.test_collections import focused_id, log_in
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from biobank.db import unit_of_work
-from biobank.services import storage
+from biobank.services.storage import placing
 from tests.browser.test_collections import log_in
 
 pytestmark = pytest.mark.browser
@@ -42,7 +42,7 @@ def test_clinic_and_bench_pages_fit_a_tablet(
     collection = start_collection(collector, "P100000001")
     tubes = received_tubes(collector, participant_id="P100000002")
     with unit_of_work():
-        storage.store_sample(technician, boxes[0], tubes[0].barcode)
+        placing.store_sample(technician, boxes[0], tubes[0].barcode)
     page.set_viewport_size(TABLET)
     log_in(page, "collector")
     for path in ("/", "/collections/new", f"/collections/{collection.id}", "/shipments/new"):

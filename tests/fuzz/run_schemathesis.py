@@ -152,7 +152,7 @@ def main() -> int:
     failed = []
     try:
         wait_for(f"{base}/api/v1/openapi.json")
-        from biobank.services.demo import DEMO_PASSWORD
+        from biobank.services.admin.demo import DEMO_PASSWORD
 
         for role in ROLES:
             # Revoking a token by id can hit the fuzzing token itself, after which every other

@@ -6,7 +6,7 @@ from alembic.migration import MigrationContext
 
 from biobank.db import unit_of_work
 from biobank.extensions import db
-from biobank.services.catalogue import load_catalogue
+from biobank.services.core.catalogue import load_catalogue
 from tests.conftest import ON_POSTGRES
 
 
@@ -144,7 +144,7 @@ def test_upgrading_keeps_recorded_custody_events(old_database_url):
 
     from biobank.models import Event
     from biobank.sequencer import sequence_pending
-    from biobank.services.custody_log import verify_chain
+    from biobank.services.core.custody_log import verify_chain
 
     app = _app_at(old_database_url, BEFORE_MERKLE_LOG)
     with app.app_context():
@@ -274,7 +274,7 @@ def test_upgrading_says_where_a_tube_packed_in_the_wrong_box_arrived(old_databas
     from flask_migrate import downgrade, upgrade
 
     from biobank.models import Role, SampleStatus, Shipment, ShipmentItem, SiteKind
-    from biobank.services import accounts, ids, sites
+    from biobank.services.core import accounts, ids, sites
     from tests.conftest import PASSWORD
     from tests.factories import raw_sample
 

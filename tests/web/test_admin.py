@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from biobank.services import accounts
+from biobank.services.core import accounts
 from tests.conftest import csrf_token_from
 
 

@@ -12,7 +12,7 @@ import pytest
 from biobank.db import unit_of_work
 from biobank.extensions import db
 from biobank.models import Collection, CollectionStatus, Sample, SampleStatus
-from biobank.services import collections, labelling
+from biobank.services.collecting import collections, labelling
 from tests.conftest import csrf_token_from
 
 PARTICIPANT = "P123456789"

@@ -3,7 +3,7 @@ from __future__ import annotations
 import re
 
 from biobank.db import unit_of_work
-from biobank.services import storage
+from biobank.services.storage import placing
 
 
 def test_coordinator_home_draws_its_charts_inline(
@@ -11,7 +11,7 @@ def test_coordinator_home_draws_its_charts_inline(
 ):
     tubes = received_tubes(collector)
     with unit_of_work():
-        storage.store_many(technician, freezer, [t.barcode for t in tubes])
+        placing.store_many(technician, freezer, [t.barcode for t in tubes])
     html = login(coordinator).get("/").get_data(as_text=True)
     assert html.count("<svg viewBox") == 3
     assert 'role="img"' in html and "Tubes received per day" in html

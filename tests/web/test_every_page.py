@@ -11,7 +11,7 @@ from urllib.parse import urljoin, urlsplit
 import pytest
 
 from biobank.db import unit_of_work
-from biobank.services import storage
+from biobank.services.storage import placing
 
 SKIP_SUFFIXES = (".pdf", ".zpl", ".csv", ".json")
 SKIP_PATHS = ("/logout", "/api/")
@@ -114,11 +114,11 @@ def busy_program(
     dispatched_shipment(collector, participant_id="P100000002")
     tubes = received_tubes(collector, participant_id="P100000003")
     with unit_of_work():
-        storage.store_many(technician, freezer, [t.barcode for t in tubes[:4]])
-    from biobank.services import shipping
+        placing.store_many(technician, freezer, [t.barcode for t in tubes[:4]])
+    from biobank.services.shipping import sending
 
     with unit_of_work():
-        shipping.open_shipment(collector, destination="MAYO-BB", temperature="refrigerated")
+        sending.open_shipment(collector, destination="MAYO-BB", temperature="refrigerated")
 
 
 @pytest.mark.parametrize("role", ["collector", "technician", "coordinator", "admin"])

@@ -86,7 +86,7 @@ def test_failures_are_paginated_newest_first(admin, login, many):
 
 
 def test_a_long_list_counts_a_little_past_the_page_and_says_so(admin, login, many, monkeypatch):
-    from biobank.services import pages
+    from biobank.services.core import pages
 
     monkeypatch.setattr(pages, "COUNTED_PAST_THE_PAGE", 10)
     client = login(admin)

@@ -12,7 +12,8 @@ import sqlalchemy as sa
 from biobank.db import unit_of_work
 from biobank.extensions import db
 from biobank.models import Collection, Sample, SampleStatus, StoragePosition
-from biobank.services import ids, inventory
+from biobank.services.core import ids
+from biobank.services.inventory import importer
 from tests.conftest import csrf_token_from
 from tests.web.test_collections import form_posting_to, forms_on
 from tests.web.test_storage import error_beside, text_of
@@ -195,7 +196,7 @@ def test_an_imported_collection_has_its_page(technician, coordinator, login, cli
         b"1SST8,P000000123,UCSD-01,2024-02-01T08:00:00-08:00,Freezer 1,Box 1,A1\n"
     )
     with unit_of_work():
-        inventory.import_inventory(technician, content, apply=True)
+        importer.import_inventory(technician, content, apply=True)
     collection = db.session.scalar(sa.select(Collection))
     page = login(coordinator).get(f"/collections/{collection.id}")
     assert page.status_code == 200

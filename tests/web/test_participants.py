@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from biobank.services import participants
+from biobank.services.collecting import participants
 from tests.conftest import csrf_token_from
 
 PARTICIPANT = "P123456789"

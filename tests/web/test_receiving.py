@@ -11,7 +11,8 @@ import pytest
 from biobank.db import unit_of_work
 from biobank.extensions import db
 from biobank.models import ItemOutcome, Role, Shipment, ShipmentStatus, SiteKind
-from biobank.services import ids, receiving, shipping
+from biobank.services.core import ids
+from biobank.services.shipping import receiving, sending
 from tests.conftest import PASSWORD, csrf_token_from
 from tests.web.test_collections import form_posting_to, forms_on
 
@@ -90,7 +91,7 @@ def test_a_shipment_not_yet_dispatched_cannot_be_received(
     collector, technician_client, biobank_site
 ):
     with unit_of_work():
-        packing = shipping.open_shipment(collector, destination="MAYO-BB", temperature="ambient")
+        packing = sending.open_shipment(collector, destination="MAYO-BB", temperature="ambient")
     response = scan_manifest(technician_client, packing.manifest_number)
     html = response.get_data(as_text=True)
     assert response.status_code == 409

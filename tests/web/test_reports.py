@@ -12,7 +12,7 @@ import pytest
 from biobank.db import unit_of_work, utcnow
 from biobank.extensions import db
 from biobank.models import Sample, Shipment
-from biobank.services import receiving
+from biobank.services.shipping import receiving
 from tests.conftest import PASSWORD
 from tests.decoding import pdf_text
 

@@ -8,7 +8,8 @@ import pytest
 from biobank.db import unit_of_work
 from biobank.extensions import db
 from biobank.models import FlagKind, Sample, SampleStatus
-from biobank.services import samples, storage
+from biobank.services.core import samples
+from biobank.services.storage import placing
 from tests.conftest import PASSWORD, csrf_token_from
 from tests.web.test_collections import form_posting_to, forms_on
 from tests.web.test_storage import error_beside, text_of
@@ -24,7 +25,7 @@ def stored_sst(technician, collector, boxes, received_tubes) -> Sample:
     """The SST of a received collection, stored in Box 1 at A1."""
     sst = next(t for t in received_tubes(collector) if t.tube_type.code == "1SST8")
     with unit_of_work():
-        storage.store_sample(technician, boxes[0], sst.barcode, "A1")
+        placing.store_sample(technician, boxes[0], sst.barcode, "A1")
     return sst
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from biobank.services import ids
+from biobank.services.core import ids
 
 
 def test_every_page_has_the_scan_box(collector, login):

@@ -9,7 +9,8 @@ import pytest
 from biobank.db import unit_of_work
 from biobank.extensions import db
 from biobank.models import SampleStatus, Shipment, ShipmentStatus
-from biobank.services import ids, shipping
+from biobank.services.core import ids
+from biobank.services.shipping import sending
 from tests.conftest import PASSWORD, csrf_token_from
 from tests.decoding import pdf_text
 from tests.web.test_collections import form_posting_to, forms_on
@@ -23,7 +24,7 @@ def fresh(shipment_id: int) -> Shipment:
 
 def open_shipment(actor, temperature: str = "refrigerated") -> Shipment:
     with unit_of_work():
-        return shipping.open_shipment(actor, destination="MAYO-BB", temperature=temperature)
+        return sending.open_shipment(actor, destination="MAYO-BB", temperature=temperature)
 
 
 def post_on_page(client, shipment: Shipment, path: str, **data):
@@ -197,8 +198,8 @@ def test_a_tube_not_yet_finalized_is_a_conflict_shown_on_top(
 
 def test_removing_a_tube_takes_it_out(collector, collector_client, packing, tubes):
     with unit_of_work():
-        shipping.pack_sample(collector, packing, tubes[0])
-        shipping.pack_sample(collector, packing, tubes[1])
+        sending.pack_sample(collector, packing, tubes[0])
+        sending.pack_sample(collector, packing, tubes[1])
     response = post_on_page(collector_client, packing, f"/items/{tubes[0]}/remove")
     assert response.status_code == 302
     assert [item.sample.barcode for item in fresh(packing.id).items] == [tubes[1]]
@@ -213,7 +214,7 @@ def test_dispatch_errors_are_beside_each_field_with_the_input_kept(
     collector, collector_client, packing, tubes
 ):
     with unit_of_work():
-        shipping.pack_sample(collector, packing, tubes[0])
+        sending.pack_sample(collector, packing, tubes[0])
     response = post_on_page(
         collector_client, packing, "/dispatch", carrier="ups", tracking_number="1Z123"
     )
@@ -259,7 +260,7 @@ def test_dispatch_sends_every_tube_and_the_page_becomes_read_only(
 ):
     with unit_of_work():
         for barcode in tubes:
-            shipping.pack_sample(collector, packing, barcode)
+            sending.pack_sample(collector, packing, barcode)
     response = post_on_page(
         collector_client, packing, "/dispatch", carrier="FedEx", tracking_number="1234 5678 9012"
     )
@@ -282,8 +283,8 @@ def test_a_shipment_past_packing_lists_its_tubes_a_page_at_a_time(
 
     with unit_of_work():
         for barcode in tubes:
-            shipping.pack_sample(collector, packing, barcode)
-        shipping.dispatch_shipment(
+            sending.pack_sample(collector, packing, barcode)
+        sending.dispatch_shipment(
             collector,
             packing,
             carrier="fedex",
@@ -387,7 +388,7 @@ def test_the_list_starts_with_open_shipments_and_filters_by_status(
 
 def test_every_post_form_carries_a_csrf_token(collector, collector_client, packing, tubes):
     with unit_of_work():
-        shipping.pack_sample(collector, packing, tubes[0])
+        sending.pack_sample(collector, packing, tubes[0])
     for path in ("/shipments/new", f"/shipments/{packing.id}"):
         posts = [f for f in forms_on(collector_client.get(path).get_data(as_text=True))]
         posts = [f for f in posts if f["method"] == "post"]

@@ -12,7 +12,7 @@ import pytest
 from biobank.db import unit_of_work
 from biobank.extensions import db
 from biobank.models import Container, ContainerKind, SampleStatus, StoragePosition
-from biobank.services import storage
+from biobank.services.storage import box_positions, freezer_tree, placing
 from tests.conftest import csrf_token_from
 from tests.web.test_collections import form_posting_to, forms_on
 
@@ -37,7 +37,7 @@ def fill(box: Container, count: int) -> None:
 
 def store(technician, box, sample, position=None):
     with unit_of_work():
-        return storage.store_sample(technician, box, sample.barcode, position)
+        return placing.store_sample(technician, box, sample.barcode, position)
 
 
 @pytest.fixture
@@ -203,7 +203,8 @@ def test_each_cell_shows_its_tubes_flags_and_thaws(
     tech_client, technician, collector, boxes, received_tubes
 ):
     from biobank.models import FlagKind
-    from biobank.services import lifecycle, samples
+    from biobank.services.core import samples
+    from biobank.services.storage import lifecycle
 
     flagged, thawed, plain = received_tubes(collector)[:3]
     for tube, where in ((flagged, "A1"), (thawed, "A2"), (plain, "A3")):
@@ -213,7 +214,7 @@ def test_each_cell_shows_its_tubes_flags_and_thaws(
             samples.add_flag(flagged, kind, actor=technician, note="seen at receipt")
         lifecycle.thaw(technician, thawed.barcode)
         lifecycle.thaw(technician, thawed.barcode)
-    grid = storage.box_grid(boxes[0])
+    grid = box_positions.box_grid(boxes[0])
     assert (grid[0][0].flags, grid[0][0].thaws) == (("damaged", "unexpected"), 0)
     assert (grid[0][1].flags, grid[0][1].thaws) == ((), 2)
     assert (grid[0][2].flags, grid[0][2].thaws) == ((), 0)
@@ -243,7 +244,7 @@ def test_the_grid_alone_is_served_for_redrawing_after_a_scan(tech_client, boxes)
 
 def test_a_restricted_box_says_which_specimens_it_takes(tech_client, technician, freezer):
     with unit_of_work():
-        box = storage.create_container(
+        box = freezer_tree.create_container(
             technician,
             parent_id=freezer.id,
             kind="box",
@@ -550,10 +551,10 @@ def test_a_box_label_with_a_place_longer_than_the_label_is_shortened_not_refused
     freezer_name = "Upright freezer in the basement corridor next to the loading dock, " * 2
     box_name = "Aliquots of the longitudinal cohort, pilot study, second visit (2026)"
     with unit_of_work():
-        storage.rename_container(technician, boxes[0].parent.parent, freezer_name[:100])
-        storage.rename_container(technician, boxes[0].parent, "S" * 100)
-        storage.rename_container(technician, boxes[0], box_name)
-    assert len(storage.path_text(boxes[0])) > 250  # far more than a label's line
+        freezer_tree.rename_container(technician, boxes[0].parent.parent, freezer_name[:100])
+        freezer_tree.rename_container(technician, boxes[0].parent, "S" * 100)
+        freezer_tree.rename_container(technician, boxes[0], box_name)
+    assert len(freezer_tree.path_text(boxes[0])) > 250  # far more than a label's line
     response = tech_client.get(f"/storage/boxes/{boxes[0].id}/label.pdf")
     assert response.status_code == 200 and response.mimetype == "application/pdf"
     [label] = decoding.rasterize(response.data, dpi=300)

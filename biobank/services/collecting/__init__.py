@@ -1,0 +1,2 @@
+"""At the clinic: participants and their consent, collections and their tubes, labels and label
+printers."""

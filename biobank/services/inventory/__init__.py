@@ -1,0 +1,1 @@
+"""Importing a biobank's existing inventory: the file, and the import that plans and writes it."""
