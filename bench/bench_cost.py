@@ -153,7 +153,7 @@ def _measure(work: Work, worker: int, requests: int) -> dict[str, dict[str, floa
 # its layer; "(SQL)" marks samples that were inside SQLAlchemy or the driver at the time.
 LAYERS = (
     ("idempotency", ("biobank/api/idempotency.py",)),
-    ("custody append", ("biobank/services/custody", "biobank/tlog/")),
+    ("custody append", ("biobank/services/core/custody", "biobank/tlog/")),
     ("auth", ("biobank/security.py", "flask_login/", "biobank/services/core/accounts.py")),
     ("JSON in (parse, validate)", ("webargs/", "marshmallow/schema.py:load", "/arguments.py")),
     ("JSON out (dump, serialise)", ("flask_smorest/response.py", "marshmallow/", "json/")),

@@ -42,11 +42,11 @@ class Raced:
 def _stored_tubes(cast, count: int) -> tuple[list[str], int, int, int]:
     """``count`` tubes received and stored in a box, through the services; the ids of that
     box and of two empty ones."""
-    from biobank.db import unit_of_work
     from biobank.extensions import db
     from biobank.models import Shipment
     from biobank.services.shipping import receiving
     from biobank.services.storage import freezer_tree, placing
+    from biobank.unit_of_work import unit_of_work
 
     barcodes = finalized_tubes(cast.collector, count)
     shipment_id = dispatched(cast.collector, barcodes)
@@ -75,13 +75,14 @@ def _operations(cast) -> list[Raced]:
     """Each operation on its own fresh record, set up through the services."""
     from datetime import timedelta
 
-    from biobank.db import unit_of_work, utcnow
+    from biobank.db import utcnow
     from biobank.extensions import db
     from biobank.models import Sample
     from biobank.services.collecting import collections
     from biobank.services.shipping import sending
     from biobank.services.storage import lifecycle
     from biobank.services.storage.storage_paths import location_of
+    from biobank.unit_of_work import unit_of_work
 
     tech, collector = bearer(cast.technician), bearer(cast.collector)
     tubes, full_box, free_box, empty_box = _stored_tubes(cast, 8)

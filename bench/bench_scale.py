@@ -30,8 +30,8 @@ ROUNDS = 60
 
 def _build(url: str):
     """Migrate, load the demo, add SAMPLES stored tubes; return the app and the seed time."""
-    from biobank.db import unit_of_work
     from biobank.services.admin.demo import seed_demo, seed_scale
+    from biobank.unit_of_work import unit_of_work
 
     app = migrated_app(url, env="development")
     with app.app_context():
@@ -50,11 +50,11 @@ def _build(url: str):
 
 
 def _measure(name: str, url: str) -> list[dict]:
-    from biobank.db import unit_of_work
     from biobank.extensions import db
     from biobank.models import Sample
     from biobank.services.admin.demo import DEMO_PASSWORD
     from biobank.services.core import accounts
+    from biobank.unit_of_work import unit_of_work
 
     app, (seed_wall, seed_cpu) = _build(url)
     rows = [

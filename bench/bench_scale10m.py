@@ -93,11 +93,11 @@ def _days_ago(have: int, adding: int) -> tuple[float, float]:
 
 def _grow(app, size: int, figures: Figures) -> None:
     """Seed stored tubes until the database holds ``size`` of them; sequence and ANALYZE."""
-    from biobank.db import unit_of_work
     from biobank.extensions import db
     from biobank.models import Sample
     from biobank.sequencer import sequence_pending
     from biobank.services.admin.demo import seed_scale
+    from biobank.unit_of_work import unit_of_work
 
     with app.app_context():
         have = db.session.scalar(sa.select(sa.func.count(Sample.id))) or 0
@@ -137,12 +137,12 @@ def _grow(app, size: int, figures: Figures) -> None:
 
 
 def _measure(app, figures: Figures) -> None:
-    from biobank.db import unit_of_work
     from biobank.extensions import db
     from biobank.models import Container, ContainerKind, Shipment
     from biobank.services.admin.demo import DEMO_PASSWORD
     from biobank.services.core import accounts
     from biobank.services.core.figure_cache import forget_all
+    from biobank.unit_of_work import unit_of_work
     from tests.conftest import csrf_token_from
 
     with app.app_context():
@@ -282,10 +282,10 @@ def _measure(app, figures: Figures) -> None:
 def _audit_verify(app, figures: Figures) -> None:
     """A checkpoint, then N more events through the app's own bulk writer, sequenced; then
     `flask biobank audit-verify --checkpoint FILE` (the command, in process) timed."""
-    from biobank.db import unit_of_work
     from biobank.sequencer import sequence_pending
     from biobank.services.admin.demo import seed_scale
     from biobank.services.core import custody_log
+    from biobank.unit_of_work import unit_of_work
 
     folder = Path(tempfile.mkdtemp(prefix="biobank-scale-checkpoint-"))
     runner = app.test_cli_runner()
@@ -323,8 +323,8 @@ def _app(url: str):
 
 
 def run(measure: Callable[..., None] = _measure) -> list[dict]:
-    from biobank.db import unit_of_work
     from biobank.services.admin.demo import seed_demo
+    from biobank.unit_of_work import unit_of_work
 
     url = _database()
     app = _app(url)

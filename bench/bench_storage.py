@@ -32,10 +32,10 @@ RACK = 96
 
 def _big_freezer(technician) -> int:
     """5,000 boxes under 50 racks, all full but the last ten (bulk inserts, then a commit)."""
-    from biobank.db import unit_of_work
     from biobank.extensions import db
     from biobank.models import Container, ContainerKind, StoragePosition
     from biobank.services.storage import freezer_tree
+    from biobank.unit_of_work import unit_of_work
 
     with unit_of_work():
         freezer = freezer_tree.create_freezer(technician, name="Big freezer", temperature_c=-80)
@@ -116,11 +116,11 @@ def _search_loading_every_box(freezer) -> list:
 
 
 def _measure(url: str) -> dict[str, float]:
-    from biobank.db import unit_of_work
     from biobank.extensions import db
     from biobank.models import Container
     from biobank.services.shipping import receiving
     from biobank.services.storage import freezer_tree, placing
+    from biobank.unit_of_work import unit_of_work
 
     with bench_app(url) as (app, cast):
         freezer_id = _big_freezer(cast.technician)

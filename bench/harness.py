@@ -114,8 +114,8 @@ def migrated_app(url: str, env: str = "testing"):
     from flask_migrate import upgrade
 
     from biobank import create_app
-    from biobank.db import unit_of_work
     from biobank.services.core.catalogue import load_catalogue
+    from biobank.unit_of_work import unit_of_work
 
     if url.startswith("postgresql"):
         engine = sa.create_engine(url)
@@ -140,10 +140,10 @@ def migrated_app(url: str, env: str = "testing"):
 @contextmanager
 def bench_app(url: str) -> Iterator[tuple[object, Cast]]:
     """A migrated, empty database with the catalogue, two sites and one user per role."""
-    from biobank.db import unit_of_work
     from biobank.extensions import db
     from biobank.models import Role, SiteKind
     from biobank.services.core import accounts, sites
+    from biobank.unit_of_work import unit_of_work
 
     app = migrated_app(url)
     with app.app_context():
@@ -184,8 +184,8 @@ def bench_app(url: str) -> Iterator[tuple[object, Cast]]:
 
 
 def bearer(user) -> dict[str, str]:
-    from biobank.db import unit_of_work
     from biobank.services.core import accounts
+    from biobank.unit_of_work import unit_of_work
 
     with unit_of_work():
         token, _ = accounts.issue_token(user, hours=2)
@@ -196,8 +196,9 @@ def finalized_tubes(collector, count: int) -> list[str]:
     """``count`` finalized tubes, through the real services, ten tube types per collection."""
     from datetime import timedelta
 
-    from biobank.db import unit_of_work, utcnow
+    from biobank.db import utcnow
     from biobank.services.collecting import collections
+    from biobank.unit_of_work import unit_of_work
 
     codes = [
         "1HEP4",
@@ -229,8 +230,8 @@ def finalized_tubes(collector, count: int) -> list[str]:
 
 
 def dispatched(collector, barcodes: list[str]):
-    from biobank.db import unit_of_work
     from biobank.services.shipping import sending
+    from biobank.unit_of_work import unit_of_work
 
     with unit_of_work():
         shipment = sending.open_shipment(

@@ -15,9 +15,9 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
-from biobank.db import unit_of_work
 from biobank.errors import DomainError
 from biobank.models import Role, SiteKind
+from biobank.unit_of_work import unit_of_work
 
 biobank_cli = AppGroup("biobank", help="Biobank operator commands.")
 

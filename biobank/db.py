@@ -13,12 +13,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime
-from typing import Any, TypeVar, cast
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, registry, scoped_session
-from sqlalchemy.orm.util import identity_key
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -187,58 +186,3 @@ class TimestampMixin:
 SQLITE_IMMEDIATE = "biobank_sqlite_immediate"
 # Record ids are 32-bit on PostgreSQL; a larger number from a URL is no record, not an error.
 MAX_RECORD_ID = 2**31 - 1
-
-
-RecordT = TypeVar("RecordT")
-
-
-def get_record(model: type[RecordT], record_id: int, **options: Any) -> RecordT | None:
-    """``session.get`` for ids that come from outside: out-of-range ids find nothing."""
-    from biobank.extensions import db
-
-    if not 1 <= record_id <= MAX_RECORD_ID:
-        return None
-    return db.session.get(model, record_id, **options)
-
-
-def expire_loaded(*records: tuple[type, int | None]) -> None:
-    """Rows a statement changed without the ORM: a copy the session holds of any of them is
-    read again when next used, instead of showing what was there before."""
-    from biobank.extensions import db
-
-    session = db.session()
-    for model, record_id in records:
-        if record_id is not None:
-            loaded = session.identity_map.get(identity_key(model, record_id))
-            if loaded is not None:
-                session.expire(loaded)
-
-
-@contextmanager
-def unit_of_work(*, keep_loaded: bool = False) -> Iterator[Any]:
-    """Commit everything done inside the block once, or nothing at all.
-
-    On SQLite the block runs in a fresh BEGIN IMMEDIATE transaction: whatever was read before
-    (e.g. the logged-in user) is reloaded inside it, so writes never come from a stale snapshot.
-
-    ``keep_loaded``: the commit leaves what the session has loaded as it is, for a unit that
-    writes only rows nothing else in the request reads (a claimed Idempotency-Key), so the
-    request does not read its user and the rest again.
-    """
-    from biobank.extensions import db
-
-    session = db.session()  # the request's real Session behind the scoped proxy
-    if session.get_bind().dialect.name == "sqlite":
-        if session.in_transaction():
-            session.commit()  # ends a read-only snapshot; nothing is written outside a unit
-        session.connection(execution_options={SQLITE_IMMEDIATE: True})
-    try:
-        yield session
-        expiring, session.expire_on_commit = session.expire_on_commit, not keep_loaded
-        try:
-            session.commit()
-        finally:
-            session.expire_on_commit = expiring
-    except BaseException:
-        session.rollback()
-        raise

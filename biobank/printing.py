@@ -30,11 +30,11 @@ from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from biobank.db import unit_of_work
 from biobank.errors import PrinterUnavailable, ServiceUnavailable, describe_exception
 from biobank.models import PrinterJob, User
 from biobank.services.collecting import printers
 from biobank.services.core.settings import setting
+from biobank.unit_of_work import unit_of_work
 
 log = logging.getLogger(__name__)
 

@@ -18,10 +18,11 @@ from pathlib import Path
 import sqlalchemy as sa
 from flask import Flask
 
-from biobank.db import unit_of_work, utcnow
+from biobank.db import utcnow
 from biobank.extensions import db
 from biobank.models import Event
 from biobank.services.core import custody_log
+from biobank.unit_of_work import unit_of_work
 
 log = logging.getLogger(__name__)
 

@@ -16,9 +16,9 @@ from typing import Any
 
 from flask import Flask
 
-from biobank.db import unit_of_work
 from biobank.errors import Conflict, DomainError
 from biobank.extensions import db
+from biobank.unit_of_work import unit_of_work
 
 BARRIER_TIMEOUT_SECONDS = 60
 JOIN_TIMEOUT_SECONDS = 120

@@ -19,11 +19,11 @@ from flask.testing import FlaskClient
 
 from biobank import create_app
 from biobank.config import normalise_database_url
-from biobank.db import unit_of_work
 from biobank.extensions import db
 from biobank.models import Role, Site, SiteKind, User
 from biobank.services.core import accounts, sites
 from biobank.services.core.catalogue import load_catalogue
+from biobank.unit_of_work import unit_of_work
 
 POSTGRES_URL = os.environ.get("BIOBANK_TEST_DATABASE_URL")
 ON_POSTGRES = bool(POSTGRES_URL)

@@ -57,7 +57,7 @@ from flask.testing import FlaskClient
 
 import labels
 from biobank import printing
-from biobank.db import unit_of_work, utcnow
+from biobank.db import utcnow
 from biobank.errors import ValidationFailed
 from biobank.extensions import db
 from biobank.models import (
@@ -77,6 +77,7 @@ from biobank.services.core import accounts, ids
 from biobank.services.reporting import reports
 from biobank.services.shipping import receiving, sending
 from biobank.services.storage import freezer_tree, lifecycle, placing
+from biobank.unit_of_work import unit_of_work
 from tests.conftest import PASSWORD, csrf_token_from
 from tests.printers import allow_local_printers, fake_printer
 

@@ -143,9 +143,10 @@ def test_deactivate_user_from_the_command_line(runner, collector):
 def test_prune_failed_attempts_deletes_only_the_old_ones(runner, app):
     from datetime import timedelta
 
-    from biobank.db import unit_of_work, utcnow
+    from biobank.db import utcnow
     from biobank.extensions import db
     from biobank.models import AuthFailure, AuthFailureReason, ThrottlePurpose
+    from biobank.unit_of_work import unit_of_work
 
     with unit_of_work():
         for days in (400, 40, 1):
@@ -170,10 +171,10 @@ def test_prune_failed_attempts_deletes_only_the_old_ones(runner, app):
 
 
 def test_audit_verify_fails_and_names_the_event_edited_behind_the_apps_back(runner, technician):
-    from biobank.db import unit_of_work
     from biobank.extensions import db
     from biobank.models import EventType
     from biobank.services.core.custody import record_event
+    from biobank.unit_of_work import unit_of_work
     from tests.factories import raw_sample, tamper_with_the_log
 
     sample = raw_sample(technician.site)
@@ -214,11 +215,11 @@ def test_recount_figures_puts_right_what_was_changed_by_hand(
 ):
     import sqlalchemy as sa
 
-    from biobank.db import unit_of_work
     from biobank.extensions import db
     from biobank.models import BoxFill, DayTally
     from biobank.services.reporting import reports
     from biobank.services.storage import freezer_tree, placing
+    from biobank.unit_of_work import unit_of_work
 
     tubes = received_tubes(collector)
     with unit_of_work():

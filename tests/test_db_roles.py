@@ -12,12 +12,13 @@ import pytest
 import sqlalchemy as sa
 
 from biobank import create_app
-from biobank.db import unit_of_work, utcnow
+from biobank.db import utcnow
 from biobank.extensions import db
 from biobank.models import Event, User
 from biobank.sequencer import sequence_pending
 from biobank.services.collecting import collections
 from biobank.services.core.custody_log import verify_chain
+from biobank.unit_of_work import unit_of_work
 from tests.conftest import ON_POSTGRES, base_config
 
 

@@ -10,10 +10,10 @@ from contextlib import contextmanager
 import pytest
 from sqlalchemy import event
 
-from biobank.db import unit_of_work
 from biobank.extensions import db
 from biobank.services.shipping import receiving
 from biobank.services.storage import lifecycle, placing
+from biobank.unit_of_work import unit_of_work
 from tests.conftest import PASSWORD
 
 

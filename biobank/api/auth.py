@@ -3,7 +3,6 @@ from __future__ import annotations
 from flask import current_app, request
 
 from biobank.api.common import API_PREFIX, Blueprint, page_body
-from biobank.db import unit_of_work
 from biobank.extensions import limiter
 from biobank.schemas.accounts import (
     AuthFailureQuerySchema,
@@ -16,6 +15,7 @@ from biobank.schemas.common import page_schema
 from biobank.security import current_actor
 from biobank.services.admin import auth_failures
 from biobank.services.core import accounts
+from biobank.unit_of_work import unit_of_work
 
 blp = Blueprint(
     "api_auth",

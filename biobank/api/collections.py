@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 from biobank.api.common import API_PREFIX, Blueprint, page_body
-from biobank.db import unit_of_work
 from biobank.downloads import send_print_job
 from biobank.schemas.collections import (
     AmendSchema,
@@ -19,6 +18,7 @@ from biobank.security import current_actor
 from biobank.services.collecting import collections, labelling
 from biobank.services.collecting.collections import TubeCorrection
 from biobank.services.core.sites import optional_site_field, site_field
+from biobank.unit_of_work import unit_of_work
 
 blp = Blueprint(
     "api_collections",

@@ -209,7 +209,7 @@ def page_body(page: Page[Any]) -> dict[str, Any]:
 
 class RecordIdConverter(IntegerConverter):
     """``<id:…>`` in routes, documented as a positive 32-bit integer. The range is checked
-    where records are read (``biobank.db.get_record``): out of range is simply no record."""
+    where records are read (``unit_of_work.get_record``): out of range is simply no record."""
 
 
 def record_id_schema(converter) -> dict[str, Any]:

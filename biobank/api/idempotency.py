@@ -24,10 +24,11 @@ from flask import Flask, Response, g, jsonify, request
 from marshmallow import Schema
 from sqlalchemy.dialects import postgresql, sqlite
 
-from biobank.db import rows_affected, table_of, unit_of_work, utcnow
+from biobank.db import rows_affected, table_of, utcnow
 from biobank.errors import Conflict, ValidationFailed
 from biobank.extensions import db
 from biobank.models import IdempotencyKey
+from biobank.unit_of_work import unit_of_work
 
 HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"

@@ -2,11 +2,11 @@ from __future__ import annotations
 
 from biobank.api.collections import PDF_RESPONSE, ZPL_RESPONSE
 from biobank.api.common import API_PREFIX, Blueprint
-from biobank.db import unit_of_work
 from biobank.downloads import send_print_job
 from biobank.schemas.collections import LabelBatchCreateSchema, LabelBatchSchema, LabelQuerySchema
 from biobank.security import current_actor
 from biobank.services.collecting import labelling
+from biobank.unit_of_work import unit_of_work
 
 blp = Blueprint(
     "api_label_batches",

@@ -1,10 +1,10 @@
 from __future__ import annotations
 
 from biobank.api.common import API_PREFIX, Blueprint
-from biobank.db import unit_of_work
 from biobank.schemas.participants import ParticipantSchema, ParticipantUpdateSchema
 from biobank.security import current_actor
 from biobank.services.collecting import participants
+from biobank.unit_of_work import unit_of_work
 
 blp = Blueprint(
     "api_participants",

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 from biobank import printing
 from biobank.api.common import API_PREFIX, Blueprint, page_body
-from biobank.db import unit_of_work
 from biobank.schemas.common import PageArgsSchema, page_schema
 from biobank.schemas.printers import (
     PrinterCreateSchema,
@@ -14,6 +13,7 @@ from biobank.schemas.printers import (
 )
 from biobank.security import current_actor
 from biobank.services.collecting import printers
+from biobank.unit_of_work import unit_of_work
 
 blp = Blueprint(
     "api_printers",

@@ -6,7 +6,6 @@ from typing import Any
 from flask import request
 
 from biobank.api.common import API_PREFIX, Blueprint, page_body
-from biobank.db import unit_of_work
 from biobank.schemas.common import PageArgsSchema, page_schema
 from biobank.schemas.samples import EventSchema, ReasonSchema, SampleQuerySchema, SampleSchema
 from biobank.schemas.storage import (
@@ -22,6 +21,7 @@ from biobank.services.core import catalogue, samples
 from biobank.services.core.pages import page_of
 from biobank.services.core.sites import optional_site_field
 from biobank.services.storage import lifecycle
+from biobank.unit_of_work import unit_of_work
 
 blp = Blueprint(
     "api_samples", __name__, url_prefix=f"{API_PREFIX}/samples", description="Find a tube"

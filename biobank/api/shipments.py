@@ -5,7 +5,6 @@ from flask import request
 from biobank.api.collections import PDF_RESPONSE
 from biobank.api.common import API_PREFIX, Blueprint, page_body
 from biobank.api.idempotency import answer_with_the_write
-from biobank.db import unit_of_work
 from biobank.downloads import send_printable_pdf
 from biobank.schemas.common import page_schema
 from biobank.schemas.samples import ReasonSchema
@@ -27,6 +26,7 @@ from biobank.security import current_actor
 from biobank.services.core.pages import Page
 from biobank.services.core.sites import site_field
 from biobank.services.shipping import receiving, sending
+from biobank.unit_of_work import unit_of_work
 
 blp = Blueprint(
     "api_shipments",

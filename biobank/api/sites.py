@@ -1,12 +1,12 @@
 from __future__ import annotations
 
 from biobank.api.common import API_PREFIX, Blueprint, page_body
-from biobank.db import unit_of_work
 from biobank.schemas.common import page_schema
 from biobank.schemas.sites import SiteQuerySchema, SiteSchema
 from biobank.security import current_actor
 from biobank.services.core import sites
 from biobank.services.core.pages import page_of
+from biobank.unit_of_work import unit_of_work
 
 blp = Blueprint("api_sites", __name__, url_prefix=f"{API_PREFIX}/sites", description="Sites")
 

@@ -3,7 +3,6 @@ from __future__ import annotations
 from dataclasses import replace
 
 from biobank.api.common import API_PREFIX, Blueprint, page_body
-from biobank.db import unit_of_work
 from biobank.schemas.common import PageArgsSchema, page_schema
 from biobank.schemas.inventory import (
     InventoryFileSchema,
@@ -30,6 +29,7 @@ from biobank.services.core.pages import page_of
 from biobank.services.inventory import importer
 from biobank.services.storage import box_positions, freezer_tree, placing, rack_import
 from biobank.services.storage.storage_paths import location_of
+from biobank.unit_of_work import unit_of_work
 
 blp = Blueprint(
     "api_storage", __name__, url_prefix=f"{API_PREFIX}/storage", description="Freezer storage"

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 from biobank.api.common import API_PREFIX, Blueprint, page_body
-from biobank.db import unit_of_work
 from biobank.schemas.accounts import (
     UnlockedSchema,
     UnlockSchema,
@@ -13,6 +12,7 @@ from biobank.security import current_actor
 from biobank.services.core import accounts
 from biobank.services.core.pages import page_of
 from biobank.services.core.sites import site_field
+from biobank.unit_of_work import unit_of_work
 
 blp = Blueprint("api_users", __name__, url_prefix=f"{API_PREFIX}/users", description="Users")
 

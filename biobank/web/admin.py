@@ -9,7 +9,6 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import login_required
 from flask_wtf import FlaskForm
 
-from biobank.db import unit_of_work
 from biobank.downloads import send_report
 from biobank.errors import DomainError, ValidationFailed
 from biobank.models import User
@@ -17,6 +16,7 @@ from biobank.security import current_actor
 from biobank.services.admin import auth_failures
 from biobank.services.core import accounts, policy
 from biobank.services.core.timebounds import days_in
+from biobank.unit_of_work import unit_of_work
 from biobank.web.forms import FailedAttemptFilterForm
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")

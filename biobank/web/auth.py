@@ -14,10 +14,10 @@ from flask import (
 )
 from flask_login import login_required, login_user, logout_user
 
-from biobank.db import unit_of_work
 from biobank.errors import TooManyAttempts, Unauthorized
 from biobank.extensions import limiter
 from biobank.services.core import accounts
+from biobank.unit_of_work import unit_of_work
 from biobank.web.forms import LoginForm
 
 bp = Blueprint("auth", __name__)

@@ -9,8 +9,8 @@ from typing import Any
 from flask import flash, make_response, redirect
 from flask.typing import ResponseReturnValue
 
-from biobank.db import unit_of_work
 from biobank.errors import Conflict, TooManyAttempts, ValidationFailed
+from biobank.unit_of_work import unit_of_work
 from biobank.web.forms import PageForm
 
 # Refusals shown on the page; NotFound and Forbidden go to the error page instead.

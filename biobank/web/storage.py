@@ -32,7 +32,6 @@ from flask import (
 from flask.typing import ResponseReturnValue
 from flask_login import login_required
 
-from biobank.db import unit_of_work
 from biobank.downloads import send_printable_pdf
 from biobank.errors import Conflict, ValidationFailed
 from biobank.models import Container, ContainerKind, SiteKind, User
@@ -42,6 +41,7 @@ from biobank.services.inventory import importer, inventory_file
 from biobank.services.storage import box_positions, freezer_tree, placing, rack_import
 from biobank.services.storage.freezer_tree import Occupancy
 from biobank.services.storage.storage_paths import container_path
+from biobank.unit_of_work import unit_of_work
 from biobank.web.forms import PageForm
 from biobank.web.inventory_forms import InventoryApplyForm, InventoryForm
 from biobank.web.pages import redirect_saying, submit

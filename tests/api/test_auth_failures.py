@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from biobank.db import unit_of_work
 from biobank.extensions import db
 from biobank.models import AuthFailure, AuthFailureReason, ThrottlePurpose
+from biobank.unit_of_work import unit_of_work
 from tests.conftest import PASSWORD, base_config
 
 PATH = "/api/v1/auth/failures"

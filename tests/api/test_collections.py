@@ -305,9 +305,9 @@ def _store_times_from_before_the_range(collection) -> None:
     """As data written before the range was checked: straight into the table."""
     import sqlalchemy as sa
 
-    from biobank.db import unit_of_work
     from biobank.extensions import db
     from biobank.models import Sample
+    from biobank.unit_of_work import unit_of_work
 
     first, second = collection.samples
     with unit_of_work():

@@ -8,9 +8,9 @@ import io
 
 import pytest
 
-from biobank.db import unit_of_work
 from biobank.services.reporting import reports
 from biobank.services.storage import freezer_tree, placing
+from biobank.unit_of_work import unit_of_work
 
 LINK = '=HYPERLINK("http://x")'
 SUM = "@SUM(1+1)"

@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 from cryptography.exceptions import InvalidSignature
 
-from biobank.db import unit_of_work
 from biobank.models import EventType
 from biobank.sequencer import sequence_pending
 from biobank.services.core.custody import record_event
 from biobank.tlog.merkle import leaf_hash, verify_consistency, verify_inclusion
 from biobank.tlog.note import Verifier, open_checkpoint
+from biobank.unit_of_work import unit_of_work
 from tests.factories import raw_sample
 
 

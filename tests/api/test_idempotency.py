@@ -10,9 +10,9 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from biobank.db import unit_of_work
 from biobank.extensions import db
 from biobank.models import Event, IdempotencyKey
+from biobank.unit_of_work import unit_of_work
 
 
 def _scan(client, headers, shipment_id, barcode, key):

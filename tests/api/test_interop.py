@@ -6,8 +6,8 @@ import io
 from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.specimen import Specimen
 
-from biobank.db import unit_of_work
 from biobank.services.storage import lifecycle, placing
+from biobank.unit_of_work import unit_of_work
 
 
 def test_specimen_is_valid_fhir_r4_with_the_pseudonym_only(

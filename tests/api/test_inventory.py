@@ -7,11 +7,11 @@ import io
 
 import sqlalchemy as sa
 
-from biobank.db import unit_of_work
 from biobank.extensions import db
 from biobank.models import Event, Role, Sample, SiteKind, StoragePosition
 from biobank.services.core import ids
 from biobank.services.storage import freezer_tree, lifecycle, placing
+from biobank.unit_of_work import unit_of_work
 
 PATH = "/api/v1/storage/inventory-import"
 HEADER = "barcode,tube_type,collection_site,collected_at,volume_ml,freezer,box,position\n"

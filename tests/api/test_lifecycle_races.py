@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import pytest
 
-from biobank.db import unit_of_work
 from biobank.services.storage import placing
 from biobank.services.storage.storage_paths import location_of
+from biobank.unit_of_work import unit_of_work
 from tests.concurrency import race
 from tests.conftest import PASSWORD
 

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from biobank.db import unit_of_work
+from biobank.unit_of_work import unit_of_work
 from tests.decoding import pdf_text
 
 

@@ -4,9 +4,9 @@ from datetime import timedelta
 
 import pytest
 
-from biobank.db import unit_of_work
 from biobank.extensions import db
 from biobank.models import Sample
+from biobank.unit_of_work import unit_of_work
 from tests.conftest import PASSWORD
 
 
@@ -156,9 +156,9 @@ def test_a_manifest_prints_times_stored_before_the_time_range_was_checked(
 
     import sqlalchemy as sa
 
-    from biobank.db import unit_of_work
     from biobank.extensions import db
     from biobank.models import Sample, Shipment
+    from biobank.unit_of_work import unit_of_work
 
     shipment = dispatched_shipment(collector)
     with unit_of_work():

@@ -73,9 +73,9 @@ def test_only_admins_manage_users(api, collector, admin):
 def test_unlocking_is_for_admins_and_names_what_was_unlocked(
     api, client, admin, collector, technician
 ):
-    from biobank.db import unit_of_work
     from biobank.errors import ValidationFailed
     from biobank.services.core import accounts
+    from biobank.unit_of_work import unit_of_work
 
     for _ in range(5):
         with pytest.raises(ValidationFailed), unit_of_work():

@@ -7,10 +7,10 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from biobank.db import unit_of_work
 from biobank.extensions import db
 from biobank.models import Event
 from biobank.services.collecting import printers
+from biobank.unit_of_work import unit_of_work
 from tests.browser.conftest import screenshot
 from tests.browser.test_collections import log_in
 from tests.printers import allow_local_printers, fake_printer, refusing_port, scanned

@@ -14,11 +14,11 @@ import re
 
 import pytest
 
-from biobank.db import unit_of_work
 from biobank.extensions import db
 from biobank.models import Shipment, ShipmentStatus
 from biobank.services.core import catalogue, ids, samples
 from biobank.services.shipping import receiving, sending
+from biobank.unit_of_work import unit_of_work
 from tests.browser.conftest import screenshot
 from tests.conftest import PASSWORD
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from biobank.db import unit_of_work
 from biobank.services.storage import placing
+from biobank.unit_of_work import unit_of_work
 from tests.browser.test_collections import log_in
 
 pytestmark = pytest.mark.browser

@@ -4,9 +4,9 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from biobank.db import unit_of_work
 from biobank.extensions import db
 from biobank.services.core.catalogue import load_catalogue
+from biobank.unit_of_work import unit_of_work
 from tests.conftest import ON_POSTGRES
 
 

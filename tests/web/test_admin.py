@@ -34,8 +34,8 @@ def test_only_admins_may(collector, login):
 def test_admin_unlocks_a_user_locked_out_of_signing_from_the_home_page(admin, technician, login):
     import pytest
 
-    from biobank.db import unit_of_work
     from biobank.errors import ValidationFailed
+    from biobank.unit_of_work import unit_of_work
     from tests.conftest import PASSWORD
 
     client = login(admin)

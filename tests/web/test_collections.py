@@ -9,10 +9,10 @@ from html.parser import HTMLParser
 
 import pytest
 
-from biobank.db import unit_of_work
 from biobank.extensions import db
 from biobank.models import Collection, CollectionStatus, Sample, SampleStatus
 from biobank.services.collecting import collections, labelling
+from biobank.unit_of_work import unit_of_work
 from tests.conftest import csrf_token_from
 
 PARTICIPANT = "P123456789"

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import re
 
-from biobank.db import unit_of_work
 from biobank.services.storage import placing
+from biobank.unit_of_work import unit_of_work
 
 
 def test_coordinator_home_draws_its_charts_inline(

@@ -10,8 +10,8 @@ from urllib.parse import urljoin, urlsplit
 
 import pytest
 
-from biobank.db import unit_of_work
 from biobank.services.storage import placing
+from biobank.unit_of_work import unit_of_work
 
 SKIP_SUFFIXES = (".pdf", ".zpl", ".csv", ".json")
 SKIP_PATHS = ("/logout", "/api/")

@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from biobank.db import unit_of_work
 from biobank.extensions import db
 from biobank.models import AuthFailure, AuthFailureReason, ThrottlePurpose
+from biobank.unit_of_work import unit_of_work
 from tests.conftest import PASSWORD, csrf_token_from
 
 PAGE = "/admin/failed-attempts"

@@ -9,11 +9,11 @@ import io
 import pytest
 import sqlalchemy as sa
 
-from biobank.db import unit_of_work
 from biobank.extensions import db
 from biobank.models import Collection, Sample, SampleStatus, StoragePosition
 from biobank.services.core import ids
 from biobank.services.inventory import importer
+from biobank.unit_of_work import unit_of_work
 from tests.conftest import csrf_token_from
 from tests.web.test_collections import form_posting_to, forms_on
 from tests.web.test_storage import error_beside, text_of

@@ -86,8 +86,8 @@ def test_logout_ends_the_session(collector, login):
 
 
 def test_deactivated_user_is_logged_out_at_once(app, admin, collector, login):
-    from biobank.db import unit_of_work
     from biobank.services.core import accounts
+    from biobank.unit_of_work import unit_of_work
 
     client = login(collector)
     assert client.get("/").status_code == 200

@@ -9,10 +9,10 @@ import re
 import pytest
 import sqlalchemy as sa
 
-from biobank.db import unit_of_work
 from biobank.extensions import db
 from biobank.models import Event, Printer, PrinterJob, Sample
 from biobank.services.collecting import labelling, printers
+from biobank.unit_of_work import unit_of_work
 from tests.conftest import csrf_token_from
 from tests.printers import allow_local_printers, fake_printer, refusing_port, scanned
 

@@ -8,11 +8,11 @@ from datetime import timedelta
 
 import pytest
 
-from biobank.db import unit_of_work
 from biobank.extensions import db
 from biobank.models import ItemOutcome, Role, Shipment, ShipmentStatus, SiteKind
 from biobank.services.core import ids
 from biobank.services.shipping import receiving, sending
+from biobank.unit_of_work import unit_of_work
 from tests.conftest import PASSWORD, csrf_token_from
 from tests.web.test_collections import form_posting_to, forms_on
 

@@ -9,10 +9,11 @@ from datetime import timedelta
 
 import pytest
 
-from biobank.db import unit_of_work, utcnow
+from biobank.db import utcnow
 from biobank.extensions import db
 from biobank.models import Sample, Shipment
 from biobank.services.shipping import receiving
+from biobank.unit_of_work import unit_of_work
 from tests.conftest import PASSWORD
 from tests.decoding import pdf_text
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from biobank.db import unit_of_work
 from biobank.extensions import db
 from biobank.models import FlagKind, Sample, SampleStatus
 from biobank.services.core import samples
 from biobank.services.storage import placing
+from biobank.unit_of_work import unit_of_work
 from tests.conftest import PASSWORD, csrf_token_from
 from tests.web.test_collections import form_posting_to, forms_on
 from tests.web.test_storage import error_beside, text_of

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import pytest
 
-from biobank.db import unit_of_work
 from biobank.extensions import db
 from biobank.models import SampleStatus, Shipment, ShipmentStatus
 from biobank.services.core import ids
 from biobank.services.shipping import sending
+from biobank.unit_of_work import unit_of_work
 from tests.conftest import PASSWORD, csrf_token_from
 from tests.decoding import pdf_text
 from tests.web.test_collections import form_posting_to, forms_on

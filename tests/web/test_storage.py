@@ -9,10 +9,10 @@ import re
 
 import pytest
 
-from biobank.db import unit_of_work
 from biobank.extensions import db
 from biobank.models import Container, ContainerKind, SampleStatus, StoragePosition
 from biobank.services.storage import box_positions, freezer_tree, placing
+from biobank.unit_of_work import unit_of_work
 from tests.conftest import csrf_token_from
 from tests.web.test_collections import form_posting_to, forms_on
 

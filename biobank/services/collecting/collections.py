@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlalchemy.orm import selectinload
 
-from biobank.db import get_record, utcnow
+from biobank.db import utcnow
 from biobank.errors import InvalidTransition, NotFound, ValidationFailed
 from biobank.extensions import db
 from biobank.models import (
@@ -44,6 +44,7 @@ from biobank.services.core.privacy import check_free_text
 from biobank.services.core.samples import add_flag, clear_flag, transition
 from biobank.services.core.timebounds import check_time, in_zone
 from biobank.services.core.transitions import COLLECTIONS
+from biobank.unit_of_work import get_record
 
 EARLY_PROCESSING = timedelta(minutes=30)
 LATE_PROCESSING = timedelta(hours=4)

@@ -14,7 +14,6 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 
 import labels
-from biobank.db import get_record
 from biobank.errors import ValidationFailed
 from biobank.extensions import db
 from biobank.models import (
@@ -34,6 +33,7 @@ from biobank.services.core.privacy import check_free_text
 from biobank.services.core.samples import already_had
 from biobank.services.core.sites import site_field
 from biobank.services.core.timebounds import in_zone
+from biobank.unit_of_work import get_record
 
 LabelFormat = Literal["pdf", "zpl"]
 MAX_KITS_PER_BATCH = 200

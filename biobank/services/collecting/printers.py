@@ -42,7 +42,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 
 import labels
-from biobank.db import get_record, utcnow
+from biobank.db import utcnow
 from biobank.errors import Conflict, NotFound, ValidationFailed
 from biobank.extensions import db
 from biobank.models import (
@@ -67,6 +67,7 @@ from biobank.services.core.settings import setting
 from biobank.services.core.sites import site_field
 from biobank.services.core.transitions import PRINT_JOBS
 from biobank.services.storage import freezer_tree
+from biobank.unit_of_work import get_record
 
 DEFAULT_PORT = 9100
 MAX_NAME = 64

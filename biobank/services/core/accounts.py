@@ -15,12 +15,13 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask import current_app
 
-from biobank.db import get_record, utcnow
+from biobank.db import utcnow
 from biobank.errors import Conflict, NotFound, Unauthorized, ValidationFailed
 from biobank.extensions import db
 from biobank.models import ApiToken, AuthFailureReason, Role, Site, ThrottlePurpose, User
 from biobank.models.users import new_session_key
 from biobank.services.core import policy, throttle
+from biobank.unit_of_work import get_record
 
 log = logging.getLogger(__name__)
 

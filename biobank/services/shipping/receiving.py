@@ -19,7 +19,7 @@ from typing import NamedTuple
 import sqlalchemy as sa
 from sqlalchemy.orm import aliased, lazyload
 
-from biobank.db import expire_loaded, table_of, utcnow
+from biobank.db import table_of, utcnow
 from biobank.errors import Conflict, InvalidTransition, NotFound, ValidationFailed
 from biobank.extensions import db
 from biobank.models import (
@@ -51,6 +51,7 @@ from biobank.services.core.privacy import check_free_text
 from biobank.services.core.samples import add_flag, can_transition, clear_flag, has_flag, transition
 from biobank.services.core.settings import setting
 from biobank.services.core.transitions import SAMPLES, SHIPMENTS
+from biobank.unit_of_work import expire_loaded
 
 RECEIVED_OUTCOMES = (ItemOutcome.RECEIVED, ItemOutcome.DAMAGED)
 # A closed receipt: what was not scanned by then is missing.

@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload, lazyload, selectinload
 
 import labels
-from biobank.db import get_record, utcnow
+from biobank.db import utcnow
 from biobank.errors import Conflict, InvalidTransition, NotFound, ValidationFailed
 from biobank.extensions import db
 from biobank.models import (
@@ -53,6 +53,7 @@ from biobank.services.core.samples import transition
 from biobank.services.core.sites import site_field
 from biobank.services.core.timebounds import in_zone
 from biobank.services.core.transitions import SHIPMENTS
+from biobank.unit_of_work import get_record
 
 CARRIERS = ("fedex", "ups", "courier")
 CARRIER_NAMES = {"fedex": "FedEx", "ups": "UPS", "courier": "Courier"}
@@ -280,18 +281,12 @@ STATUS_EVENTS = {
     ShipmentStatus.RECEIVED: (EventType.RECEIPT_CLOSED,),
     ShipmentStatus.RECEIVED_WITH_DISCREPANCIES: (EventType.RECEIPT_CLOSED,),
 }
-_BECAME = {
-    ShipmentStatus.IN_TRANSIT: "dispatched",
-    ShipmentStatus.CANCELLED: "cancelled",
-    ShipmentStatus.RECEIVED: "received",
-    ShipmentStatus.RECEIVED_WITH_DISCREPANCIES: "received",
-}
 
 
 def refused_in_state(actor: User, shipment: Shipment, doing: str, *, allowed: str) -> None:
     """Why ``doing`` is refused now: the shipment's status, who put it there and when."""
     status = str(shipment.status).replace("_", " ")
-    became = _BECAME.get(shipment.status)
+    became = SHIPMENTS.becoming.get(shipment.status)  # how it got there
     by = ""
     if became:
         when = who_and_when(actor, STATUS_EVENTS[shipment.status], shipment=shipment)

@@ -12,7 +12,6 @@ import sqlalchemy as sa
 from sqlalchemy.orm import aliased
 
 import labels
-from biobank.db import get_record
 from biobank.errors import (
     Conflict,
     InvalidTransition,
@@ -38,6 +37,7 @@ from biobank.services.core.numbers import finite_decimal
 from biobank.services.core.privacy import check_name
 from biobank.services.core.sites import site_field
 from biobank.services.storage.storage_paths import container_path
+from biobank.unit_of_work import get_record
 
 # Which kinds may hold which: freezer → shelf / rack → box.
 

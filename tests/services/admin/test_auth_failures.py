@@ -9,13 +9,14 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
-from biobank.db import unit_of_work, utcnow
+from biobank.db import utcnow
 from biobank.errors import DomainError, Forbidden, TooManyAttempts, Unauthorized, ValidationFailed
 from biobank.extensions import db
 from biobank.models import AuthFailure, AuthFailureReason, Role, ThrottlePurpose
 from biobank.services.admin import auth_failures
 from biobank.services.core import accounts
 from biobank.services.storage import lifecycle
+from biobank.unit_of_work import unit_of_work
 from tests.conftest import PASSWORD
 
 ADDRESS = "203.0.113.7"

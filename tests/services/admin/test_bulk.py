@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from biobank.db import unit_of_work
 from biobank.extensions import db
 from biobank.models import (
     Collection,
@@ -22,6 +21,7 @@ from biobank.services.core import catalogue, ids, samples
 from biobank.services.core.custody_log import verify_chain
 from biobank.services.reporting import interop
 from biobank.services.storage.storage_paths import location_of
+from biobank.unit_of_work import unit_of_work
 
 
 def _count(model) -> int:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from biobank.db import clock_at, unit_of_work, utcnow
+from biobank.db import clock_at, utcnow
 from biobank.extensions import db
 from biobank.models import Container, Event, Sample, StoragePosition, TubeType
 from biobank.services.admin.demo import seed_demo
+from biobank.unit_of_work import unit_of_work
 
 
 def test_every_tubes_custody_list_is_in_the_order_things_happened(app):

@@ -5,7 +5,7 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from biobank.db import unit_of_work, utcnow
+from biobank.db import utcnow
 from biobank.errors import Forbidden, InvalidTransition, NotFound, ValidationFailed
 from biobank.extensions import db
 from biobank.models import (
@@ -18,6 +18,7 @@ from biobank.models import (
 from biobank.services.collecting import collections, participants
 from biobank.services.collecting.collections import TubeCorrection
 from biobank.services.core.custody_log import verify_chain
+from biobank.unit_of_work import unit_of_work
 
 
 def _sample(collection, code):

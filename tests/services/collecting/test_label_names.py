@@ -6,12 +6,12 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from biobank.db import unit_of_work
 from biobank.errors import ValidationFailed
 from biobank.extensions import db
 from biobank.models import Container, Site
 from biobank.services.core import sites
 from biobank.services.storage import freezer_tree
+from biobank.unit_of_work import unit_of_work
 
 BAD = [
     ("J Smith SSN 123-45-6789", "a social security number"),

@@ -6,11 +6,11 @@ import pytest
 import sqlalchemy as sa
 import zxingcpp
 
-from biobank.db import unit_of_work
 from biobank.errors import Forbidden, InvalidTransition, NotFound, ValidationFailed
 from biobank.extensions import db
 from biobank.models import Event, SampleStatus
 from biobank.services.collecting import collections, labelling
+from biobank.unit_of_work import unit_of_work
 from tests.decoding import decode, pdf_text, rasterize
 
 PARTICIPANT = "P123456789"

@@ -14,13 +14,13 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.exc import OperationalError
 
-from biobank.db import unit_of_work
 from biobank.errors import Conflict, Forbidden, NotFound, PrinterUnavailable, ValidationFailed
 from biobank.extensions import db
 from biobank.models import Event, Printer, PrinterJob, PrintJobStatus, Role
 from biobank.printing import PrintNotRecorded, deliver, print_to_printer
 from biobank.services.collecting import labelling, printers
 from biobank.services.storage import placing
+from biobank.unit_of_work import unit_of_work
 from tests.conftest import ON_POSTGRES
 from tests.printers import (
     allow_local_printers,

@@ -4,11 +4,12 @@ from datetime import timedelta
 
 import pytest
 
-from biobank.db import unit_of_work, utcnow
+from biobank.db import utcnow
 from biobank.errors import Conflict, Forbidden, Unauthorized, ValidationFailed
 from biobank.extensions import db
 from biobank.models import Role
 from biobank.services.core import accounts
+from biobank.unit_of_work import unit_of_work
 from tests.conftest import PASSWORD
 
 

@@ -8,13 +8,13 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError
 
-from biobank.db import unit_of_work
 from biobank.extensions import db
 from biobank.models import CustodyTreeHead, CustodyTreeNode, Event, EventType
 from biobank.sequencer import sequence_pending
 from biobank.services.core.custody import leaf_bytes, record_event
 from biobank.services.core.custody_log import verify_chain
 from biobank.tlog.merkle import HashReader, MemoryStore, leaf_hash
+from biobank.unit_of_work import unit_of_work
 from tests.conftest import ON_POSTGRES
 from tests.factories import raw_sample, tamper_with_the_log
 

@@ -9,13 +9,13 @@ import time
 import pytest
 import sqlalchemy as sa
 
-from biobank.db import unit_of_work
 from biobank.extensions import db
 from biobank.models import Event, EventType, Sample, User
 from biobank.sequencer import BackgroundSequencer, sequence_pending
 from biobank.services.core.custody import record_event
 from biobank.services.core.custody_log import log_signer, log_status, verify_chain
 from biobank.tlog.note import open_checkpoint
+from biobank.unit_of_work import unit_of_work
 from tests.factories import raw_sample
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from biobank.db import unit_of_work
 from biobank.errors import NotFound, ValidationFailed
 from biobank.extensions import db
 from biobank.models import CustodyTreeHead, CustodyTreeNode, Event, EventType
@@ -29,6 +28,7 @@ from biobank.tlog.merkle import (
     verify_inclusion,
 )
 from biobank.tlog.note import Signer, open_checkpoint
+from biobank.unit_of_work import unit_of_work
 from tests.conftest import ON_POSTGRES
 from tests.factories import raw_sample, tamper_with_the_log
 

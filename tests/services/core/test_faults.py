@@ -11,11 +11,11 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.exc import OperationalError
 
-from biobank.db import unit_of_work
 from biobank.extensions import db
 from biobank.models import Event, Sample, SampleStatus, Shipment, ShipmentStatus, StoragePosition
 from biobank.services.shipping import receiving
 from biobank.services.storage import lifecycle, rack_import
+from biobank.unit_of_work import unit_of_work
 from tests.conftest import PASSWORD
 
 

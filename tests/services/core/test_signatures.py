@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from biobank.db import unit_of_work, utcnow
+from biobank.db import utcnow
 from biobank.errors import Forbidden, TooManyAttempts, ValidationFailed
 from biobank.extensions import db
 from biobank.models import (
@@ -24,6 +24,7 @@ from biobank.models import (
 from biobank.services.core import accounts
 from biobank.services.shipping import receiving, sending
 from biobank.services.storage import lifecycle, placing
+from biobank.unit_of_work import unit_of_work
 from tests.concurrency import outcome as _outcome
 from tests.concurrency import race
 from tests.conftest import PASSWORD

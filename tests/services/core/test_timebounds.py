@@ -8,10 +8,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from biobank.db import unit_of_work, utcnow
+from biobank.db import utcnow
 from biobank.errors import ValidationFailed
 from biobank.services.collecting import collections, participants
 from biobank.services.core.timebounds import EARLIEST, check_time, in_zone, time_problem
+from biobank.unit_of_work import unit_of_work
 
 PLUS_14 = timezone(timedelta(hours=14))
 MINUS_12 = timezone(timedelta(hours=-12))

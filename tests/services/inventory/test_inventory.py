@@ -10,7 +10,7 @@ from decimal import Decimal
 import pytest
 import sqlalchemy as sa
 
-from biobank.db import unit_of_work, utcnow
+from biobank.db import utcnow
 from biobank.errors import Forbidden, ValidationFailed
 from biobank.extensions import db
 from biobank.models import (
@@ -33,6 +33,7 @@ from biobank.services.inventory import importer, inventory_file
 from biobank.services.inventory.inventory_file import InventoryRefused, RowOutcome
 from biobank.services.storage import box_positions, freezer_tree, placing
 from biobank.services.storage.storage_paths import location_of
+from biobank.unit_of_work import unit_of_work
 
 HEADER = (
     "barcode",

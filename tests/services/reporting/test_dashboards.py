@@ -2,10 +2,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from biobank.db import unit_of_work, utcnow
+from biobank.db import utcnow
 from biobank.services.reporting import dashboards
 from biobank.services.shipping import receiving
 from biobank.services.storage import placing
+from biobank.unit_of_work import unit_of_work
 
 
 def test_collector_sees_todays_work(collector, start_collection, finalized_collection):

@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 from sqlalchemy import event
 
-from biobank.db import unit_of_work
 from biobank.extensions import db
 from biobank.services.reporting import dashboards, reports
 from biobank.services.storage import placing
+from biobank.unit_of_work import unit_of_work
 
 pytestmark = pytest.mark.postgres  # skipped, with how to run it, on SQLite
 

@@ -4,11 +4,12 @@ from datetime import timedelta
 
 import pytest
 
-from biobank.db import unit_of_work, utcnow
+from biobank.db import utcnow
 from biobank.errors import Forbidden, NotFound, ValidationFailed
 from biobank.services.collecting import collections
 from biobank.services.reporting import reports
 from biobank.services.storage import placing
+from biobank.unit_of_work import unit_of_work
 
 
 def _processed(collector, start_collection, minutes: int, participant: str):

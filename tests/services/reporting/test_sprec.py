@@ -16,7 +16,7 @@ from decimal import Decimal
 
 import pytest
 
-from biobank.db import unit_of_work, utcnow
+from biobank.db import utcnow
 from biobank.models import (
     Centrifuge,
     Container,
@@ -32,6 +32,7 @@ from biobank.services.reporting.interop import SPREC_EXTENSION
 from biobank.services.reporting.sprec import describe, sprec, tube_family
 from biobank.services.shipping import receiving, sending
 from biobank.services.storage import lifecycle, placing
+from biobank.unit_of_work import unit_of_work
 from tests.conftest import PASSWORD
 
 # --- building tubes through the services -------------------------------------------------------

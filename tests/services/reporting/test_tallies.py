@@ -8,12 +8,12 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
-from biobank.db import unit_of_work
 from biobank.extensions import db
 from biobank.models import DayTally, Sample, SampleStatus, TallyVersion
 from biobank.services.collecting import collections
 from biobank.services.reporting import reports, tallies
 from biobank.services.storage import placing
+from biobank.unit_of_work import unit_of_work
 
 FIGURE = "collection_to_freezer"
 

@@ -5,7 +5,7 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from biobank.db import unit_of_work, utcnow
+from biobank.db import utcnow
 from biobank.errors import Conflict, Forbidden, InvalidTransition, NotFound, ValidationFailed
 from biobank.extensions import db
 from biobank.models import Event, ItemOutcome, PackageCondition, SampleStatus, ShipmentStatus
@@ -14,6 +14,7 @@ from biobank.services.core.custody_log import verify_chain
 from biobank.services.reporting import reports
 from biobank.services.shipping import receiving, sending
 from biobank.services.shipping.receiving import ScanOutcome
+from biobank.unit_of_work import unit_of_work
 from tests.conftest import PASSWORD
 
 

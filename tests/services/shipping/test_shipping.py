@@ -3,7 +3,6 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from biobank.db import unit_of_work
 from biobank.errors import Conflict, Forbidden, InvalidTransition, NotFound, ValidationFailed
 from biobank.extensions import db
 from biobank.models import Event, SampleStatus, ShipmentStatus
@@ -11,6 +10,7 @@ from biobank.services.collecting import collections
 from biobank.services.core import ids
 from biobank.services.core.custody_log import verify_chain
 from biobank.services.shipping import sending
+from biobank.unit_of_work import unit_of_work
 from tests.conftest import PASSWORD
 
 

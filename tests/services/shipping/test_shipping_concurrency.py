@@ -9,12 +9,12 @@ from collections.abc import Callable
 import pytest
 import sqlalchemy as sa
 
-from biobank.db import unit_of_work
 from biobank.errors import DomainError
 from biobank.extensions import db
 from biobank.models import Event, Sample, Shipment, ShipmentItem, User
 from biobank.services.core.custody_log import verify_chain
 from biobank.services.shipping import receiving, sending
+from biobank.unit_of_work import unit_of_work
 
 pytestmark = pytest.mark.postgres
 

@@ -5,7 +5,6 @@ from decimal import Decimal
 import pytest
 import sqlalchemy as sa
 
-from biobank.db import unit_of_work
 from biobank.errors import Conflict, Forbidden, InvalidTransition, PositionTaken, ValidationFailed
 from biobank.extensions import db
 from biobank.models import Event, SampleStatus
@@ -13,6 +12,7 @@ from biobank.services.core import ids
 from biobank.services.core.custody_log import verify_chain
 from biobank.services.storage import freezer_tree, lifecycle, placing
 from biobank.services.storage.storage_paths import location_of
+from biobank.unit_of_work import unit_of_work
 from tests.conftest import PASSWORD
 
 

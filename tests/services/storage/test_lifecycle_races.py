@@ -15,7 +15,7 @@ from decimal import Decimal
 import pytest
 import sqlalchemy as sa
 
-from biobank.db import unit_of_work, utcnow
+from biobank.db import utcnow
 from biobank.errors import ChangedMeanwhile, Conflict, InvalidTransition, ValidationFailed
 from biobank.extensions import db
 from biobank.models import (
@@ -36,6 +36,7 @@ from biobank.services.core.custody_log import verify_chain
 from biobank.services.shipping import receiving, sending
 from biobank.services.storage import freezer_tree, lifecycle, placing
 from biobank.services.storage.storage_paths import location_of
+from biobank.unit_of_work import unit_of_work
 from tests.concurrency import Result, conflicts, others, race, winners
 from tests.conftest import PASSWORD
 

@@ -2,13 +2,13 @@ from __future__ import annotations
 
 import pytest
 
-from biobank.db import unit_of_work
 from biobank.errors import ValidationFailed
 from biobank.models import SampleStatus
 from biobank.services.core import ids
 from biobank.services.storage import placing, rack_import
 from biobank.services.storage.rack_import import RackScanRefused, WellOutcome
 from biobank.services.storage.storage_paths import location_of
+from biobank.unit_of_work import unit_of_work
 
 
 def _file(*lines: str) -> bytes:

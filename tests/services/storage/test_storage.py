@@ -3,7 +3,6 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from biobank.db import unit_of_work
 from biobank.errors import (
     Conflict,
     Forbidden,
@@ -18,6 +17,7 @@ from biobank.services.core import ids
 from biobank.services.core.custody_log import verify_chain
 from biobank.services.storage import box_positions, freezer_tree, placing
 from biobank.services.storage.storage_paths import location_of
+from biobank.unit_of_work import unit_of_work
 from tests import decoding
 
 

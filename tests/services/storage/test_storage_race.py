@@ -9,11 +9,11 @@ import threading
 
 import sqlalchemy as sa
 
-from biobank.db import unit_of_work
 from biobank.errors import PositionTaken
 from biobank.extensions import db
 from biobank.models import Container, Role, StoragePosition, User
 from biobank.services.storage import placing
+from biobank.unit_of_work import unit_of_work
 
 
 def test_sixteen_technicians_one_position(
