@@ -65,8 +65,8 @@ def _render_bare(ids: list[str]) -> tuple[float, bytes]:
     bar_height = layout.bar_height_dots * ppd
     bottom = (stock.label_height_dots - layout.bar_top_dots - layout.bar_height_dots) * ppd
     start = time.perf_counter()
-    # Uncompressed like render_pdf's output (and reportlab's faster setting, measured).
-    canvas = Canvas(None, pagesize=page, pageCompression=0, invariant=1)
+    # Content streams Flate-compressed, as render_pdf's are (issue 16): like for like.
+    canvas = Canvas(None, pagesize=page, pageCompression=1, invariant=1)
     for sample_id in ids:
         symbol = Code128(sample_id, barWidth=bar_width, barHeight=bar_height, quiet=0)
         symbol.drawOn(canvas, (page[0] - symbol.width) / 2, bottom)

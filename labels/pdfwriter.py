@@ -46,17 +46,10 @@ def pdf_number(value: float) -> str:
 
 
 def deflate(data: bytes) -> bytes:
-    """``data`` as a FlateDecode stream (zlib format), with a window no larger than it needs.
-
-    A window as long as the data (zlib's 32 kB at most) finds every match the full one
-    would, so the output is as small; but a roll label's kilobyte then needs 10 kB of zlib
-    state instead of 256 kB, which is quicker to set up and leaves the heap less fragmented
-    (peak memory for 10,000 labels: 41 MB instead of 42 MB, measured).
-    """
-    window_bits = min(15, max(9, len(data).bit_length()))
-    memory_level = window_bits - 7  # hash table scaled with the window: 8 (the default) at 15
-    compressor = zlib.compressobj(COMPRESSION_LEVEL, zlib.DEFLATED, window_bits, memory_level)
-    return compressor.compress(data) + compressor.flush()
+    """``data`` as a FlateDecode stream (zlib format). zlib's one-call form: measured over
+    10,000 roll labels it is quicker than a compressor object sized to the page, for the
+    same bytes."""
+    return zlib.compress(data, COMPRESSION_LEVEL)
 
 
 def pdf_string(text: str) -> str:
