@@ -151,7 +151,7 @@ def _render_page(collection: Collection, forms: CollectionPageForms, status: int
     ), status
 
 
-def _page_again(
+def page_again(
     collection: Collection, name: str, form: PageForm, barcode: str | None = None
 ) -> Callable[[int], ResponseReturnValue]:
     """The collection page with ``form`` as posted in place of its blank twin."""
@@ -196,7 +196,7 @@ def record_collected(collection_id: int, barcode: str):
             f"{local_time(recorded.collected_at, collection.site)}.",
             recorded.barcode,
         ),
-        again=_page_again(collection, "collected", form, sample.barcode),
+        again=page_again(collection, "collected", form, sample.barcode),
     )
 
 
@@ -220,7 +220,7 @@ def record_processed(collection_id: int, barcode: str):
             f"{local_time(recorded.processed_at, collection.site)}.",
             recorded.barcode,
         ),
-        again=_page_again(collection, "processed", form, sample.barcode),
+        again=page_again(collection, "processed", form, sample.barcode),
     )
 
 
@@ -247,7 +247,7 @@ def record_all_times(collection_id: int):
         done=lambda recorded: _back_to(
             collection, f"Times recorded for {counted(len(recorded), 'tube')}."
         ),
-        again=_page_again(collection, "all_times", form),
+        again=page_again(collection, "all_times", form),
     )
 
 
@@ -271,7 +271,7 @@ def _print(
             reason=form.reason.data,
         ),
         done=lambda job: send_print_job(job, attachment=True),
-        again=_page_again(collection, name, form, barcode),
+        again=page_again(collection, name, form, barcode),
     )
 
 
@@ -301,7 +301,7 @@ def finalize(collection_id: int):
         done=lambda _: _back_to(
             collection, f"Collection #{collection.id} is finalized: its tubes are ready to pack."
         ),
-        again=_page_again(collection, "finalize", form),
+        again=page_again(collection, "finalize", form),
     )
 
 
@@ -313,7 +313,7 @@ def cancel(collection_id: int):
         form,
         lambda: collections.cancel_collection(actor, collection, form.reason.data),
         done=lambda _: _back_to(collection, f"Collection #{collection.id} is cancelled."),
-        again=_page_again(collection, "cancel", form),
+        again=page_again(collection, "cancel", form),
     )
 
 
@@ -327,7 +327,7 @@ def restore(collection_id: int):
         done=lambda _: _back_to(
             collection, f"Collection #{collection.id} is restored: it is {collection.status} again."
         ),
-        again=_page_again(collection, "restore", form),
+        again=page_again(collection, "restore", form),
     )
 
 
@@ -347,5 +347,5 @@ def amend(collection_id: int):
         done=lambda _: _back_to(
             collection, f"Collection #{collection.id} is amended; the old values are kept."
         ),
-        again=_page_again(collection, "amend", form),
+        again=page_again(collection, "amend", form),
     )

@@ -64,7 +64,7 @@ def create():
     )
 
 
-def _page(batch: LabelBatch, form: PrintLabelsForm, status: int = 200) -> ResponseReturnValue:
+def batch_page(batch: LabelBatch, form: PrintLabelsForm, status: int = 200) -> ResponseReturnValue:
     return render_template(
         "label_batches/show.html",
         batch=batch,
@@ -77,7 +77,7 @@ def _page(batch: LabelBatch, form: PrintLabelsForm, status: int = 200) -> Respon
 @bp.get("/<int:batch_id>")
 def show(batch_id: int):
     batch = labelling.get_label_batch(current_actor(), batch_id)
-    return _page(batch, PrintLabelsForm(formdata=None))
+    return batch_page(batch, PrintLabelsForm(formdata=None))
 
 
 @bp.post("/<int:batch_id>/labels.<any(pdf, zpl):fmt>")
@@ -97,5 +97,5 @@ def print_labels(batch_id: int, fmt: str):
             reason=form.reason.data,
         ),
         done=lambda job: send_print_job(job, attachment=True),
-        again=lambda status: _page(batch, form, status),
+        again=lambda status: batch_page(batch, form, status),
     )

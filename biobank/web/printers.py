@@ -12,6 +12,7 @@ reason shows the page again with the question beside the reason field, as the PD
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
@@ -19,13 +20,15 @@ from flask_login import login_required
 
 from biobank import printing
 from biobank.errors import Conflict, PrinterUnavailable, ServiceUnavailable, ValidationFailed
-from biobank.models import Collection, LabelBatch, Printer, PrinterJob
+from biobank.models import Printer, PrinterJob
 from biobank.security import current_actor
 from biobank.services.collecting import collections, labelling, printers
 from biobank.services.core import policy, sites
 from biobank.services.core.settings import setting
+from biobank.web import collections as collection_pages
 from biobank.web import counted
-from biobank.web.collection_forms import CollectionPageForms, PrintLabelsForm
+from biobank.web import label_batches as label_batch_pages
+from biobank.web.collection_forms import PrintLabelsForm
 from biobank.web.pages import redirect_saying, submit
 from biobank.web.printer_forms import NewPrinterForm, PrinterSettingsForm, PrintToPrinterForm
 
@@ -168,27 +171,28 @@ def put_back_in_use(printer_id: int):
 
 # --- printing from the label cards ------------------------------------------------------------
 
-Again = Callable[[PrintLabelsForm, int], ResponseReturnValue]
+# The label card's page again, with the posted form shown (its errors beside its fields).
+PageAgain = Callable[[PrintLabelsForm], Callable[[int], ResponseReturnValue]]
 
 
-def _print(printer_id: int, back: str, again: Again, **subject) -> ResponseReturnValue:
+def _print(printer_id: int, back: str, page_again: PageAgain, **subject) -> ResponseReturnValue:
     """Send the labels to the printer, then back to the page saying what happened."""
     actor = current_actor()
     form = PrintToPrinterForm()
+    shown = PrintLabelsForm()
+    again = page_again(shown)
     if not form.validate_on_submit():
-        shown = PrintLabelsForm()
         shown.form_errors.append("The page was out of date: nothing was printed. Try again.")
-        return again(shown, 400)
+        return again(400)
     try:
         job = printing.print_to_printer(
             actor, printer_id, reason=(form.reason.data or "").strip() or None, **subject
         )
     except ValidationFailed as refused:
         # e.g. a reprint without its reason: the page asks, beside the field, as for a PDF.
-        shown = PrintLabelsForm()
         if not shown.show_refusal(refused):
             flash(refused.detail, "error")
-        return again(shown, refused.status)
+        return again(refused.status)
     except (PrinterUnavailable, ServiceUnavailable, Conflict) as failed:
         # Off, refusing, stopped midway, busy or out of use; or printed but not recorded.
         flash(failed.detail, "error")
@@ -204,19 +208,6 @@ def _sent(job: PrinterJob) -> str:
     )
 
 
-def _collection_again(collection: Collection, name: str, barcode: str | None = None) -> Again:
-    def again(shown: PrintLabelsForm, status: int) -> ResponseReturnValue:
-        forms = CollectionPageForms.blank(collection).keep(name, shown, barcode)
-        return render_template(
-            "collections/show.html",
-            collection=collection,
-            forms=forms,
-            warnings=collections.warnings_for(collection),
-        ), status
-
-    return again
-
-
 @printing_bp.post("/collections/<int:collection_id>/print/<int:printer_id>")
 def print_collection(collection_id: int, printer_id: int):
     """Every label of a collection, on one of the site's printers."""
@@ -224,7 +215,7 @@ def print_collection(collection_id: int, printer_id: int):
     return _print(
         printer_id,
         url_for("collections.show", collection_id=collection.id),
-        _collection_again(collection, "labels"),
+        lambda shown: collection_pages.page_again(collection, "labels", shown),
         collection=collection.id,
     )
 
@@ -237,23 +228,10 @@ def reprint_tube(collection_id: int, barcode: str, printer_id: int):
     return _print(
         printer_id,
         url_for("collections.show", collection_id=collection.id, _anchor=f"tube-{sample.barcode}"),
-        _collection_again(collection, "reprint", sample.barcode),
+        lambda shown: collection_pages.page_again(collection, "reprint", shown, sample.barcode),
         collection=collection.id,
         barcodes=[sample.barcode],
     )
-
-
-def _batch_again(batch: LabelBatch) -> Again:
-    def again(shown: PrintLabelsForm, status: int) -> ResponseReturnValue:
-        return render_template(
-            "label_batches/show.html",
-            batch=batch,
-            kits=labelling.kits_of(batch),
-            form=shown,
-            printed=labelling.batch_printed(batch),
-        ), status
-
-    return again
 
 
 @printing_bp.post("/label-batches/<int:batch_id>/print/<int:printer_id>")
@@ -263,6 +241,6 @@ def print_label_batch(batch_id: int, printer_id: int):
     return _print(
         printer_id,
         url_for("label_batches.show", batch_id=batch.id),
-        _batch_again(batch),
+        lambda shown: partial(label_batch_pages.batch_page, batch, shown),
         label_batch=batch.id,
     )

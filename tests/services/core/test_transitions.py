@@ -71,7 +71,9 @@ def test_a_refused_move_says_what_the_record_is_and_leaves_it_as_it_was():
     )
     assert refused.value.extra == {"shipment_status": "received"}
     assert shipment.status == ShipmentStatus.RECEIVED
-    SHIPMENTS.move(SimpleNamespace(status=ShipmentStatus.OPEN), ShipmentStatus.CANCELLED, name="")
+    open_one = SimpleNamespace(status=ShipmentStatus.OPEN)
+    SHIPMENTS.move(open_one, ShipmentStatus.CANCELLED, name="Shipment MN-2")
+    assert open_one.status == ShipmentStatus.CANCELLED
 
 
 def test_a_table_that_forgets_a_status_or_a_wording_is_refused_at_import():
