@@ -14,6 +14,14 @@ from biobank.models.collections import (
     LabelBatch,
     LabelKit,
 )
+from biobank.models.distribution import (
+    DistributionItem,
+    DistributionProtocol,
+    DistributionRequest,
+    ProtocolSpecimen,
+    ProtocolStatus,
+    RequestStatus,
+)
 from biobank.models.events import CustodyTreeHead, CustodyTreeNode, Event, EventType
 from biobank.models.idempotency import IdempotencyKey
 from biobank.models.participants import Participant
@@ -66,6 +74,9 @@ __all__ = [
     "CustodyTreeHead",
     "CustodyTreeNode",
     "DayTally",
+    "DistributionItem",
+    "DistributionProtocol",
+    "DistributionRequest",
     "Event",
     "EventType",
     "FlagKind",
@@ -82,6 +93,9 @@ __all__ = [
     "PrintJobStatus",
     "Printer",
     "PrinterJob",
+    "ProtocolSpecimen",
+    "ProtocolStatus",
+    "RequestStatus",
     "Role",
     "Sample",
     "SampleFlag",

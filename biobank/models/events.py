@@ -45,6 +45,10 @@ class EventType(StrEnum):
     DISPOSED = "disposed"
     CONSUMED = "consumed"
     CONTAINER_CHANGED = "container_changed"
+    # Distribution to approved research: held for a request, let go again, sent to a study.
+    RESERVED = "reserved"
+    RELEASED = "released"
+    DISTRIBUTED = "distributed"
 
 
 class Event(Base):

@@ -27,6 +27,8 @@ class SampleStatus(StrEnum):
     RECEIVED = "received"
     STORED = "stored"
     CHECKED_OUT = "checked_out"
+    # Sent to an approved study (services.distribution): it left the biobank for good.
+    DISTRIBUTED = "distributed"
     WITHDRAWN = "withdrawn"
     CONSUMED = "consumed"
     DISPOSED = "disposed"
@@ -83,6 +85,11 @@ class Sample(TimestampMixin, Base):
     stored_at: Mapped[datetime | None]
     checked_out_at: Mapped[datetime | None]
     freeze_thaw_count: Mapped[int] = mapped_column(default=0)
+    # Held for a study's approved request: not checked out, disposed of or aliquoted away
+    # until the reservation is released (services.distribution.requests).
+    reserved_for_request_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("distribution_requests.id")
+    )
 
     tube_type: Mapped[TubeType] = relationship(lazy="joined")
     site: Mapped[Site] = relationship(foreign_keys=[site_id], lazy="joined")
@@ -118,6 +125,22 @@ class Sample(TimestampMixin, Base):
             "parent_id",
             sqlite_where=sa.text("parent_id IS NOT NULL"),
             postgresql_where=sa.text("parent_id IS NOT NULL"),
+        ),
+        # A request's tubes (few are reserved at any time).
+        sa.Index(
+            "ix_samples_reserved_for_request_id",
+            "reserved_for_request_id",
+            sqlite_where=sa.text("reserved_for_request_id IS NOT NULL"),
+            postgresql_where=sa.text("reserved_for_request_id IS NOT NULL"),
+        ),
+        # What a distribution request may be offered: free stored tubes of a tube type,
+        # collected in a window (services.distribution.requests.propose).
+        sa.Index(
+            "ix_samples_distributable",
+            "tube_type_id",
+            "collected_at",
+            sqlite_where=sa.text("status = 'stored' AND reserved_for_request_id IS NULL"),
+            postgresql_where=sa.text("status = 'stored' AND reserved_for_request_id IS NULL"),
         ),
         # The dashboards' and reports' time windows.
         sa.Index("ix_samples_collected_at", "collected_at"),

@@ -266,6 +266,27 @@ def test_upgrading_counts_every_box_fill_and_downgrading_drops_it(old_database_u
 BEFORE_ARRIVED_ELSEWHERE = "2f6c1d8e5a47"
 
 
+def _old_sample(site, status: str):
+    """A tube written with the columns every revision has (the model may have more than the
+    older schema under test)."""
+    from types import SimpleNamespace
+
+    import sqlalchemy as sa
+
+    from biobank.services.core import ids
+
+    tube_type = db.session.scalar(sa.text("SELECT id FROM tube_types ORDER BY id LIMIT 1"))
+    sample_id = db.session.execute(
+        sa.text(
+            "INSERT INTO samples (barcode, tube_type_id, site_id, custody_site_id, status, "
+            "freeze_thaw_count, created_at) VALUES (:barcode, :tube, :site, :site, :status, 0, "
+            "CURRENT_TIMESTAMP) RETURNING id"
+        ),
+        {"barcode": ids.new_sample_id(), "tube": tube_type, "site": site.id, "status": status},
+    ).scalar_one()
+    return SimpleNamespace(id=sample_id)
+
+
 def test_upgrading_says_where_a_tube_packed_in_the_wrong_box_arrived(old_database_url):
     """A receipt written before ``arrived_elsewhere`` existed waited for a tube that had been
     received in another shipment (or called it missing): the upgrade puts that right, and the
@@ -273,10 +294,9 @@ def test_upgrading_says_where_a_tube_packed_in_the_wrong_box_arrived(old_databas
     import sqlalchemy as sa
     from flask_migrate import downgrade, upgrade
 
-    from biobank.models import Role, SampleStatus, Shipment, ShipmentItem, SiteKind
+    from biobank.models import Role, Shipment, ShipmentItem, SiteKind
     from biobank.services.core import accounts, ids, sites
     from tests.conftest import PASSWORD
-    from tests.factories import raw_sample
 
     app = _app_at(old_database_url, BEFORE_ARRIVED_ELSEWHERE)
     with app.app_context():
@@ -291,9 +311,9 @@ def test_upgrading_says_where_a_tube_packed_in_the_wrong_box_arrived(old_databas
                 username="old", full_name="Old", role=Role.COLLECTOR, site=clinic, password=PASSWORD
             )
             stray, missing, lost = (
-                raw_sample(clinic, SampleStatus.RECEIVED),
-                raw_sample(clinic, SampleStatus.RECEIVED),
-                raw_sample(clinic, SampleStatus.MISSING),
+                _old_sample(clinic, "received"),
+                _old_sample(clinic, "received"),
+                _old_sample(clinic, "missing"),
             )
             own, other = (
                 Shipment(

@@ -13,7 +13,14 @@ from enum import StrEnum
 from typing import Any, Generic, Protocol, TypeVar
 
 from biobank.errors import InvalidTransition
-from biobank.models import CollectionStatus, PrintJobStatus, SampleStatus, ShipmentStatus
+from biobank.models import (
+    CollectionStatus,
+    PrintJobStatus,
+    ProtocolStatus,
+    RequestStatus,
+    SampleStatus,
+    ShipmentStatus,
+)
 
 StatusT = TypeVar("StatusT", bound=StrEnum)
 
@@ -78,8 +85,14 @@ SAMPLES = StateMachine(
             {S.STORED, S.CONSUMED, S.WITHDRAWN, S.DISPOSED}
             | {S.IN_TRANSIT, S.MISSING, S.FINALIZED, S.CANCELLED}
         ),
-        S.STORED: frozenset({S.RECEIVED, S.CHECKED_OUT, S.CONSUMED, S.WITHDRAWN, S.DISPOSED}),
-        S.CHECKED_OUT: frozenset({S.STORED, S.RECEIVED, S.CONSUMED, S.WITHDRAWN, S.DISPOSED}),
+        S.STORED: frozenset(
+            {S.RECEIVED, S.CHECKED_OUT, S.CONSUMED, S.WITHDRAWN, S.DISPOSED, S.DISTRIBUTED}
+        ),
+        S.CHECKED_OUT: frozenset(
+            {S.STORED, S.RECEIVED, S.CONSUMED, S.WITHDRAWN, S.DISPOSED, S.DISTRIBUTED}
+        ),
+        # Sent to a study; unused material it returns is received back at the biobank.
+        S.DISTRIBUTED: frozenset({S.RECEIVED}),
         S.MISSING: frozenset({S.RECEIVED, S.DISPOSED}),
         # A cancelled tube can be restored with its collection, or still arrive at the biobank.
         S.CANCELLED: frozenset(
@@ -98,6 +111,7 @@ SAMPLES = StateMachine(
         S.RECEIVED: "received",
         S.STORED: "stored",
         S.CHECKED_OUT: "checked out",
+        S.DISTRIBUTED: "distributed",
         S.WITHDRAWN: "withdrawn",
         S.CONSUMED: "consumed",
         S.DISPOSED: "disposed of",
@@ -151,4 +165,30 @@ PRINT_JOBS = StateMachine(
         PrintJobStatus.FAILED: frozenset(),
     },
     {PrintJobStatus.SENT: "recorded as sent", PrintJobStatus.FAILED: "recorded as failed"},
+)
+
+# A study's protocol takes requests while open; once closed it stays closed.
+PROTOCOLS = StateMachine(
+    {ProtocolStatus.OPEN: frozenset({ProtocolStatus.CLOSED}), ProtocolStatus.CLOSED: frozenset()},
+    {ProtocolStatus.CLOSED: "closed"},
+)
+
+R = RequestStatus
+
+# A request is recorded as a draft, approved (its tubes reserved), picked and shipped; it can
+# be cancelled until it has shipped (its reservations released with it).
+REQUESTS = StateMachine(
+    {
+        R.DRAFT: frozenset({R.APPROVED, R.CANCELLED}),
+        R.APPROVED: frozenset({R.PICKING, R.CANCELLED}),
+        R.PICKING: frozenset({R.SHIPPED, R.CANCELLED}),
+        R.SHIPPED: frozenset(),
+        R.CANCELLED: frozenset(),
+    },
+    {
+        R.APPROVED: "approved",
+        R.PICKING: "picked",
+        R.SHIPPED: "shipped",
+        R.CANCELLED: "cancelled",
+    },
 )

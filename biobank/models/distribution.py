@@ -1,0 +1,168 @@
+"""Distribution to approved research: the studies a biobank may supply (protocols), what each
+asked for (requests), and the tubes reserved for a request (items).
+
+A tube is reserved by ``samples.reserved_for_request_id``, set by one guarded UPDATE that takes
+only free, stored tubes (``services.distribution.requests``): two approvals racing for the same
+tubes each get their own. ``distribution_items`` keeps, per request, every tube it ever held and
+when it was reserved, released or picked.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from enum import StrEnum
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from biobank.db import Base, TimestampMixin, enum_column
+from biobank.models.catalogue import Specimen
+from biobank.models.samples import Sample
+from biobank.models.sites import Site
+from biobank.models.users import User
+
+
+class ProtocolStatus(StrEnum):
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class RequestStatus(StrEnum):
+    DRAFT = "draft"
+    APPROVED = "approved"
+    PICKING = "picking"
+    SHIPPED = "shipped"
+    CANCELLED = "cancelled"
+
+
+class DistributionProtocol(TimestampMixin, Base):
+    """A study approved to receive material from a biobank (OpenSpecimen's distribution
+    protocol): its approval and where the tubes go. Owned by one biobank site."""
+
+    __tablename__ = "distribution_protocols"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[int] = mapped_column(sa.ForeignKey("sites.id"), index=True)
+    title: Mapped[str] = mapped_column(sa.String(200))
+    approval_number: Mapped[str] = mapped_column(sa.String(64))
+    approval_expires_on: Mapped[date]
+    institution: Mapped[str] = mapped_column(sa.String(200))
+    institution_address: Mapped[str] = mapped_column(sa.Text)
+    # A researcher's name, never a participant's.
+    responsible_person: Mapped[str] = mapped_column(sa.String(200))
+    status: Mapped[ProtocolStatus] = enum_column(
+        ProtocolStatus, "distribution_protocol_status", default=ProtocolStatus.OPEN
+    )
+    created_by_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"))
+    closed_at: Mapped[datetime | None]
+    closed_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    close_reason: Mapped[str | None] = mapped_column(sa.Text)
+
+    site: Mapped[Site] = relationship(lazy="joined")
+    created_by: Mapped[User] = relationship(foreign_keys=[created_by_id])
+    closed_by: Mapped[User | None] = relationship(foreign_keys=[closed_by_id])
+    allowed: Mapped[list[ProtocolSpecimen]] = relationship(
+        order_by="ProtocolSpecimen.specimen",
+        lazy="selectin",
+        cascade="all, delete-orphan",
+    )
+
+    __table_args__ = (
+        sa.CheckConstraint(
+            "(status = 'closed') = (closed_at IS NOT NULL)", name="closed_has_a_time"
+        ),
+    )
+
+    @property
+    def specimens(self) -> list[Specimen]:
+        return [item.specimen for item in self.allowed]
+
+    def __repr__(self) -> str:
+        return f"<DistributionProtocol {self.id} {self.approval_number}>"
+
+
+class ProtocolSpecimen(Base):
+    """One specimen kind a protocol may receive."""
+
+    __tablename__ = "distribution_protocol_specimens"
+
+    protocol_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("distribution_protocols.id"), primary_key=True
+    )
+    specimen: Mapped[Specimen] = enum_column(Specimen, "protocol_specimen", primary_key=True)
+
+
+class DistributionRequest(TimestampMixin, Base):
+    """What a study asked for under its protocol, as a coordinator recorded it."""
+
+    __tablename__ = "distribution_requests"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    protocol_id: Mapped[int] = mapped_column(sa.ForeignKey("distribution_protocols.id"), index=True)
+    specimen: Mapped[Specimen] = enum_column(Specimen, "request_specimen")
+    participants_wanted: Mapped[int]
+    tubes_per_participant: Mapped[int]
+    min_volume_ml: Mapped[Decimal] = mapped_column(sa.Numeric(8, 3))
+    max_freeze_thaw: Mapped[int]
+    # Days in the protocol site's time zone, both included.
+    collected_from: Mapped[date]
+    collected_to: Mapped[date]
+    # Sample IDs (barcodes) the study named, or None to let the system choose.
+    sample_barcodes: Mapped[list[str] | None] = mapped_column(sa.JSON)
+    notes: Mapped[str | None] = mapped_column(sa.Text)
+    status: Mapped[RequestStatus] = enum_column(
+        RequestStatus, "distribution_request_status", default=RequestStatus.DRAFT, index=True
+    )
+    recorded_by_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"))
+    approved_at: Mapped[datetime | None]
+    approved_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    cancelled_at: Mapped[datetime | None]
+    cancelled_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    cancel_reason: Mapped[str | None] = mapped_column(sa.Text)
+
+    protocol: Mapped[DistributionProtocol] = relationship(lazy="joined")
+    recorded_by: Mapped[User] = relationship(foreign_keys=[recorded_by_id])
+    approved_by: Mapped[User | None] = relationship(foreign_keys=[approved_by_id])
+    cancelled_by: Mapped[User | None] = relationship(foreign_keys=[cancelled_by_id])
+
+    __table_args__ = (
+        sa.CheckConstraint("participants_wanted >= 1", name="participants_wanted_positive"),
+        sa.CheckConstraint("tubes_per_participant >= 1", name="tubes_per_participant_positive"),
+        sa.CheckConstraint("min_volume_ml >= 0", name="min_volume_non_negative"),
+        sa.CheckConstraint("max_freeze_thaw >= 0", name="max_freeze_thaw_non_negative"),
+        sa.CheckConstraint("collected_from <= collected_to", name="collected_dates_in_order"),
+    )
+
+    @property
+    def tubes_wanted(self) -> int:
+        return self.participants_wanted * self.tubes_per_participant
+
+    def __repr__(self) -> str:
+        return f"<DistributionRequest {self.id} {self.status}>"
+
+
+class DistributionItem(Base):
+    """A tube a request held: reserved, then released or picked (and later shipped)."""
+
+    __tablename__ = "distribution_items"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    request_id: Mapped[int] = mapped_column(sa.ForeignKey("distribution_requests.id"), index=True)
+    sample_id: Mapped[int] = mapped_column(sa.ForeignKey("samples.id"), index=True)
+    reserved_at: Mapped[datetime]
+    reserved_by_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"))
+    released_at: Mapped[datetime | None]
+    released_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    release_reason: Mapped[str | None] = mapped_column(sa.Text)
+    picked_at: Mapped[datetime | None]
+    picked_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+
+    request: Mapped[DistributionRequest] = relationship()
+    sample: Mapped[Sample] = relationship()
+
+    __table_args__ = (
+        sa.CheckConstraint(
+            "released_at IS NULL OR picked_at IS NULL", name="released_or_picked_not_both"
+        ),
+    )
