@@ -168,6 +168,9 @@ def load_config(instance_path: str, overrides: dict[str, Any] | None = None) -> 
         "BIOBANK_SEQUENCER_INTERVAL": _float_env("BIOBANK_SEQUENCER_INTERVAL", 1.0),
         "BIOBANK_CHECKPOINT_DIR": os.environ.get("BIOBANK_CHECKPOINT_DIR", ""),
         "BIOBANK_CHECKPOINT_INTERVAL": _float_env("BIOBANK_CHECKPOINT_INTERVAL", 300.0),
+        # The key of the study pseudonyms on distribution manifests (a keyed HMAC of the
+        # participant and the protocol); unset, one is derived from the secret key.
+        "BIOBANK_PSEUDONYM_KEY": os.environ.get("BIOBANK_PSEUDONYM_KEY", ""),
         # Label printers (ZPL over raw TCP): where they may be, on which ports, and how long
         # the server waits for one to answer or take the labels before the job fails.
         "BIOBANK_PRINTER_NETWORKS": parse_printer_networks(

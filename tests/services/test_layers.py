@@ -8,7 +8,15 @@ from pathlib import Path
 import biobank.services
 
 SERVICES = Path(biobank.services.__file__).parent
-WORKFLOWS = ("collecting", "shipping", "storage", "inventory", "reporting", "admin")
+WORKFLOWS = (
+    "collecting",
+    "shipping",
+    "storage",
+    "inventory",
+    "reporting",
+    "distribution",
+    "admin",
+)
 
 
 def _imported(path: Path) -> set[str]:

@@ -17,6 +17,7 @@ from biobank.errors import Forbidden, NotFound
 from biobank.models import (
     Collection,
     Container,
+    DistributionProtocol,
     LabelBatch,
     Printer,
     Role,
@@ -44,6 +45,7 @@ class Action(StrEnum):
     HANDLE_SAMPLES = "move, thaw, aliquot, withdraw and dispose of samples"
     READ_REPORTS = "run reports"
     READ_AUTH_FAILURES = "read the failed sign-ins and signatures"
+    DISTRIBUTE = "record and approve distributions to research"
 
 
 # The role table of DESIGN §5. Reading records is not an action: everyone may read what their
@@ -65,6 +67,7 @@ PERMISSIONS: dict[Action, frozenset[Role]] = {
     Action.HANDLE_SAMPLES: frozenset({Role.TECHNICIAN}),
     Action.READ_REPORTS: frozenset({Role.COORDINATOR, Role.ADMIN}),
     Action.READ_AUTH_FAILURES: frozenset({Role.ADMIN}),
+    Action.DISTRIBUTE: frozenset({Role.COORDINATOR}),
 }
 
 # Roles whose view spans every site; the others see their own site only.
@@ -125,6 +128,25 @@ def scope_containers(stmt: sa.Select[Any], user: User) -> sa.Select[Any]:
     if sees_all_sites(user):
         return stmt
     return stmt.where(Container.site_id == user.site_id)
+
+
+def scope_protocols(stmt: sa.Select[Any], user: User) -> sa.Select[Any]:
+    """A distribution protocol belongs to the biobank that supplies the study."""
+    if sees_all_sites(user):
+        return stmt
+    return stmt.where(DistributionProtocol.site_id == user.site_id)
+
+
+def may_see_protocol(user: User, protocol: DistributionProtocol) -> bool:
+    return sees_all_sites(user) or protocol.site_id == user.site_id
+
+
+def ensure_protocol_visible(
+    user: User, protocol: DistributionProtocol | None
+) -> DistributionProtocol:
+    if protocol is None or not may_see_protocol(user, protocol):
+        raise NotFound("No distribution protocol with that identifier is visible to you.")
+    return protocol
 
 
 def scope_printers(stmt: sa.Select[Any], user: User) -> sa.Select[Any]:

@@ -43,6 +43,7 @@ from biobank.services.core.samples import (
     quarantine_refusal,
     transition,
 )
+from biobank.services.distribution.requests import reservation_refusal
 from biobank.services.storage.box_positions import next_free, occupied_positions, position_field
 from biobank.services.storage.freezer_tree import get_box, path_text
 from biobank.services.storage.placing import check_box, position_taken, specimen_refusal
@@ -117,6 +118,13 @@ def _refuse_unless_at_bench(actor: User, sample: Sample, done: str, doing: str) 
 
 def _refuse_if_quarantined(sample: Sample, doing: str) -> None:
     refusal = quarantine_refusal(sample, doing)
+    if refusal is not None:
+        raise refusal
+
+
+def _refuse_if_reserved(sample: Sample, doing: str) -> None:
+    """A tube held for a study stays where it is until its reservation is released."""
+    refusal = reservation_refusal(sample, doing)
     if refusal is not None:
         raise refusal
 
@@ -226,6 +234,7 @@ def check_out(actor: User, text: str, reason: str | None = None) -> Sample:
     """Take a tube out of its freezer for a while; its position stays held for its return."""
     sample = _handled(actor, text)
     _refuse_if_quarantined(sample, "checking it out")
+    _refuse_if_reserved(sample, "checking it out")
     _change(actor, sample, SampleStatus.CHECKED_OUT, "checking it out again")
     sample.checked_out_at = utcnow()
     record_event(
@@ -330,6 +339,7 @@ def aliquot(
     sample = _handled(actor, text)
     _refuse_unless_at_bench(actor, sample, "aliquoted", "aliquoting it")
     _refuse_if_quarantined(sample, "aliquoting it")
+    _refuse_if_reserved(sample, "aliquoting it")
     if seen is not None and seen != (sample.volume_ml or Decimal(0)):
         by = who_and_when(actor, [EventType.ALIQUOTED], sample=sample)
         raise ChangedMeanwhile(
@@ -436,6 +446,7 @@ def withdraw(actor: User, text: str, reason: str | None) -> Sample:
     """Withdraw from use (e.g. consent withdrawn); the tube waits in place for disposal."""
     sample = _handled(actor, text)
     reason = _reason(reason, "withdraw a tube")
+    _refuse_if_reserved(sample, "withdrawing it")
     _change(actor, sample, SampleStatus.WITHDRAWN, "withdrawing it")
     record_event(
         EventType.WITHDRAWN,
@@ -475,6 +486,7 @@ def dispose(
         client_address=client_address,
     )
     sample = _handled(actor, text)
+    _refuse_if_reserved(sample, "disposing of it")
     _change(actor, sample, SampleStatus.DISPOSED, "disposing of it")
     where = _leave_box(sample)
     record_event(
@@ -504,10 +516,12 @@ def offered_actions(actor: User, sample: Sample) -> set[str]:
 
     # A quarantined tube is not stored, checked out or aliquoted until released.
     held = has_flag(sample, FlagKind.QUARANTINED)
+    # A tube reserved for a study is not taken out, used up or disposed of until released.
+    reserved = sample.reserved_for_request_id is not None
     offered = set()
     if sample.position is None and can(SampleStatus.STORED) and not held:
         offered.add("store")
-    if can(SampleStatus.CHECKED_OUT) and not held:
+    if can(SampleStatus.CHECKED_OUT) and not held and not reserved:
         offered.add("check_out")
     if sample.status == SampleStatus.CHECKED_OUT:
         offered.add("check_in")
@@ -517,9 +531,11 @@ def offered_actions(actor: User, sample: Sample) -> set[str]:
     # used up (received, stored, checked out).
     if can(SampleStatus.CONSUMED):
         offered |= {"thaw", "release"} if held else {"thaw", "aliquot", "quarantine"}
-    if can(SampleStatus.WITHDRAWN):
+        if reserved:
+            offered.discard("aliquot")
+    if can(SampleStatus.WITHDRAWN) and not reserved:
         offered.add("withdraw")
-    if can(SampleStatus.DISPOSED):
+    if can(SampleStatus.DISPOSED) and not reserved:
         offered.add("dispose")
     if sample.children and policy.can(actor, policy.Action.PRINT_LABELS):
         offered.add("labels")
