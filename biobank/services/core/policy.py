@@ -46,6 +46,7 @@ class Action(StrEnum):
     READ_REPORTS = "run reports"
     READ_AUTH_FAILURES = "read the failed sign-ins and signatures"
     DISTRIBUTE = "record and approve distributions to research"
+    PICK_AND_SHIP = "pick, pack and ship distributions to research"
 
 
 # The role table of DESIGN §5. Reading records is not an action: everyone may read what their
@@ -68,6 +69,8 @@ PERMISSIONS: dict[Action, frozenset[Role]] = {
     Action.READ_REPORTS: frozenset({Role.COORDINATOR, Role.ADMIN}),
     Action.READ_AUTH_FAILURES: frozenset({Role.ADMIN}),
     Action.DISTRIBUTE: frozenset({Role.COORDINATOR}),
+    # Technicians at the bench; coordinators too (a small biobank's coordinator picks).
+    Action.PICK_AND_SHIP: frozenset({Role.TECHNICIAN, Role.COORDINATOR}),
 }
 
 # Roles whose view spans every site; the others see their own site only.

@@ -81,8 +81,9 @@ SAMPLES = StateMachine(
         S.IN_TRANSIT: frozenset({S.RECEIVED, S.MISSING, S.CANCELLED, S.FINALIZED}),
         # Back to where it was (in transit, missing, finalized or cancelled) only when a
         # receiving scan made in error is undone (receiving.undo_scan).
+        # Distributed straight from the bench: an aliquot made for a study at picking.
         S.RECEIVED: frozenset(
-            {S.STORED, S.CONSUMED, S.WITHDRAWN, S.DISPOSED}
+            {S.STORED, S.CONSUMED, S.WITHDRAWN, S.DISPOSED, S.DISTRIBUTED}
             | {S.IN_TRANSIT, S.MISSING, S.FINALIZED, S.CANCELLED}
         ),
         S.STORED: frozenset(
