@@ -23,6 +23,7 @@ from biobank.models import (
     User,
 )
 from biobank.services.core import policy
+from biobank.services.core.pages import Page, paginate
 from biobank.services.core.privacy import check_free_text
 from biobank.services.core.sites import site_field
 from biobank.services.core.transitions import PROTOCOLS
@@ -169,6 +170,34 @@ def get_protocol(actor: User, protocol_id: int) -> DistributionProtocol:
 def list_protocols(actor: User) -> list[DistributionProtocol]:
     stmt = sa.select(DistributionProtocol).order_by(DistributionProtocol.id)
     return list(db.session.scalars(policy.scope_protocols(stmt, actor)))
+
+
+def find_protocols(
+    actor: User,
+    *,
+    status: ProtocolStatus | None = None,
+    site: Site | None = None,
+    approval_number: str | None = None,
+    page: int = 1,
+    per_page: int = 50,
+) -> Page[DistributionProtocol]:
+    """One page of the protocols the actor's site may see, newest first, filtered by status,
+    owning biobank and approval number (exact, case as recorded)."""
+    stmt = sa.select(DistributionProtocol).order_by(DistributionProtocol.id.desc())
+    if status is not None:
+        stmt = stmt.where(DistributionProtocol.status == status)
+    if site is not None:
+        stmt = stmt.where(DistributionProtocol.site_id == site.id)
+    if approval_number:
+        stmt = stmt.where(DistributionProtocol.approval_number == approval_number.strip())
+    return paginate(policy.scope_protocols(stmt, actor), page=page, per_page=per_page)
+
+
+def accepting_requests(protocol: DistributionProtocol) -> bool:
+    """Open and its approval not expired (what ``ensure_accepting_requests`` asks)."""
+    return protocol.status == ProtocolStatus.OPEN and protocol.approval_expires_on >= site_today(
+        protocol.site
+    )
 
 
 def close_protocol(actor: User, protocol: DistributionProtocol, reason: str | None) -> None:

@@ -49,7 +49,9 @@ from biobank.services.core import ids, policy
 from biobank.services.core.custody import record_events_in_bulk
 from biobank.services.core.locks import locked, on_postgres
 from biobank.services.core.numbers import finite_decimal
+from biobank.services.core.pages import Page, paginate
 from biobank.services.core.privacy import check_free_text
+from biobank.services.core.timebounds import EARLIEST
 from biobank.services.core.transitions import REQUESTS
 from biobank.services.distribution.protocols import date_field, ensure_accepting_requests
 from biobank.unit_of_work import expire_loaded, get_record
@@ -217,12 +219,39 @@ def record_request(
     return request
 
 
-def get_request(actor: User, request_id: int) -> DistributionRequest:
-    """A request whose protocol the actor's site may see (another biobank's answers 404)."""
+def get_request(
+    actor: User, request_id: int, *, protocol: DistributionProtocol | None = None
+) -> DistributionRequest:
+    """A request whose protocol the actor's site may see (another biobank's answers 404);
+    with ``protocol``, one recorded under that protocol."""
     request = get_record(DistributionRequest, request_id)
-    if request is None or not policy.may_see_protocol(actor, request.protocol):
+    if (
+        request is None
+        or not policy.may_see_protocol(actor, request.protocol)
+        or (protocol is not None and request.protocol_id != protocol.id)
+    ):
         raise NotFound("No distribution request with that identifier is visible to you.")
     return request
+
+
+def list_requests(
+    actor: User,
+    protocol: DistributionProtocol,
+    *,
+    status: RequestStatus | None = None,
+    page: int = 1,
+    per_page: int = 50,
+) -> Page[DistributionRequest]:
+    """One page of a protocol's requests, newest first (the protocol as ``get_protocol``
+    gave it: visible to the actor)."""
+    stmt = (
+        sa.select(DistributionRequest)
+        .where(DistributionRequest.protocol_id == protocol.id)
+        .order_by(DistributionRequest.id.desc())
+    )
+    if status is not None:
+        stmt = stmt.where(DistributionRequest.status == status)
+    return paginate(stmt, page=page, per_page=per_page)
 
 
 def _lock_request(actor: User, request: DistributionRequest) -> DistributionRequest:
@@ -242,8 +271,12 @@ def _lock_request(actor: User, request: DistributionRequest) -> DistributionRequ
 def _collected_window(request: DistributionRequest) -> tuple[datetime, datetime]:
     """The request's days in the biobank's time zone, as UTC [start, end)."""
     zone = ZoneInfo(request.protocol.site.timezone)
-    start = datetime.combine(request.collected_from, time(), zone)
-    end = datetime.combine(request.collected_to + timedelta(days=1), time(), zone)
+    # No tube was collected before EARLIEST nor after tomorrow (services.core.timebounds):
+    # days past those bounds change nothing, and near the calendar's ends would not convert.
+    first = max(request.collected_from, EARLIEST.date())
+    last = min(request.collected_to, utcnow().date() + timedelta(days=1))
+    start = datetime.combine(first, time(), zone)
+    end = datetime.combine(last + timedelta(days=1), time(), zone)
     return start.astimezone(UTC), end.astimezone(UTC)
 
 
@@ -610,7 +643,7 @@ def _release(
 ) -> list[str]:
     wanted = [Sample.reserved_for_request_id == request.id]
     if barcodes is not None:
-        chosen = [ids.sample_id_field(str(text), "barcodes") for text in barcodes]
+        chosen = [ids.sample_id_field(str(text), "sample_ids") for text in barcodes]
         held = set(
             db.session.scalars(sa.select(Sample.barcode).where(Sample.barcode.in_(chosen), *wanted))
         )
