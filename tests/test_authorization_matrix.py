@@ -72,8 +72,9 @@ from biobank.models import (
     User,
 )
 from biobank.sequencer import sequence_pending
-from biobank.services.collecting import collections, labelling, printers
+from biobank.services.collecting import collections, labelling, participants, printers
 from biobank.services.core import accounts, ids
+from biobank.services.distribution import protocols, requests
 from biobank.services.reporting import reports
 from biobank.services.shipping import receiving, sending
 from biobank.services.storage import freezer_tree, lifecycle, placing
@@ -400,6 +401,51 @@ class World:
             made = lifecycle.aliquot(chain.technician, tube.barcode, count=1, volume_ml="1")
         self._remember(relation, *made.children)
         return tube
+
+    # -- distribution to research: a protocol of the chain's biobank and requests under it
+
+    def _build_distribution_protocol(self, chain: Chain, relation: str):
+        with unit_of_work():
+            protocol = protocols.create_protocol(
+                self.fx.coordinator,
+                site=chain.biobank.code,
+                title="Matrix study",
+                approval_number=self.unique(f"IRB-{relation}-"),
+                approval_expires_on=utcnow().date() + timedelta(days=365),
+                institution="Matrix University",
+                institution_address="1 Matrix Way",
+                responsible_person="Dr Matrix",
+                specimens=["serum"],
+            )
+        self.codes[relation].add(protocol.approval_number)
+        return protocol
+
+    def _build_distribution_request(self, chain: Chain, relation: str):
+        """A draft request for one serum tube, which the chain's stored tube matches once its
+        participant has consented."""
+        protocol = self.get("distribution_protocol", relation)
+        tube = self.get("stored_tube", relation)
+        with unit_of_work():
+            participants.upsert_participant(
+                self.fx.coordinator, tube.collection.participant_id, biospecimen_consent=True
+            )
+            return requests.record_request(
+                self.fx.coordinator,
+                protocol,
+                specimen="serum",
+                participants_wanted=1,
+                tubes_per_participant=1,
+                min_volume_ml="0",
+                max_freeze_thaw=5,
+                collected_from=utcnow().date() - timedelta(days=7),
+                collected_to=utcnow().date() + timedelta(days=1),
+            )
+
+    def _build_approved_request(self, chain: Chain, relation: str):
+        request = self.get("distribution_request", relation)
+        with unit_of_work():
+            requests.approve(self.fx.coordinator, request)
+        return request
 
 
 @pytest.fixture
@@ -1582,6 +1628,89 @@ def web_unlock_user(w, rel, actor):
     return Req(f"/admin/users/{w.fresh_user(rel, locked=True).username}/unlock", data={})
 
 
+# Web: distribution to research
+
+
+@listing
+def web_distribution(w, rel, actor):
+    for relation in RELATIONS:
+        w.get("distribution_protocol", relation)
+    return Req("/distribution", query={"status": "all"})
+
+
+@sitewide
+def web_new_protocol_page(w, rel, actor):
+    return Req("/distribution/protocols/new")
+
+
+@sitewide
+def web_new_protocol(w, rel, actor):
+    return Req(
+        "/distribution/protocols/new",
+        data={
+            "title": "Matrix study",
+            "approval_number": w.unique("IRB-NEW-"),
+            "approval_expires_on": (utcnow().date() + timedelta(days=365)).isoformat(),
+            "institution": "Matrix University",
+            "institution_address": "1 Matrix Way",
+            "responsible_person": "Dr Matrix",
+            "specimens": "serum",
+            "site": "MAYO-BB",
+        },
+    )
+
+
+def _protocol_page(w, rel, tail=""):
+    return f"/distribution/protocols/{w.get('distribution_protocol', rel).id}{tail}"
+
+
+def web_protocol(w, rel, actor):
+    return Req(_protocol_page(w, rel))
+
+
+def web_close_protocol(w, rel, actor):
+    return Req(_protocol_page(w, rel, "/close"), data={"reason": REASON})
+
+
+def web_new_request_page(w, rel, actor):
+    return Req(_protocol_page(w, rel, "/requests/new"))
+
+
+def web_new_request(w, rel, actor):
+    return Req(
+        _protocol_page(w, rel, "/requests/new"),
+        data={
+            "specimen": "serum",
+            "participants_wanted": "1",
+            "tubes_per_participant": "1",
+            "min_volume_ml": "0",
+            "max_freeze_thaw": "1",
+            "collected_from": (utcnow().date() - timedelta(days=7)).isoformat(),
+            "collected_to": utcnow().date().isoformat(),
+        },
+    )
+
+
+def _request_page(w, rel, what="distribution_request", tail=""):
+    return f"/distribution/requests/{w.get(what, rel).id}{tail}"
+
+
+def web_distribution_request(w, rel, actor):
+    return Req(_request_page(w, rel))
+
+
+def web_approve_request(w, rel, actor):
+    return Req(_request_page(w, rel, tail="/approve"), data={})
+
+
+def web_release_request(w, rel, actor):
+    return Req(_request_page(w, rel, "approved_request", "/release"), data={"reason": REASON})
+
+
+def web_cancel_request(w, rel, actor):
+    return Req(_request_page(w, rel, tail="/cancel"), data={"reason": REASON})
+
+
 # --- the table ----------------------------------------------------------------------------------
 
 Expected = int | str
@@ -2027,6 +2156,29 @@ TABLE: list[Row] = [
         LOGIN,      403,        200,        403,        200,        web_inventory_preview),
     R("POST", "/storage/inventory/apply",
         LOGIN,      403,        200,        403,        200,        web_inventory_apply),
+    # --- web: distribution to research (coordinators decide, technicians read and pick) ------
+    R("GET", "/distribution",
+        LOGIN,      403,        200,        200,        403,        web_distribution),
+    R("GET", "/distribution/protocols/new",
+        LOGIN,      403,        403,        200,        403,        web_new_protocol_page),
+    R("POST", "/distribution/protocols/new",
+        LOGIN,      403,        403,        302,        403,        web_new_protocol),
+    R("GET", "/distribution/protocols/<int:protocol_id>",
+        LOGIN,      403,        (200, 404), 200,        403,        web_protocol),
+    R("POST", "/distribution/protocols/<int:protocol_id>/close",
+        LOGIN,      403,        (403, 404), 302,        403,        web_close_protocol),
+    R("GET", "/distribution/protocols/<int:protocol_id>/requests/new",
+        LOGIN,      403,        403,        200,        403,        web_new_request_page),
+    R("POST", "/distribution/protocols/<int:protocol_id>/requests/new",
+        LOGIN,      403,        403,        302,        403,        web_new_request),
+    R("GET", "/distribution/requests/<int:request_id>",
+        LOGIN,      403,        (200, 404), 200,        403,        web_distribution_request),
+    R("POST", "/distribution/requests/<int:request_id>/approve",
+        LOGIN,      403,        (403, 404), 302,        403,        web_approve_request),
+    R("POST", "/distribution/requests/<int:request_id>/release",
+        LOGIN,      403,        (403, 404), 302,        403,        web_release_request),
+    R("POST", "/distribution/requests/<int:request_id>/cancel",
+        LOGIN,      403,        (403, 404), 302,        403,        web_cancel_request),
 ]
 # fmt: on
 

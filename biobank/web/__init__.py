@@ -37,6 +37,7 @@ def register_web(app: Flask) -> None:
         admin,
         auth,
         collections,
+        distribution,
         home,
         label_batches,
         participants,
@@ -61,6 +62,7 @@ def register_web(app: Flask) -> None:
     app.register_blueprint(reports.bp)
     app.register_blueprint(storage.bp)
     app.register_blueprint(samples.bp)
+    app.register_blueprint(distribution.bp)
     app.add_template_filter(local_time, "local_time")
     app.add_template_filter(sending.carrier_name, "carrier_name")
     app.add_template_filter(counted, "counted")

@@ -1,0 +1,484 @@
+"""Distribution pages: the studies a biobank supplies (protocols), what each asked for
+(requests), the tubes proposed for a request and their reservation.
+
+A coordinator records a protocol and its requests, reads the proposal (tubes grouped by
+participant, each with its freezer location, fewest thaws first, and what is short), approves
+it, and releases or cancels with a reason. Technicians read the same pages (the tubes they
+will pick); clinic staff have nothing here (403). Another biobank's protocol or request is a
+404 from the services. Every form posts, makes one service call and redirects back with what
+happened (POST/redirect/GET); a refusal shows the page again with the message beside its field.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from itertools import groupby
+from typing import Any
+
+import sqlalchemy as sa
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+from flask_login import login_required
+from sqlalchemy.orm import selectinload
+
+from biobank.errors import Conflict, Forbidden
+from biobank.extensions import db
+from biobank.models import (
+    DistributionProtocol,
+    DistributionRequest,
+    ProtocolStatus,
+    RequestStatus,
+    Sample,
+    SiteKind,
+    StoragePosition,
+)
+from biobank.security import current_actor
+from biobank.services.core import ids, policy, sites
+from biobank.services.core.pages import page_of
+from biobank.services.distribution import protocols, requests
+from biobank.services.storage.storage_paths import location_of
+from biobank.web import counted
+from biobank.web.distribution_forms import (
+    ApproveForm,
+    CancelRequestForm,
+    CloseProtocolForm,
+    ProtocolForm,
+    ReleaseForm,
+    RequestForm,
+    shown_ids,
+    specimen_name,
+)
+from biobank.web.forms import PageForm
+from biobank.web.pages import redirect_saying, submit
+from biobank.web.shipments import sample_links
+
+bp = Blueprint("distribution", __name__, url_prefix="/distribution")
+bp.context_processor(sample_links)
+
+PER_PAGE = 50
+# The list's tabs: protocols taking requests first, as they are the work still to do.
+LIST_TABS = ("open", "expired", "closed", "all")
+# At most this many sample IDs are named in one message; the rest are counted.
+NAMED_IN_A_MESSAGE = 10
+
+
+def may_open_distribution(user) -> bool:
+    """Coordinators (who record and approve) and technicians (who pick and ship)."""
+    return policy.can(user, policy.Action.DISTRIBUTE) or policy.can(
+        user, policy.Action.PICK_AND_SHIP
+    )
+
+
+@bp.before_request
+@login_required
+def require_distribution_role() -> None:
+    """Clinic staff and admins have nothing here: the 403 page on every route."""
+    if not may_open_distribution(current_actor()):
+        raise Forbidden(
+            "Distribution to research is for the biobank's coordinators and technicians."
+        )
+
+
+@bp.app_template_filter("specimen_name")
+def _specimen_name(kind) -> str:
+    return specimen_name(kind)
+
+
+def protocol_state(protocol: DistributionProtocol) -> str:
+    """open, expired (open, but its approval has run out) or closed."""
+    if protocol.status == ProtocolStatus.CLOSED:
+        return "closed"
+    if protocol.approval_expires_on < protocols.site_today(protocol.site):
+        return "expired"
+    return "open"
+
+
+# --- protocols --------------------------------------------------------------------------------
+
+
+@bp.get("")
+def index():
+    tab = request.args.get("status", "open")
+    if tab not in LIST_TABS:
+        abort(404)
+    every = protocols.list_protocols(current_actor())
+    states = {protocol.id: protocol_state(protocol) for protocol in every}
+    chosen = [p for p in reversed(every) if tab == "all" or states[p.id] == tab]
+    return render_template(
+        "distribution/index.html",
+        found=page_of(chosen, page=request.args.get("page", 1, type=int), per_page=PER_PAGE),
+        tab=tab,
+        tabs=LIST_TABS,
+        states=states,
+    )
+
+
+def _protocol_form(formdata: Any = None) -> ProtocolForm:
+    form = ProtocolForm() if formdata is None else ProtocolForm(formdata=formdata)
+    return form.offer_biobanks(sites.list_sites(SiteKind.BIOBANK), current_actor().site)
+
+
+@bp.route("/protocols/new", methods=["GET", "POST"])
+def new_protocol():
+    actor = current_actor()
+    policy.require(actor, policy.Action.DISTRIBUTE)
+    form = _protocol_form()
+
+    def again(status: int = 200) -> ResponseReturnValue:
+        return render_template("distribution/new_protocol.html", form=form), status
+
+    if request.method == "GET":
+        return again()
+    return submit(
+        form,
+        lambda: protocols.create_protocol(actor, **form.values()),
+        done=lambda made: redirect_saying(
+            f"Protocol {made.approval_number} ({made.title}) is recorded: record the study's "
+            "requests under it.",
+            url_for(".protocol", protocol_id=made.id),
+        ),
+        again=again,
+    )
+
+
+def _protocol_page(
+    protocol: DistributionProtocol, close: CloseProtocolForm | None = None, status: int = 200
+) -> ResponseReturnValue:
+    found = requests.list_requests(
+        current_actor(),
+        protocol,
+        page=request.args.get("page", 1, type=int),
+        per_page=PER_PAGE,
+    )
+    return render_template(
+        "distribution/protocol.html",
+        protocol=protocol,
+        state=protocol_state(protocol),
+        found=found,
+        close=close or CloseProtocolForm(formdata=None),
+    ), status
+
+
+@bp.get("/protocols/<int:protocol_id>")
+def protocol(protocol_id: int):
+    return _protocol_page(protocols.get_protocol(current_actor(), protocol_id))
+
+
+@bp.post("/protocols/<int:protocol_id>/close")
+def close_protocol(protocol_id: int):
+    actor = current_actor()
+    found = protocols.get_protocol(actor, protocol_id)
+    form = CloseProtocolForm()
+    return submit(
+        form,
+        lambda: protocols.close_protocol(actor, found, form.reason.data),
+        done=lambda _: redirect_saying(
+            f"Protocol {found.approval_number} is closed: it takes no new requests. Requests "
+            "already approved keep their tubes until released.",
+            url_for(".protocol", protocol_id=found.id),
+        ),
+        again=lambda status: _protocol_page(found, form, status),
+    )
+
+
+# --- recording a request ----------------------------------------------------------------------
+
+
+@bp.route("/protocols/<int:protocol_id>/requests/new", methods=["GET", "POST"])
+def new_request(protocol_id: int):
+    actor = current_actor()
+    policy.require(actor, policy.Action.DISTRIBUTE)
+    under = protocols.get_protocol(actor, protocol_id)
+    form = RequestForm().offer_specimens(under)
+
+    def again(status: int = 200) -> ResponseReturnValue:
+        return render_template(
+            "distribution/new_request.html",
+            protocol=under,
+            state=protocol_state(under),
+            form=form,
+        ), status
+
+    if request.method == "GET":
+        return again()
+    return submit(
+        form,
+        lambda: requests.record_request(actor, under, **form.values()),
+        done=lambda made: redirect_saying(
+            f"Request {made.id} is recorded as a draft: check the tubes proposed for it, then "
+            "approve.",
+            url_for(".request_page", request_id=made.id),
+        ),
+        again=again,
+    )
+
+
+# --- one request ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Tube:
+    """A tube on the page: the sample, its participant and where it is."""
+
+    sample: Sample
+    participant_id: str
+    location: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class ParticipantTubes:
+    participant_id: str
+    tubes: list[Tube]
+
+
+@dataclass
+class RequestForms:
+    """Every form of a request page, blank; a view swaps in the one that was posted."""
+
+    approve: ApproveForm
+    release: ReleaseForm
+    cancel: CancelRequestForm
+
+    @classmethod
+    def blank(cls) -> RequestForms:
+        return cls(
+            approve=ApproveForm(formdata=None),
+            release=ReleaseForm(formdata=None),
+            cancel=CancelRequestForm(formdata=None),
+        )
+
+    def keep(self, name: str, posted: PageForm) -> RequestForms:
+        setattr(self, name, posted)
+        return self
+
+
+def _located(sample_ids: Iterable[int]) -> dict[int, Sample]:
+    """The tubes by id, with their positions and tube types read in a few statements."""
+    wanted = sorted(set(sample_ids))
+    if not wanted:
+        return {}
+    stmt = (
+        sa.select(Sample)
+        .where(Sample.id.in_(wanted))
+        .options(
+            selectinload(Sample.position).selectinload(StoragePosition.box),
+            selectinload(Sample.tube_type),
+            selectinload(Sample.collection),
+        )
+    )
+    return {sample.id: sample for sample in db.session.scalars(stmt)}
+
+
+def _by_participant(tubes: list[Tube]) -> list[ParticipantTubes]:
+    """Grouped by participant, in the order given (the proposal's: its ranking)."""
+    return [
+        ParticipantTubes(participant, list(group))
+        for participant, group in groupby(tubes, key=lambda tube: tube.participant_id)
+    ]
+
+
+def shortfall(proposal: requests.Proposal) -> str:
+    """The shortfall in words ("12 of 20 participants; 3 tubes short"), or that none is."""
+    asked = proposal.request
+    if not proposal.participants_short and not proposal.tubes_short:
+        return (
+            f"All {counted(asked.participants_wanted, 'participant')} with "
+            f"{counted(asked.tubes_per_participant, 'tube')} each: "
+            f"{counted(len(proposal.tubes), 'tube')}."
+        )
+    said = f"{proposal.participants} of {counted(asked.participants_wanted, 'participant')}"
+    if proposal.tubes_short:
+        said += f"; {counted(proposal.tubes_short, 'tube')} short"
+    return said + f" ({len(proposal.tubes)} of {asked.tubes_wanted} tubes found)."
+
+
+def _proposal_view(proposal: requests.Proposal) -> list[ParticipantTubes]:
+    samples = _located(tube.sample_id for tube in proposal.tubes)
+    return _by_participant(
+        [
+            Tube(
+                samples[tube.sample_id],
+                tube.participant_id,
+                location_of(samples[tube.sample_id]),
+            )
+            for tube in proposal.tubes
+        ]
+    )
+
+
+def participant_of(sample: Sample) -> str:
+    return sample.collection.participant_id if sample.collection is not None else "—"
+
+
+def _reserved_view(held: DistributionRequest) -> list[ParticipantTubes]:
+    """The tubes a request holds now, by participant, fewest thaws first."""
+    samples = _located(sample.id for sample in requests.reserved_tubes(held))
+    tubes = sorted(
+        (Tube(sample, participant_of(sample), location_of(sample)) for sample in samples.values()),
+        key=lambda tube: (tube.participant_id, tube.sample.freeze_thaw_count, tube.sample.id),
+    )
+    return _by_participant(tubes)
+
+
+def _request_page(
+    shown: DistributionRequest, forms: RequestForms | None = None, status: int = 200
+) -> ResponseReturnValue:
+    actor = current_actor()
+    forms = forms or RequestForms.blank()
+    proposal = None
+    proposed: list[ParticipantTubes] = []
+    draft = shown.status == RequestStatus.DRAFT
+    if draft and policy.can(actor, policy.Action.DISTRIBUTE):
+        proposal = requests.propose(actor, shown)
+        proposed = _proposal_view(proposal)
+        if not forms.approve.sample_ids.data:
+            forms.approve = ApproveForm.of(proposal.barcodes)
+    return render_template(
+        "distribution/request.html",
+        req=shown,
+        protocol=shown.protocol,
+        state=protocol_state(shown.protocol),
+        proposal=proposal,
+        proposed=proposed,
+        shortfall=shortfall(proposal) if proposal else None,
+        reserved=[] if draft else _reserved_view(shown),
+        forms=forms,
+        may_decide=policy.can(actor, policy.Action.DISTRIBUTE),
+        links=_pick_and_ship_links(shown),
+    ), status
+
+
+def _pick_and_ship_links(shown: DistributionRequest) -> dict[str, str]:
+    """Where to pick and ship this request's tubes, once those pages exist."""
+    found = {}
+    for name, endpoint in (("pick", "distribution.pick_list"), ("ship", "distribution.outbound")):
+        if endpoint in current_app.view_functions and shown.status in (
+            RequestStatus.APPROVED,
+            RequestStatus.PICKING,
+            RequestStatus.SHIPPED,
+        ):
+            found[name] = url_for(endpoint, request_id=shown.id)
+    return found
+
+
+def _request_again(shown: DistributionRequest, name: str, form: PageForm) -> Callable:
+    def again(status: int) -> ResponseReturnValue:
+        return _request_page(shown, RequestForms.blank().keep(name, form), status)
+
+    return again
+
+
+@bp.get("/requests/<int:request_id>")
+def request_page(request_id: int):
+    return _request_page(requests.get_request(current_actor(), request_id))
+
+
+def _named(barcodes: list[str]) -> str:
+    shown = shown_ids(barcodes[:NAMED_IN_A_MESSAGE])
+    more = len(barcodes) - NAMED_IN_A_MESSAGE
+    return shown + (f" and {more} more" if more > 0 else "")
+
+
+def taken_words(taken: dict[str, int]) -> str:
+    """Which tubes other requests took, request by request: "Request 7 took 12345-67890."."""
+    by_request: dict[int, list[str]] = {}
+    for barcode, holder in sorted(taken.items()):
+        by_request.setdefault(holder, []).append(barcode)
+    return " ".join(
+        f"Request {holder} took {_named(barcodes)}." for holder, barcodes in by_request.items()
+    )
+
+
+def approval_words(approval: requests.Approval) -> str:
+    said = approval.summary
+    if approval.taken:
+        said += " " + taken_words(approval.taken)
+    if approval.unavailable:
+        said += f" No longer matching: {_named(approval.unavailable)}."
+    return said
+
+
+def _approve_and_say(actor, shown: DistributionRequest, chosen: list[str] | None):
+    """Approve; a refusal that names tubes other requests took says which and by whom."""
+    try:
+        return requests.approve(actor, shown, chosen)
+    except Conflict as refused:
+        taken = refused.extra.get("taken")
+        if not taken:
+            raise
+        raise Conflict(f"{refused.detail} {taken_words(taken)}", **refused.extra) from None
+
+
+@bp.post("/requests/<int:request_id>/approve")
+def approve(request_id: int):
+    actor = current_actor()
+    shown = requests.get_request(actor, request_id)
+    form = ApproveForm()
+    return submit(
+        form,
+        lambda: _approve_and_say(actor, shown, form.chosen()),
+        done=lambda approval: _back_to(
+            shown,
+            f"Request {shown.id} is approved. {approval_words(approval)}",
+            "warning" if approval.taken or approval.unavailable else "success",
+        ),
+        again=_request_again(shown, "approve", form),
+    )
+
+
+def _back_to(shown: DistributionRequest, message: str, category: str = "success"):
+    flash(message, category)
+    return redirect(url_for(".request_page", request_id=shown.id))
+
+
+def _with_reason(
+    request_id: int,
+    name: str,
+    call: Callable[..., list[str]],
+    said: Callable[[DistributionRequest, list[str]], str],
+) -> ResponseReturnValue:
+    """Release or cancel: the reason typed, one service call, back to the request saying
+    which tubes went back to the freezer stock."""
+    actor = current_actor()
+    shown = requests.get_request(actor, request_id)
+    form = ReleaseForm() if name == "release" else CancelRequestForm()
+    return submit(
+        form,
+        lambda: call(actor, shown, form.reason.data),
+        done=lambda freed: _back_to(shown, said(shown, freed), "info"),
+        again=_request_again(shown, name, form),
+    )
+
+
+@bp.post("/requests/<int:request_id>/release")
+def release(request_id: int):
+    return _with_reason(
+        request_id,
+        "release",
+        requests.release,
+        lambda shown, freed: (
+            f"Released {counted(len(freed), 'tube')} of request {shown.id}: "
+            "they are free for other requests."
+        ),
+    )
+
+
+@bp.post("/requests/<int:request_id>/cancel")
+def cancel(request_id: int):
+    return _with_reason(
+        request_id,
+        "cancel",
+        requests.cancel_request,
+        lambda shown, freed: (
+            f"Request {shown.id} is cancelled"
+            + (f"; {counted(len(freed), 'reserved tube')} released." if freed else ".")
+        ),
+    )
+
+
+def display_ids(barcodes: list[str] | None) -> list[str]:
+    return [ids.display(barcode) for barcode in barcodes or []]
+
+
+bp.add_app_template_filter(display_ids, "display_ids")

@@ -1,0 +1,412 @@
+"""The distribution pages over HTTP: protocols (list by state, record one, close it), a
+request recorded through its form, its proposal (tubes by participant with their freezer
+location, the shortfall in words), approval (what was reserved, and what another request
+took), release and cancel with a reason; the service's refusals beside their fields with a 422;
+who may see and do what (clinic staff 403, another biobank's records 404)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from html import unescape
+
+import pytest
+import sqlalchemy as sa
+
+from biobank.extensions import db
+from biobank.models import (
+    DistributionProtocol,
+    DistributionRequest,
+    Role,
+    Sample,
+    SiteKind,
+)
+from biobank.services.core import ids
+from biobank.services.distribution import protocols, requests
+from biobank.unit_of_work import unit_of_work
+from tests.conftest import csrf_token_from
+from tests.services.distribution import conftest as distribution
+from tests.services.distribution.conftest import protocol_fields, request_fields, today
+from tests.web.test_collections import form_posting_to
+from tests.web.test_storage import error_beside, text_of
+
+# The service tests' world: stored tubes of consenting participants, a protocol, requests.
+store_participant = distribution.store_participant
+make_protocol = distribution.make_protocol
+protocol = distribution.protocol
+make_request = distribution.make_request
+
+
+def fresh(model, record_id: int):
+    """The record as stored now (the test shares the app's session)."""
+    db.session.expire_all()
+    return db.session.get(model, record_id)
+
+
+def beside(html: str, field_id: str) -> str:
+    """The message beside a field, as a person reads it."""
+    return unescape(error_beside(html, field_id))
+
+
+def post_form(client, page: str, action: str, **data):
+    """POST the form of ``page`` that posts to ``action``, with the page's CSRF token."""
+    token = csrf_token_from(client.get(page).get_data(as_text=True))
+    return client.post(action, data={"csrf_token": token, **data})
+
+
+@pytest.fixture
+def coordinator_client(coordinator, login):
+    return login(coordinator)
+
+
+@pytest.fixture
+def stored(store_participant) -> dict[str, list[Sample]]:
+    """Three consenting participants with two serum tubes and one plasma tube each."""
+    return {pid: store_participant(pid) for pid in ("P100000001", "P100000002", "P100000003")}
+
+
+def serum(tubes: list[Sample]) -> list[Sample]:
+    return [tube for tube in tubes if tube.tube_type.specimen == "serum"]
+
+
+# --- protocols --------------------------------------------------------------------------------
+
+
+def test_the_pages_need_a_login(client, protocol):
+    for path in ("/distribution", f"/distribution/protocols/{protocol.id}"):
+        response = client.get(path)
+        assert response.status_code == 302
+        assert response.headers["Location"].startswith("/login")
+
+
+def test_the_list_shows_open_expired_and_closed_protocols_under_their_tabs(
+    coordinator_client, coordinator, make_protocol
+):
+    open_one = make_protocol(approval_number="IRB-OPEN")
+    expired = make_protocol(approval_number="IRB-EXPIRED")
+    closed = make_protocol(approval_number="IRB-CLOSED")
+    with unit_of_work():
+        fresh(DistributionProtocol, expired.id).approval_expires_on = today() - timedelta(days=3)
+        protocols.close_protocol(coordinator, fresh(DistributionProtocol, closed.id), "ended")
+    shown = {
+        tab: text_of(coordinator_client.get(f"/distribution?status={tab}").get_data(as_text=True))
+        for tab in ("open", "expired", "closed", "all")
+    }
+    assert "IRB-OPEN" in shown["open"] and "IRB-EXPIRED" not in shown["open"]
+    assert "IRB-EXPIRED" in shown["expired"] and "IRB-OPEN" not in shown["expired"]
+    assert "IRB-CLOSED" in shown["closed"] and "IRB-OPEN" not in shown["closed"]
+    assert all(number in shown["all"] for number in ("IRB-OPEN", "IRB-EXPIRED", "IRB-CLOSED"))
+    assert coordinator_client.get("/distribution?status=nonsense").status_code == 404
+    assert open_one.id
+
+
+def test_a_coordinator_records_a_protocol_and_lands_on_its_page(coordinator_client):
+    html = coordinator_client.get("/distribution/protocols/new").get_data(as_text=True)
+    # The coordinator's own biobank is chosen already.
+    assert form_posting_to(html, "/distribution/protocols/new")["site"] == "MAYO-BB"
+    fields = protocol_fields(approval_expires_on=(today() + timedelta(days=90)).isoformat())
+    response = coordinator_client.post(
+        "/distribution/protocols/new",
+        data={"csrf_token": csrf_token_from(html), **fields, "site": "MAYO-BB"},
+    )
+    assert response.status_code == 302
+    made = db.session.scalar(sa.select(DistributionProtocol))
+    assert response.headers["Location"] == f"/distribution/protocols/{made.id}"
+    assert made.specimens == ["plasma", "serum"]
+    page = coordinator_client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "Protocol IRB-2026-0142 (Serum proteomics of early-onset diabetes) is recorded" in page
+    assert "Record a request" in page
+
+
+def test_a_protocol_refused_shows_each_message_beside_its_field(coordinator_client):
+    response = post_form(
+        coordinator_client,
+        "/distribution/protocols/new",
+        "/distribution/protocols/new",
+        title="Serum study",
+        approval_number="",
+        approval_expires_on=(today() - timedelta(days=1)).isoformat(),
+        institution="University of Somewhere",
+        institution_address="1 Science Way",
+        responsible_person="Dr Ada Researcher",
+        site="MAYO-BB",
+    )
+    assert response.status_code == 422
+    html = response.get_data(as_text=True)
+    assert "Give the approval (IRB) number." in error_beside(html, "protocol-approval-number")
+    assert "The approval expired on" in error_beside(html, "protocol-expires")
+    assert "Choose at least one specimen kind" in html
+    assert 'value="Serum study"' in html  # what was typed is kept
+    assert db.session.scalar(sa.select(sa.func.count(DistributionProtocol.id))) == 0
+
+
+def test_closing_a_protocol_needs_a_reason_then_it_takes_no_request(coordinator_client, protocol):
+    page = f"/distribution/protocols/{protocol.id}"
+    response = post_form(coordinator_client, page, f"{page}/close", reason="")
+    assert response.status_code == 422
+    assert "Give a reason to close the protocol." in error_beside(
+        response.get_data(as_text=True), "close-reason"
+    )
+    response = post_form(coordinator_client, page, f"{page}/close", reason="study ended")
+    assert response.status_code == 302
+    assert fresh(DistributionProtocol, protocol.id).status == "closed"
+    html = coordinator_client.get(page).get_data(as_text=True)
+    assert "is closed: it takes no new requests" in html
+    assert "Record a request" not in html
+    response = post_form(
+        coordinator_client,
+        f"{page}/requests/new",
+        f"{page}/requests/new",
+        **{**request_fields(), "specimen": "serum"},
+    )
+    assert response.status_code == 409
+    assert "was closed on" in response.get_data(as_text=True)
+
+
+# --- recording a request ----------------------------------------------------------------------
+
+
+def request_form(**changes) -> dict[str, str]:
+    fields = {key: str(value) for key, value in request_fields().items()}
+    fields.update(changes)
+    return fields
+
+
+def test_the_request_form_offers_only_the_protocols_specimens(coordinator_client, make_protocol):
+    one_kind = make_protocol(specimens=["urine"])
+    html = coordinator_client.get(f"/distribution/protocols/{one_kind.id}/requests/new").get_data(
+        as_text=True
+    )
+    fields = form_posting_to(html, f"/distribution/protocols/{one_kind.id}/requests/new")
+    assert fields["specimen"] == "urine"  # the only kind: chosen already
+    assert 'value="serum"' not in html
+    for label in (
+        "Number of participants",
+        "Tubes per participant",
+        "Minimum volume per tube (mL)",
+        "At most this many freeze–thaw cycles",
+        "Collected from",
+        "Collected to (included)",
+        "Sample IDs the study named (optional)",
+    ):
+        assert label in html
+
+
+def test_a_request_is_recorded_with_its_named_sample_ids(coordinator_client, protocol, stored):
+    named = serum(stored["P100000001"])
+    page = f"/distribution/protocols/{protocol.id}/requests/new"
+    response = post_form(
+        coordinator_client,
+        page,
+        page,
+        **request_form(
+            participants_wanted="1",
+            sample_ids="\n".join(ids.display(t.barcode).lower() for t in named) + "\n\n",
+            notes="study ref 42",
+        ),
+    )
+    assert response.status_code == 302, response.get_data(as_text=True)
+    made = db.session.scalar(sa.select(DistributionRequest))
+    assert response.headers["Location"] == f"/distribution/requests/{made.id}"
+    assert made.sample_barcodes == [t.barcode for t in named]
+    assert made.notes == "study ref 42"
+
+
+def test_a_request_refused_shows_each_message_beside_its_field(coordinator_client, protocol):
+    page = f"/distribution/protocols/{protocol.id}/requests/new"
+    response = post_form(
+        coordinator_client,
+        page,
+        page,
+        **request_form(
+            specimen="urine",
+            participants_wanted="two",
+            min_volume_ml="-1",
+            collected_from=today().isoformat(),
+            collected_to=(today() - timedelta(days=3)).isoformat(),
+            sample_ids="7KQ2M9XD3F",
+        ),
+    )
+    assert response.status_code == 422
+    html = response.get_data(as_text=True)
+    assert "may receive plasma, serum; 'urine' is not one of them" in beside(
+        html, "request-specimen"
+    )
+    assert "as a whole number from 1 to" in error_beside(html, "request-participants")
+    assert "minimum volume per tube in mL" in error_beside(html, "request-volume")
+    assert "The last collection day is before the first" in error_beside(html, "request-to")
+    assert "check character" in beside(html, "request-sample-ids")
+    assert 'value="two"' in html
+    assert db.session.scalar(sa.select(sa.func.count(DistributionRequest.id))) == 0
+
+
+# --- the proposal and approval ----------------------------------------------------------------
+
+
+def test_the_request_page_shows_the_proposal_by_participant_and_the_shortfall(
+    coordinator_client, make_request, stored
+):
+    asked = make_request(participants_wanted=5, tubes_per_participant=2)
+    html = coordinator_client.get(f"/distribution/requests/{asked.id}").get_data(as_text=True)
+    words = text_of(html)
+    assert "3 of 5 participants; 4 tubes short (6 of 10 tubes found)." in words
+    for pid, tubes in stored.items():
+        assert pid in html
+        for tube in serum(tubes):
+            assert tube.display_barcode in html
+    assert "Freezer 1 › Shelf 1 › Box 1 ›" in words
+    assert "Approve and reserve 6 tubes" in words
+    # The form reserves exactly the tubes shown.
+    chosen = form_posting_to(html, f"/distribution/requests/{asked.id}/approve")["sample_ids"]
+    assert sorted(chosen.split()) == sorted(
+        t.barcode for tubes in stored.values() for t in serum(tubes)
+    )
+
+
+def test_a_complete_proposal_says_so(coordinator_client, make_request, stored):
+    asked = make_request(participants_wanted=2, tubes_per_participant=2)
+    html = coordinator_client.get(f"/distribution/requests/{asked.id}").get_data(as_text=True)
+    assert "All 2 participants with 2 tubes each: 4 tubes." in text_of(html)
+
+
+def test_approving_reserves_the_tubes_shown(coordinator_client, make_request, stored):
+    asked = make_request(participants_wanted=3, tubes_per_participant=2)
+    page = f"/distribution/requests/{asked.id}"
+    html = coordinator_client.get(page).get_data(as_text=True)
+    chosen = form_posting_to(html, f"{page}/approve")
+    response = coordinator_client.post(f"{page}/approve", data=chosen)
+    assert response.status_code == 302
+    assert fresh(DistributionRequest, asked.id).status == "approved"
+    held = requests.reserved_tubes(asked)
+    assert len(held) == 6
+    html = coordinator_client.get(page).get_data(as_text=True)
+    words = text_of(html)
+    assert f"Request {asked.id} is approved. Reserved 6 of the 6 tubes chosen." in words
+    assert "Reserved tubes (6)" in words
+    assert "Proposed tubes" not in words
+
+
+def test_approving_says_which_tubes_another_request_took_and_which(
+    coordinator_client, coordinator, make_request, stored
+):
+    first = make_request(participants_wanted=3, tubes_per_participant=2)
+    second = make_request(participants_wanted=1, tubes_per_participant=2)
+    page = f"/distribution/requests/{first.id}"
+    chosen = form_posting_to(coordinator_client.get(page).get_data(as_text=True), f"{page}/approve")
+    with unit_of_work():  # meanwhile, the other request is approved
+        got = requests.approve(coordinator, fresh(DistributionRequest, second.id))
+    response = coordinator_client.post(f"{page}/approve", data=chosen)
+    assert response.status_code == 302
+    words = text_of(coordinator_client.get(page).get_data(as_text=True))
+    assert "Reserved 4 of the 6 tubes chosen; 2 were reserved for another request meanwhile." in (
+        words
+    )
+    taken = ", ".join(ids.display(b) for b in sorted(got.reserved))
+    assert f"Request {second.id} took {taken}." in words
+
+
+def test_an_approval_that_gets_nothing_is_a_409_naming_who_took_them(
+    coordinator_client, coordinator, make_request, stored
+):
+    first = make_request(participants_wanted=1, tubes_per_participant=2)
+    second = make_request(participants_wanted=1, tubes_per_participant=2)
+    page = f"/distribution/requests/{first.id}"
+    chosen = form_posting_to(coordinator_client.get(page).get_data(as_text=True), f"{page}/approve")
+    with unit_of_work():
+        requests.approve(coordinator, fresh(DistributionRequest, second.id))
+    response = coordinator_client.post(f"{page}/approve", data=chosen)
+    assert response.status_code == 409
+    words = text_of(response.get_data(as_text=True))
+    assert "stays a draft" in words and f"Request {second.id} took" in words
+    assert fresh(DistributionRequest, first.id).status == "draft"
+
+
+def test_release_and_cancel_need_a_reason(coordinator_client, coordinator, make_request, stored):
+    asked = make_request(participants_wanted=2, tubes_per_participant=2)
+    with unit_of_work():
+        requests.approve(coordinator, asked)
+    page = f"/distribution/requests/{asked.id}"
+    for action, field, message in (
+        ("release", "release-reason", "Give a reason to release the tubes."),
+        ("cancel", "cancel-reason", "Give a reason to cancel the request."),
+    ):
+        response = post_form(coordinator_client, page, f"{page}/{action}", reason=" ")
+        assert response.status_code == 422
+        assert message in error_beside(response.get_data(as_text=True), field)
+    response = post_form(coordinator_client, page, f"{page}/release", reason="study postponed")
+    assert response.status_code == 302
+    assert requests.reserved_tubes(fresh(DistributionRequest, asked.id)) == []
+    assert "Released 4 tubes of request" in coordinator_client.get(page).get_data(as_text=True)
+    response = post_form(coordinator_client, page, f"{page}/cancel", reason="study withdrew")
+    assert response.status_code == 302
+    cancelled = fresh(DistributionRequest, asked.id)
+    assert (cancelled.status, cancelled.cancel_reason) == ("cancelled", "study withdrew")
+    html = coordinator_client.get(page).get_data(as_text=True)
+    assert f"Request {asked.id} is cancelled." in html
+    assert "Cancel this request" not in html
+
+
+def test_cancelling_an_approved_request_releases_its_tubes(
+    coordinator_client, coordinator, make_request, stored
+):
+    asked = make_request(participants_wanted=1, tubes_per_participant=2)
+    with unit_of_work():
+        requests.approve(coordinator, asked)
+    page = f"/distribution/requests/{asked.id}"
+    response = post_form(coordinator_client, page, f"{page}/cancel", reason="study withdrew")
+    assert response.status_code == 302
+    assert "cancelled; 2 reserved tubes released." in coordinator_client.get(page).get_data(
+        as_text=True
+    )
+
+
+# --- who may see and do what ------------------------------------------------------------------
+
+
+def test_clinic_staff_and_admins_have_nothing_here(client, login, collector, admin, make_request):
+    asked = make_request()
+    for user in (collector, admin):
+        login(user)
+        for path in (
+            "/distribution",
+            f"/distribution/protocols/{asked.protocol_id}",
+            f"/distribution/requests/{asked.id}",
+            "/distribution/protocols/new",
+        ):
+            assert client.get(path).status_code == 403, (user.role, path)
+        assert ">Distribution</a>" not in client.get("/").get_data(as_text=True)
+
+
+def test_a_technician_reads_the_reserved_tubes_but_decides_nothing(
+    client, login, technician, coordinator, make_request, stored
+):
+    asked = make_request(participants_wanted=1, tubes_per_participant=2)
+    login(technician)
+    home = client.get("/").get_data(as_text=True)
+    assert 'href="/distribution"' in home
+    draft = client.get(f"/distribution/requests/{asked.id}").get_data(as_text=True)
+    assert "Proposed tubes" not in draft and "Approve" not in draft
+    with unit_of_work():
+        requests.approve(coordinator, asked)
+    html = client.get(f"/distribution/requests/{asked.id}").get_data(as_text=True)
+    assert "Reserved tubes (2)" in text_of(html)
+    assert "Release its tubes" not in html and "Cancel this request" not in html
+    assert client.get("/distribution/protocols/new").status_code == 403
+    token = csrf_token_from(html)
+    for action in ("approve", "release", "cancel"):
+        response = client.post(
+            f"/distribution/requests/{asked.id}/{action}",
+            data={"csrf_token": token, "reason": "no"},
+        )
+        assert response.status_code == 403, action
+
+
+def test_another_biobanks_protocol_and_request_are_404(
+    client, login, make_site, make_user, coordinator, make_request
+):
+    other = make_site("OTHER-BB", SiteKind.BIOBANK)
+    outsider = make_user("technician.obb", Role.TECHNICIAN, other)
+    asked = make_request()
+    login(outsider)
+    assert client.get(f"/distribution/protocols/{asked.protocol_id}").status_code == 404
+    assert client.get(f"/distribution/requests/{asked.id}").status_code == 404
+    assert "IRB-2026-0142" not in client.get("/distribution?status=all").get_data(as_text=True)
