@@ -1711,6 +1711,19 @@ def web_cancel_request(w, rel, actor):
     return Req(_request_page(w, rel, tail="/cancel"), data={"reason": REASON})
 
 
+def web_pick_list(w, rel, actor):
+    return Req(_request_page(w, rel, "approved_request", "/pick"))
+
+
+def web_pick(w, rel, actor):
+    tube = w.get("stored_tube", rel)  # the one tube the approved request holds
+    return Req(_request_page(w, rel, "approved_request", "/pick"), data={"barcode": tube.barcode})
+
+
+def web_pick_list_document(w, rel, actor):
+    return Req(_request_page(w, rel, "approved_request", "/pick-list.pdf"))
+
+
 # --- the table ----------------------------------------------------------------------------------
 
 Expected = int | str
@@ -2179,6 +2192,12 @@ TABLE: list[Row] = [
         LOGIN,      403,        (403, 404), 302,        403,        web_release_request),
     R("POST", "/distribution/requests/<int:request_id>/cancel",
         LOGIN,      403,        (403, 404), 302,        403,        web_cancel_request),
+    R("GET", "/distribution/requests/<int:request_id>/pick",
+        LOGIN,      403,        (200, 404), 200,        403,        web_pick_list),
+    R("POST", "/distribution/requests/<int:request_id>/pick",
+        LOGIN,      403,        (302, 404), 302,        403,        web_pick),
+    R("GET", "/distribution/requests/<int:request_id>/pick-list.<any(pdf, csv):fmt>",
+        LOGIN,      403,        (200, 404), 200,        403,        web_pick_list_document),
 ]
 # fmt: on
 

@@ -22,6 +22,7 @@ from flask.typing import ResponseReturnValue
 from flask_login import login_required
 from sqlalchemy.orm import selectinload
 
+from biobank.downloads import send_document, send_printable_pdf
 from biobank.errors import Conflict, Forbidden
 from biobank.extensions import db
 from biobank.models import (
@@ -36,13 +37,14 @@ from biobank.models import (
 from biobank.security import current_actor
 from biobank.services.core import ids, policy, sites
 from biobank.services.core.pages import page_of
-from biobank.services.distribution import protocols, requests
+from biobank.services.distribution import picking, protocols, requests
 from biobank.services.storage.storage_paths import location_of
 from biobank.web import counted
 from biobank.web.distribution_forms import (
     ApproveForm,
     CancelRequestForm,
     CloseProtocolForm,
+    PickForm,
     ProtocolForm,
     ReleaseForm,
     RequestForm,
@@ -474,6 +476,77 @@ def cancel(request_id: int):
             f"Request {shown.id} is cancelled"
             + (f"; {counted(len(freed), 'reserved tube')} released." if freed else ".")
         ),
+    )
+
+
+# --- picking ----------------------------------------------------------------------------------
+
+
+def _pick_page(
+    shown: DistributionRequest, form: PickForm | None = None, status: int = 200
+) -> ResponseReturnValue:
+    listed = picking.pick_list(current_actor(), shown)
+    return render_template(
+        "distribution/pick.html",
+        req=shown,
+        protocol=shown.protocol,
+        listed=listed,
+        form=form or PickForm(formdata=None),
+        may_aliquot=policy.can(current_actor(), policy.Action.HANDLE_SAMPLES),
+        links=_pick_and_ship_links(shown),
+    ), status
+
+
+@bp.get("/requests/<int:request_id>/pick")
+def pick_list(request_id: int):
+    """The pick list in walking order, with a scan box to pick by."""
+    return _pick_page(requests.get_request(current_actor(), request_id))
+
+
+def _pick_and_say(actor, shown: DistributionRequest, form: PickForm) -> picking.Picked:
+    """Pick; a wrong tube's refusal (what it is, where the right one is) goes beside the
+    scan field, where the technician looks."""
+    try:
+        return picking.pick(actor, shown, form.barcode.data or "", aliquot_ml=form.aliquot())
+    except Conflict as refused:
+        if refused.errors:
+            raise
+        raise type(refused)(
+            refused.detail, errors={"barcode": [refused.detail]}, **refused.extra
+        ) from None
+
+
+@bp.post("/requests/<int:request_id>/pick")
+def pick(request_id: int):
+    actor = current_actor()
+    shown = requests.get_request(actor, request_id)
+    form = PickForm()
+    return submit(
+        form,
+        lambda: _pick_and_say(actor, shown, form),
+        done=lambda picked: _picked(shown, picked),
+        again=lambda status: _pick_page(shown, form, status),
+    )
+
+
+def _picked(shown: DistributionRequest, picked: picking.Picked) -> ResponseReturnValue:
+    flash(picked.message, "warning" if picked.already else "success")
+    return redirect(url_for(".pick_list", request_id=shown.id))
+
+
+@bp.get("/requests/<int:request_id>/pick-list.<any(pdf, csv):fmt>")
+def pick_list_document(request_id: int, fmt: str):
+    """The pick list to print (PDF, opened in the browser) or for a spreadsheet (CSV)."""
+    actor = current_actor()
+    shown = requests.get_request(actor, request_id)
+    name = f"pick-list-request-{shown.id}.{fmt}"
+    if fmt == "pdf":
+        return send_printable_pdf(picking.pick_list_pdf(actor, shown), name)
+    return send_document(
+        picking.pick_list_csv(actor, shown).encode(),
+        media_type="text/csv",
+        filename=name,
+        attachment=True,
     )
 
 

@@ -25,9 +25,9 @@ from biobank.models import DistributionProtocol, Site, Specimen
 from biobank.services.core import ids
 from biobank.web.collection_forms import ReasonForm
 from biobank.web.forms import PageForm
+from biobank.web.shipping_forms import DECIMAL_FIELD, SUBMITTING_SCAN_FIELD
 
 NUMBER_FIELD = {"inputmode": "numeric", "autocomplete": "off"}
-DECIMAL_FIELD = {"inputmode": "decimal", "autocomplete": "off"}
 DAY_FIELD = {"type": "date", "autocomplete": "off"}
 
 
@@ -169,3 +169,14 @@ class CancelRequestForm(ReasonForm):
 def shown_ids(barcodes: list[str]) -> str:
     """Sample IDs as people read them, comma-separated."""
     return ", ".join(ids.display(barcode) for barcode in barcodes)
+
+
+class PickForm(PageForm):
+    """A tube scanned as it is taken out of its freezer, and optionally the volume to
+    aliquot from it for the study."""
+
+    barcode = StringField("Scan the tube you take out", render_kw=SUBMITTING_SCAN_FIELD)
+    aliquot_ml = StringField("Aliquot for the study (mL, optional)", render_kw=DECIMAL_FIELD)
+
+    def aliquot(self) -> str | None:
+        return (self.aliquot_ml.data or "").strip() or None

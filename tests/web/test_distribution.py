@@ -410,3 +410,82 @@ def test_another_biobanks_protocol_and_request_are_404(
     assert client.get(f"/distribution/protocols/{asked.protocol_id}").status_code == 404
     assert client.get(f"/distribution/requests/{asked.id}").status_code == 404
     assert "IRB-2026-0142" not in client.get("/distribution?status=all").get_data(as_text=True)
+
+
+# --- picking ----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def approved(coordinator, make_request, stored) -> DistributionRequest:
+    """Two participants' two serum tubes each, reserved."""
+    asked = make_request(participants_wanted=2, tubes_per_participant=2)
+    with unit_of_work():
+        requests.approve(coordinator, asked)
+    return asked
+
+
+def test_the_pick_list_is_in_walking_order_with_its_pdf_and_csv(
+    client, login, technician, approved
+):
+    login(technician)
+    request_page = client.get(f"/distribution/requests/{approved.id}").get_data(as_text=True)
+    page = f"/distribution/requests/{approved.id}/pick"
+    assert f'href="{page}"' in request_page
+    html = client.get(page).get_data(as_text=True)
+    words = text_of(html)
+    held = sorted(requests.reserved_tubes(approved), key=lambda t: (t.position.row, t.position.col))
+    shown = [words.index(tube.display_barcode) for tube in held]
+    assert shown == sorted(shown)  # box 1, row by row
+    assert "0 of 4 tubes picked" in words
+    assert f"Next: {held[0].display_barcode} at Freezer 1 › Shelf 1 › Box 1 ›" in words
+    pdf = client.get(f"/distribution/requests/{approved.id}/pick-list.pdf")
+    assert (pdf.status_code, pdf.mimetype) == (200, "application/pdf")
+    csv = client.get(f"/distribution/requests/{approved.id}/pick-list.csv")
+    assert (csv.status_code, csv.mimetype) == (200, "text/csv")
+    lines = csv.get_data(as_text=True).splitlines()
+    assert lines[0].startswith("sample_id,tube_type")
+    assert [line.split(",")[0] for line in lines[1:]] == [tube.barcode for tube in held]
+    assert "P1000000" not in csv.get_data(as_text=True)  # no participant on the pick list
+
+
+def test_picking_by_scan_counts_and_a_wrong_tube_says_where_the_right_one_is(
+    client, login, technician, approved, stored
+):
+    login(technician)
+    page = f"/distribution/requests/{approved.id}/pick"
+    held = sorted(requests.reserved_tubes(approved), key=lambda t: (t.position.row, t.position.col))
+    plasma = next(t for t in stored["P100000001"] if t.tube_type.specimen == "plasma")
+    response = post_form(client, page, page, barcode=plasma.barcode)
+    assert response.status_code == 409
+    html = response.get_data(as_text=True)
+    message = beside(html, "pick-barcode")
+    assert f"Tube {plasma.display_barcode} (stored at Freezer 1" in message
+    assert f"put it back. The next tube to pick is {held[0].display_barcode} at" in message
+    response = post_form(client, page, page, barcode=ids.display(held[0].barcode).lower())
+    assert response.status_code == 302 and response.headers["Location"] == page
+    words = text_of(client.get(page).get_data(as_text=True))
+    assert f"Picked {held[0].display_barcode} for request {approved.id}." in words
+    assert "1 of 4 tubes picked" in words
+    assert fresh(DistributionRequest, approved.id).status == "picking"
+    post_form(client, page, page, barcode=held[0].barcode)
+    words = text_of(client.get(page).get_data(as_text=True))
+    assert "is already picked" in words and "1 of 4 tubes picked" in words
+
+
+def test_a_bad_scan_is_refused_beside_the_field(client, login, technician, approved):
+    login(technician)
+    page = f"/distribution/requests/{approved.id}/pick"
+    response = post_form(client, page, page, barcode="P123456789")
+    assert response.status_code == 422
+    assert "is a participant ID, not a tube label" in beside(
+        response.get_data(as_text=True), "pick-barcode"
+    )
+
+
+def test_a_draft_has_no_pick_list(client, login, technician, make_request):
+    asked = make_request()
+    login(technician)
+    assert "/pick" not in client.get(f"/distribution/requests/{asked.id}").get_data(as_text=True)
+    response = client.get(f"/distribution/requests/{asked.id}/pick")
+    assert response.status_code == 409
+    assert "approve it first" in response.get_data(as_text=True)
