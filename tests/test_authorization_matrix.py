@@ -1532,6 +1532,108 @@ def api_print_job_one(w, rel, actor):
     return Req(f"/api/v1/printers/{printer.id}/jobs/{job.id}")
 
 
+# API: distribution to research
+
+DISTRIBUTION = "/api/v1/distribution/protocols"
+API_REQUEST = f"{DISTRIBUTION}/<id:protocol_id>/requests/<id:request_id>"
+
+
+@listing
+def api_distribution_protocols(w, rel, actor):
+    for relation in RELATIONS:
+        w.get("distribution_protocol", relation)
+    return Req(DISTRIBUTION)
+
+
+@sitewide
+def api_create_protocol(w, rel, actor):
+    return Req(
+        DISTRIBUTION,
+        json={
+            "title": "Matrix study",
+            "approval_number": w.unique("IRB-API-"),
+            "approval_expires_on": (utcnow().date() + timedelta(days=365)).isoformat(),
+            "institution": "Matrix University",
+            "institution_address": "1 Matrix Way",
+            "responsible_person": "Dr Matrix",
+            "specimens": ["serum"],
+            "site": w.chains[rel].biobank.code,
+        },
+    )
+
+
+def _api_protocol(w, rel, tail=""):
+    return f"{DISTRIBUTION}/{w.get('distribution_protocol', rel).id}{tail}"
+
+
+def api_protocol(w, rel, actor):
+    return Req(_api_protocol(w, rel))
+
+
+def api_close_protocol(w, rel, actor):
+    return Req(_api_protocol(w, rel, "/close"), json={"reason": REASON})
+
+
+def api_protocol_requests(w, rel, actor):
+    return Req(_api_protocol(w, rel, "/requests"))
+
+
+def api_record_request(w, rel, actor):
+    return Req(
+        _api_protocol(w, rel, "/requests"),
+        json={
+            "specimen": "serum",
+            "participants_wanted": 1,
+            "tubes_per_participant": 1,
+            "max_freeze_thaw": 1,
+            "collected_from": (utcnow().date() - timedelta(days=7)).isoformat(),
+            "collected_to": utcnow().date().isoformat(),
+        },
+    )
+
+
+def _api_request(w, rel, what="distribution_request", tail=""):
+    request = w.get(what, rel)
+    return f"{DISTRIBUTION}/{request.protocol_id}/requests/{request.id}{tail}"
+
+
+def api_distribution_request(w, rel, actor):
+    return Req(_api_request(w, rel))
+
+
+def api_proposal(w, rel, actor):
+    return Req(_api_request(w, rel, tail="/proposal"))
+
+
+def api_approve_request(w, rel, actor):
+    return Req(_api_request(w, rel, tail="/approval"), json={})
+
+
+def api_release_request(w, rel, actor):
+    return Req(_api_request(w, rel, "approved_request", "/release"), json={"reason": REASON})
+
+
+def api_cancel_request(w, rel, actor):
+    return Req(_api_request(w, rel, tail="/cancel"), json={"reason": REASON})
+
+
+def api_pick_list(w, rel, actor):
+    return Req(_api_request(w, rel, "approved_request", "/pick-list"))
+
+
+def api_pick_list_csv(w, rel, actor):
+    return Req(_api_request(w, rel, "approved_request", "/pick-list.csv"))
+
+
+def api_pick_list_pdf(w, rel, actor):
+    return Req(_api_request(w, rel, "approved_request", "/pick-list.pdf"))
+
+
+def api_pick(w, rel, actor):
+    path = _api_request(w, rel, "approved_request", "/picks")
+    return Req(path, json={"barcode": w.get("stored_tube", rel).barcode})
+
+
 # Web: label printers
 
 
@@ -1841,6 +1943,37 @@ TABLE: list[Row] = [
         401,        (200, 404), (200, 404), (200, 404), 200,        api_print_jobs),
     R("GET", "/api/v1/printers/<id:printer_id>/jobs/<id:job_id>",
         401,        (200, 404), (200, 404), (200, 404), 200,        api_print_job_one),
+    # --- API: distribution to research (coordinators decide, technicians read and pick) ------
+    R("GET", DISTRIBUTION,
+        401,        403,        200,        200,        403,        api_distribution_protocols),
+    R("POST", DISTRIBUTION,
+        401,        403,        403,        201,        403,        api_create_protocol),
+    R("GET", f"{DISTRIBUTION}/<id:protocol_id>",
+        401,        403,        (200, 404), 200,        403,        api_protocol),
+    R("POST", f"{DISTRIBUTION}/<id:protocol_id>/close",
+        401,        403,        (403, 404), 200,        403,        api_close_protocol),
+    R("GET", f"{DISTRIBUTION}/<id:protocol_id>/requests",
+        401,        403,        (200, 404), 200,        403,        api_protocol_requests),
+    R("POST", f"{DISTRIBUTION}/<id:protocol_id>/requests",
+        401,        403,        (403, 404), 201,        403,        api_record_request),
+    R("GET", API_REQUEST,
+        401,        403,        (200, 404), 200,        403,        api_distribution_request),
+    R("GET", f"{API_REQUEST}/proposal",
+        401,        403,        (403, 404), 200,        403,        api_proposal),
+    R("POST", f"{API_REQUEST}/approval",
+        401,        403,        (403, 404), 201,        403,        api_approve_request),
+    R("POST", f"{API_REQUEST}/release",
+        401,        403,        (403, 404), 200,        403,        api_release_request),
+    R("POST", f"{API_REQUEST}/cancel",
+        401,        403,        (403, 404), 200,        403,        api_cancel_request),
+    R("GET", f"{API_REQUEST}/pick-list",
+        401,        403,        (200, 404), 200,        403,        api_pick_list),
+    R("GET", f"{API_REQUEST}/pick-list.csv",
+        401,        403,        (200, 404), 200,        403,        api_pick_list_csv),
+    R("GET", f"{API_REQUEST}/pick-list.pdf",
+        401,        403,        (200, 404), 200,        403,        api_pick_list_pdf),
+    R("POST", f"{API_REQUEST}/picks",
+        401,        403,        (201, 404), 201,        403,        api_pick),
     # --- API: collections and labels ---------------------------------------------------------
     R("GET", "/api/v1/collections",
         401,        200,        200,        200,        200,        api_collections),

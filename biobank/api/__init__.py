@@ -50,6 +50,7 @@ def register_api(app: Flask) -> None:
         catalogue,
         collections,
         custody,
+        distribution,
         interop,
         labels,
         participants,
@@ -96,6 +97,7 @@ def register_api(app: Flask) -> None:
             shipments,
             reports,
             storage,
+            distribution,
             interop,
             users,
         )
