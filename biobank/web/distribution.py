@@ -87,6 +87,9 @@ def _specimen_name(kind) -> str:
     return specimen_name(kind)
 
 
+bp.add_app_template_filter(picking.ml, "ml")
+
+
 def protocol_state(protocol: DistributionProtocol) -> str:
     """open, expired (open, but its approval has run out) or closed."""
     if protocol.status == ProtocolStatus.CLOSED:

@@ -1,0 +1,122 @@
+"""Distribution to research in a real browser: a coordinator records a study's protocol and
+its request through the forms, reads the proposal (tubes by participant with where each
+sits, the shortfall in words) and approves it; a technician opens the pick list and picks by
+scanning (typed + Enter, as a USB scanner does): a wrong tube says where the right one is, and
+the picked count goes up with each right one. Screenshots for the guide.
+
+Stored tubes are built through the services before the browser starts; the test thread then
+drops its read snapshot (``db.session.rollback()``) so it never holds the SQLite database
+while the server writes.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from biobank.extensions import db
+from biobank.models import DistributionItem, DistributionRequest, Sample
+from tests.browser import test_shipping as shipping
+from tests.browser.conftest import screenshot
+from tests.services.distribution import conftest as distribution
+from tests.services.distribution.conftest import today
+
+pytestmark = pytest.mark.browser
+
+store_participant = distribution.store_participant
+# An exception in the page's scripts fails the test, even when the page looks right.
+no_script_errors = shipping.no_script_errors
+log_in = shipping.log_in
+
+
+def scan(page, code: str) -> None:
+    """Type a code into the pick field and press Enter, as a scanner does."""
+    page.fill("#pick-barcode", code)
+    with page.expect_navigation():
+        page.press("#pick-barcode", "Enter")
+
+
+def test_request_approve_and_pick_by_scan(page, coordinator, technician, store_participant):
+    stored = {pid: store_participant(pid) for pid in ("P200000001", "P200000002", "P200000003")}
+    plasma = next(t for t in stored["P200000001"] if t.tube_type.specimen == "plasma")
+    plasma_id = plasma.display_barcode
+    db.session.rollback()
+
+    # The coordinator records the study's approval.
+    log_in(page, "coordinator")
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Distribution").click()
+    page.wait_for_url("**/distribution")
+    page.get_by_role("link", name="New protocol").click()
+    page.fill("#protocol-title", "Serum proteomics of early-onset diabetes")
+    page.fill("#protocol-approval-number", "IRB-2026-0142")
+    page.fill("#protocol-expires", (today() + timedelta(days=365)).isoformat())
+    page.fill("#protocol-institution", "University of Somewhere")
+    page.fill("#protocol-address", "Dr Ada Researcher\n1 Science Way\nSomewhere, MN 55905")
+    page.fill("#protocol-responsible", "Dr Ada Researcher")
+    page.get_by_label("serum", exact=True).check()
+    page.get_by_label("plasma", exact=True).check()
+    with page.expect_navigation():
+        page.get_by_role("button", name="Record protocol").click()
+    assert "Protocol IRB-2026-0142" in page.locator(".flash-success").inner_text()
+
+    # Its request: four participants, two serum tubes each; a wrong day is said beside it.
+    page.get_by_role("link", name="Record a request").click()
+    page.get_by_label("serum", exact=True).check()
+    page.fill("#request-participants", "4")
+    page.fill("#request-tubes", "2")
+    page.fill("#request-volume", "1")
+    page.fill("#request-thaws", "1")
+    page.fill("#request-from", today().isoformat())
+    page.fill("#request-to", (today() - timedelta(days=30)).isoformat())
+    with page.expect_navigation():
+        page.get_by_role("button", name="Record request").click()
+    assert "before the first" in page.locator("#request-to-error").inner_text()
+    assert page.input_value("#request-participants") == "4"  # what was typed is kept
+    page.fill("#request-from", (today() - timedelta(days=30)).isoformat())
+    page.fill("#request-to", today().isoformat())
+    with page.expect_navigation():
+        page.get_by_role("button", name="Record request").click()
+    page.wait_for_url("**/distribution/requests/*")
+    shortfall = page.locator("[data-shortfall]").inner_text()
+    assert shortfall == "3 of 4 participants; 2 tubes short (6 of 8 tubes found)."
+    assert page.locator("tbody.participant-group").count() == 3
+    assert "Freezer 1 › Shelf 1 › Box 1 ›" in page.locator("table.distribution-tubes").inner_text()
+    screenshot(page, "guide-distribution-proposal", full_page=False)
+
+    with page.expect_navigation():
+        page.get_by_role("button", name="Approve and reserve 6 tubes").click()
+    assert "Reserved 6 of the 6 tubes chosen." in page.locator(".flash").inner_text()
+    assert "Reserved tubes (6)" in page.locator("#reserved-title").inner_text()
+    page.get_by_role("button", name="Log out").click()
+
+    # The technician picks by scanning, in walking order.
+    log_in(page, "technician")
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Distribution").click()
+    page.get_by_role("link", name="IRB-2026-0142").click()
+    page.get_by_role("link", name="Request ").first.click()
+    page.get_by_role("link", name="Pick list").click()
+    page.wait_for_url("**/pick")
+    assert page.locator("[data-picked-count]").inner_text() == "0"
+    scan(page, plasma_id)  # on no pick list: put it back, and where the right one is
+    assert (
+        "put it back. The next tube to pick is" in page.locator("#pick-barcode-error").inner_text()
+    )
+    db.session.rollback()
+    held = db.session.scalars(
+        sa.select(Sample).where(Sample.reserved_for_request_id.is_not(None)).order_by(Sample.id)
+    ).all()
+    barcodes = [tube.barcode for tube in held]
+    db.session.rollback()
+    for count, barcode in enumerate(barcodes[:3], start=1):
+        scan(page, barcode.lower())
+        assert page.locator("[data-picked-count]").inner_text() == str(count)
+        assert "Picked" in page.locator(".flash-success").inner_text()
+    screenshot(page, "guide-distribution-pick", full_page=False)
+    db.session.rollback()
+    assert db.session.scalar(sa.select(DistributionRequest.status)) == "picking"
+    picked = sa.select(sa.func.count(DistributionItem.id)).where(
+        DistributionItem.picked_at.is_not(None)
+    )
+    assert db.session.scalar(picked) == 3
