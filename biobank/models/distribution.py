@@ -166,3 +166,76 @@ class DistributionItem(Base):
             "released_at IS NULL OR picked_at IS NULL", name="released_or_picked_not_both"
         ),
     )
+
+
+class OutboundStatus(StrEnum):
+    OPEN = "open"
+    DISPATCHED = "dispatched"
+    # Some of its tubes came back unused; all of them.
+    PARTLY_RETURNED = "partly_returned"
+    RETURNED = "returned"
+
+
+class DistributionShipment(TimestampMixin, Base):
+    """The package that takes a request's picked tubes to the protocol's institution: packed
+    by scanning, dispatched once (signed), and perhaps partly returned. One per request. The
+    institution, its address and the responsible person are copied from the protocol when the
+    shipment is opened: the record says where the tubes went, whatever the protocol says
+    later."""
+
+    __tablename__ = "distribution_shipments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    request_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("distribution_requests.id"), unique=True
+    )
+    institution: Mapped[str] = mapped_column(sa.String(200))
+    address: Mapped[str] = mapped_column(sa.Text)
+    responsible_person: Mapped[str] = mapped_column(sa.String(200))
+    status: Mapped[OutboundStatus] = enum_column(
+        OutboundStatus, "outbound_status", default=OutboundStatus.OPEN, index=True
+    )
+    created_by_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"))
+    carrier: Mapped[str | None] = mapped_column(sa.String(32))
+    tracking_number: Mapped[str | None] = mapped_column(sa.String(64))
+    dispatched_at: Mapped[datetime | None]
+    dispatched_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    # The electronic signature of the dispatch (accounts.sign), as the events carry it.
+    signature: Mapped[dict | None] = mapped_column(sa.JSON)
+
+    request: Mapped[DistributionRequest] = relationship(lazy="joined")
+    created_by: Mapped[User] = relationship(foreign_keys=[created_by_id])
+    dispatched_by: Mapped[User | None] = relationship(foreign_keys=[dispatched_by_id])
+
+    __table_args__ = (
+        sa.CheckConstraint(
+            "(status = 'open') = (dispatched_at IS NULL)", name="dispatched_has_a_time"
+        ),
+    )
+
+    def __repr__(self) -> str:
+        return f"<DistributionShipment {self.id} {self.status}>"
+
+
+class DistributionShipmentItem(Base):
+    """A tube packed into an outbound shipment, under its study pseudonym (fixed at packing:
+    the manifest says what the study was told), and its return if it came back."""
+
+    __tablename__ = "distribution_shipment_items"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    shipment_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("distribution_shipments.id"), index=True
+    )
+    sample_id: Mapped[int] = mapped_column(sa.ForeignKey("samples.id"), index=True)
+    pseudonym: Mapped[str] = mapped_column(sa.String(32))
+    packed_at: Mapped[datetime]
+    packed_by_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"))
+    returned_at: Mapped[datetime | None]
+    returned_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    return_reason: Mapped[str | None] = mapped_column(sa.Text)
+
+    shipment: Mapped[DistributionShipment] = relationship()
+    sample: Mapped[Sample] = relationship()
+
+    __table_args__ = (sa.UniqueConstraint("shipment_id", "sample_id"),)

@@ -301,6 +301,10 @@ class Meaning:
     DISPATCH = "Dispatched: I packed the tubes on this manifest and handed them to the carrier."
     RECEIPT = "Received: I checked this shipment in as recorded, and its condition on arrival."
     DISPOSAL = "Disposed: I destroyed this tube for the reason given."
+    DISTRIBUTION = (
+        "Distributed: I packed the tubes on this manifest for the study and handed them to the "
+        "carrier."
+    )
 
 
 def sign(

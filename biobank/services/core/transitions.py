@@ -15,6 +15,7 @@ from typing import Any, Generic, Protocol, TypeVar
 from biobank.errors import InvalidTransition
 from biobank.models import (
     CollectionStatus,
+    OutboundStatus,
     PrintJobStatus,
     ProtocolStatus,
     RequestStatus,
@@ -191,5 +192,23 @@ REQUESTS = StateMachine(
         R.PICKING: "picked",
         R.SHIPPED: "shipped",
         R.CANCELLED: "cancelled",
+    },
+)
+
+Ob = OutboundStatus
+
+# An outbound shipment to a study is packed while open and dispatched once; unused tubes the
+# study sends back make it partly returned, then returned when the last one is back.
+OUTBOUND = StateMachine(
+    {
+        Ob.OPEN: frozenset({Ob.DISPATCHED}),
+        Ob.DISPATCHED: frozenset({Ob.PARTLY_RETURNED, Ob.RETURNED}),
+        Ob.PARTLY_RETURNED: frozenset({Ob.RETURNED}),
+        Ob.RETURNED: frozenset(),
+    },
+    {
+        Ob.DISPATCHED: "dispatched",
+        Ob.PARTLY_RETURNED: "partly returned",
+        Ob.RETURNED: "returned",
     },
 )

@@ -409,7 +409,23 @@ def unpack_sample(actor: User, shipment: Shipment, text: str) -> None:
     db.session.flush()
 
 
-def _tracking_problem(carrier: str, tracking: str) -> str | None:
+def carrier_fields(
+    carrier: str | None, tracking_number: str | None
+) -> tuple[str, str, dict[str, list[str]]]:
+    """The carrier (``fedex``) and tracking number (spaces dropped, upper case) as given at
+    dispatch, and what is wrong with them by field."""
+    carrier = (carrier or "").strip().lower()
+    tracking = re.sub(r"\s+", "", tracking_number or "").upper()
+    errors: dict[str, list[str]] = {}
+    if carrier not in CARRIERS:
+        errors["carrier"] = [f"Choose one of: {', '.join(CARRIERS)}."]
+    elif problem := tracking_problem(carrier, tracking):
+        errors["tracking_number"] = [problem]
+    return carrier, tracking, errors
+
+
+def tracking_problem(carrier: str, tracking: str) -> str | None:
+    """What is wrong with a tracking number for this carrier, or None."""
     if carrier == "fedex" and not FEDEX_TRACKING.match(tracking):
         return "A FedEx tracking number has 12 to 14 digits."
     if carrier == "ups" and not UPS_TRACKING.match(tracking):
@@ -436,13 +452,7 @@ def dispatch_shipment(
     every dispatched event."""
     policy.require_own_site(actor, shipment.origin, policy.Action.PACK)
     _require_open(actor, shipment, "dispatching", with_items=True)
-    carrier = (carrier or "").strip().lower()
-    tracking = re.sub(r"\s+", "", tracking_number or "").upper()
-    errors: dict[str, list[str]] = {}
-    if carrier not in CARRIERS:
-        errors["carrier"] = [f"Choose one of: {', '.join(CARRIERS)}."]
-    elif problem := _tracking_problem(carrier, tracking):
-        errors["tracking_number"] = [problem]
+    carrier, tracking, errors = carrier_fields(carrier, tracking_number)
     dry_ice = None
     if dry_ice_kg not in (None, ""):
         dry_ice = finite_decimal(dry_ice_kg)

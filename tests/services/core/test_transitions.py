@@ -11,10 +11,17 @@ from types import SimpleNamespace
 import pytest
 
 from biobank.errors import InvalidTransition
-from biobank.models import CollectionStatus, PrintJobStatus, SampleStatus, ShipmentStatus
+from biobank.models import (
+    CollectionStatus,
+    OutboundStatus,
+    PrintJobStatus,
+    SampleStatus,
+    ShipmentStatus,
+)
 from biobank.services.core import transitions
 from biobank.services.core.transitions import (
     COLLECTIONS,
+    OUTBOUND,
     PRINT_JOBS,
     SAMPLES,
     SHIPMENTS,
@@ -32,6 +39,7 @@ SERVICES = Path(transitions.__file__).parent.parent
         (SHIPMENTS, ShipmentStatus),
         (COLLECTIONS, CollectionStatus),
         (PRINT_JOBS, PrintJobStatus),
+        (OUTBOUND, OutboundStatus),
     ],
 )
 def test_every_status_has_a_row_and_every_target_a_wording(machine, statuses):

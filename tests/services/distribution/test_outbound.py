@@ -1,0 +1,344 @@
+"""Outbound shipments to a study: packing picked tubes, the signed dispatch that takes them
+out of their boxes, the manifest under study pseudonyms, and returns."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import pytest
+import sqlalchemy as sa
+
+from biobank.errors import Conflict, Forbidden, InvalidTransition, NotFound, ValidationFailed
+from biobank.extensions import db
+from biobank.models import (
+    BoxFill,
+    DistributionItem,
+    DistributionRequest,
+    DistributionShipment,
+    Event,
+    OutboundStatus,
+    RequestStatus,
+    Role,
+    Sample,
+    SampleStatus,
+    SiteKind,
+    StoragePosition,
+)
+from biobank.services.core.custody_log import verify_chain
+from biobank.services.distribution import outbound, picking, requests
+from biobank.services.distribution.pseudonyms import study_pseudonym
+from biobank.services.storage import lifecycle, placing
+from biobank.unit_of_work import unit_of_work
+from tests.conftest import PASSWORD
+from tests.decoding import pdf_text
+
+PARTICIPANTS = ("P100000001", "P100000002")
+
+
+@pytest.fixture
+def approved(coordinator, store_participant, make_request):
+    """A request approved with four serum tubes of two participants (plasma tubes stay free)."""
+    stored = [t for p in PARTICIPANTS for t in store_participant(p)]
+    request = make_request()
+    with unit_of_work():
+        requests.approve(coordinator, request)
+    return request, stored
+
+
+@pytest.fixture
+def shipment(technician, approved):
+    """Three of the four tubes picked, the shipment open."""
+    request, _ = approved
+    rows = picking.pick_list(technician, request).rows
+    with unit_of_work():
+        for row in rows[:3]:
+            picking.pick(technician, request, row.barcode)
+        return outbound.open_shipment(technician, request)
+
+
+def _tubes(technician, request):
+    """The request's pick list rows: (picked, not picked)."""
+    rows = picking.pick_list(technician, request).rows
+    return [r for r in rows if r.picked], [r for r in rows if not r.picked]
+
+
+def _events(kind, sample_ids):
+    return db.session.scalars(
+        sa.select(Event).where(Event.type == kind, Event.sample_id.in_(sample_ids))
+    ).all()
+
+
+def _pack_picked(technician, shipment):
+    picked, _ = _tubes(technician, shipment.request)
+    with unit_of_work():
+        for row in picked:
+            assert outbound.pack(technician, shipment, row.barcode).added
+    return picked
+
+
+def _used(box_id):
+    return db.session.scalar(sa.select(BoxFill.used).where(BoxFill.box_id == box_id))
+
+
+# --- opening and packing -------------------------------------------------------------------
+
+
+def test_a_shipment_is_opened_once_to_the_protocols_institution(technician, approved, shipment):
+    request, _ = approved
+    assert shipment.institution == "University of Somewhere"
+    assert shipment.address.startswith("1 Science Way")
+    assert shipment.responsible_person == "Dr Ada Researcher"
+    assert shipment.status == OutboundStatus.OPEN
+    with unit_of_work():
+        assert outbound.open_shipment(technician, request).id == shipment.id
+
+
+def test_a_shipment_needs_a_picked_request(technician, approved):
+    request, _ = approved
+    with pytest.raises(InvalidTransition, match="pick its tubes first"):
+        outbound.open_shipment(technician, request)
+
+
+def test_packing_takes_only_picked_unquarantined_tubes_of_the_request(
+    technician, coordinator, approved, shipment, make_request, store_participant
+):
+    request, stored = approved
+    picked, unpicked = _tubes(technician, request)
+    with pytest.raises(Conflict, match="is not picked yet: pick it off request"):
+        outbound.pack(technician, shipment, unpicked[0].barcode)
+    plasma = next(t for t in stored if t.tube_type.specimen == "plasma")
+    with pytest.raises(Conflict, match="is not reserved for any request"):
+        outbound.pack(technician, shipment, plasma.barcode)
+    other_tubes = store_participant("P100000003")
+    other = make_request()
+    with unit_of_work():
+        requests.approve(coordinator, other)
+    theirs = next(t for t in other_tubes if t.tube_type.specimen == "serum")
+    with pytest.raises(Conflict, match=f"is reserved for request {other.id}, not request"):
+        outbound.pack(technician, shipment, theirs.barcode)
+    with unit_of_work():
+        lifecycle.quarantine(technician, picked[2].barcode, "label smudged")
+    with pytest.raises(Conflict, match="quarantined \\(label smudged\\)"):
+        outbound.pack(technician, shipment, picked[2].barcode)
+
+    with unit_of_work():
+        first = outbound.pack(technician, shipment, picked[0].display_barcode)
+    assert first.added
+    participant = db.session.get(Sample, picked[0].sample_id).collection.participant_id
+    assert first.item.pseudonym == study_pseudonym(participant, request.protocol_id)
+    with unit_of_work():
+        again = outbound.pack(technician, shipment, picked[0].barcode)
+    assert not again.added and "packed already" in again.message
+    packed = [e for e in _events("packed", [picked[0].sample_id]) if "request" in e.details]
+    assert len(packed) == 1 and packed[0].details["distribution_shipment"] == shipment.id
+
+
+def test_clinics_do_not_pack_and_other_biobanks_do_not_see_the_shipment(
+    technician, collector, make_user, make_site, approved, shipment
+):
+    picked, _ = _tubes(technician, shipment.request)
+    with pytest.raises(Forbidden):
+        outbound.pack(collector, shipment, picked[0].barcode)
+    with pytest.raises(NotFound):
+        outbound.get_shipment(collector, shipment.id)
+    elsewhere = make_user(
+        "tech.elsewhere", Role.TECHNICIAN, make_site("UCLA-BB", SiteKind.BIOBANK, "UTC")
+    )
+    with pytest.raises(NotFound):
+        outbound.get_shipment(elsewhere, shipment.id)
+
+
+# --- dispatch ----------------------------------------------------------------------------------
+
+
+def test_dispatch_is_signed_and_refuses_every_bad_field_at_once(technician, shipment):
+    with pytest.raises(ValidationFailed) as refused:
+        outbound.dispatch(
+            technician, shipment, carrier="pigeon", tracking_number="", signature_password="no"
+        )
+    assert set(refused.value.errors) == {"carrier", "items", "signature_password"}
+
+
+def test_dispatch_sends_every_packed_tube_out_of_its_box_in_one_go(
+    technician, approved, shipment, boxes
+):
+    request, _ = approved
+    picked = _pack_picked(technician, shipment)
+    _, unpicked = _tubes(technician, request)
+    box_id = boxes[0].id
+    used_before = _used(box_id)
+    with unit_of_work():
+        done = outbound.dispatch(
+            technician,
+            shipment,
+            carrier="fedex",
+            tracking_number="1234 5678 9012",
+            signature_password=PASSWORD,
+        )
+    assert sorted(done.tubes) == sorted(r.barcode for r in picked)
+    assert done.released == [unpicked[0].barcode]
+    ids = [r.sample_id for r in picked]
+    for sample in db.session.scalars(sa.select(Sample).where(Sample.id.in_(ids))):
+        assert sample.status == SampleStatus.DISTRIBUTED
+        assert sample.reserved_for_request_id is None
+    assert not db.session.scalars(
+        sa.select(StoragePosition).where(StoragePosition.sample_id.in_(ids))
+    ).all()
+    assert _used(box_id) == used_before - 3
+    events = _events("distributed", ids)
+    assert len(events) == 3
+    event = events[0]
+    assert event.details["protocol"] == request.protocol_id
+    assert event.details["distribution_shipment"] == shipment.id
+    assert event.details["pseudonym"].startswith("SP-")
+    assert event.details["signature"]["meaning"].startswith("Distributed:")
+    assert event.details["position"].startswith("Freezer 1 › Shelf 1 › Box 1 › ")
+    left = db.session.get(Sample, unpicked[0].sample_id)
+    assert left.reserved_for_request_id is None and left.status == SampleStatus.STORED
+    assert len(_events("released", [left.id])) == 1
+    assert db.session.get(DistributionRequest, request.id).status == RequestStatus.SHIPPED
+    shipped = db.session.get(DistributionShipment, shipment.id)
+    assert shipped.status == OutboundStatus.DISPATCHED
+    assert (shipped.carrier, shipped.tracking_number) == ("fedex", "123456789012")
+    assert shipped.signature["signer"] == "technician"
+    assert verify_chain().intact
+    with pytest.raises(InvalidTransition, match="is dispatched \\(dispatched by Technician"):
+        outbound.dispatch(
+            technician,
+            shipment,
+            carrier="fedex",
+            tracking_number="123456789012",
+            signature_password=PASSWORD,
+        )
+
+
+def test_a_freed_position_takes_a_new_tube(
+    technician, collector, approved, shipment, boxes, received_tubes
+):
+    picked = _pack_picked(technician, shipment)
+    with unit_of_work():
+        outbound.dispatch(
+            technician,
+            shipment,
+            carrier="courier",
+            tracking_number="REF-1",
+            signature_password=PASSWORD,
+        )
+    [fresh, *_] = received_tubes(collector, participant_id="P100000009", tube_types=["1SST8"])
+    with unit_of_work():
+        placing.store_sample(technician, boxes[0], fresh.barcode, picked[0].position)
+    assert db.session.get(Sample, fresh.id).position.label == picked[0].position
+
+
+def test_dispatch_refuses_picked_tubes_left_out_of_the_package(technician, shipment):
+    picked, _ = _tubes(technician, shipment.request)
+    with unit_of_work():
+        outbound.pack(technician, shipment, picked[0].barcode)
+    with pytest.raises(Conflict, match="picked for the request but are not packed"):
+        outbound.dispatch(
+            technician,
+            shipment,
+            carrier="courier",
+            tracking_number="REF-1",
+            signature_password=PASSWORD,
+        )
+
+
+def test_a_tube_quarantined_after_packing_stops_the_dispatch(technician, shipment):
+    picked = _pack_picked(technician, shipment)
+    with unit_of_work():
+        lifecycle.quarantine(technician, picked[1].barcode, "cap cracked")
+    with pytest.raises(Conflict, match=f"{picked[1].display_barcode} \\(quarantined\\)"):
+        outbound.dispatch(
+            technician,
+            shipment,
+            carrier="courier",
+            tracking_number="REF-1",
+            signature_password=PASSWORD,
+        )
+
+
+# --- the manifest ---------------------------------------------------------------------------
+
+
+def test_the_manifest_lists_study_pseudonyms_and_never_a_participant_id(
+    technician, approved, shipment
+):
+    request, _ = approved
+    picked = _pack_picked(technician, shipment)
+    with unit_of_work():
+        outbound.dispatch(
+            technician,
+            shipment,
+            carrier="ups",
+            tracking_number="1Z999AA10123456784",
+            signature_password=PASSWORD,
+        )
+    pseudonyms = {study_pseudonym(p, request.protocol_id) for p in PARTICIPANTS}
+    pdf = outbound.manifest_pdf(technician, shipment)
+    assert pdf.startswith(b"%PDF") and b"/FlateDecode" in pdf
+    text = pdf_text(pdf)
+    for participant in PARTICIPANTS:
+        assert participant not in text
+    assert all(p in text for p in pseudonyms)
+    for row in picked:
+        assert row.display_barcode in text
+    assert "University of Somewhere" in text and "1Z999AA10123456784" in text
+
+    rows = list(csv.reader(io.StringIO(outbound.manifest_csv(technician, shipment))))
+    assert rows[0] == list(outbound.MANIFEST_COLUMNS)
+    assert {r[0] for r in rows[1:]} == pseudonyms
+    assert sorted(r[1] for r in rows[1:]) == sorted(r.barcode for r in picked)
+    flat = "".join(",".join(r) for r in rows)
+    assert not any(p in flat for p in PARTICIPANTS)
+
+
+# --- returns ---------------------------------------------------------------------------------
+
+
+def test_returned_tubes_are_received_back_and_can_be_stored_again(
+    technician, approved, shipment, boxes
+):
+    request, stored = approved
+    picked = _pack_picked(technician, shipment)
+    with pytest.raises(InvalidTransition, match="receiving returns is only possible"):
+        outbound.receive_return(technician, shipment, picked[0].barcode, "unused")
+    with unit_of_work():
+        outbound.dispatch(
+            technician,
+            shipment,
+            carrier="courier",
+            tracking_number="REF-1",
+            signature_password=PASSWORD,
+        )
+    with pytest.raises(ValidationFailed, match="reason"):
+        outbound.receive_return(technician, shipment, picked[0].barcode, " ")
+    plasma = next(t for t in stored if t.tube_type.specimen == "plasma")
+    with pytest.raises(Conflict, match="did not travel in shipment D"):
+        outbound.receive_return(technician, shipment, plasma.barcode, "unused")
+    with unit_of_work():
+        back = outbound.receive_return(technician, shipment, picked[0].barcode, "unused")
+    assert not back.already
+    sample = db.session.get(Sample, picked[0].sample_id)
+    assert sample.status == SampleStatus.RECEIVED
+    [event] = _events("received", [sample.id])[-1:]
+    assert event.reason == "unused" and event.details["distribution_shipment"] == shipment.id
+    assert db.session.get(DistributionShipment, shipment.id).status == (
+        OutboundStatus.PARTLY_RETURNED
+    )
+    with unit_of_work():
+        assert outbound.receive_return(technician, shipment, picked[0].barcode, "unused").already
+    assert len([e for e in _events("received", [sample.id]) if e.reason == "unused"]) == 1
+    with unit_of_work():
+        placing.store_sample(technician, boxes[1], sample.barcode)
+    assert db.session.get(Sample, sample.id).status == SampleStatus.STORED
+    with unit_of_work():
+        for row in picked[1:]:
+            outbound.receive_return(technician, shipment, row.barcode, "study ended")
+    assert db.session.get(DistributionShipment, shipment.id).status == OutboundStatus.RETURNED
+    items = db.session.scalars(
+        sa.select(DistributionItem).where(DistributionItem.request_id == request.id)
+    ).all()
+    assert len(items) == 4
+    assert verify_chain().intact
