@@ -678,7 +678,16 @@ def _release(
             DistributionItem.sample_id.in_([sample_id for sample_id, _ in freed]),
             DistributionItem.released_at.is_(None),
         )
-        .values(released_at=now, released_by_id=actor.id, release_reason=why)
+        # A picked tube let go is no longer picked for the request (an item is released or
+        # picked, not both); its checked_out event keeps the pick on record, and it stays
+        # checked out until someone checks it back in.
+        .values(
+            released_at=now,
+            released_by_id=actor.id,
+            release_reason=why,
+            picked_at=None,
+            picked_by_id=None,
+        )
     )
     _tube_events(EventType.RELEASED, actor, request, freed, now, reason=why)
     db.session.flush()

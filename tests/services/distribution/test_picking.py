@@ -246,3 +246,29 @@ def test_an_aliquot_smaller_than_the_request_asks_or_larger_than_the_tube_is_ref
         picking.pick(technician, request, tube.barcode, aliquot_ml="500")
     db.session.rollback()
     assert db.session.get(Sample, tube.id).reserved_for_request_id == request.id
+
+
+def test_a_picked_tube_can_still_be_released_or_its_request_cancelled(
+    coordinator, technician, approved
+):
+    request, _ = approved
+    first, second = picking.pick_list(technician, request).rows[:2]
+    with unit_of_work():
+        picking.pick(technician, request, first.barcode)
+        picking.pick(technician, request, second.barcode)
+    with unit_of_work():
+        assert requests.release(coordinator, request, "cap loose", barcodes=[first.barcode]) == [
+            first.barcode
+        ]
+    item = db.session.scalar(
+        sa.select(DistributionItem).where(DistributionItem.sample_id == first.sample_id)
+    )
+    assert item.released_at is not None and item.picked_at is None
+    released = db.session.get(Sample, first.sample_id)
+    assert released.reserved_for_request_id is None
+    assert released.status == SampleStatus.CHECKED_OUT  # to be checked back in
+    with unit_of_work():
+        lifecycle.check_in(technician, released.barcode)
+    with unit_of_work():
+        requests.cancel_request(coordinator, request, "study paused")
+    assert db.session.get(Sample, second.sample_id).reserved_for_request_id is None
