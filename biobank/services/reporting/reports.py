@@ -289,11 +289,15 @@ def disposal_list(
     per_page: int = 50,
     most: int = MAX_PER_PAGE,
 ) -> Page[Sample]:
-    """Tubes flagged for disposal (their participant withdrew) and not yet disposed of."""
+    """Tubes flagged for disposal (their participant withdrew) and not yet disposed of. A
+    tube at a study is not the biobank's to dispose of: the study is on the studies to notify
+    (``distribution.aftercare``); a tube it sends back returns to this list."""
     policy.require(actor, policy.Action.READ_REPORTS)
     stmt = sa.select(Sample).where(
         Sample.flags.any(SampleFlag.kind == FlagKind.DISPOSAL_REQUIRED),
-        Sample.status.not_in([SampleStatus.DISPOSED, SampleStatus.CONSUMED]),
+        Sample.status.not_in(
+            [SampleStatus.DISPOSED, SampleStatus.CONSUMED, SampleStatus.DISTRIBUTED]
+        ),
     )
     if site is not None:
         stmt = stmt.where(Sample.custody_site_id == site.id)
