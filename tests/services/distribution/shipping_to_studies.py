@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from biobank.db import utcnow
 from biobank.extensions import db
 from biobank.models import (
+    DistributionItem,
     DistributionRequest,
     EventType,
     RequestStatus,
@@ -54,7 +55,13 @@ def ship(
         tubes = list(
             db.session.scalars(
                 sa.select(Sample)
-                .where(Sample.reserved_for_request_id == request.id)
+                .join(DistributionItem, DistributionItem.sample_id == Sample.id)
+                .where(
+                    Sample.reserved_for_request_id == request.id,
+                    DistributionItem.request_id == request.id,
+                    DistributionItem.picked_at.is_not(None),
+                    DistributionItem.released_at.is_(None),
+                )
                 .order_by(Sample.id)
             )
         )
