@@ -1,38 +1,17 @@
-"""Tubes sent to a study and returned, as the custody log records them, for the tests of
-what comes after distribution (the studies to notify, the per-protocol report, the FHIR
-export).
+"""Tubes sent to a study and returned, through the outbound services, for the tests of what
+comes after distribution (the studies to notify, the per-protocol report, the FHIR export).
 
-``ship`` picks a request's reserved tubes and sends them the way ``outbound.dispatch`` does:
-out of their positions, ``distributed``, no longer reserved, with a ``distributed`` event
-naming the protocol, the request, the shipment and the study pseudonym; the request becomes
-shipped. ``take_back`` receives a tube back the way ``outbound.receive_return`` does.
+``pick_all`` picks a request's reserved tubes; ``ship`` opens the request's outbound shipment,
+packs every picked tube and dispatches it, signed (the tubes never picked are released);
+``take_back`` receives a tube back from the study.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
-import sqlalchemy as sa
-
-from biobank.db import utcnow
-from biobank.extensions import db
-from biobank.models import (
-    DistributionItem,
-    DistributionRequest,
-    EventType,
-    RequestStatus,
-    Sample,
-    SampleStatus,
-    StoragePosition,
-    User,
-)
-from biobank.services.core.samples import transition
-from biobank.services.core.transitions import REQUESTS
-from biobank.services.distribution import picking, requests
-from biobank.services.distribution.pseudonyms import study_pseudonym
+from biobank.models import DistributionRequest, User
+from biobank.services.distribution import outbound, picking
 from biobank.unit_of_work import unit_of_work
-
-SHIPMENT_ID = 7
+from tests.conftest import PASSWORD
 
 
 def pick_all(technician: User, request: DistributionRequest, count: int | None = None) -> list[str]:
@@ -45,73 +24,26 @@ def pick_all(technician: User, request: DistributionRequest, count: int | None =
     return chosen
 
 
-def ship(
-    technician: User, request: DistributionRequest, barcodes: Sequence[str] | None = None
-) -> list[str]:
-    """Send the request's picked tubes (or ``barcodes``) to its study; their sample IDs."""
+def ship(technician: User, request: DistributionRequest) -> list[str]:
+    """Pack the request's picked tubes and dispatch them to its study; their sample IDs."""
+    picked = [row.barcode for row in picking.pick_list(technician, request).rows if row.picked]
     with unit_of_work():
-        request = db.session.get(DistributionRequest, request.id)
-        assert request is not None
-        tubes = list(
-            db.session.scalars(
-                sa.select(Sample)
-                .join(DistributionItem, DistributionItem.sample_id == Sample.id)
-                .where(
-                    Sample.reserved_for_request_id == request.id,
-                    DistributionItem.request_id == request.id,
-                    DistributionItem.picked_at.is_not(None),
-                    DistributionItem.released_at.is_(None),
-                )
-                .order_by(Sample.id)
-            )
+        shipment = outbound.open_shipment(technician, request)
+        for barcode in picked:
+            outbound.pack(technician, shipment, barcode)
+        done = outbound.dispatch(
+            technician,
+            shipment,
+            carrier="fedex",
+            tracking_number="1234 5678 9012",
+            signature_password=PASSWORD,
         )
-        if barcodes is not None:
-            tubes = [tube for tube in tubes if tube.barcode in barcodes]
-        now = utcnow()
-        for tube in tubes:
-            position = db.session.scalar(
-                sa.select(StoragePosition).where(StoragePosition.sample_id == tube.id)
-            )
-            if position is not None:
-                db.session.delete(position)
-                tube.position = None
-            transition(tube, SampleStatus.DISTRIBUTED)
-            tube.reserved_for_request_id = None
-            tube.checked_out_at = None
-            picking.tube_event(
-                EventType.DISTRIBUTED,
-                technician,
-                request,
-                tube,
-                now,
-                distribution_shipment=SHIPMENT_ID,
-                pseudonym=study_pseudonym(tube.collection.participant_id, request.protocol),
-                institution=request.protocol.institution,
-            )
-        # Tubes reserved but never picked are released as the request ships.
-        requests._release(technician, request, "not picked when the request shipped", None)
-        REQUESTS.move(request, RequestStatus.SHIPPED, name=f"Request {request.id}")
-        db.session.flush()
-        return [tube.barcode for tube in tubes]
+        return list(done.tubes)
 
 
 def take_back(technician: User, request: DistributionRequest, barcode: str) -> None:
     """The study sends a tube back unused: received at the biobank again."""
     with unit_of_work():
-        request = db.session.get(DistributionRequest, request.id)
-        assert request is not None
-        tube = db.session.scalar(sa.select(Sample).where(Sample.barcode == barcode))
-        assert tube is not None
-        now = utcnow()
-        transition(tube, SampleStatus.RECEIVED)
-        tube.received_at = now
-        picking.tube_event(
-            EventType.RECEIVED,
-            technician,
-            request,
-            tube,
-            now,
-            reason="unused",
-            returned_from=request.protocol.institution,
-            distribution_shipment=SHIPMENT_ID,
-        )
+        shipment = outbound.shipment_of(request)
+        assert shipment is not None
+        outbound.receive_return(technician, shipment, barcode, "unused")
