@@ -74,7 +74,7 @@ from biobank.models import (
 from biobank.sequencer import sequence_pending
 from biobank.services.collecting import collections, labelling, participants, printers
 from biobank.services.core import accounts, ids
-from biobank.services.distribution import protocols, requests
+from biobank.services.distribution import outbound, picking, protocols, requests
 from biobank.services.reporting import reports
 from biobank.services.shipping import receiving, sending
 from biobank.services.storage import freezer_tree, lifecycle, placing
@@ -445,6 +445,42 @@ class World:
         request = self.get("distribution_request", relation)
         with unit_of_work():
             requests.approve(self.fx.coordinator, request)
+        return request
+
+    def _build_picked_request(self, chain: Chain, relation: str):
+        """An approved request whose one tube the chain's technician has picked."""
+        request = self.get("approved_request", relation)
+        with unit_of_work():
+            picking.pick(chain.technician, request, self.get("stored_tube", relation).barcode)
+        return request
+
+    def _build_outbound_open(self, chain: Chain, relation: str):
+        """The picked request's outbound shipment, open and empty."""
+        request = self.get("picked_request", relation)
+        with unit_of_work():
+            outbound.open_shipment(chain.technician, request)
+        return request
+
+    def _build_outbound_packed(self, chain: Chain, relation: str):
+        request = self.get("outbound_open", relation)
+        with unit_of_work():
+            outbound.pack(
+                chain.technician,
+                outbound.shipment_of(request),
+                self.get("stored_tube", relation).barcode,
+            )
+        return request
+
+    def _build_outbound_dispatched(self, chain: Chain, relation: str):
+        request = self.get("outbound_packed", relation)
+        with unit_of_work():
+            outbound.dispatch(
+                chain.technician,
+                outbound.shipment_of(request),
+                carrier="fedex",
+                tracking_number="123456789012",
+                signature_password=PASSWORD,
+            )
         return request
 
 
@@ -1826,6 +1862,51 @@ def web_pick_list_document(w, rel, actor):
     return Req(_request_page(w, rel, "approved_request", "/pick-list.pdf"))
 
 
+def web_outbound(w, rel, actor):
+    return Req(_request_page(w, rel, "approved_request", "/shipment"))
+
+
+def web_open_outbound(w, rel, actor):
+    return Req(_request_page(w, rel, "picked_request", "/shipment"), data={})
+
+
+def web_pack_outbound(w, rel, actor):
+    tube = w.get("stored_tube", rel)
+    return Req(
+        _request_page(w, rel, "outbound_open", "/shipment/items"), data={"barcode": tube.barcode}
+    )
+
+
+def web_unpack_outbound(w, rel, actor):
+    tube = w.get("stored_tube", rel)
+    return Req(
+        _request_page(w, rel, "outbound_packed", f"/shipment/items/{tube.barcode}/remove"), data={}
+    )
+
+
+def web_dispatch_outbound(w, rel, actor):
+    return Req(
+        _request_page(w, rel, "outbound_packed", "/shipment/dispatch"),
+        data={
+            "carrier": "fedex",
+            "tracking_number": "123456789012",
+            "signature_password": PASSWORD,
+        },
+    )
+
+
+def web_outbound_return(w, rel, actor):
+    tube = w.get("stored_tube", rel)
+    return Req(
+        _request_page(w, rel, "outbound_dispatched", "/shipment/returns"),
+        data={"barcode": tube.barcode, "reason": REASON},
+    )
+
+
+def web_outbound_manifest(w, rel, actor):
+    return Req(_request_page(w, rel, "outbound_packed", "/shipment/manifest.pdf"))
+
+
 # --- the table ----------------------------------------------------------------------------------
 
 Expected = int | str
@@ -2331,6 +2412,20 @@ TABLE: list[Row] = [
         LOGIN,      403,        (302, 404), 302,        403,        web_pick),
     R("GET", "/distribution/requests/<int:request_id>/pick-list.<any(pdf, csv):fmt>",
         LOGIN,      403,        (200, 404), 200,        403,        web_pick_list_document),
+    R("GET", "/distribution/requests/<int:request_id>/shipment",
+        LOGIN,      403,        (200, 404), 200,        403,        web_outbound),
+    R("POST", "/distribution/requests/<int:request_id>/shipment",
+        LOGIN,      403,        (302, 404), 302,        403,        web_open_outbound),
+    R("POST", "/distribution/requests/<int:request_id>/shipment/items",
+        LOGIN,      403,        (302, 404), 302,        403,        web_pack_outbound),
+    R("POST", "/distribution/requests/<int:request_id>/shipment/items/<barcode>/remove",
+        LOGIN,      403,        (302, 404), 302,        403,        web_unpack_outbound),
+    R("POST", "/distribution/requests/<int:request_id>/shipment/dispatch",
+        LOGIN,      403,        (302, 404), 302,        403,        web_dispatch_outbound),
+    R("POST", "/distribution/requests/<int:request_id>/shipment/returns",
+        LOGIN,      403,        (302, 404), 302,        403,        web_outbound_return),
+    R("GET", "/distribution/requests/<int:request_id>/shipment/manifest.<any(pdf, csv):fmt>",
+        LOGIN,      403,        (200, 404), 200,        403,        web_outbound_manifest),
 ]
 # fmt: on
 

@@ -12,9 +12,9 @@ happened (POST/redirect/GET); a refusal shows the page again with the message be
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from itertools import groupby
-from typing import Any
+from typing import Any, Self, get_type_hints
 
 import sqlalchemy as sa
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
@@ -23,7 +23,7 @@ from flask_login import login_required
 from sqlalchemy.orm import selectinload
 
 from biobank.downloads import send_document, send_printable_pdf
-from biobank.errors import Conflict, Forbidden
+from biobank.errors import Conflict, Forbidden, NotFound
 from biobank.extensions import db
 from biobank.models import (
     DistributionProtocol,
@@ -37,6 +37,7 @@ from biobank.models import (
 from biobank.security import current_actor
 from biobank.services.core import ids, policy, sites
 from biobank.services.core.pages import page_of
+from biobank.services.distribution import outbound as outbound_service
 from biobank.services.distribution import picking, protocols, requests
 from biobank.services.storage.storage_paths import location_of
 from biobank.web import counted
@@ -44,16 +45,19 @@ from biobank.web.distribution_forms import (
     ApproveForm,
     CancelRequestForm,
     CloseProtocolForm,
+    OutboundPackForm,
     PickForm,
     ProtocolForm,
     ReleaseForm,
     RequestForm,
+    ReturnForm,
     shown_ids,
     specimen_name,
 )
 from biobank.web.forms import PageForm
 from biobank.web.pages import redirect_saying, submit
-from biobank.web.shipments import sample_links
+from biobank.web.shipments import sample_links, submit_scan
+from biobank.web.shipping_forms import DispatchForm, UnpackForm
 
 bp = Blueprint("distribution", __name__, url_prefix="/distribution")
 bp.context_processor(sample_links)
@@ -237,25 +241,26 @@ class ParticipantTubes:
     tubes: list[Tube]
 
 
-@dataclass
-class RequestForms:
-    """Every form of a request page, blank; a view swaps in the one that was posted."""
+class PageForms:
+    """Every form of a page, blank (on a page shown again after a POST only the posted form
+    keeps what was typed); a view swaps in the one that was posted. Subclasses are
+    dataclasses whose fields name the forms' classes."""
 
+    @classmethod
+    def blank(cls) -> Self:
+        hints = get_type_hints(cls)
+        return cls(**{each.name: hints[each.name](formdata=None) for each in fields(cls)})  # type: ignore[arg-type]
+
+    def keep(self, name: str, posted: PageForm) -> Self:
+        setattr(self, name, posted)
+        return self
+
+
+@dataclass
+class RequestForms(PageForms):
     approve: ApproveForm
     release: ReleaseForm
     cancel: CancelRequestForm
-
-    @classmethod
-    def blank(cls) -> RequestForms:
-        return cls(
-            approve=ApproveForm(formdata=None),
-            release=ReleaseForm(formdata=None),
-            cancel=CancelRequestForm(formdata=None),
-        )
-
-    def keep(self, name: str, posted: PageForm) -> RequestForms:
-        setattr(self, name, posted)
-        return self
 
 
 def _located(sample_ids: Iterable[int]) -> dict[int, Sample]:
@@ -509,14 +514,9 @@ def pick_list(request_id: int):
 def _pick_and_say(actor, shown: DistributionRequest, form: PickForm) -> picking.Picked:
     """Pick; a wrong tube's refusal (what it is, where the right one is) goes beside the
     scan field, where the technician looks."""
-    try:
-        return picking.pick(actor, shown, form.barcode.data or "", aliquot_ml=form.aliquot())
-    except Conflict as refused:
-        if refused.errors:
-            raise
-        raise type(refused)(
-            refused.detail, errors={"barcode": [refused.detail]}, **refused.extra
-        ) from None
+    return _scanned_beside(
+        lambda: picking.pick(actor, shown, form.barcode.data or "", aliquot_ml=form.aliquot())
+    )
 
 
 @bp.post("/requests/<int:request_id>/pick")
@@ -547,6 +547,196 @@ def pick_list_document(request_id: int, fmt: str):
         return send_printable_pdf(picking.pick_list_pdf(actor, shown), name)
     return send_document(
         picking.pick_list_csv(actor, shown).encode(),
+        media_type="text/csv",
+        filename=name,
+        attachment=True,
+    )
+
+
+# --- the outbound shipment ------------------------------------------------------------------
+
+
+@dataclass
+class OutboundForms(PageForms):
+    pack: OutboundPackForm
+    dispatch: DispatchForm
+    returns: ReturnForm
+
+
+def _outbound_page(
+    shown: DistributionRequest, forms: OutboundForms | None = None, status: int = 200
+) -> ResponseReturnValue:
+    actor = current_actor()
+    shipment = outbound_service.shipment_of(shown)
+    items = outbound_service.packed_items(shipment) if shipment is not None else []
+    return render_template(
+        "distribution/outbound.html",
+        req=shown,
+        protocol=shown.protocol,
+        shipment=shipment,
+        number=outbound_service.number(shipment) if shipment is not None else None,
+        items=items,
+        picked=picking.pick_list(actor, shown).picked if shown.status in picking.PICKABLE else None,
+        forms=forms or OutboundForms.blank(),
+        may_ship=policy.can(actor, policy.Action.PICK_AND_SHIP),
+    ), status
+
+
+def _outbound_again(shown: DistributionRequest, name: str, form: PageForm) -> Callable:
+    def again(status: int) -> ResponseReturnValue:
+        return _outbound_page(shown, OutboundForms.blank().keep(name, form), status)
+
+    return again
+
+
+def _to_outbound(shown: DistributionRequest, message: str, category: str = "success"):
+    flash(message, category)
+    return redirect(url_for(".outbound", request_id=shown.id))
+
+
+def _shipment(actor, shown: DistributionRequest):
+    """The request's outbound shipment, or a 404 when none is open yet."""
+    shipment = outbound_service.shipment_of(shown)
+    if shipment is None:
+        raise NotFound(f"Request {shown.id} has no outbound shipment yet: open it first.")
+    return shipment
+
+
+@bp.get("/requests/<int:request_id>/shipment")
+def outbound(request_id: int):
+    """The request's outbound shipment: pack by scanning, dispatch (signed), the manifest,
+    and returns."""
+    return _outbound_page(requests.get_request(current_actor(), request_id))
+
+
+@bp.post("/requests/<int:request_id>/shipment")
+def open_outbound(request_id: int):
+    actor = current_actor()
+    shown = requests.get_request(actor, request_id)
+    form = PageForm()
+    return submit(
+        form,
+        lambda: outbound_service.open_shipment(actor, shown),
+        done=lambda opened: _to_outbound(
+            shown,
+            f"Shipment {outbound_service.number(opened)} to {opened.institution} is open: scan "
+            "the picked tubes into the box.",
+        ),
+        again=lambda status: _outbound_page(shown, status=status),
+    )
+
+
+def _scanned_beside(call: Callable[[], Any]) -> Any:
+    """A refused scan (a tube not picked, not of this request) is said beside the scan
+    field, where the person looks (``submit_scan`` does the same for an unknown tube)."""
+    try:
+        return call()
+    except Conflict as refused:
+        if refused.errors:
+            raise
+        raise type(refused)(
+            refused.detail, errors={"barcode": [refused.detail]}, **refused.extra
+        ) from None
+
+
+@bp.post("/requests/<int:request_id>/shipment/items")
+def pack_outbound(request_id: int):
+    actor = current_actor()
+    shown = requests.get_request(actor, request_id)
+    shipment = _shipment(actor, shown)
+    form = OutboundPackForm()
+    return submit_scan(
+        form,
+        form.barcode,
+        lambda: _scanned_beside(
+            lambda: outbound_service.pack(actor, shipment, form.barcode.data or "")
+        ),
+        done=lambda packed: _to_outbound(
+            shown, packed.message, "success" if packed.added else "warning"
+        ),
+        again=_outbound_again(shown, "pack", form),
+    )
+
+
+@bp.post("/requests/<int:request_id>/shipment/items/<barcode>/remove")
+def unpack_outbound(request_id: int, barcode: str):
+    actor = current_actor()
+    shown = requests.get_request(actor, request_id)
+    shipment = _shipment(actor, shown)
+    return submit_scan(
+        UnpackForm(),
+        None,
+        lambda: outbound_service.unpack(actor, shipment, barcode),
+        done=lambda _: _to_outbound(
+            shown, f"Took {ids.display(barcode)} out of the shipment: it stays picked.", "info"
+        ),
+        again=lambda status: _outbound_page(shown, status=status),
+    )
+
+
+@bp.post("/requests/<int:request_id>/shipment/dispatch")
+def dispatch_outbound(request_id: int):
+    actor = current_actor()
+    shown = requests.get_request(actor, request_id)
+    shipment = _shipment(actor, shown)
+    form = DispatchForm()
+    return submit(
+        form,
+        lambda: outbound_service.dispatch(
+            actor,
+            shipment,
+            carrier=form.carrier.data or "",
+            tracking_number=form.tracking_number.data or "",
+            signature_password=form.signature_password.data,
+            client_address=request.remote_addr,
+        ),
+        done=lambda sent: _to_outbound(shown, _dispatched_words(sent)),
+        again=_outbound_again(shown, "dispatch", form),
+    )
+
+
+def _dispatched_words(sent: outbound_service.Dispatched) -> str:
+    said = (
+        f"Shipment {outbound_service.number(sent.shipment)} is on its way to "
+        f"{sent.shipment.institution}: {counted(len(sent.tubes), 'tube')} distributed, their "
+        "positions freed. Print the manifest for the box."
+    )
+    if sent.released:
+        said += f" Not picked, so released: {_named(sent.released)}."
+    return said
+
+
+@bp.post("/requests/<int:request_id>/shipment/returns")
+def receive_return(request_id: int):
+    actor = current_actor()
+    shown = requests.get_request(actor, request_id)
+    shipment = _shipment(actor, shown)
+    form = ReturnForm()
+    return submit_scan(
+        form,
+        form.barcode,
+        lambda: _scanned_beside(
+            lambda: outbound_service.receive_return(
+                actor, shipment, form.barcode.data or "", form.reason.data
+            )
+        ),
+        done=lambda back: _to_outbound(
+            shown, back.message, "warning" if back.already else "success"
+        ),
+        again=_outbound_again(shown, "returns", form),
+    )
+
+
+@bp.get("/requests/<int:request_id>/shipment/manifest.<any(pdf, csv):fmt>")
+def outbound_manifest(request_id: int, fmt: str):
+    """The manifest under study pseudonyms: to print (PDF) or for the study (CSV)."""
+    actor = current_actor()
+    shipment = _shipment(actor, requests.get_request(actor, request_id))
+    name = f"manifest-{outbound_service.number(shipment)}.{fmt}"
+    if fmt == "pdf":
+        return send_printable_pdf(outbound_service.manifest_pdf(actor, shipment), name)
+    return send_document(
+        outbound_service.manifest_csv(actor, shipment).encode(),
         media_type="text/csv",
         filename=name,
         attachment=True,

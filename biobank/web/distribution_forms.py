@@ -23,7 +23,7 @@ from wtforms.widgets import CheckboxInput, ListWidget
 
 from biobank.models import DistributionProtocol, Site, Specimen
 from biobank.services.core import ids
-from biobank.web.collection_forms import ReasonForm
+from biobank.web.collection_forms import SCAN_FIELD, ReasonForm
 from biobank.web.forms import PageForm
 from biobank.web.shipping_forms import DECIMAL_FIELD, SUBMITTING_SCAN_FIELD
 
@@ -180,3 +180,16 @@ class PickForm(PageForm):
 
     def aliquot(self) -> str | None:
         return (self.aliquot_ml.data or "").strip() or None
+
+
+class OutboundPackForm(PageForm):
+    barcode = StringField("Scan a picked tube into the box", render_kw=SUBMITTING_SCAN_FIELD)
+
+
+class ReturnForm(PageForm):
+    """A tube the study sent back unused."""
+
+    barcode = StringField("Scan the returned tube", render_kw=SCAN_FIELD)
+    reason = StringField(
+        "Why it came back", default="unused", render_kw={"autocomplete": "off", "maxlength": 200}
+    )

@@ -21,9 +21,9 @@ from biobank.models import (
     SiteKind,
 )
 from biobank.services.core import ids
-from biobank.services.distribution import protocols, requests
+from biobank.services.distribution import picking, protocols, requests
 from biobank.unit_of_work import unit_of_work
-from tests.conftest import csrf_token_from
+from tests.conftest import PASSWORD, csrf_token_from
 from tests.services.distribution import conftest as distribution
 from tests.services.distribution.conftest import protocol_fields, request_fields, today
 from tests.web.test_collections import form_posting_to
@@ -489,3 +489,104 @@ def test_a_draft_has_no_pick_list(client, login, technician, make_request):
     response = client.get(f"/distribution/requests/{asked.id}/pick")
     assert response.status_code == 409
     assert "approve it first" in response.get_data(as_text=True)
+
+
+# --- the outbound shipment --------------------------------------------------------------------
+
+
+@pytest.fixture
+def picked(technician, approved) -> list[Sample]:
+    """Every tube of the approved request picked, by the technician."""
+    held = requests.reserved_tubes(approved)
+    with unit_of_work():
+        for tube in held:
+            picking.pick(technician, fresh(DistributionRequest, approved.id), tube.barcode)
+    return held
+
+
+def test_packing_and_a_signed_dispatch_then_the_manifest_under_pseudonyms(
+    client, login, technician, approved, picked, stored
+):
+    login(technician)
+    page = f"/distribution/requests/{approved.id}/shipment"
+    assert f'href="{page}"' in client.get(f"/distribution/requests/{approved.id}").get_data(
+        as_text=True
+    )
+    assert "Open outbound shipment" in client.get(page).get_data(as_text=True)
+    response = post_form(client, page, page)
+    assert response.status_code == 302
+    assert "is open: scan the picked tubes" in client.get(page).get_data(as_text=True)
+
+    plasma = next(t for t in stored["P100000001"] if t.tube_type.specimen == "plasma")
+    response = post_form(client, page, f"{page}/items", barcode=plasma.barcode)
+    assert response.status_code == 409
+    assert "not reserved for any request" in beside(response.get_data(as_text=True), "pack-barcode")
+    for tube in picked:
+        response = post_form(client, page, f"{page}/items", barcode=tube.barcode)
+        assert response.status_code == 302
+    html = client.get(page).get_data(as_text=True)
+    assert "4 of 4 picked" in text_of(html)
+    assert "P1000000" not in html  # pseudonyms only
+
+    response = post_form(
+        client,
+        page,
+        f"{page}/dispatch",
+        carrier="fedex",
+        tracking_number="123456789012",
+        signature_password="wrong",
+    )
+    assert response.status_code == 422
+    assert "password" in beside(response.get_data(as_text=True), "dispatch-signature")
+    response = post_form(
+        client,
+        page,
+        f"{page}/dispatch",
+        carrier="fedex",
+        tracking_number="123456789012",
+        signature_password=PASSWORD,
+    )
+    assert response.status_code == 302
+    words = text_of(client.get(page).get_data(as_text=True))
+    assert "4 tubes distributed, their positions freed" in words
+    assert fresh(DistributionRequest, approved.id).status == "shipped"
+    assert all(fresh(Sample, t.id).status == "distributed" for t in picked)
+    pdf = client.get(f"{page}/manifest.pdf")
+    assert (pdf.status_code, pdf.mimetype) == (200, "application/pdf")
+    csv = client.get(f"{page}/manifest.csv").get_data(as_text=True)
+    assert csv.splitlines()[0].startswith("study_pseudonym,sample_id")
+    assert "P1000000" not in csv and all(t.barcode in csv for t in picked)
+
+    response = post_form(client, page, f"{page}/returns", barcode=picked[0].barcode, reason="")
+    assert response.status_code == 422
+    assert "Give a reason for the return" in beside(
+        response.get_data(as_text=True), "return-reason"
+    )
+    response = post_form(
+        client, page, f"{page}/returns", barcode=picked[0].barcode, reason="unused"
+    )
+    assert response.status_code == 302
+    words = text_of(client.get(page).get_data(as_text=True))
+    assert f"Received {picked[0].display_barcode} back from University of Somewhere" in words
+    assert fresh(Sample, picked[0].id).status == "received"
+
+
+def test_a_tube_taken_out_of_the_box_stays_picked(client, login, technician, approved, picked):
+    login(technician)
+    page = f"/distribution/requests/{approved.id}/shipment"
+    post_form(client, page, page)
+    post_form(client, page, f"{page}/items", barcode=picked[0].barcode)
+    response = post_form(client, page, f"{page}/items/{picked[0].barcode}/remove")
+    assert response.status_code == 302
+    html = client.get(page).get_data(as_text=True)
+    assert "it stays picked" in html and "0 of 4 picked" in text_of(html)
+
+
+def test_no_shipment_before_picking(client, login, technician, approved):
+    login(technician)
+    page = f"/distribution/requests/{approved.id}/shipment"
+    html = client.get(page).get_data(as_text=True)
+    assert "pick its tubes first" in html and "Open outbound shipment" not in html
+    assert client.get(f"{page}/manifest.pdf").status_code == 404
+    response = post_form(client, page, page)
+    assert response.status_code == 409
