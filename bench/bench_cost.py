@@ -29,6 +29,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import sqlalchemy as sa
+
 from bench.bench_load import (
     DATABASE,
     ROOT,
@@ -122,17 +124,26 @@ class Work:
         return {"JSON 404": self.floor, "look-up": self.look_up, "receipt scan": self.scan}[kind]
 
 
-def _measure(work: Work, worker: int, requests: int) -> dict[str, dict[str, float]]:
-    """CPU per request (ms) of each kind, app and database, over ``requests`` of each."""
+def _measure(
+    work: Work, worker: int, requests: int, sequenced: LogWatch
+) -> dict[str, dict[str, float]]:
+    """CPU per request (ms) of each kind, app and database, over ``requests`` of each.
+
+    A scan's custody event is put into the log by the worker's sequencer thread up to a second
+    after the scan answers. Each batch's window stays open until the log holds every event of
+    it (``sequenced``), so that work is counted with the scans that caused it, not with the
+    JSON 404s or look-ups that happen to run meanwhile."""
     spent = {kind: {"app": 0, "database": 0, "count": 0} for kind in KINDS}
     for _ in range(0, requests, BATCH):
         for kind in KINDS:
             call = work.of(kind)
-            backends = _database_pids()
+            backends = [pid for pid in _database_pids() if pid != sequenced.pid]
             app_before = _thread_cpu_ns(worker)
             database_before = sum(_thread_cpu_ns(pid) for pid in backends)
             for _ in range(BATCH):
                 call()
+            while not sequenced():
+                time.sleep(0.05)
             spent[kind]["app"] += _thread_cpu_ns(worker) - app_before
             spent[kind]["database"] += (
                 sum(_thread_cpu_ns(pid) for pid in backends) - database_before
@@ -250,14 +261,39 @@ def _source_at(revision: str) -> Iterator[Path | None]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
+class LogWatch:
+    """Whether every custody event is in the log yet, asked over a connection of the bench's
+    own; its backend (``pid``) is left out of the database's CPU."""
+
+    def __init__(self, url: str) -> None:
+        self.engine = sa.create_engine(url, poolclass=sa.pool.StaticPool)
+        self.connection = self.engine.connect()
+        self.pid = self.connection.scalar(sa.text("SELECT pg_backend_pid()"))
+
+    def __call__(self) -> bool:
+        waiting = self.connection.scalar(
+            sa.text("SELECT EXISTS (SELECT 1 FROM events WHERE log_index IS NULL)")
+        )
+        self.connection.rollback()
+        return not waiting
+
+    def close(self) -> None:
+        self.connection.close()
+        self.engine.dispose()
+
+
 def _run_server(url: str, source: Path, work: Work, requests: int, profiled: int) -> dict:
     server = Server(url, workers=1, threads=1, source=source)
     try:
         server.wait()
         worker = _worker_pid(server)
         work.client = Client(server.port, work.headers)
-        _measure(work, worker, BATCH)  # warm: caches, the pool, the statement cache
-        cost = _measure(work, worker, requests)
+        sequenced = LogWatch(url)
+        try:
+            _measure(work, worker, BATCH, sequenced)  # warm: caches, pool, statement cache
+            cost = _measure(work, worker, requests, sequenced)
+        finally:
+            sequenced.close()
         splits = {kind: _profile(work, worker, kind, profiled) for kind in KINDS[1:]}
     finally:
         server.stop()
