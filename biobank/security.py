@@ -111,7 +111,7 @@ def add_security_headers(response: Response) -> Response:
     headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
     if current_app.config["SESSION_COOKIE_SECURE"]:
         headers.setdefault("Strict-Transport-Security", "max-age=31536000")
-    if current_user.is_authenticated and response.mimetype == "text/html":
+    if response.mimetype == "text/html" and current_user.is_authenticated:
         # Pages show participant IDs and custody details: never from a shared cache.
         headers.setdefault("Cache-Control", "no-store")
     return response
