@@ -171,6 +171,9 @@ def load_config(instance_path: str, overrides: dict[str, Any] | None = None) -> 
         # The key of the study pseudonyms on distribution manifests (a keyed HMAC of the
         # participant and the protocol); unset, one is derived from the secret key.
         "BIOBANK_PSEUDONYM_KEY": os.environ.get("BIOBANK_PSEUDONYM_KEY", ""),
+        # How long a process may remember a bearer token's user (PostgreSQL only: any change to
+        # a user, token or site empties every process's memory at once; 0 turns it off).
+        "BIOBANK_TOKEN_CACHE_SECONDS": _float_env("BIOBANK_TOKEN_CACHE_SECONDS", 30.0),
         # Label printers (ZPL over raw TCP): where they may be, on which ports, and how long
         # the server waits for one to answer or take the labels before the job fails.
         "BIOBANK_PRINTER_NETWORKS": parse_printer_networks(

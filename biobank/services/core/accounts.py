@@ -15,6 +15,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask import current_app
 
+from biobank import account_cache
 from biobank.db import utcnow
 from biobank.errors import Conflict, NotFound, Unauthorized, ValidationFailed
 from biobank.extensions import db
@@ -274,12 +275,21 @@ _TOKEN_BY_DIGEST = sa.select(ApiToken).where(ApiToken.token_hash == sa.bindparam
 
 
 def user_for_token(token: str) -> User | None:
-    record = db.session.scalar(_TOKEN_BY_DIGEST, {"digest": _token_digest(token)})
+    """The active user whose token this is, if it is neither expired nor revoked. Remembered
+    by the process between requests where that is safe (``biobank.account_cache``)."""
+    digest = _token_digest(token)
     now = utcnow()
+    remembered = account_cache.in_use()
+    if remembered is not None and (user := remembered.user(db.session(), digest, now)):
+        return user
+    generation = remembered.generation if remembered is not None else 0
+    record = db.session.scalar(_TOKEN_BY_DIGEST, {"digest": digest})
     if record is None or record.revoked_at is not None or record.expires_at <= now:
         return None
     if not record.user.active:
         return None
+    if remembered is not None:
+        remembered.remember(digest, record, generation, now)
     return record.user
 
 
