@@ -11,6 +11,7 @@ from sqlalchemy.orm import joinedload, selectinload
 from biobank.errors import Conflict
 from biobank.extensions import db
 from biobank.models import (
+    Container,
     Event,
     EventType,
     FlagKind,
@@ -48,15 +49,26 @@ def transition(sample: Sample, target: SampleStatus, *, hint: str | None = None)
 
 
 # The tube with what its page and its API answer show, in one statement (not one for the tube,
-# one for its flags and one for its place), built once: every look-up runs it.
+# one for its flags, one for its place and one per container above its box), built once: every
+# look-up runs it. The path from the box up to the freezer is joined as deep as a storage tree
+# goes (freezer → shelf or rack → rack → box), the containers above the box with only what a
+# path and a SPREC code show; the containers' own sites are not needed there.
+_CONTAINERS_ABOVE_A_BOX = 3
+_box = joinedload(Sample.position).joinedload(StoragePosition.box)
+_path = [_box.lazyload(Container.site)]
+_above = _box
+for _ in range(_CONTAINERS_ABOVE_A_BOX):
+    _above = _above.joinedload(Container.parent)
+    _path += [
+        _above.load_only(
+            Container.kind, Container.name, Container.parent_id, Container.temperature_c
+        ),
+        _above.lazyload(Container.site),
+    ]
 _SAMPLE_BY_BARCODE = (
     sa.select(Sample)
     .where(Sample.barcode == sa.bindparam("barcode"))
-    .options(
-        joinedload(Sample.flags),
-        joinedload(Sample.custody_site),
-        joinedload(Sample.position).joinedload(StoragePosition.box),
-    )
+    .options(joinedload(Sample.flags), joinedload(Sample.custody_site), *_path)
 )
 
 
