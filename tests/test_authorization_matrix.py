@@ -1670,6 +1670,10 @@ def api_pick(w, rel, actor):
     return Req(path, json={"barcode": w.get("stored_tube", rel).barcode})
 
 
+def api_distribution_fhir(w, rel, actor):
+    return Req(_api_request(w, rel, "outbound_dispatched", "/fhir"))
+
+
 # Web: label printers
 
 
@@ -2055,6 +2059,8 @@ TABLE: list[Row] = [
         401,        403,        (200, 404), 200,        403,        api_pick_list_pdf),
     R("POST", f"{API_REQUEST}/picks",
         401,        403,        (201, 404), 201,        403,        api_pick),
+    R("GET", f"{API_REQUEST}/fhir",
+        401,        403,        (200, 404), 200,        403,        api_distribution_fhir),
     # --- API: collections and labels ---------------------------------------------------------
     R("GET", "/api/v1/collections",
         401,        200,        200,        200,        200,        api_collections),

@@ -51,6 +51,7 @@ def register_api(app: Flask) -> None:
         collections,
         custody,
         distribution,
+        distribution_exports,
         interop,
         labels,
         participants,
@@ -98,6 +99,7 @@ def register_api(app: Flask) -> None:
             reports,
             storage,
             distribution,
+            distribution_exports,
             interop,
             users,
         )

@@ -22,7 +22,7 @@ FHIR_RESPONSE = {"content": {FHIR_JSON: {"schema": {"type": "object"}}}}
 CSV_RESPONSE = {"content": {"text/csv": {"schema": {"type": "string"}}}}
 
 
-def _fhir(resource: dict) -> Response:
+def fhir_document(resource: dict) -> Response:
     response = jsonify(resource)
     response.mimetype = FHIR_JSON
     return response
@@ -33,7 +33,7 @@ def _fhir(resource: dict) -> Response:
 @blp.problems(401, 404, 422)
 def sample_fhir(barcode: str):
     """The tube as a FHIR R4 Specimen (subject: the pseudonymous participant ID only)."""
-    return _fhir(interop.specimen_resource(samples.get_sample(current_actor(), barcode)))
+    return fhir_document(interop.specimen_resource(samples.get_sample(current_actor(), barcode)))
 
 
 @blp.get("/shipments/<id:shipment_id>/fhir")
@@ -43,7 +43,7 @@ def shipment_fhir(shipment_id: int):
     """The shipment's manifested tubes as a FHIR R4 Bundle: each tube only for whoever may see
     it, so a biobank reads an incoming shipment's tubes once it is dispatched."""
     actor = current_actor()
-    return _fhir(interop.shipment_bundle(actor, sending.get_shipment(actor, shipment_id)))
+    return fhir_document(interop.shipment_bundle(actor, sending.get_shipment(actor, shipment_id)))
 
 
 @blp.get("/exports/samples.csv")
