@@ -2,7 +2,9 @@
 its request through the forms, reads the proposal (tubes by participant with where each
 sits, the shortfall in words) and approves it; a technician opens the pick list and picks by
 scanning (typed + Enter, as a USB scanner does): a wrong tube says where the right one is, and
-the picked count goes up with each right one. Screenshots for the guide.
+the picked count goes up with each right one; then packs the outbound shipment by scanning and
+dispatches it with a signature (a wrong password said beside its field). Screenshots for the
+guide.
 
 Stored tubes are built through the services before the browser starts; the test thread then
 drops its read snapshot (``db.session.rollback()``) so it never holds the SQLite database
@@ -17,9 +19,10 @@ import pytest
 import sqlalchemy as sa
 
 from biobank.extensions import db
-from biobank.models import DistributionItem, DistributionRequest, Sample
+from biobank.models import DistributionRequest, Sample
 from tests.browser import test_shipping as shipping
 from tests.browser.conftest import screenshot
+from tests.conftest import PASSWORD
 from tests.services.distribution import conftest as distribution
 from tests.services.distribution.conftest import today
 
@@ -38,7 +41,9 @@ def scan(page, code: str) -> None:
         page.press("#pick-barcode", "Enter")
 
 
-def test_request_approve_and_pick_by_scan(page, coordinator, technician, store_participant):
+def test_request_approve_pick_by_scan_and_dispatch(
+    page, coordinator, technician, store_participant
+):
     stored = {pid: store_participant(pid) for pid in ("P200000001", "P200000002", "P200000003")}
     plasma = next(t for t in stored["P200000001"] if t.tube_type.specimen == "plasma")
     plasma_id = plasma.display_barcode
@@ -109,14 +114,39 @@ def test_request_approve_and_pick_by_scan(page, coordinator, technician, store_p
     ).all()
     barcodes = [tube.barcode for tube in held]
     db.session.rollback()
-    for count, barcode in enumerate(barcodes[:3], start=1):
+    for count, barcode in enumerate(barcodes, start=1):
         scan(page, barcode.lower())
         assert page.locator("[data-picked-count]").inner_text() == str(count)
-        assert "Picked" in page.locator(".flash-success").inner_text()
-    screenshot(page, "guide-distribution-pick", full_page=False)
+        if count == 3:
+            screenshot(page, "guide-distribution-pick", full_page=False)
+    assert "Every tube is picked" in page.locator("[data-next-tube]").inner_text()
+
+    # Then packs the box by scanning, and dispatches it, signed.
+    page.get_by_role("link", name="Outbound shipment").click()
+    with page.expect_navigation():
+        page.get_by_role("button", name="Open outbound shipment").click()
+    for barcode in barcodes:
+        page.fill("#pack-barcode", barcode)
+        with page.expect_navigation():
+            page.press("#pack-barcode", "Enter")
+    assert "6 of 6 picked" in page.locator("#packed-title").inner_text()
+    packed = page.locator(".packed-list").inner_text()
+    assert "P2000000" not in packed  # study pseudonyms only
+    page.select_option("#dispatch-carrier", "fedex")
+    page.fill("#dispatch-tracking", "123456789012")
+    page.fill("#dispatch-signature", "not-my-password")
+    with page.expect_navigation():
+        page.get_by_role("button", name="Dispatch 6 tubes").click()
+    assert page.locator("#dispatch-signature-error").is_visible()
+    assert page.input_value("#dispatch-tracking") == "123456789012"
+    page.locator(".dispatch-card").scroll_into_view_if_needed()
+    screenshot(page, "guide-distribution-dispatch", full_page=False)
+    page.fill("#dispatch-signature", PASSWORD)
+    with page.expect_navigation():
+        page.get_by_role("button", name="Dispatch 6 tubes").click()
+    assert "6 tubes distributed, their positions freed" in page.locator(".flash").inner_text()
+    assert page.get_by_role("link", name="Print manifest (PDF)").is_visible()
     db.session.rollback()
-    assert db.session.scalar(sa.select(DistributionRequest.status)) == "picking"
-    picked = sa.select(sa.func.count(DistributionItem.id)).where(
-        DistributionItem.picked_at.is_not(None)
-    )
-    assert db.session.scalar(picked) == 3
+    assert db.session.scalar(sa.select(DistributionRequest.status)) == "shipped"
+    gone = sa.select(sa.func.count(Sample.id)).where(Sample.status == "distributed")
+    assert db.session.scalar(gone) == 6
