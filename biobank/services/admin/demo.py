@@ -21,8 +21,9 @@ from biobank.models import (
     SiteKind,
     User,
 )
-from biobank.services.collecting import collections, labelling
+from biobank.services.collecting import collections, labelling, participants
 from biobank.services.core import accounts, sites
+from biobank.services.distribution import protocols, requests
 from biobank.services.shipping import receiving, sending
 from biobank.services.storage import freezer_tree, placing
 
@@ -94,6 +95,7 @@ def seed_demo() -> DemoSummary:
             )
     finalized = _demo_collections(users, now)
     shipments, stored = _demo_logistics(users, finalized, now)
+    _demo_distribution(users["coordinator"], finalized, now)
     return DemoSummary(
         True, len(by_code), len(users), sum(map(len, finalized.values())) + 6, shipments, stored
     )
@@ -244,6 +246,46 @@ def _demo_freezer(technician: User, tubes: list[Sample]) -> tuple[int, int]:
     arrived = [s for s in tubes if s.status == SampleStatus.RECEIVED]
     placed = placing.store_many(technician, freezer, [s.barcode for s in arrived[:10]])
     return 3, len(placed)
+
+
+def _demo_distribution(
+    coordinator: User, finalized: dict[str, list[Collection]], now: datetime
+) -> None:
+    """A study approved to receive serum and plasma from the biobank, and its first request
+    waiting for the coordinator's review: the participants whose tubes are in the freezer
+    consented to research use (as the enrollment system would have said)."""
+    stored = [
+        sample
+        for collection in finalized["collector"]
+        for sample in collection.samples
+        if sample.status == SampleStatus.STORED
+    ]
+    with clock_at(now - timedelta(hours=2)):
+        for participant_id in sorted({s.collection.participant_id for s in stored}):
+            participants.upsert_participant(coordinator, participant_id, biospecimen_consent=True)
+        protocol = protocols.create_protocol(
+            coordinator,
+            title="Inflammation markers in early adulthood",
+            approval_number="IRB-2026-0147",
+            approval_expires_on=(now + timedelta(days=365)).date(),
+            institution="Northfield University, Department of Epidemiology",
+            institution_address="200 College Avenue, Northfield, MN 55057",
+            responsible_person="Dr. Morgan Lee",
+            specimens=["serum", "plasma"],
+        )
+    with clock_at(now - timedelta(hours=1)):
+        requests.record_request(
+            coordinator,
+            protocol,
+            specimen="serum",
+            participants_wanted=5,
+            tubes_per_participant=1,
+            min_volume_ml="0.5",
+            max_freeze_thaw=1,
+            collected_from=(now - timedelta(days=30)).date(),
+            collected_to=now.date(),
+            notes="Pilot: one serum tube from each of five participants.",
+        )
 
 
 def seed_scale(samples: int, *, days_ago: tuple[float, float] = (1, 180)) -> BulkSummary:

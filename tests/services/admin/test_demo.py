@@ -6,8 +6,18 @@ import sqlalchemy as sa
 
 from biobank.db import clock_at, utcnow
 from biobank.extensions import db
-from biobank.models import Container, Event, Sample, StoragePosition, TubeType
+from biobank.models import (
+    Container,
+    DistributionRequest,
+    Event,
+    RequestStatus,
+    Sample,
+    StoragePosition,
+    TubeType,
+    User,
+)
 from biobank.services.admin.demo import seed_demo
+from biobank.services.distribution import requests
 from biobank.unit_of_work import unit_of_work
 
 
@@ -62,3 +72,14 @@ def test_the_clock_can_be_set_for_a_block_only(app):
     with clock_at(moment):
         assert utcnow() == moment
     assert utcnow().year > 2020
+
+
+def test_the_demo_has_a_study_whose_first_request_waits_with_tubes_to_propose(app):
+    with unit_of_work():
+        seed_demo()
+    request = db.session.scalars(sa.select(DistributionRequest)).one()
+    assert request.status == RequestStatus.DRAFT
+    assert request.protocol.approval_number == "IRB-2026-0147"
+    coordinator = db.session.scalars(sa.select(User).where(User.username == "coordinator")).one()
+    proposal = requests.propose(coordinator, request)
+    assert proposal.tubes, "the demo's stored serum tubes are offered to the study"
