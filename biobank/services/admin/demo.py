@@ -254,14 +254,13 @@ def _demo_distribution(
     """A study approved to receive serum and plasma from the biobank, and its first request
     waiting for the coordinator's review: the participants whose tubes are in the freezer
     consented to research use (as the enrollment system would have said)."""
-    stored = [
-        sample
+    stored_from = sorted(
+        collection.participant_id
         for collection in finalized["collector"]
-        for sample in collection.samples
-        if sample.status == SampleStatus.STORED
-    ]
+        if any(sample.status == SampleStatus.STORED for sample in collection.samples)
+    )
     with clock_at(now - timedelta(hours=2)):
-        for participant_id in sorted({s.collection.participant_id for s in stored}):
+        for participant_id in stored_from:
             participants.upsert_participant(coordinator, participant_id, biospecimen_consent=True)
         protocol = protocols.create_protocol(
             coordinator,
