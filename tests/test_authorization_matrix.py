@@ -1572,6 +1572,7 @@ def api_print_job_one(w, rel, actor):
 
 DISTRIBUTION = "/api/v1/distribution/protocols"
 API_REQUEST = f"{DISTRIBUTION}/<id:protocol_id>/requests/<id:request_id>"
+API_OUTBOUND = "/api/v1/distribution/shipments/<id:shipment_id>"
 
 
 @listing
@@ -1668,6 +1669,53 @@ def api_pick_list_pdf(w, rel, actor):
 def api_pick(w, rel, actor):
     path = _api_request(w, rel, "approved_request", "/picks")
     return Req(path, json={"barcode": w.get("stored_tube", rel).barcode})
+
+
+def api_open_outbound(w, rel, actor):
+    return Req(_api_request(w, rel, "picked_request", "/shipment"))
+
+
+def _api_outbound(w, rel, what="outbound_open", tail=""):
+    shipment = outbound.shipment_of(w.get(what, rel))
+    return f"/api/v1/distribution/shipments/{shipment.id}{tail}"
+
+
+def api_outbound(w, rel, actor):
+    return Req(_api_outbound(w, rel))
+
+
+def api_pack_outbound(w, rel, actor):
+    path = _api_outbound(w, rel, tail="/items")
+    return Req(path, json={"barcode": w.get("stored_tube", rel).barcode})
+
+
+def api_unpack_outbound(w, rel, actor):
+    path = _api_outbound(w, rel, "outbound_packed", "/items")
+    return Req(f"{path}/{w.get('stored_tube', rel).barcode}")
+
+
+def api_dispatch_outbound(w, rel, actor):
+    return Req(
+        _api_outbound(w, rel, "outbound_packed", "/dispatch"),
+        json={
+            "carrier": "fedex",
+            "tracking_number": "123456789012",
+            "signature_password": PASSWORD,
+        },
+    )
+
+
+def api_outbound_manifest_pdf(w, rel, actor):
+    return Req(_api_outbound(w, rel, "outbound_dispatched", "/manifest.pdf"))
+
+
+def api_outbound_manifest_csv(w, rel, actor):
+    return Req(_api_outbound(w, rel, "outbound_dispatched", "/manifest.csv"))
+
+
+def api_outbound_return(w, rel, actor):
+    path = _api_outbound(w, rel, "outbound_dispatched", "/returns")
+    return Req(path, json={"barcode": w.get("stored_tube", rel).barcode, "reason": REASON})
 
 
 def api_distribution_fhir(w, rel, actor):
@@ -2061,6 +2109,22 @@ TABLE: list[Row] = [
         401,        403,        (201, 404), 201,        403,        api_pick),
     R("GET", f"{API_REQUEST}/fhir",
         401,        403,        (200, 404), 200,        403,        api_distribution_fhir),
+    R("POST", f"{API_REQUEST}/shipment",
+        401,        403,        (201, 404), 201,        403,        api_open_outbound),
+    R("GET", API_OUTBOUND,
+        401,        403,        (200, 404), 200,        403,        api_outbound),
+    R("POST", f"{API_OUTBOUND}/items",
+        401,        403,        (201, 404), 201,        403,        api_pack_outbound),
+    R("DELETE", f"{API_OUTBOUND}/items/<barcode>",
+        401,        403,        (204, 404), 204,        403,        api_unpack_outbound),
+    R("POST", f"{API_OUTBOUND}/dispatch",
+        401,        403,        (200, 404), 200,        403,        api_dispatch_outbound),
+    R("GET", f"{API_OUTBOUND}/manifest.pdf",
+        401,        403,        (200, 404), 200,        403,        api_outbound_manifest_pdf),
+    R("GET", f"{API_OUTBOUND}/manifest.csv",
+        401,        403,        (200, 404), 200,        403,        api_outbound_manifest_csv),
+    R("POST", f"{API_OUTBOUND}/returns",
+        401,        403,        (201, 404), 201,        403,        api_outbound_return),
     # --- API: collections and labels ---------------------------------------------------------
     R("GET", "/api/v1/collections",
         401,        200,        200,        200,        200,        api_collections),

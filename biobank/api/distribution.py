@@ -5,15 +5,21 @@ approve; the biobank's technicians read and pick; clinic staff and admins have n
 
 from __future__ import annotations
 
+from flask import request as http
+
 from biobank.api.collections import PDF_RESPONSE
 from biobank.api.common import API_PREFIX, Blueprint, page_body
 from biobank.downloads import send_document, send_printable_pdf
 from biobank.errors import Forbidden
-from biobank.models import DistributionProtocol, DistributionRequest, User
+from biobank.models import DistributionProtocol, DistributionRequest, DistributionShipment, User
 from biobank.schemas.common import page_schema
 from biobank.schemas.distribution import (
     ApprovalCreateSchema,
     ApprovalSchema,
+    DispatchedSchema,
+    OutboundDispatchSchema,
+    OutboundPackedSchema,
+    OutboundSchema,
     PickCreateSchema,
     PickedSchema,
     PickListSchema,
@@ -27,12 +33,15 @@ from biobank.schemas.distribution import (
     RequestDetailSchema,
     RequestQuerySchema,
     RequestSchema,
+    ReturnCreateSchema,
+    ReturnedSchema,
 )
 from biobank.schemas.samples import ReasonSchema
+from biobank.schemas.shipments import BarcodeSchema
 from biobank.security import current_actor
 from biobank.services.core import policy
 from biobank.services.core.sites import optional_site_field
-from biobank.services.distribution import picking, protocols, requests
+from biobank.services.distribution import outbound, picking, protocols, requests
 from biobank.unit_of_work import unit_of_work
 
 blp = Blueprint(
@@ -284,3 +293,131 @@ def pick(body, protocol_id: int, request_id: int):
             aliquot_ml=body.get("aliquot_ml"),
         )
     return picked, 200 if picked.already else 201
+
+
+# --- outbound shipments ---------------------------------------------------------------------------
+
+SHIPMENT = "/shipments/<id:shipment_id>"
+CSV_RESPONSE = {"content": {"text/csv": {"schema": {"type": "string"}}}}
+
+
+def _outbound(actor: User, shipment: DistributionShipment) -> dict:
+    return {"shipment": shipment, "tubes": outbound.manifest_rows(actor, shipment)}
+
+
+@blp.post(f"{REQUEST}/shipment")
+@blp.response(201, OutboundSchema, description="The request's shipment was opened.")
+@blp.alt_response(200, schema=OutboundSchema, description="It was open already.")
+@blp.problems(401, 403, 404, 409)
+def open_shipment(protocol_id: int, request_id: int):
+    """Open the request's one outbound shipment to its protocol's institution (technicians
+    and coordinators), once a tube is picked; asking again answers the same shipment."""
+    actor = current_actor()
+    with unit_of_work():
+        request = _request(actor, protocol_id, request_id)
+        existed = outbound.shipment_of(request) is not None
+        shipment = outbound.open_shipment(actor, request)
+    return _outbound(actor, shipment), 200 if existed else 201
+
+
+@blp.get(SHIPMENT)
+@blp.response(200, OutboundSchema)
+@blp.problems(401, 403, 404)
+def get_shipment(shipment_id: int):
+    """An outbound shipment and its tubes, each under its study pseudonym."""
+    actor = current_actor()
+    return _outbound(actor, outbound.get_shipment(actor, shipment_id))
+
+
+@blp.post(f"{SHIPMENT}/items")
+@blp.arguments(BarcodeSchema)
+@blp.response(201, OutboundPackedSchema, description="The tube was packed.")
+@blp.alt_response(200, schema=OutboundPackedSchema, description="It was packed already.")
+@blp.problems(401, 403, 404, 409, 422)
+def pack(body, shipment_id: int):
+    """Pack a scanned tube: a picked tube of the shipment's request, not quarantined (409
+    otherwise, saying why). The same tube again answers 200 and records nothing."""
+    actor = current_actor()
+    with unit_of_work():
+        packed = outbound.pack(actor, outbound.get_shipment(actor, shipment_id), body["barcode"])
+    return packed, 201 if packed.added else 200
+
+
+@blp.delete(f"{SHIPMENT}/items/<barcode>")
+@blp.response(204)
+@blp.problems(401, 403, 404, 409, 422)
+def unpack(shipment_id: int, barcode: str):
+    """Take a tube out of an open shipment; it stays picked for the request."""
+    actor = current_actor()
+    with unit_of_work():
+        outbound.unpack(actor, outbound.get_shipment(actor, shipment_id), barcode)
+
+
+@blp.post(f"{SHIPMENT}/dispatch")
+@blp.arguments(OutboundDispatchSchema)
+@blp.response(200, DispatchedSchema)
+@blp.problems(401, 403, 404, 409, 422)
+def dispatch(body, shipment_id: int):
+    """Hand the package to the carrier, signed (re-enter your password): every packed tube
+    leaves its freezer position and is distributed; the request's tubes never picked are
+    released (`released`); the request is shipped. A second dispatch is a 409."""
+    actor = current_actor()
+    with unit_of_work():
+        dispatched = outbound.dispatch(
+            actor,
+            outbound.get_shipment(actor, shipment_id),
+            client_address=http.remote_addr,
+            **body,
+        )
+    return {**_outbound(actor, dispatched.shipment), "released": dispatched.released}
+
+
+@blp.get(f"{SHIPMENT}/manifest.pdf")
+@blp.doc(responses={"200": {"description": "The manifest to send with the tubes", **PDF_RESPONSE}})
+@blp.problems(401, 403, 404)
+def manifest_pdf(shipment_id: int):
+    """The manifest: the institution, carrier and tracking number, each tube under its study
+    pseudonym (never a participant ID)."""
+    actor = current_actor()
+    shipment = outbound.get_shipment(actor, shipment_id)
+    return send_printable_pdf(
+        outbound.manifest_pdf(actor, shipment), f"manifest-{outbound.number(shipment)}.pdf"
+    )
+
+
+@blp.get(f"{SHIPMENT}/manifest.csv")
+@blp.doc(
+    responses={
+        "200": {
+            "description": "The manifest as CSV (study_pseudonym, sample_id, tube_type, "
+            "volume_ml, collected_on, returned)",
+            **CSV_RESPONSE,
+        }
+    }
+)
+@blp.problems(401, 403, 404)
+def manifest_csv(shipment_id: int):
+    actor = current_actor()
+    shipment = outbound.get_shipment(actor, shipment_id)
+    return send_document(
+        outbound.manifest_csv(actor, shipment).encode(),
+        media_type="text/csv",
+        filename=f"manifest-{outbound.number(shipment)}.csv",
+        attachment=True,
+    )
+
+
+@blp.post(f"{SHIPMENT}/returns")
+@blp.arguments(ReturnCreateSchema)
+@blp.response(201, ReturnedSchema, description="The tube is received back: store it.")
+@blp.alt_response(200, schema=ReturnedSchema, description="It was returned already.")
+@blp.problems(401, 403, 404, 409, 422)
+def receive_return(body, shipment_id: int):
+    """Take back a tube of a dispatched shipment that the study did not use, with a reason:
+    received at the biobank again, to be stored as any received tube."""
+    actor = current_actor()
+    with unit_of_work():
+        returned = outbound.receive_return(
+            actor, outbound.get_shipment(actor, shipment_id), body["barcode"], body["reason"]
+        )
+    return returned, 200 if returned.already else 201

@@ -6,11 +6,12 @@ from datetime import date
 
 from marshmallow import Schema, fields, validate
 
-from biobank.models import ProtocolStatus, RequestStatus, Specimen
+from biobank.models import OutboundStatus, ProtocolStatus, RequestStatus, Specimen
 from biobank.schemas.common import PageArgsSchema
 from biobank.schemas.samples import ReasonSchema
+from biobank.schemas.shipments import BarcodeSchema, DispatchSchema
 from biobank.services.core import ids
-from biobank.services.distribution import protocols, requests
+from biobank.services.distribution import outbound, protocols, requests
 
 # Days the API reads: far enough either way for any approval or collection window, and near
 # enough that the biobank's time zone can hold them.
@@ -161,6 +162,11 @@ class RequestDetailSchema(RequestSchema):
     reserved = fields.Function(
         lambda r: [tube.barcode for tube in requests.reserved_tubes(r)],
         metadata={"description": "The sample IDs reserved for the request now."},
+    )
+    shipment = fields.Function(
+        lambda r: shipment.id if (shipment := outbound.shipment_of(r)) else None,
+        allow_none=True,
+        metadata={"description": "Its outbound shipment's id, once one is opened."},
     )
 
 
@@ -318,12 +324,7 @@ class PickListSchema(Schema):
     )
 
 
-class PickCreateSchema(Schema):
-    barcode = fields.String(
-        required=True,
-        validate=validate.Length(min=1, max=64),
-        metadata={"description": "The scanned tube ID (forgiving: case, hyphens, I/L/O)."},
-    )
+class PickCreateSchema(BarcodeSchema):
     aliquot_ml = fields.Decimal(
         allow_none=True,
         validate=validate.Range(min=0, max=10_000, min_inclusive=False),
@@ -350,3 +351,88 @@ class PickedSchema(Schema):
     message = fields.String()
     next = fields.Nested(PickRowSchema, allow_none=True)
     remaining = fields.Integer()
+
+
+# --- outbound shipments --------------------------------------------------------------------------
+
+
+class OutboundShipmentSchema(Schema):
+    id = fields.Integer()
+    number = fields.Function(outbound.number, metadata={"description": "D and its id."})
+    request = fields.Integer(attribute="request_id")
+    protocol = fields.Function(lambda s: s.request.protocol_id)
+    institution = fields.String()
+    address = fields.String()
+    responsible_person = fields.String()
+    status = fields.Enum(
+        OutboundStatus,
+        by_value=True,
+        metadata={"description": "open → dispatched → partly_returned → returned."},
+    )
+    carrier = fields.String(allow_none=True)
+    tracking_number = fields.String(allow_none=True)
+    created_at = fields.AwareDateTime()
+    created_by = fields.Function(lambda s: s.created_by.username)
+    dispatched_at = fields.AwareDateTime(allow_none=True)
+    dispatched_by = fields.Function(lambda s: _username(s.dispatched_by), allow_none=True)
+
+
+class ManifestTubeSchema(Schema):
+    """A tube as the study knows it: under its study pseudonym, never the participant."""
+
+    pseudonym = fields.String(metadata={"description": "SP-XXXX-XXXX-XXXX-XXXX"})
+    barcode = fields.String()
+    display_barcode = fields.String()
+    tube_type = fields.String()
+    volume_ml = fields.Float(allow_none=True)
+    collected_on = fields.String(metadata={"description": "YYYY-MM-DD at the biobank."})
+    returned = fields.Boolean()
+
+
+class OutboundSchema(Schema):
+    shipment = fields.Nested(OutboundShipmentSchema)
+    tubes = fields.List(
+        fields.Nested(ManifestTubeSchema),
+        metadata={"description": "Packed tubes by pseudonym, then sample ID."},
+    )
+
+
+class OutboundDispatchSchema(DispatchSchema):
+    """A shipment's dispatch, signed, but for the dry ice: a study's package is the biobank's
+    to pack as it sees fit."""
+
+    class Meta:
+        exclude = ("dry_ice_kg",)
+
+
+class DispatchedSchema(OutboundSchema):
+    released = fields.List(
+        fields.String(),
+        metadata={"description": "The request's tubes never picked: released as it shipped."},
+    )
+
+
+class OutboundPackedSchema(Schema):
+    barcode = fields.Function(lambda p: p.item.sample.barcode)
+    display_barcode = fields.Function(lambda p: p.item.sample.display_barcode)
+    pseudonym = fields.Function(lambda p: p.item.pseudonym)
+    added = fields.Boolean(metadata={"description": "False when the tube was in already."})
+    message = fields.String()
+
+
+class ReturnCreateSchema(BarcodeSchema):
+    reason = fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=2000),
+        metadata={"description": "Why it came back, e.g. unused, study ended."},
+    )
+
+
+class ReturnedSchema(Schema):
+    barcode = fields.Function(lambda r: r.sample.barcode)
+    display_barcode = fields.Function(lambda r: r.sample.display_barcode)
+    status = fields.Function(
+        lambda r: str(r.sample.status), metadata={"description": "received: store it."}
+    )
+    already = fields.Boolean(metadata={"description": "Returned before: nothing recorded."})
+    message = fields.String()

@@ -148,6 +148,7 @@ def test_every_signed_act_documents_the_429_of_too_many_wrong_passwords(spec):
                 signed.append((verb.upper(), _shape(route.removeprefix("/api/v1"))))
                 assert "429" in operation["responses"], (verb, route)
     assert sorted(signed) == [
+        ("POST", "/distribution/shipments/{}/dispatch"),
         ("POST", "/samples/{}/dispose"),
         ("POST", "/shipments/{}/dispatch"),
         ("POST", "/shipments/{}/receipt/close"),

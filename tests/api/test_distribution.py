@@ -17,6 +17,7 @@ from biobank.extensions import db
 from biobank.models import DistributionRequest, Event, Role, Sample, SiteKind
 from biobank.services.distribution import requests
 from biobank.unit_of_work import unit_of_work
+from tests.conftest import PASSWORD
 from tests.services.distribution.conftest import (  # noqa: F401
     make_protocol,
     make_request,
@@ -29,6 +30,7 @@ from tests.services.distribution.conftest import (  # noqa: F401
 
 PROBLEM = "application/problem+json"
 BASE = "/api/v1/distribution/protocols"
+DISPATCH = {"carrier": "fedex", "tracking_number": "123456789012", "signature_password": PASSWORD}
 
 
 def _json_fields(fields: dict) -> dict:
@@ -150,6 +152,7 @@ def test_a_coordinator_records_a_request_reviews_the_proposal_and_approves(
     assert offered["participants"] == 2 and offered["participants_short"] == 0
     assert offered["tubes_short"] == 0
     assert {t["barcode"] for t in offered["tubes"]} <= {t.barcode for t in _serum(tubes)}
+    assert all(t["collected_at"].endswith("+00:00") for t in offered["tubes"])
     assert api(technician).get(f"{path}/proposal").status_code == 403
 
     approved = api(coordinator).post(f"{path}/approval", json={})
@@ -373,3 +376,86 @@ def test_a_bad_scan_or_volume_is_named(
     )
     assert answer.status_code == 422
     assert set(answer.get_json()["errors"]) == {"barcode", "aliquot_ml"}
+
+
+# --- outbound shipments ---------------------------------------------------------------------------
+
+
+def test_a_technician_packs_and_dispatches_signed_under_study_pseudonyms(
+    api, coordinator, technician, make_request, store_participant
+):
+    store_participant("P100000001")
+    request = make_request(participants_wanted=1)
+    reserved = api(coordinator).post(_request_path(request, "/approval"), json={})
+    first, second = reserved.get_json()["reserved"]
+    tech = api(technician)
+    early = tech.post(_request_path(request, "/shipment"))
+    assert early.status_code == 409 and early.mimetype == PROBLEM  # nothing picked yet
+    assert tech.post(_request_path(request, "/picks"), json={"barcode": first}).status_code == 201
+
+    opened = tech.post(_request_path(request, "/shipment"))
+    assert opened.status_code == 201, opened.get_json()
+    shipment = opened.get_json()["shipment"]
+    assert shipment["status"] == "open" and shipment["institution"] == "University of Somewhere"
+    assert tech.post(_request_path(request, "/shipment")).status_code == 200
+    assert tech.get(_request_path(request)).get_json()["shipment"] == shipment["id"]
+    path = f"/api/v1/distribution/shipments/{shipment['id']}"
+
+    unpicked = tech.post(f"{path}/items", json={"barcode": second})
+    assert unpicked.status_code == 409 and "not picked" in unpicked.get_json()["detail"]
+    packed = tech.post(f"{path}/items", json={"barcode": first})
+    assert packed.status_code == 201 and packed.get_json()["added"] is True
+    pseudonym = packed.get_json()["pseudonym"]
+    assert pseudonym.startswith("SP-")
+    assert tech.post(f"{path}/items", json={"barcode": first}).status_code == 200
+
+    unsigned = tech.post(
+        f"{path}/dispatch",
+        json={**DISPATCH, "signature_password": "not the password"},
+    )
+    assert unsigned.status_code == 422 and "signature_password" in unsigned.get_json()["errors"]
+    dispatched = tech.post(
+        f"{path}/dispatch",
+        json=DISPATCH,
+    )
+    assert dispatched.status_code == 200, dispatched.get_json()
+    answer = dispatched.get_json()
+    assert answer["shipment"]["status"] == "dispatched"
+    assert answer["released"] == [second]
+    assert [(t["pseudonym"], t["barcode"]) for t in answer["tubes"]] == [(pseudonym, first)]
+    assert "participant_id" not in answer["tubes"][0]
+    again = tech.post(
+        f"{path}/dispatch",
+        json=DISPATCH,
+    )
+    assert again.status_code == 409
+
+    csv = tech.get(f"{path}/manifest.csv")
+    assert csv.status_code == 200 and csv.mimetype == "text/csv"
+    text = csv.get_data(as_text=True)
+    assert pseudonym in text and "P100000001" not in text
+    pdf = tech.get(f"{path}/manifest.pdf")
+    assert pdf.status_code == 200 and pdf.data.startswith(b"%PDF")
+
+    back = tech.post(f"{path}/returns", json={"barcode": first, "reason": "unused"})
+    assert back.status_code == 201, back.get_json()
+    assert back.get_json()["status"] == "received"
+    twice = tech.post(f"{path}/returns", json={"barcode": first, "reason": "unused"})
+    assert twice.status_code == 200 and twice.get_json()["already"] is True
+    assert tech.get(path).get_json()["shipment"]["status"] == "returned"
+
+
+def test_another_biobank_does_not_find_an_outbound_shipment(
+    api, coordinator, technician, stranger, collector, make_request, store_participant
+):
+    store_participant("P100000001")
+    request = make_request(participants_wanted=1)
+    [first, _] = (
+        api(coordinator).post(_request_path(request, "/approval"), json={}).get_json()["reserved"]
+    )
+    api(technician).post(_request_path(request, "/picks"), json={"barcode": first})
+    shipment = api(coordinator).post(_request_path(request, "/shipment")).get_json()["shipment"]
+    path = f"/api/v1/distribution/shipments/{shipment['id']}"
+    assert api(stranger).get(path).status_code == 404
+    assert api(stranger).post(f"{path}/items", json={"barcode": first}).status_code == 404
+    assert api(collector).get(f"{path}/manifest.csv").status_code == 403
