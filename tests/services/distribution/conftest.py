@@ -11,7 +11,7 @@ import pytest
 from biobank.db import utcnow
 from biobank.models import DistributionProtocol, DistributionRequest, Sample, User
 from biobank.services.collecting import participants
-from biobank.services.distribution import protocols, requests
+from biobank.services.distribution import outbound, picking, protocols, requests
 from biobank.services.storage import placing
 from biobank.unit_of_work import unit_of_work
 
@@ -103,3 +103,26 @@ def make_request(coordinator, protocol) -> Callable[..., DistributionRequest]:
             )
 
     return make
+
+
+@pytest.fixture
+def approved(coordinator, store_participant, make_request):
+    """A request approved with four serum tubes of two participants (P100000001 and
+    P100000002; their plasma tubes stay free), and every tube stored: (request, tubes)."""
+    stored = store_participant("P100000001") + store_participant("P100000002")
+    request = make_request()
+    with unit_of_work():
+        requests.approve(coordinator, request)
+    return request, stored
+
+
+@pytest.fixture
+def shipment(technician, approved):
+    """The approved request's outbound shipment, open, with three of its four tubes picked
+    (in pick-list order) and none packed yet."""
+    request, _ = approved
+    rows = picking.pick_list(technician, request).rows
+    with unit_of_work():
+        for row in rows[:3]:
+            picking.pick(technician, request, row.barcode)
+        return outbound.open_shipment(technician, request)

@@ -36,27 +36,6 @@ from tests.decoding import pdf_text
 PARTICIPANTS = ("P100000001", "P100000002")
 
 
-@pytest.fixture
-def approved(coordinator, store_participant, make_request):
-    """A request approved with four serum tubes of two participants (plasma tubes stay free)."""
-    stored = [t for p in PARTICIPANTS for t in store_participant(p)]
-    request = make_request()
-    with unit_of_work():
-        requests.approve(coordinator, request)
-    return request, stored
-
-
-@pytest.fixture
-def shipment(technician, approved):
-    """Three of the four tubes picked, the shipment open."""
-    request, _ = approved
-    rows = picking.pick_list(technician, request).rows
-    with unit_of_work():
-        for row in rows[:3]:
-            picking.pick(technician, request, row.barcode)
-        return outbound.open_shipment(technician, request)
-
-
 def _tubes(technician, request):
     """The request's pick list rows: (picked, not picked)."""
     rows = picking.pick_list(technician, request).rows

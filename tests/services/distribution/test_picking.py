@@ -37,16 +37,6 @@ def _events(kind, sample_ids):
     ).all()
 
 
-@pytest.fixture
-def approved(coordinator, store_participant, make_request):
-    """A request approved with four serum tubes of two participants (plasma tubes stay free)."""
-    stored = store_participant("P100000001") + store_participant("P100000002")
-    request = make_request()
-    with unit_of_work():
-        requests.approve(coordinator, request)
-    return request, stored
-
-
 def _reserved(request):
     return requests.reserved_tubes(request)
 
