@@ -17,7 +17,7 @@ from itertools import groupby
 from typing import Any, Self, get_type_hints
 
 import sqlalchemy as sa
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import login_required
 from sqlalchemy.orm import selectinload
@@ -360,15 +360,13 @@ def _request_page(
 
 
 def _pick_and_ship_links(shown: DistributionRequest) -> dict[str, str]:
-    """Where to pick and ship this request's tubes, once those pages exist."""
+    """Where to pick this request's tubes (while there is something to pick) and its
+    outbound shipment (once picking has begun)."""
     found = {}
-    for name, endpoint in (("pick", "distribution.pick_list"), ("ship", "distribution.outbound")):
-        if endpoint in current_app.view_functions and shown.status in (
-            RequestStatus.APPROVED,
-            RequestStatus.PICKING,
-            RequestStatus.SHIPPED,
-        ):
-            found[name] = url_for(endpoint, request_id=shown.id)
+    if shown.status in picking.PICKABLE:
+        found["pick"] = url_for(".pick_list", request_id=shown.id)
+    if shown.status in (RequestStatus.APPROVED, RequestStatus.PICKING, RequestStatus.SHIPPED):
+        found["ship"] = url_for(".outbound", request_id=shown.id)
     return found
 
 

@@ -550,6 +550,9 @@ def test_packing_and_a_signed_dispatch_then_the_manifest_under_pseudonyms(
     words = text_of(client.get(page).get_data(as_text=True))
     assert "4 tubes distributed, their positions freed" in words
     assert fresh(DistributionRequest, approved.id).status == "shipped"
+    shipped = client.get(f"/distribution/requests/{approved.id}").get_data(as_text=True)
+    assert "Its tubes have left for University of Somewhere" in shipped
+    assert f'href="/distribution/requests/{approved.id}/pick"' not in shipped
     assert all(fresh(Sample, t.id).status == "distributed" for t in picked)
     pdf = client.get(f"{page}/manifest.pdf")
     assert (pdf.status_code, pdf.mimetype) == (200, "application/pdf")
