@@ -37,7 +37,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import selectinload
 
 from biobank.db import utcnow
-from biobank.errors import Conflict, InvalidTransition, NotFound, ValidationFailed
+from biobank.errors import Conflict, InvalidTransition, ValidationFailed
 from biobank.extensions import db
 from biobank.models import (
     Container,
@@ -56,12 +56,13 @@ from biobank.models import (
 )
 from biobank.services.core import ids, policy
 from biobank.services.core.custody import record_event
-from biobank.services.core.locks import lock_sample, locked
+from biobank.services.core.locks import lock_sample
 from biobank.services.core.numbers import finite_decimal
 from biobank.services.core.samples import quarantine_refusal, transition
 from biobank.services.core.spreadsheet import csv_writer
 from biobank.services.core.timebounds import in_zone
 from biobank.services.core.transitions import REQUESTS
+from biobank.services.distribution.requests import lock_request
 from biobank.services.storage.storage_paths import container_path
 
 # Where picking happens: an approved request, and one whose picking has begun.
@@ -332,12 +333,7 @@ class Picked:
 def lock_request_for_picking(actor: User, request: DistributionRequest) -> DistributionRequest:
     """The request's row locked and read again, for a picking, packing or shipping write by
     a technician or coordinator of the protocol's biobank."""
-    policy.require_own_site(actor, request.protocol.site, policy.Action.PICK_AND_SHIP)
-    stmt = sa.select(DistributionRequest).where(DistributionRequest.id == request.id)
-    fresh = db.session.scalar(locked(stmt, DistributionRequest))
-    if fresh is None:
-        raise NotFound(f"Distribution request {request.id} is gone: reload the page.")
-    return fresh
+    return lock_request(actor, request, policy.Action.PICK_AND_SHIP)
 
 
 def open_item(request: DistributionRequest, sample: Sample) -> DistributionItem | None:
@@ -387,6 +383,16 @@ def _wrong_tube(request: DistributionRequest, barcode: str, sample: Sample | Non
         barcode=barcode,
         request_id=request.id,
         next=listed.next.barcode if listed.next else None,
+    )
+
+
+def _aliquot_sent_instead(request: DistributionRequest, sample: Sample) -> Sample | None:
+    """The aliquot of ``sample`` made for this request at picking, if there is one."""
+    return db.session.scalar(
+        sa.select(Sample)
+        .where(Sample.parent_id == sample.id, Sample.reserved_for_request_id == request.id)
+        .order_by(Sample.id)
+        .limit(1)
     )
 
 
@@ -497,6 +503,24 @@ def pick(
     if sample is not None and not policy.may_see(actor, sample):
         sample = None
     item = open_item(request, sample) if sample is not None else None
+    if sample is not None and item is None:
+        aliquot = _aliquot_sent_instead(request, sample)
+        if aliquot is not None:  # the parent scanned again after aliquoting at picking
+            listed = PickList(request, _rows(request))
+            return Picked(
+                request=request,
+                tube=aliquot,
+                already=True,
+                message=(
+                    f"Tube {sample.display_barcode} was aliquoted at picking: its aliquot "
+                    f"{aliquot.display_barcode} goes to the study instead. Put "
+                    f"{sample.display_barcode} back at {_place(sample) or 'its place'}. "
+                    f"{_next_words(listed)}"
+                ),
+                next=listed.next,
+                remaining=len(listed.remaining),
+                parent=sample,
+            )
     if (
         sample is None
         or item is None

@@ -254,10 +254,15 @@ def list_requests(
     return paginate(stmt, page=page, per_page=per_page)
 
 
-def _lock_request(actor: User, request: DistributionRequest) -> DistributionRequest:
-    """The request's row, locked for the change and read after the lock: two approvals (or an
-    approval and a cancellation) of one request take turns."""
-    policy.require_own_site(actor, request.protocol.site, policy.Action.DISTRIBUTE)
+def lock_request(
+    actor: User,
+    request: DistributionRequest,
+    action: policy.Action = policy.Action.DISTRIBUTE,
+) -> DistributionRequest:
+    """The request's row, locked for the change and read after the lock, by someone whose
+    role may take ``action`` at the protocol's biobank: two approvals (or an approval and a
+    cancellation, or two picks) of one request take turns."""
+    policy.require_own_site(actor, request.protocol.site, action)
     stmt = sa.select(DistributionRequest).where(DistributionRequest.id == request.id)
     fresh = db.session.scalar(locked(stmt, DistributionRequest))
     if fresh is None:
@@ -505,7 +510,7 @@ def approve(
 
     Whatever another request took meanwhile is not reserved and is named in the answer. A
     request that gets none of its tubes is not approved: 409, with the same account."""
-    request = _lock_request(actor, request)
+    request = lock_request(actor, request)
     if not REQUESTS.allows(request.status, RequestStatus.APPROVED):
         REQUESTS.move(request, RequestStatus.APPROVED, name=f"Request {request.id}")
     ensure_accepting_requests(request.protocol)
@@ -629,7 +634,7 @@ def release(
     why = check_free_text(reason, "reason")
     if not why:
         raise ValidationFailed.for_field("reason", "Give a reason to release the tubes.")
-    request = _lock_request(actor, request)
+    request = lock_request(actor, request)
     if request.status not in RELEASABLE:
         raise InvalidTransition(
             f"Request {request.id} is {request.status}: it holds no reserved tubes to release.",
@@ -700,7 +705,7 @@ def cancel_request(actor: User, request: DistributionRequest, reason: str | None
     why = check_free_text(reason, "reason")
     if not why:
         raise ValidationFailed.for_field("reason", "Give a reason to cancel the request.")
-    request = _lock_request(actor, request)
+    request = lock_request(actor, request)
     if not REQUESTS.allows(request.status, RequestStatus.CANCELLED):
         REQUESTS.move(request, RequestStatus.CANCELLED, name=f"Request {request.id}")
     released = _release(actor, request, why, None) if request.status in RELEASABLE else []

@@ -219,9 +219,16 @@ def test_aliquoting_at_picking_sends_the_child_and_keeps_the_parent_stored(techn
     rows = picking.pick_list(technician, request).rows
     assert [r.barcode for r in rows if r.picked] == [child.barcode]
     assert rows[-1].barcode == child.barcode and rows[-1].position is None
-    # The parent is off the list: scanning it again is a wrong tube.
-    with pytest.raises(Conflict, match="is not on request"):
-        picking.pick(technician, request, parent.barcode)
+    # The parent scanned again (a second click, a retry) says where it goes and what went.
+    with unit_of_work():
+        again = picking.pick(technician, request, parent.barcode, aliquot_ml="1.5")
+    assert again.already and again.tube.id == child.id
+    assert again.message.startswith(
+        f"Tube {parent.display_barcode} was aliquoted at picking: its aliquot "
+        f"{child.display_barcode} goes to the study instead. Put {parent.display_barcode} back "
+        "at Freezer 1 › Shelf 1 › Box 1 › "
+    )
+    assert len(_events("aliquoted", [parent.id])) == 1
     assert verify_chain().intact
 
 
