@@ -1858,6 +1858,14 @@ def web_protocol(w, rel, actor):
     return Req(_protocol_page(w, rel))
 
 
+def web_protocol_report(w, rel, actor):
+    return Req(_protocol_page(w, rel, "/report"))
+
+
+def web_protocol_report_file(w, rel, actor):
+    return Req(_protocol_page(w, rel, "/report.pdf"))
+
+
 def web_close_protocol(w, rel, actor):
     return Req(_protocol_page(w, rel, "/close"), data={"reason": REASON})
 
@@ -2462,6 +2470,10 @@ TABLE: list[Row] = [
         LOGIN,      403,        403,        302,        403,        web_new_protocol),
     R("GET", "/distribution/protocols/<int:protocol_id>",
         LOGIN,      403,        (200, 404), 200,        403,        web_protocol),
+    R("GET", "/distribution/protocols/<int:protocol_id>/report",
+        LOGIN,      403,        (200, 404), 200,        403,        web_protocol_report),
+    R("GET", "/distribution/protocols/<int:protocol_id>/report.<any(csv, pdf):fmt>",
+        LOGIN,      403,        (200, 404), 200,        403,        web_protocol_report_file),
     R("POST", "/distribution/protocols/<int:protocol_id>/close",
         LOGIN,      403,        (403, 404), 302,        403,        web_close_protocol),
     R("GET", "/distribution/protocols/<int:protocol_id>/requests/new",

@@ -38,6 +38,7 @@ def register_web(app: Flask) -> None:
         auth,
         collections,
         distribution,
+        distribution_reports,
         home,
         label_batches,
         participants,
@@ -63,6 +64,7 @@ def register_web(app: Flask) -> None:
     app.register_blueprint(storage.bp)
     app.register_blueprint(samples.bp)
     app.register_blueprint(distribution.bp)
+    app.register_blueprint(distribution_reports.bp)
     app.add_template_filter(local_time, "local_time")
     app.add_template_filter(sending.carrier_name, "carrier_name")
     app.add_template_filter(counted, "counted")

@@ -17,6 +17,7 @@ from biobank.services.collecting import participants
 from biobank.services.core import policy
 from biobank.services.core.timebounds import days_in
 from biobank.web import counted
+from biobank.web.distribution_reports import studies_section
 from biobank.web.forms import ParticipantForm, ParticipantLookupForm
 from biobank.web.pages import redirect_saying, submit
 
@@ -57,6 +58,7 @@ def _page(
         participant=participant,
         form=form if form is not None else _form_for(participant),
         to_dispose=participants.tubes_to_dispose(participant_id) if participant_id else 0,
+        studies=studies_section(current_actor(), participant_id) if participant else "",
     ), status
 
 

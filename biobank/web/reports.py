@@ -20,6 +20,7 @@ from biobank.security import current_actor
 from biobank.services.core import policy, sites
 from biobank.services.reporting import reports
 from biobank.services.shipping import sending
+from biobank.web.distribution_reports import studies_section
 from biobank.web.shipments import sample_links
 from biobank.web.shipping_forms import ReportFilterForm
 
@@ -95,7 +96,9 @@ def download(name: str, fmt: str):
 @bp.get("/<any(" + ", ".join(f'"{n}"' for n in TABLE_PAGES) + "):name>")
 def table(name: str):
     found = _table(name)
-    return render_template("reports/table.html", report=found, name=name)
+    # Withdrawn participants whose tubes went to studies: the studies to notify.
+    notify = studies_section(current_actor()) if name == "disposals" else ""
+    return render_template("reports/table.html", report=found, name=name, notify=notify)
 
 
 @bp.get("/slow-shipments")

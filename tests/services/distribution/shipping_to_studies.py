@@ -3,13 +3,18 @@ comes after distribution (the studies to notify, the per-protocol report, the FH
 
 ``pick_all`` picks a request's reserved tubes; ``ship`` opens the request's outbound shipment,
 packs every picked tube and dispatches it, signed (the tubes never picked are released);
-``take_back`` receives a tube back from the study.
+``take_back`` receives a tube back from the study; ``shipped_request`` does it all for the
+participants given; ``withdraw`` records a participant's withdrawal now.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+from biobank.db import utcnow
 from biobank.models import DistributionRequest, User
-from biobank.services.distribution import outbound, picking
+from biobank.services.collecting import participants
+from biobank.services.distribution import outbound, picking, requests
 from biobank.unit_of_work import unit_of_work
 from tests.conftest import PASSWORD
 
@@ -47,3 +52,32 @@ def take_back(technician: User, request: DistributionRequest, barcode: str) -> N
         shipment = outbound.shipment_of(request)
         assert shipment is not None
         outbound.receive_return(technician, shipment, barcode, "unused")
+
+
+def shipped_request(
+    coordinator: User,
+    technician: User,
+    store_participant: Callable,
+    make_request: Callable,
+    participant_ids: tuple[str, ...],
+) -> tuple[DistributionRequest, list[str]]:
+    """The participants' tubes stored, a request for them approved, picked and shipped: the
+    request and the sample IDs sent."""
+    for participant_id in participant_ids:
+        store_participant(participant_id)
+    request = make_request()
+    with unit_of_work():
+        requests.approve(coordinator, request)
+    pick_all(technician, request)
+    return request, ship(technician, request)
+
+
+def withdraw(coordinator: User, participant_id: str, reason: str = "changed their mind") -> None:
+    with unit_of_work():
+        participants.upsert_participant(
+            coordinator,
+            participant_id,
+            biospecimen_consent=True,
+            withdrawn_at=utcnow(),
+            withdrawal_reason=reason,
+        )

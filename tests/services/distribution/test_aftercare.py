@@ -5,40 +5,29 @@ from __future__ import annotations
 
 import pytest
 
-from biobank.db import utcnow
 from biobank.errors import Forbidden
 from biobank.models import SampleStatus
-from biobank.services.collecting import participants
 from biobank.services.distribution import aftercare, requests
 from biobank.services.distribution.pseudonyms import study_pseudonym
 from biobank.services.reporting import reports
 from biobank.unit_of_work import unit_of_work
-from tests.services.distribution.shipping_to_studies import pick_all, ship, take_back
+from tests.services.distribution.shipping_to_studies import (
+    pick_all,
+    ship,
+    shipped_request,
+    take_back,
+    withdraw,
+)
 
 FIRST, SECOND = "P100000001", "P100000002"
-
-
-def _withdraw(coordinator, participant_id, reason="changed their mind"):
-    with unit_of_work():
-        participants.upsert_participant(
-            coordinator,
-            participant_id,
-            biospecimen_consent=True,
-            withdrawn_at=utcnow(),
-            withdrawal_reason=reason,
-        )
 
 
 @pytest.fixture
 def shipped(coordinator, technician, store_participant, make_request):
     """A request of two participants' serum tubes (two each), picked and shipped."""
-    store_participant(FIRST)
-    store_participant(SECOND)
-    request = make_request()
-    with unit_of_work():
-        requests.approve(coordinator, request)
-    pick_all(technician, request)
-    sent = ship(technician, request)
+    request, sent = shipped_request(
+        coordinator, technician, store_participant, make_request, (FIRST, SECOND)
+    )
     assert len(sent) == 4
     return request, sent
 
@@ -46,7 +35,7 @@ def shipped(coordinator, technician, store_participant, make_request):
 def test_a_participant_who_withdraws_after_distribution_lists_the_studies_to_notify(
     coordinator, shipped, protocol
 ):
-    _withdraw(coordinator, FIRST)
+    withdraw(coordinator, FIRST)
     [person] = aftercare.studies_to_notify(coordinator)
     assert person.participant_id == FIRST
     assert person.withdrawal_reason == "changed their mind"
@@ -65,7 +54,7 @@ def test_a_participant_who_withdraws_after_distribution_lists_the_studies_to_not
 def test_the_study_knows_the_participant_by_its_pseudonym_never_the_participant_id(
     coordinator, shipped, protocol
 ):
-    _withdraw(coordinator, FIRST)
+    withdraw(coordinator, FIRST)
     [study] = aftercare.studies_to_notify(coordinator)[0].studies
     assert study.pseudonym == study_pseudonym(FIRST, protocol)
     assert FIRST not in study.pseudonym
@@ -81,7 +70,7 @@ def test_a_participant_not_withdrawn_or_whose_tubes_never_left_is_not_listed(
     held = make_request(participants_wanted=1)
     with unit_of_work():
         requests.approve(coordinator, held)
-    _withdraw(coordinator, "P100000003")
+    withdraw(coordinator, "P100000003")
     assert aftercare.studies_to_notify(coordinator) == []
 
 
@@ -102,7 +91,7 @@ def test_each_study_that_received_tubes_is_listed_with_its_own_pseudonym(
         )
         else SECOND
     )
-    _withdraw(coordinator, who)
+    withdraw(coordinator, who)
     [person] = aftercare.studies_to_notify(coordinator)
     assert person.participant_id == plasma_participant
     by_number = {study.protocol.approval_number: study for study in person.studies}
@@ -122,7 +111,7 @@ def _tubes_by_barcode(barcodes):
 
 def test_returned_tubes_are_counted_and_the_study_is_still_listed(coordinator, technician, shipped):
     request, _ = shipped
-    _withdraw(coordinator, FIRST)
+    withdraw(coordinator, FIRST)
     study = aftercare.studies_to_notify(coordinator)[0].studies[0]
     back = study.sent[0]
     take_back(technician, request, back)
@@ -143,15 +132,15 @@ def test_tubes_sent_after_the_withdrawal_are_marked(
         requests.approve(coordinator, request)
     pick_all(technician, request)
     # Withdrawn while the tubes were picked, then shipped anyway.
-    _withdraw(coordinator, FIRST)
+    withdraw(coordinator, FIRST)
     ship(technician, request)
     [study] = aftercare.studies_to_notify(coordinator)[0].studies
     assert study.sent_after_withdrawal
 
 
 def test_one_participant_can_be_asked_for(coordinator, shipped):
-    _withdraw(coordinator, FIRST)
-    _withdraw(coordinator, SECOND)
+    withdraw(coordinator, FIRST)
+    withdraw(coordinator, SECOND)
     assert {p.participant_id for p in aftercare.studies_to_notify(coordinator)} == {
         FIRST,
         SECOND,
@@ -168,7 +157,7 @@ def test_the_list_is_for_report_readers(technician, collector, shipped):
 
 def test_distributed_tubes_leave_the_disposal_list(coordinator, shipped):
     """The biobank cannot dispose of a tube a study holds: it is on the studies to notify."""
-    _withdraw(coordinator, FIRST)
+    withdraw(coordinator, FIRST)
     listed = reports.disposal_list(coordinator).items
     assert all(tube.status != SampleStatus.DISTRIBUTED for tube in listed)
     # The participant's plasma tube stayed at the biobank: it is to be disposed of.
