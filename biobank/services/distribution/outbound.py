@@ -114,7 +114,6 @@ def _lock(actor: User, shipment: DistributionShipment) -> DistributionShipment:
     fresh = db.session.scalar(locked(stmt, DistributionShipment))
     if fresh is None:
         raise NotFound(f"Distribution shipment {number(shipment)} is gone: reload the page.")
-    db.session.refresh(fresh.request)
     return fresh
 
 
