@@ -1615,6 +1615,18 @@ def api_protocol_requests(w, rel, actor):
     return Req(_api_protocol(w, rel, "/requests"))
 
 
+def api_protocol_report(w, rel, actor):
+    return Req(_api_protocol(w, rel, "/report"))
+
+
+def api_protocol_report_csv(w, rel, actor):
+    return Req(_api_protocol(w, rel, "/report.csv"))
+
+
+def api_protocol_report_pdf(w, rel, actor):
+    return Req(_api_protocol(w, rel, "/report.pdf"))
+
+
 def api_record_request(w, rel, actor):
     return Req(
         _api_protocol(w, rel, "/requests"),
@@ -2095,6 +2107,12 @@ TABLE: list[Row] = [
         401,        403,        (403, 404), 200,        403,        api_close_protocol),
     R("GET", f"{DISTRIBUTION}/<id:protocol_id>/requests",
         401,        403,        (200, 404), 200,        403,        api_protocol_requests),
+    R("GET", f"{DISTRIBUTION}/<id:protocol_id>/report",
+        401,        403,        (200, 404), 200,        403,        api_protocol_report),
+    R("GET", f"{DISTRIBUTION}/<id:protocol_id>/report.csv",
+        401,        403,        (200, 404), 200,        403,        api_protocol_report_csv),
+    R("GET", f"{DISTRIBUTION}/<id:protocol_id>/report.pdf",
+        401,        403,        (200, 404), 200,        403,        api_protocol_report_pdf),
     R("POST", f"{DISTRIBUTION}/<id:protocol_id>/requests",
         401,        403,        (403, 404), 201,        403,        api_record_request),
     R("GET", API_REQUEST,

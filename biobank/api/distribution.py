@@ -1,7 +1,8 @@
 """Distribution to approved research (issue 20): study protocols, the requests recorded under
-them, the tubes proposed for a request and their reservation, picking. Coordinators record and
-approve; the biobank's technicians read and pick; clinic staff and admins have nothing here
-(403, as on the distribution pages); another biobank's protocols and requests answer 404."""
+them, the tubes proposed for a request and their reservation, picking and the outbound
+shipment. Coordinators record and approve; the biobank's technicians read, pick and ship;
+clinic staff and admins have nothing here (403, as on the distribution pages); another
+biobank's protocols, requests and shipments answer 404."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from flask import request as http
 
 from biobank.api.collections import PDF_RESPONSE
 from biobank.api.common import API_PREFIX, Blueprint, page_body
-from biobank.downloads import send_document, send_printable_pdf
+from biobank.downloads import send_document, send_printable_pdf, send_report
 from biobank.errors import Forbidden
 from biobank.models import DistributionProtocol, DistributionRequest, DistributionShipment, User
 from biobank.schemas.common import page_schema
@@ -26,6 +27,7 @@ from biobank.schemas.distribution import (
     ProposalSchema,
     ProtocolCreateSchema,
     ProtocolQuerySchema,
+    ProtocolReportSchema,
     ProtocolSchema,
     ReleasedSchema,
     ReleaseSchema,
@@ -41,7 +43,7 @@ from biobank.schemas.shipments import BarcodeSchema
 from biobank.security import current_actor
 from biobank.services.core import policy
 from biobank.services.core.sites import optional_site_field
-from biobank.services.distribution import outbound, picking, protocols, requests
+from biobank.services.distribution import outbound, picking, protocols, report, requests
 from biobank.unit_of_work import unit_of_work
 
 blp = Blueprint(
@@ -49,10 +51,12 @@ blp = Blueprint(
     __name__,
     url_prefix=f"{API_PREFIX}/distribution",
     description="Distribution to approved research: study protocols, requests, the tubes "
-    "proposed for a request and their reservation",
+    "proposed for a request and their reservation, picking, and the outbound shipment to the "
+    "study under study pseudonyms",
 )
 
 REQUEST = "/protocols/<id:protocol_id>/requests/<id:request_id>"
+CSV_RESPONSE = {"content": {"text/csv": {"schema": {"type": "string"}}}}
 
 
 @blp.before_request
@@ -82,8 +86,8 @@ def _request(actor: User, protocol_id: int, request_id: int) -> DistributionRequ
 @blp.response(200, page_schema(ProtocolSchema))
 @blp.problems(401, 403, 422)
 def list_protocols(args):
-    """Your biobank's study protocols, newest first (every biobank's for coordinators and
-    admins); filter by `status`, `site` or `approval_number`."""
+    """Your biobank's study protocols, newest first (every biobank's for coordinators);
+    filter by `status`, `site` or `approval_number`."""
     return page_body(
         protocols.find_protocols(
             current_actor(),
@@ -127,6 +131,34 @@ def close_protocol(body, protocol_id: int):
         protocol: DistributionProtocol = protocols.get_protocol(actor, protocol_id)
         protocols.close_protocol(actor, protocol, body["reason"])
     return protocol
+
+
+@blp.get("/protocols/<id:protocol_id>/report")
+@blp.response(200, ProtocolReportSchema)
+@blp.problems(401, 403, 404)
+def protocol_report(protocol_id: int):
+    """Per request and in total: tubes requested, reserved, picked, shipped, returned and
+    released under the protocol."""
+    actor = current_actor()
+    return report.protocol_report(actor, protocols.get_protocol(actor, protocol_id))
+
+
+@blp.get("/protocols/<id:protocol_id>/report.csv")
+@blp.doc(responses={"200": {"description": "The report as CSV", **CSV_RESPONSE}})
+@blp.problems(401, 403, 404)
+def protocol_report_csv(protocol_id: int):
+    actor = current_actor()
+    table = report.report_table(actor, protocols.get_protocol(actor, protocol_id))
+    return send_report(table, "csv", zone=actor.site.timezone)
+
+
+@blp.get("/protocols/<id:protocol_id>/report.pdf")
+@blp.doc(responses={"200": {"description": "The report as PDF", **PDF_RESPONSE}})
+@blp.problems(401, 403, 404)
+def protocol_report_pdf(protocol_id: int):
+    actor = current_actor()
+    table = report.report_table(actor, protocols.get_protocol(actor, protocol_id))
+    return send_report(table, "pdf", zone=actor.site.timezone)
 
 
 # --- requests ------------------------------------------------------------------------------------
@@ -245,7 +277,7 @@ def pick_list(protocol_id: int, request_id: int):
         "200": {
             "description": "The pick list as CSV (sample_id, tube_type, volume_ml, freezer, "
             "path, box, position, picked)",
-            "content": {"text/csv": {"schema": {"type": "string"}}},
+            **CSV_RESPONSE,
         }
     }
 )
@@ -298,7 +330,6 @@ def pick(body, protocol_id: int, request_id: int):
 # --- outbound shipments ---------------------------------------------------------------------------
 
 SHIPMENT = "/shipments/<id:shipment_id>"
-CSV_RESPONSE = {"content": {"text/csv": {"schema": {"type": "string"}}}}
 
 
 def _outbound(actor: User, shipment: DistributionShipment) -> dict:

@@ -436,3 +436,27 @@ class ReturnedSchema(Schema):
     )
     already = fields.Boolean(metadata={"description": "Returned before: nothing recorded."})
     message = fields.String()
+
+
+# --- the per-protocol report ---------------------------------------------------------------------
+
+
+class FiguresSchema(Schema):
+    requested = fields.Integer(metadata={"description": "Participants × tubes each."})
+    reserved = fields.Integer(metadata={"description": "Every tube a request held."})
+    picked = fields.Integer()
+    shipped = fields.Integer()
+    returned = fields.Integer(metadata={"description": "Came back unused from the study."})
+    released = fields.Integer(metadata={"description": "Let go before shipping."})
+
+
+class ReportLineSchema(Schema):
+    request = fields.Nested(RequestSchema)
+    figures = fields.Nested(FiguresSchema)
+
+
+class ProtocolReportSchema(Schema):
+    protocol = fields.Nested(ProtocolSchema)
+    requests = fields.Integer(metadata={"description": "How many requests it took."})
+    lines = fields.List(fields.Nested(ReportLineSchema), metadata={"description": "By request."})
+    total = fields.Nested(FiguresSchema)

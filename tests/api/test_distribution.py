@@ -459,3 +459,23 @@ def test_another_biobank_does_not_find_an_outbound_shipment(
     assert api(stranger).get(path).status_code == 404
     assert api(stranger).post(f"{path}/items", json={"barcode": first}).status_code == 404
     assert api(collector).get(f"{path}/manifest.csv").status_code == 403
+
+
+def test_the_protocol_report_counts_each_request(
+    api, coordinator, technician, stranger, make_request, store_participant
+):
+    store_participant("P100000001")
+    request = make_request(participants_wanted=1)
+    make_request()
+    api(coordinator).post(_request_path(request, "/approval"), json={})
+    path = f"{BASE}/{request.protocol_id}/report"
+    answer = api(technician).get(path)
+    assert answer.status_code == 200, answer.get_json()
+    body = answer.get_json()
+    assert body["requests"] == 2 and body["protocol"]["id"] == request.protocol_id
+    assert body["total"]["requested"] == 6 and body["total"]["reserved"] == 2
+    assert [line["request"]["id"] for line in body["lines"]] == [request.id, request.id + 1]
+    csv = api(technician).get(f"{path}.csv")
+    assert csv.status_code == 200 and csv.mimetype == "text/csv"
+    assert api(technician).get(f"{path}.pdf").data.startswith(b"%PDF")
+    assert api(stranger).get(path).status_code == 404
