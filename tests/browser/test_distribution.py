@@ -13,6 +13,7 @@ while the server writes.
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -100,7 +101,7 @@ def test_request_approve_pick_by_scan_and_dispatch(
     log_in(page, "technician")
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Distribution").click()
     page.get_by_role("link", name="IRB-2026-0142").click()
-    page.get_by_role("link", name="Request ").first.click()
+    page.get_by_role("link", name=re.compile(r"^Request \d+$")).click()
     page.get_by_role("link", name="Pick list").click()
     page.wait_for_url("**/pick")
     assert page.locator("[data-picked-count]").inner_text() == "0"
@@ -108,6 +109,12 @@ def test_request_approve_pick_by_scan_and_dispatch(
     assert (
         "put it back. The next tube to pick is" in page.locator("#pick-barcode-error").inner_text()
     )
+    # The refused scan stays in the field, selected: the next scan replaces it.
+    selected = (
+        "() => { const f = document.activeElement;"
+        " return [f.id, f.selectionStart, f.selectionEnd]; }"
+    )
+    assert page.evaluate(selected) == ["pick-barcode", 0, len(plasma_id)]
     db.session.rollback()
     held = db.session.scalars(
         sa.select(Sample).where(Sample.reserved_for_request_id.is_not(None)).order_by(Sample.id)
@@ -138,6 +145,7 @@ def test_request_approve_pick_by_scan_and_dispatch(
     with page.expect_navigation():
         page.get_by_role("button", name="Dispatch 6 tubes").click()
     assert page.locator("#dispatch-signature-error").is_visible()
+    assert page.evaluate("() => document.activeElement.id") == "dispatch-signature"
     assert page.input_value("#dispatch-tracking") == "123456789012"
     page.locator(".dispatch-card").scroll_into_view_if_needed()
     screenshot(page, "guide-distribution-dispatch", full_page=False)
