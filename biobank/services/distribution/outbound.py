@@ -70,6 +70,11 @@ from biobank.services.distribution.pseudonyms import study_pseudonym
 from biobank.services.shipping.sending import carrier_fields, carrier_name
 from biobank.services.storage.storage_paths import container_path
 from biobank.unit_of_work import get_record
+from labels.distribution import (
+    DistributedTube,
+    DistributionManifestSpec,
+    render_distribution_manifest,
+)
 
 MANIFEST_COLUMNS = (
     "study_pseudonym",
@@ -625,12 +630,6 @@ def manifest_csv(actor: User, shipment: DistributionShipment) -> str:
 
 def manifest_pdf(actor: User, shipment: DistributionShipment) -> bytes:
     """The manifest to print and send with the tubes: each under its study pseudonym."""
-    from labels.distribution import (
-        DistributedTube,
-        DistributionManifestSpec,
-        render_distribution_manifest,
-    )
-
     rows = manifest_rows(actor, shipment)
     request = shipment.request
     protocol, site = request.protocol, request.protocol.site

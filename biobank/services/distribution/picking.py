@@ -63,7 +63,9 @@ from biobank.services.core.spreadsheet import csv_writer
 from biobank.services.core.timebounds import in_zone
 from biobank.services.core.transitions import REQUESTS
 from biobank.services.distribution.requests import lock_request
+from biobank.services.storage import lifecycle
 from biobank.services.storage.storage_paths import container_path
+from labels.distribution import PickListRow, PickListSpec, render_pick_list
 
 # Where picking happens: an approved request, and one whose picking has begun.
 PICKABLE = (RequestStatus.APPROVED, RequestStatus.PICKING)
@@ -287,8 +289,6 @@ def printed_at(request: DistributionRequest) -> str:
 def pick_list_pdf(actor: User, request: DistributionRequest) -> bytes:
     """The pick list as a printable PDF: sample ID, tube type, volume, freezer path, box,
     position and a check box per tube; no participant ID."""
-    from labels.distribution import PickListRow, PickListSpec, render_pick_list
-
     listed = pick_list(actor, request)
     protocol = request.protocol
     spec = PickListSpec(
@@ -453,8 +453,6 @@ def _aliquot_for_study(
     now: datetime,
 ) -> Sample:
     """Release the parent, aliquot ``volume`` out of it, and reserve and pick the child."""
-    from biobank.services.storage import lifecycle
-
     sample.reserved_for_request_id = None
     item.released_at, item.released_by_id = now, actor.id
     item.release_reason = "aliquoted at picking: its aliquot goes to the study instead"
