@@ -98,9 +98,7 @@ def protocol_state(protocol: DistributionProtocol) -> str:
     """open, expired (open, but its approval has run out) or closed."""
     if protocol.status == ProtocolStatus.CLOSED:
         return "closed"
-    if protocol.approval_expires_on < protocols.site_today(protocol.site):
-        return "expired"
-    return "open"
+    return "open" if protocols.accepting_requests(protocol) else "expired"
 
 
 # --- protocols --------------------------------------------------------------------------------
@@ -123,16 +121,11 @@ def index():
     )
 
 
-def _protocol_form(formdata: Any = None) -> ProtocolForm:
-    form = ProtocolForm() if formdata is None else ProtocolForm(formdata=formdata)
-    return form.offer_biobanks(sites.list_sites(SiteKind.BIOBANK), current_actor().site)
-
-
 @bp.route("/protocols/new", methods=["GET", "POST"])
 def new_protocol():
     actor = current_actor()
     policy.require(actor, policy.Action.DISTRIBUTE)
-    form = _protocol_form()
+    form = ProtocolForm().offer_biobanks(sites.list_sites(SiteKind.BIOBANK), actor.site)
 
     def again(status: int = 200) -> ResponseReturnValue:
         return render_template("distribution/new_protocol.html", form=form), status
