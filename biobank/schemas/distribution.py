@@ -185,8 +185,12 @@ class RequestCreateSchema(Schema):
     )
     min_volume_ml = fields.Decimal(
         load_default=0,
-        validate=validate.Range(min=0, max=10_000, max_inclusive=False),
-        metadata={"description": "The least a tube must hold, in mL (0 for any)."},
+        # Its range is the service's to check (a 422 naming the field): a Decimal's bounds
+        # would be documented as strings, which OpenAPI does not allow.
+        metadata={
+            "description": "The least a tube must hold, in mL, below 10,000 (0 for any).",
+            "default": 0,
+        },
     )
     max_freeze_thaw = fields.Integer(
         required=True,
@@ -327,10 +331,10 @@ class PickListSchema(Schema):
 class PickCreateSchema(BarcodeSchema):
     aliquot_ml = fields.Decimal(
         allow_none=True,
-        validate=validate.Range(min=0, max=10_000, min_inclusive=False),
         metadata={
-            "description": "Aliquot this volume (mL) into a new child tube that goes to the "
-            "study in the tube's place (technicians); the tube itself stays stored."
+            "description": "Aliquot this volume (mL, above 0, at most what the tube holds) "
+            "into a new child tube that goes to the study in the tube's place (technicians); "
+            "the tube itself stays stored."
         },
     )
 
