@@ -134,7 +134,8 @@ def upsert_participant(
 
 
 def tubes_to_dispose(participant_id: str) -> int:
-    """How many of the participant's tubes are flagged for disposal and not yet disposed of."""
+    """How many of the participant's tubes are flagged for disposal and not yet disposed of
+    (tubes at a study are not the biobank's to dispose of: ``distribution.aftercare``)."""
     return (
         db.session.scalar(
             sa.select(sa.func.count(Sample.id))
@@ -143,7 +144,7 @@ def tubes_to_dispose(participant_id: str) -> int:
             .where(
                 Collection.participant_id == participant_id,
                 SampleFlag.kind == FlagKind.DISPOSAL_REQUIRED,
-                Sample.status.not_in(GONE),
+                Sample.status.not_in((*GONE, SampleStatus.DISTRIBUTED)),
             )
         )
         or 0

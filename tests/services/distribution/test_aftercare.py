@@ -7,6 +7,7 @@ import pytest
 
 from biobank.errors import Forbidden
 from biobank.models import SampleStatus
+from biobank.services.collecting import participants
 from biobank.services.distribution import aftercare, requests
 from biobank.services.distribution.pseudonyms import study_pseudonym
 from biobank.services.reporting import reports
@@ -162,3 +163,4 @@ def test_distributed_tubes_leave_the_disposal_list(coordinator, shipped):
     assert all(tube.status != SampleStatus.DISTRIBUTED for tube in listed)
     # The participant's plasma tube stayed at the biobank: it is to be disposed of.
     assert len(listed) == 1
+    assert participants.tubes_to_dispose(FIRST) == 1
