@@ -1734,6 +1734,10 @@ def api_distribution_fhir(w, rel, actor):
     return Req(_api_request(w, rel, "outbound_dispatched", "/fhir"))
 
 
+def api_outbound_fhir(w, rel, actor):
+    return Req(_api_outbound(w, rel, "outbound_dispatched", "/fhir"))
+
+
 # Web: label printers
 
 
@@ -2135,6 +2139,8 @@ TABLE: list[Row] = [
         401,        403,        (201, 404), 201,        403,        api_pick),
     R("GET", f"{API_REQUEST}/fhir",
         401,        403,        (200, 404), 200,        403,        api_distribution_fhir),
+    R("GET", f"{API_OUTBOUND}/fhir",
+        401,        403,        (200, 404), 200,        403,        api_outbound_fhir),
     R("POST", f"{API_REQUEST}/shipment",
         401,        403,        (201, 404), 201,        403,        api_open_outbound),
     R("GET", API_OUTBOUND,

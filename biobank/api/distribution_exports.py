@@ -9,7 +9,7 @@ from biobank.api.common import API_PREFIX, Blueprint
 from biobank.api.interop import FHIR_RESPONSE, fhir_document
 from biobank.errors import Forbidden
 from biobank.security import current_actor
-from biobank.services.distribution import fhir_export, protocols, report, requests
+from biobank.services.distribution import fhir_export, outbound, protocols, report, requests
 
 blp = Blueprint(
     "api_distribution_exports",
@@ -17,6 +17,12 @@ blp = Blueprint(
     url_prefix=f"{API_PREFIX}/distribution",
     description="A distribution as FHIR R4 for the program's other systems",
 )
+BUNDLE_RESPONSES = {
+    "200": {
+        "description": "A FHIR R4 Bundle: the institution and the Specimens sent",
+        **FHIR_RESPONSE,
+    }
+}
 
 
 @blp.before_request
@@ -29,14 +35,7 @@ def require_distribution_role() -> None:
 
 
 @blp.get("/protocols/<id:protocol_id>/requests/<id:request_id>/fhir")
-@blp.doc(
-    responses={
-        "200": {
-            "description": "A FHIR R4 Bundle: the institution and the Specimens sent",
-            **FHIR_RESPONSE,
-        }
-    }
-)
+@blp.doc(responses=BUNDLE_RESPONSES)
 @blp.problems(401, 403, 404, 409)
 def distribution_fhir(protocol_id: int, request_id: int):
     """The tubes the request sent to its study as a FHIR R4 Bundle (type collection): an
@@ -46,3 +45,14 @@ def distribution_fhir(protocol_id: int, request_id: int):
     protocol = protocols.get_protocol(actor, protocol_id)
     request = requests.get_request(actor, request_id, protocol=protocol)
     return fhir_document(fhir_export.distribution_bundle(actor, request))
+
+
+@blp.get("/shipments/<id:shipment_id>/fhir")
+@blp.doc(responses=BUNDLE_RESPONSES)
+@blp.problems(401, 403, 404, 409)
+def distribution_shipment_fhir(shipment_id: int):
+    """The same Bundle, found by the outbound shipment (one per request): 409 until it is
+    dispatched."""
+    actor = current_actor()
+    shipment = outbound.get_shipment(actor, shipment_id)
+    return fhir_document(fhir_export.distribution_bundle(actor, shipment.request))

@@ -14,7 +14,7 @@ from fhir.resources.R4B.organization import Organization
 from fhir.resources.R4B.specimen import Specimen
 
 from biobank.models import Role, SiteKind
-from biobank.services.distribution import requests
+from biobank.services.distribution import outbound, requests
 from biobank.services.distribution.pseudonyms import study_pseudonym
 from biobank.unit_of_work import unit_of_work
 from tests.services.distribution.conftest import (  # noqa: F401
@@ -124,3 +124,22 @@ def test_a_request_under_another_protocol_path_is_a_404(api, coordinator, shippe
 def test_without_a_token_it_is_a_401(client, shipped):
     request, _ = shipped
     assert client.get(_path(request)).status_code == 401
+
+
+def test_the_same_bundle_is_found_by_the_outbound_shipment(api, coordinator, technician, shipped):
+    request, _ = shipped
+    shipment = outbound.shipment_of(request)
+    path = f"/api/v1/distribution/shipments/{shipment.id}/fhir"
+    by_shipment = api(coordinator).get(path)
+    assert by_shipment.status_code == 200
+    assert by_shipment.get_json() == api(coordinator).get(_path(request)).get_json()
+    stranger = api(coordinator).get("/api/v1/distribution/shipments/999999/fhir")
+    assert stranger.status_code == 404
+
+
+def test_an_open_outbound_shipment_is_a_409(api, coordinator, technician, approved):
+    pick_all(technician, approved)
+    with unit_of_work():
+        shipment = outbound.open_shipment(technician, approved)
+    answer = api(coordinator).get(f"/api/v1/distribution/shipments/{shipment.id}/fhir")
+    assert answer.status_code == 409
