@@ -64,3 +64,12 @@ def studies_section(actor: User, participant_id: str | None = None) -> Markup:
             one=participant_id is not None,
         )
     )
+
+
+def studies_to_notify_count(actor: User, participant_id: str) -> int:
+    """How many studies received this participant's tubes (0 for whoever does not read
+    reports)."""
+    if not policy.can(actor, policy.Action.READ_REPORTS):
+        return 0
+    found = aftercare.studies_to_notify(actor, participant_id=participant_id)
+    return sum(len(person.studies) for person in found)

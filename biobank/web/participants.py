@@ -17,7 +17,7 @@ from biobank.services.collecting import participants
 from biobank.services.core import policy
 from biobank.services.core.timebounds import days_in
 from biobank.web import counted
-from biobank.web.distribution_reports import studies_section
+from biobank.web.distribution_reports import studies_section, studies_to_notify_count
 from biobank.web.forms import ParticipantForm, ParticipantLookupForm
 from biobank.web.pages import redirect_saying, submit
 
@@ -106,6 +106,9 @@ def save(participant_id: str):
         said = f"{participant.participant_id} {'recorded' if created else 'updated'}"
         if participant.withdrawn_at:
             said += f": withdrawn, {counted(flagged, 'tube')} to dispose of"
+            notify = studies_to_notify_count(actor, participant.participant_id)
+            if notify:
+                said += f"; {counted(notify, 'study', 'studies')} to notify (below)"
         return redirect_saying(
             said + ".", url_for(".index", participant_id=participant.participant_id)
         )

@@ -6,14 +6,18 @@ from __future__ import annotations
 
 import csv
 import io
+import re
+from datetime import timedelta
 from html import unescape
 
 import pytest
 
+from biobank.db import utcnow
 from biobank.models import Role, SiteKind
 from biobank.services.distribution import requests
 from biobank.services.distribution.pseudonyms import study_pseudonym
 from biobank.unit_of_work import unit_of_work
+from tests.conftest import csrf_token_from
 from tests.decoding import pdf_text
 from tests.services.distribution import conftest as distribution
 from tests.services.distribution.shipping_to_studies import shipped_request, take_back, withdraw
@@ -124,3 +128,26 @@ def test_the_participants_page_names_the_studies_to_notify(login, coordinator, p
     assert "Studies to notify" in html and study_pseudonym(FIRST, protocol) in html
     other = login(coordinator).get("/participants", query_string={"participant_id": SECOND})
     assert "Studies to notify" not in other.get_data(as_text=True)
+
+
+def test_withdrawing_on_the_participants_page_says_how_many_studies_to_notify(
+    login, coordinator, protocol, shipped
+):
+    client = login(coordinator)
+    page = client.get("/participants", query_string={"participant_id": FIRST})
+    token = csrf_token_from(page.get_data(as_text=True))
+    saved = client.post(
+        f"/participants/{FIRST}",
+        data={
+            "csrf_token": token,
+            "biospecimen_consent": "y",
+            "withdrawn_at": (utcnow().date() - timedelta(days=1)).isoformat(),
+            "withdrawal_reason": "moved away",
+        },
+    )
+    assert saved.status_code == 302
+    shown = unescape(client.get(saved.headers["Location"]).get_data(as_text=True))
+    # Its plasma tube is at the biobank (and its tube the study sent back, if it was theirs).
+    said = rf"{FIRST} updated: withdrawn, [12] tubes? to dispose of; 1 study to notify \(below\)\."
+    assert re.search(said, shown)
+    assert "Studies to notify" in shown and study_pseudonym(FIRST, protocol) in shown
