@@ -20,6 +20,11 @@ log = logging.getLogger(__name__)
 PROBLEM_JSON = "application/problem+json"
 
 
+# Members every problem has that a rule's context may not stand in for: request_id is the
+# HTTP request's own (X-Request-ID, in the logs), set as the answer is made.
+OWN_MEMBERS = frozenset({"type", "title", "status", "detail", "errors", "request_id"})
+
+
 class DomainError(Exception):
     """A rule said no. ``detail`` is a sentence the person at the bench can act on."""
 
@@ -44,7 +49,8 @@ class DomainError(Exception):
         if self.errors:
             problem["errors"] = self.errors
         for key, value in self.extra.items():  # context never overrides the standard members
-            problem.setdefault(key, value)
+            if key not in OWN_MEMBERS:
+                problem.setdefault(key, value)
         return problem
 
 

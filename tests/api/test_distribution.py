@@ -206,6 +206,9 @@ def test_an_approval_is_told_what_another_request_took(
     problem = none.get_json()
     assert set(problem["taken"]) == set(proposed)
     assert "stays a draft" in problem["detail"]
+    # The request's id is named apart from the problem's own request_id (the HTTP request's).
+    assert problem["distribution_request"] == third.id
+    assert problem["request_id"] == none.headers["X-Request-ID"]
     assert api(coordinator).get(_request_path(third)).get_json()["status"] == "draft"
 
 

@@ -519,7 +519,7 @@ def approve(
         raise Conflict(
             f"No tube matches request {request.id} now: nothing to reserve. Widen the request "
             "(dates, volume, freeze-thaw cycles) or record a new one.",
-            request_id=request.id,
+            distribution_request=request.id,
         )
     by_barcode = _sample_ids(chosen)
     unknown = [b for b in chosen if b not in by_barcode]
@@ -546,7 +546,7 @@ def approve(
     if not got:
         raise Conflict(
             f"{approval.summary} Request {request.id} stays a draft: propose its tubes again.",
-            request_id=request.id,
+            distribution_request=request.id,
             taken=approval.taken,
             unavailable=approval.unavailable,
         )
@@ -638,7 +638,7 @@ def release(
     if request.status not in RELEASABLE:
         raise InvalidTransition(
             f"Request {request.id} is {request.status}: it holds no reserved tubes to release.",
-            request_id=request.id,
+            distribution_request=request.id,
         )
     return _release(actor, request, why, barcodes)
 
@@ -657,7 +657,7 @@ def _release(
             raise Conflict(
                 f"{', '.join(ids.display(b) for b in not_held[:10])}: not reserved for request "
                 f"{request.id}, so there is nothing to release. Reload the request.",
-                request_id=request.id,
+                distribution_request=request.id,
             )
         wanted.append(Sample.barcode.in_(chosen))
     if on_postgres():
