@@ -186,9 +186,7 @@ class DistributionShipment(TimestampMixin, Base):
     __tablename__ = "distribution_shipments"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    request_id: Mapped[int] = mapped_column(
-        sa.ForeignKey("distribution_requests.id"), unique=True
-    )
+    request_id: Mapped[int] = mapped_column(sa.ForeignKey("distribution_requests.id"), unique=True)
     institution: Mapped[str] = mapped_column(sa.String(200))
     address: Mapped[str] = mapped_column(sa.Text)
     responsible_person: Mapped[str] = mapped_column(sa.String(200))
@@ -224,9 +222,7 @@ class DistributionShipmentItem(Base):
     __tablename__ = "distribution_shipment_items"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    shipment_id: Mapped[int] = mapped_column(
-        sa.ForeignKey("distribution_shipments.id"), index=True
-    )
+    shipment_id: Mapped[int] = mapped_column(sa.ForeignKey("distribution_shipments.id"), index=True)
     sample_id: Mapped[int] = mapped_column(sa.ForeignKey("samples.id"), index=True)
     pseudonym: Mapped[str] = mapped_column(sa.String(32))
     packed_at: Mapped[datetime]

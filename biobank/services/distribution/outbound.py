@@ -59,6 +59,7 @@ from biobank.services.core.samples import quarantine_refusal, transition
 from biobank.services.core.spreadsheet import csv_writer
 from biobank.services.core.timebounds import in_zone
 from biobank.services.core.transitions import OUTBOUND, REQUESTS
+from biobank.services.distribution import requests
 from biobank.services.distribution.picking import (
     lock_request_for_picking,
     ml,
@@ -229,7 +230,9 @@ def pack(actor: User, shipment: DistributionShipment, scanned_text: str) -> Pack
             f"{request.id}'s pick list first, then pack it.",
             barcode=barcode,
         )
-    refusal = quarantine_refusal(sample, "packing it")
+    refusal = quarantine_refusal(sample, "packing it") or requests.consent_refusal(
+        sample, request, "packing it"
+    )
     if refusal is not None:
         raise refusal
     participant = _participant(sample)
@@ -377,12 +380,16 @@ def dispatch(
     blocked = []
     for sample in tubes.values():
         refusal = quarantine_refusal(sample, "shipping it")
+        withdrawn = requests.consent_refusal(sample, request, "shipping it")
         if (
             refusal is not None
+            or withdrawn is not None
             or sample.reserved_for_request_id != request.id
             or sample.status not in LEAVING
         ):
             why = "quarantined" if refusal else str(sample.status).replace("_", " ")
+            if withdrawn is not None:
+                why = "its participant withdrew: release it from the request"
             if sample.reserved_for_request_id != request.id:
                 why = "no longer reserved for this request"
             blocked.append(f"{sample.display_barcode} ({why})")

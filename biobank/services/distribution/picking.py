@@ -62,6 +62,7 @@ from biobank.services.core.samples import quarantine_refusal, transition
 from biobank.services.core.spreadsheet import csv_writer
 from biobank.services.core.timebounds import in_zone
 from biobank.services.core.transitions import REQUESTS
+from biobank.services.distribution import requests
 from biobank.services.distribution.requests import lock_request
 from biobank.services.storage import lifecycle
 from biobank.services.storage.storage_paths import container_path
@@ -541,7 +542,9 @@ def pick(
             next=listed.next,
             remaining=len(listed.remaining),
         )
-    refusal = quarantine_refusal(sample, "picking it")
+    refusal = quarantine_refusal(sample, "picking it") or requests.consent_refusal(
+        sample, request, "picking it"
+    )
     if refusal is not None:
         raise refusal
     now = utcnow()

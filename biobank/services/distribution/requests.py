@@ -735,6 +735,30 @@ def held_for(sample: Sample) -> DistributionRequest | None:
     return db.session.get(DistributionRequest, sample.reserved_for_request_id)
 
 
+def consent_refusal(sample: Sample, request: DistributionRequest, doing: str) -> Conflict | None:
+    """Why a reserved tube may not go on to its study (``doing``) after all, or None: its
+    participant withdrew, or no longer consents, since it was reserved. The tube is released
+    from the request instead; the withdrawal list tells the coordinator what else to do."""
+    participant = db.session.scalar(
+        sa.select(Participant)
+        .join(Collection, Collection.participant_id == Participant.participant_id)
+        .where(Collection.id == sample.collection_id)
+    )
+    if participant is not None and participant.biospecimen_consent and not participant.withdrawn_at:
+        return None
+    why = (
+        f"withdrew on {participant.withdrawn_at:%Y-%m-%d}"
+        if participant is not None and participant.withdrawn_at
+        else "has no consent to research use on record"
+    )
+    return Conflict(
+        f"The participant of tube {sample.display_barcode} {why}: the tube cannot go to the "
+        f"study. Release it from request {request.id} instead of {doing}.",
+        barcode=sample.barcode,
+        withdrawn=True,
+    )
+
+
 def reservation_refusal(sample: Sample, doing: str) -> Conflict | None:
     """Why a reserved tube is not checked out, aliquoted, withdrawn or disposed of (``doing``),
     or None. Asked of a tube read after its row lock, so it is the tube's state as it is."""

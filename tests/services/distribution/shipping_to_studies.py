@@ -10,6 +10,7 @@ participants given; ``withdraw`` records a participant's withdrawal now.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 
 from biobank.db import utcnow
 from biobank.models import DistributionRequest, User
@@ -72,12 +73,19 @@ def shipped_request(
     return request, ship(technician, request)
 
 
-def withdraw(coordinator: User, participant_id: str, reason: str = "changed their mind") -> None:
+def withdraw(
+    coordinator: User,
+    participant_id: str,
+    reason: str = "changed their mind",
+    at: datetime | None = None,
+) -> None:
+    """The enrollment system's word that the participant withdrew (``at``: when they did,
+    which it may report late)."""
     with unit_of_work():
         participants.upsert_participant(
             coordinator,
             participant_id,
             biospecimen_consent=True,
-            withdrawn_at=utcnow(),
+            withdrawn_at=at or utcnow(),
             withdrawal_reason=reason,
         )

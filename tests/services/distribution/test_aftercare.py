@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from biobank.db import utcnow
 from biobank.errors import Forbidden
 from biobank.models import SampleStatus
 from biobank.services.collecting import participants
@@ -132,9 +133,11 @@ def test_tubes_sent_after_the_withdrawal_are_marked(
     with unit_of_work():
         requests.approve(coordinator, request)
     pick_all(technician, request)
-    # Withdrawn while the tubes were picked, then shipped anyway.
-    withdraw(coordinator, FIRST)
+    # Withdrawn while the tubes were picked, but the enrollment system said so only after
+    # they were shipped (a withdrawal known in time refuses the dispatch: test_outbound).
+    withdrew_at = utcnow()
     ship(technician, request)
+    withdraw(coordinator, FIRST, at=withdrew_at)
     [study] = aftercare.studies_to_notify(coordinator)[0].studies
     assert study.sent_after_withdrawal
 

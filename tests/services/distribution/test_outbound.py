@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 
 import pytest
 import sqlalchemy as sa
 
+from biobank.db import utcnow
 from biobank.errors import Conflict, Forbidden, InvalidTransition, NotFound, ValidationFailed
 from biobank.extensions import db
 from biobank.models import (
@@ -25,6 +27,7 @@ from biobank.models import (
     SiteKind,
     StoragePosition,
 )
+from biobank.services.collecting import participants
 from biobank.services.core.custody_log import verify_chain
 from biobank.services.distribution import outbound, picking, requests
 from biobank.services.distribution.pseudonyms import study_pseudonym
@@ -321,3 +324,37 @@ def test_returned_tubes_are_received_back_and_can_be_stored_again(
     ).all()
     assert len(items) == 4
     assert verify_chain().intact
+
+
+def test_a_tube_whose_participant_withdrew_is_neither_packed_nor_shipped(
+    coordinator, technician, shipment
+):
+    picked, _ = _tubes(technician, shipment.request)
+    tubes = db.session.scalars(
+        sa.select(Sample).where(Sample.barcode.in_([row.barcode for row in picked]))
+    ).all()
+    by_participant: dict[str, list[Sample]] = {}
+    for tube in sorted(tubes, key=lambda t: t.id):
+        by_participant.setdefault(tube.collection.participant_id, []).append(tube)
+    [(participant_id, (packed, unpacked))] = [
+        (pid, two) for pid, two in by_participant.items() if len(two) == 2
+    ]
+    with unit_of_work():
+        outbound.pack(technician, shipment, packed.barcode)
+        participants.upsert_participant(
+            coordinator, participant_id, biospecimen_consent=True, withdrawn_at=utcnow()
+        )
+    with pytest.raises(Conflict, match=r"withdrew on .*instead of packing it"):
+        outbound.pack(technician, shipment, unpacked.barcode)
+    with pytest.raises(
+        Conflict, match=re.escape(f"{packed.display_barcode} (its participant withdrew")
+    ):
+        outbound.dispatch(
+            technician,
+            shipment,
+            carrier="fedex",
+            tracking_number="123456789012",
+            signature_password=PASSWORD,
+        )
+    db.session.rollback()
+    assert db.session.get(Sample, packed.id).status != SampleStatus.DISTRIBUTED

@@ -9,6 +9,7 @@ from decimal import Decimal
 import pytest
 import sqlalchemy as sa
 
+from biobank.db import utcnow
 from biobank.errors import Conflict, Forbidden, InvalidTransition, NotFound, ValidationFailed
 from biobank.extensions import db
 from biobank.models import (
@@ -20,6 +21,7 @@ from biobank.models import (
     SampleStatus,
     SiteKind,
 )
+from biobank.services.collecting import participants
 from biobank.services.core.custody_log import verify_chain
 from biobank.services.distribution import picking, requests
 from biobank.services.storage import freezer_tree, lifecycle
@@ -269,3 +271,21 @@ def test_a_picked_tube_can_still_be_released_or_its_request_cancelled(
     with unit_of_work():
         requests.cancel_request(coordinator, request, "study paused")
     assert db.session.get(Sample, second.sample_id).reserved_for_request_id is None
+
+
+def test_a_tube_whose_participant_withdrew_after_the_reservation_is_not_picked(
+    coordinator, technician, approved
+):
+    request, _ = approved
+    tube = _reserved(request)[0]
+    participant_id = tube.collection.participant_id
+    with unit_of_work():
+        participants.upsert_participant(
+            coordinator, participant_id, biospecimen_consent=True, withdrawn_at=utcnow()
+        )
+    with pytest.raises(Conflict, match=f"withdrew on .*Release it from request {request.id}"):
+        picking.pick(technician, request, tube.barcode)
+    [row] = [
+        row for row in picking.pick_list(technician, request).rows if row.barcode == tube.barcode
+    ]
+    assert not row.picked
