@@ -106,7 +106,7 @@ def distribution_bundle(actor: User, request: DistributionRequest) -> dict[str, 
         raise Conflict(
             f"Request {request.id} has sent no tube to its study yet ({request.status}): "
             "there is nothing to export until its shipment is dispatched.",
-            request_id=request.id,
+            distribution_request=request.id,
         )
     samples = {
         sample.id: sample

@@ -157,12 +157,12 @@ def open_shipment(actor: User, request: DistributionRequest) -> DistributionShip
         }.get(request.status, "it has nothing to ship")
         raise InvalidTransition(
             f"Request {request.id} is {request.status}: {hint}.",
-            request_id=request.id,
+            distribution_request=request.id,
             request_status=str(request.status),
         )
     protocol = request.protocol
     shipment = DistributionShipment(
-        request_id=request.id,
+        distribution_request=request.id,
         request=request,
         institution=protocol.institution,
         address=protocol.institution_address,
@@ -361,7 +361,7 @@ def dispatch(
     if request.status != RequestStatus.PICKING:
         raise InvalidTransition(
             f"Request {request.id} is {request.status}: its tubes cannot be shipped.",
-            request_id=request.id,
+            distribution_request=request.id,
         )
     items = packed_items(shipment)
     if not items:

@@ -246,7 +246,7 @@ def _require_pickable(request: DistributionRequest) -> None:
     }[request.status]
     raise InvalidTransition(
         f"Request {request.id} is {request.status}: {hint}.",
-        request_id=request.id,
+        distribution_request=request.id,
         request_status=str(request.status),
     )
 
@@ -382,7 +382,7 @@ def _wrong_tube(request: DistributionRequest, barcode: str, sample: Sample | Non
     return Conflict(
         f"{what}: put it back. {_next_words(listed)}",
         barcode=barcode,
-        request_id=request.id,
+        distribution_request=request.id,
         next=listed.next.barcode if listed.next else None,
     )
 
@@ -464,7 +464,7 @@ def _aliquot_for_study(
     child.reserved_for_request_id = request.id
     db.session.add(
         DistributionItem(
-            request_id=request.id,
+            distribution_request=request.id,
             sample_id=child.id,
             reserved_at=now,
             reserved_by_id=actor.id,
