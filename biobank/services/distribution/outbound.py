@@ -162,7 +162,7 @@ def open_shipment(actor: User, request: DistributionRequest) -> DistributionShip
         )
     protocol = request.protocol
     shipment = DistributionShipment(
-        distribution_request=request.id,
+        request_id=request.id,
         request=request,
         institution=protocol.institution,
         address=protocol.institution_address,

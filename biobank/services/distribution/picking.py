@@ -464,7 +464,7 @@ def _aliquot_for_study(
     child.reserved_for_request_id = request.id
     db.session.add(
         DistributionItem(
-            distribution_request=request.id,
+            request_id=request.id,
             sample_id=child.id,
             reserved_at=now,
             reserved_by_id=actor.id,
