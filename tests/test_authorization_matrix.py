@@ -483,6 +483,21 @@ class World:
             )
         return request
 
+    def _build_withdrawn_after_distribution(self, chain: Chain, relation: str) -> str:
+        """The participant whose tube the chain's request shipped, withdrawn since: their
+        participant ID, with a study to notify."""
+        self.get("outbound_dispatched", relation)
+        participant_id = self.get("stored_tube", relation).collection.participant_id
+        with unit_of_work():
+            participants.upsert_participant(
+                self.fx.coordinator,
+                participant_id,
+                biospecimen_consent=True,
+                withdrawn_at=utcnow(),
+                withdrawal_reason=REASON,
+            )
+        return participant_id
+
 
 @pytest.fixture
 def printer_port(app) -> Iterator[int]:
@@ -602,6 +617,18 @@ def api_kits(w, rel, actor):
 @sitewide
 def api_put_participant(w, rel, actor):
     return Req(f"/api/v1/participants/{w.participant(rel)}", json={"biospecimen_consent": True})
+
+
+def _names_a_study(response) -> str | None:
+    """An allowed answer must name the study to notify (so the row is not vacuous)."""
+    if not response.get_json()["studies"]:
+        return "no study to notify in the answer"
+    return None
+
+
+def api_studies_to_notify(w, rel, actor):
+    participant_id = w.get("withdrawn_after_distribution", rel)
+    return Req(f"/api/v1/participants/{participant_id}/studies-to-notify", after=_names_a_study)
 
 
 @sitewide
@@ -2075,6 +2102,8 @@ TABLE: list[Row] = [
         401,        200,        200,        200,        200,        api_kits),
     R("PUT", "/api/v1/participants/<participant_id>",
         401,        403,        403,        201,        201,        api_put_participant),
+    R("GET", "/api/v1/participants/<participant_id>/studies-to-notify",
+        401,        403,        403,        200,        200,        api_studies_to_notify),
     R("GET", "/api/v1/users",
         401,        403,        403,        403,        200,        api_users),
     R("POST", "/api/v1/users",

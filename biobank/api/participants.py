@@ -1,9 +1,11 @@
 from __future__ import annotations
 
 from biobank.api.common import API_PREFIX, Blueprint
+from biobank.schemas.distribution import StudiesToNotifySchema
 from biobank.schemas.participants import ParticipantSchema, ParticipantUpdateSchema
 from biobank.security import current_actor
 from biobank.services.collecting import participants
+from biobank.services.distribution import aftercare
 from biobank.unit_of_work import unit_of_work
 
 blp = Blueprint(
@@ -27,3 +29,15 @@ def put_participant(body, participant_id: str):
             current_actor(), participant_id, **body
         )
     return participant, 201 if created else 200
+
+
+@blp.get("/<participant_id>/studies-to-notify")
+@blp.response(200, StudiesToNotifySchema)
+@blp.problems(401, 403, 404, 422)
+def studies_to_notify(participant_id: str):
+    """The studies to tell of a withdrawal (coordinators and admins, who read reports): each
+    study that received the participant's tubes, under the pseudonym it knows them by (never
+    tell a study the participant ID), with the tubes it got, sent back and still holds. Empty
+    while the participant has not withdrawn; 404 for a participant never recorded, 422 for a
+    malformed ID."""
+    return aftercare.participant_studies(current_actor(), participant_id)

@@ -464,3 +464,50 @@ class ProtocolReportSchema(Schema):
     requests = fields.Integer(metadata={"description": "How many requests it took."})
     lines = fields.List(fields.Nested(ReportLineSchema), metadata={"description": "By request."})
     total = fields.Nested(FiguresSchema)
+
+
+# --- after distribution: the studies to notify of a withdrawal -----------------------------------
+
+
+class NotifiedProtocolSchema(ProtocolSchema):
+    """The study's protocol, as the dispatch recorded it: whom to write to."""
+
+    class Meta:
+        fields = (
+            "id",
+            "title",
+            "approval_number",
+            "institution",
+            "institution_address",
+            "responsible_person",
+        )
+
+
+class StudyToNotifySchema(Schema):
+    protocol = fields.Nested(NotifiedProtocolSchema)
+    pseudonym = fields.String(
+        metadata={
+            "description": "How the study knows the participant (the pseudonym on its "
+            "manifest): name this one to the study, never the participant ID."
+        }
+    )
+    sent = fields.List(fields.String(), metadata={"description": "The sample IDs it received."})
+    returned = fields.List(fields.String(), metadata={"description": "Those it sent back."})
+    held = fields.List(fields.String(), metadata={"description": "Those it still has."})
+    first_sent_at = fields.AwareDateTime()
+    last_sent_at = fields.AwareDateTime()
+    sent_after_withdrawal = fields.Boolean(
+        metadata={"description": "A tube left for the study on or after the withdrawal."}
+    )
+
+
+class StudiesToNotifySchema(Schema):
+    participant_id = fields.String()
+    withdrawn_at = fields.AwareDateTime(
+        allow_none=True, metadata={"description": "Null: not withdrawn, no study to notify."}
+    )
+    withdrawal_reason = fields.String(allow_none=True)
+    studies = fields.List(
+        fields.Nested(StudyToNotifySchema),
+        metadata={"description": "By when each first received a tube; empty when none did."},
+    )

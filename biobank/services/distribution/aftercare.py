@@ -25,6 +25,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from biobank.errors import NotFound
 from biobank.extensions import db
 from biobank.models import (
     Collection,
@@ -35,6 +36,7 @@ from biobank.models import (
     Sample,
     User,
 )
+from biobank.services.collecting import participants
 from biobank.services.core import policy
 from biobank.services.distribution.pseudonyms import study_pseudonym
 
@@ -66,6 +68,16 @@ class WithdrawnParticipant:
 
     participant_id: str
     withdrawn_at: datetime
+    withdrawal_reason: str | None
+    studies: list[StudyToNotify] = field(default_factory=list)
+
+
+@dataclass
+class ParticipantStudies:
+    """One participant, withdrawn or not, and the studies to notify (none unless withdrawn)."""
+
+    participant_id: str
+    withdrawn_at: datetime | None
     withdrawal_reason: str | None
     studies: list[StudyToNotify] = field(default_factory=list)
 
@@ -166,4 +178,25 @@ def studies_to_notify(
     return sorted(
         found.values(),
         key=lambda person: (-person.withdrawn_at.timestamp(), person.participant_id),
+    )
+
+
+def participant_studies(actor: User, participant_id: str) -> ParticipantStudies:
+    """The studies to notify of one participant's withdrawal, for the enrollment system that
+    reported it: none while the participant has not withdrawn. A malformed participant ID is
+    refused naming the field; one the enrollment system never sent is not found."""
+    policy.require(actor, policy.Action.READ_REPORTS)
+    participant_id = participants.participant_id_field(participant_id)
+    participant = participants.find_participant(participant_id)
+    if participant is None:
+        raise NotFound(
+            f"No participant {participant_id} is known here: the enrollment system has not "
+            "sent their consent."
+        )
+    found = studies_to_notify(actor, participant_id=participant_id)
+    return ParticipantStudies(
+        participant.participant_id,
+        participant.withdrawn_at,
+        participant.withdrawal_reason,
+        found[0].studies if found else [],
     )
