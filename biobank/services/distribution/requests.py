@@ -1,7 +1,7 @@
 """Distribution requests: what a study asked for, the tubes proposed for it, and their
 reservation.
 
-``propose`` finds matching tubes in one statement (window functions, the partial index
+``propose`` finds matching tubes in one statement (a window over the candidates, the partial index
 ``ix_samples_distributable``): stored at the protocol's biobank, not quarantined, not reserved,
 from a participant who consented and has not withdrawn, of the requested specimen, with enough
 volume, few enough freeze–thaw cycles, collected within the dates; at most ``tubes_per_participant``
@@ -347,13 +347,13 @@ class Proposal:
 
 def _proposal_query(request: DistributionRequest, tube_types: list[int]) -> sa.Select[Any]:
     participant = Collection.participant_id
+    # Each candidate tube, numbered within its participant (fewest thaws first). Narrow on
+    # purpose: every matching tube passes through here (tens of thousands at program scale),
+    # and the details are read for the chosen ones only.
     candidates = (
         sa.select(
             Sample.id,
-            Sample.barcode,
             Sample.freeze_thaw_count,
-            Sample.volume_ml,
-            Sample.collected_at,
             participant.label("participant_id"),
             sa.func.row_number()
             .over(partition_by=participant, order_by=(Sample.freeze_thaw_count, Sample.id))
@@ -364,31 +364,37 @@ def _proposal_query(request: DistributionRequest, tube_types: list[int]) -> sa.S
         .where(*_matching(request, tube_types), *_consented())
         .cte("candidates")
     )
-    per_participant = candidates.c.participant_id
-    kept = (
+    kept = candidates.c.nth <= request.tubes_per_participant
+    # The participants chosen: complete sets first, then the fewest thaws, then the lower id
+    # (first_id is unique per participant, so the order is total). One grouping and a
+    # bounded sort, where a ranking window over every candidate would sort them all again.
+    chosen = (
         sa.select(
-            candidates,
-            sa.func.count().over(partition_by=per_participant).label("tubes"),
-            sa.func.sum(candidates.c.freeze_thaw_count)
-            .over(partition_by=per_participant)
-            .label("thaws"),
-            sa.func.min(candidates.c.id).over(partition_by=per_participant).label("first_id"),
+            candidates.c.participant_id,
+            sa.func.count().label("tubes"),
+            sa.func.sum(candidates.c.freeze_thaw_count).label("thaws"),
+            sa.func.min(candidates.c.id).label("first_id"),
         )
-        .where(candidates.c.nth <= request.tubes_per_participant)
-        .cte("kept")
+        .where(kept)
+        .group_by(candidates.c.participant_id)
+        .order_by(sa.desc("tubes"), sa.asc("thaws"), sa.asc("first_id"))
+        .limit(request.participants_wanted)
+        .cte("chosen")
     )
-    ranked = sa.select(
-        kept,
-        # Complete sets first, then the fewest thaws, then the lower id (first_id is unique per
-        # participant, so this ranks participants).
-        sa.func.dense_rank()
-        .over(order_by=(kept.c.tubes.desc(), kept.c.thaws, kept.c.first_id))
-        .label("participant_rank"),
-    ).subquery("ranked")
     return (
-        sa.select(ranked)
-        .where(ranked.c.participant_rank <= request.participants_wanted)
-        .order_by(ranked.c.participant_rank, ranked.c.nth)
+        sa.select(
+            Sample.id,
+            Sample.barcode,
+            Sample.freeze_thaw_count,
+            Sample.volume_ml,
+            Sample.collected_at,
+            candidates.c.participant_id,
+        )
+        .select_from(chosen)
+        .join(candidates, candidates.c.participant_id == chosen.c.participant_id)
+        .join(Sample, Sample.id == candidates.c.id)
+        .where(kept)
+        .order_by(chosen.c.tubes.desc(), chosen.c.thaws, chosen.c.first_id, candidates.c.nth)
     )
 
 

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import random
 from datetime import timedelta
 
 import pytest
@@ -226,6 +227,45 @@ def test_propose_takes_fewest_thaws_first_per_participant_and_complete_sets_firs
     # one tube each: the fewest thaws, ties by id.
     assert one_each.barcodes == [a[1].barcode, b[0].barcode, c[1].barcode]
     assert one_each.barcodes == requests.propose(coordinator, one_each.request).barcodes
+
+
+def _proposed_by_the_rule(tubes_by_participant, participants_wanted, tubes_per_participant):
+    """The proposal as the rule reads, written plainly: each participant's fewest-thaw tubes
+    (ties by id), complete sets first, then the fewest thaws, then the lower id."""
+    kept = {
+        pid: sorted(tubes, key=lambda t: (t.freeze_thaw_count, t.id))[:tubes_per_participant]
+        for pid, tubes in tubes_by_participant.items()
+        if tubes
+    }
+    ranked = sorted(
+        kept.values(),
+        key=lambda own: (-len(own), sum(t.freeze_thaw_count for t in own), min(t.id for t in own)),
+    )
+    return [t.barcode for own in ranked[:participants_wanted] for t in own]
+
+
+def test_propose_chooses_as_the_rule_reads_on_mixed_thaws_and_gaps(
+    coordinator, technician, store_participant, make_request
+):
+    # Seeded, so the same tubes are thawed and set aside on every run.
+    chance = random.Random(20)
+    serum = {f"P1000000{n:02d}": _serum(store_participant(f"P1000000{n:02d}")) for n in range(7)}
+    with unit_of_work():
+        for tubes in serum.values():
+            for tube in tubes:
+                for _ in range(chance.choice([0, 0, 1, 2, 3])):
+                    lifecycle.thaw(technician, tube.barcode)
+            if chance.random() < 0.3:
+                lifecycle.quarantine(technician, tubes[0].barcode, "in doubt")
+    offered = {
+        pid: [t for t in tubes if t.freeze_thaw_count <= 2 and not t.flags]
+        for pid, tubes in serum.items()
+    }
+    for wanted, each in [(1, 1), (3, 1), (3, 2), (5, 2), (7, 2), (4, 3)]:
+        request = make_request(participants_wanted=wanted, tubes_per_participant=each)
+        assert requests.propose(coordinator, request).barcodes == _proposed_by_the_rule(
+            offered, wanted, each
+        ), (wanted, each)
 
 
 def test_a_request_naming_its_tubes_is_offered_only_those(
