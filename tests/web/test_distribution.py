@@ -97,6 +97,9 @@ def test_the_list_shows_open_expired_and_closed_protocols_under_their_tabs(
     assert all(number in shown["all"] for number in ("IRB-OPEN", "IRB-EXPIRED", "IRB-CLOSED"))
     assert coordinator_client.get("/distribution?status=nonsense").status_code == 404
     assert open_one.id
+    expired_tab = coordinator_client.get("/distribution?status=expired").get_data(as_text=True)
+    assert 'href="/distribution?status=expired" aria-current="page"' in expired_tab
+    assert 'href="/distribution?status=open">Open</a>' in expired_tab
 
 
 def test_a_coordinator_records_a_protocol_and_lands_on_its_page(coordinator_client):

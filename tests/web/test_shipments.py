@@ -383,6 +383,7 @@ def test_the_list_starts_with_open_shipments_and_filters_by_status(
     assert 'href="/shipments/new"' in first
     in_transit = collector_client.get("/shipments?status=in_transit").get_data(as_text=True)
     assert sent.manifest_number in in_transit and packing.manifest_number not in in_transit
+    assert 'href="/shipments?status=in_transit" aria-current="page">In transit</a>' in in_transit
     assert collector_client.get("/shipments?status=lost").status_code == 404
 
 
