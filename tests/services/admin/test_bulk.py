@@ -3,6 +3,7 @@ custody chain that verifies, whichever database takes them (executemany or COPY)
 
 from __future__ import annotations
 
+import pytest
 import sqlalchemy as sa
 
 from biobank.extensions import db
@@ -86,3 +87,56 @@ def test_new_records_after_a_bulk_load_get_fresh_ids(collector, technician, star
     later = start_collection(collector)  # the sequences followed the bulk ids (PostgreSQL)
     assert later.id > 0 and len(later.samples) == 8
     assert verify_chain().intact
+
+
+def _index_names() -> set[str]:
+    inspector = sa.inspect(db.session.connection())
+    return {
+        index["name"]
+        for table in ("collections", "shipments", "samples", "shipment_items", "events")
+        for index in inspector.get_indexes(table)
+    }
+
+
+def test_a_load_that_rebuilds_indexes_leaves_every_one_in_place(collector, technician):
+    before = _index_names()
+    assert "ix_samples_distributable" in before
+    with unit_of_work():
+        summary = seed_stored_samples(
+            120,
+            clinics=[collector.site],
+            biobank=technician.site,
+            collector=collector,
+            technician=technician,
+            kit=catalogue.get_kit("BASELINE-ADULT"),
+            rebuild_indexes=True,
+        )
+    db.session.rollback()
+    assert _index_names() == before
+    # The rebuilt indexes hold the loaded rows: a look-up by one finds the tube.
+    stored = db.session.scalars(sa.select(Sample.barcode).order_by(Sample.id.desc())).first()
+    assert samples.get_sample(technician, stored).status == SampleStatus.STORED
+    assert summary.samples == 120
+
+
+def test_a_failed_load_gets_its_dropped_indexes_back(collector, technician, monkeypatch):
+    before = _index_names()
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("the load failed half-way")
+
+    # Fails writing its rows: the indexes are dropped by then, and not yet built again.
+    monkeypatch.setattr("biobank.services.admin.bulk._write", broken)
+    with pytest.raises(RuntimeError, match="half-way"), unit_of_work():
+        seed_stored_samples(
+            40,
+            clinics=[collector.site],
+            biobank=technician.site,
+            collector=collector,
+            technician=technician,
+            kit=catalogue.get_kit("BASELINE-ADULT"),
+            rebuild_indexes=True,
+        )
+    db.session.rollback()
+    assert _index_names() == before
+    assert _count(Sample) == 0
