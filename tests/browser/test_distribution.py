@@ -1,8 +1,9 @@
 """Distribution to research in a real browser: a coordinator records a study's protocol and
 its request through the forms, reads the proposal (tubes by participant with where each
 sits, the shortfall in words) and approves it; a technician opens the pick list and picks by
-scanning (typed + Enter, as a USB scanner does): a wrong tube says where the right one is, and
-the picked count goes up with each right one; then packs the outbound shipment by scanning and
+scanning (typed + Enter, as a USB scanner does) without the page reloading: a wrong tube says
+where the right one is, and the picked count, the list and the next tube follow each right
+one; then packs the outbound shipment by scanning and
 dispatches it with a signature (a wrong password said beside its field). Screenshots for the
 guide.
 
@@ -33,13 +34,6 @@ store_participant = distribution.store_participant
 # An exception in the page's scripts fails the test, even when the page looks right.
 no_script_errors = shipping.no_script_errors
 log_in = shipping.log_in
-
-
-def scan(page, code: str) -> None:
-    """Type a code into the pick field and press Enter, as a scanner does."""
-    page.fill("#pick-barcode", code)
-    with page.expect_navigation():
-        page.press("#pick-barcode", "Enter")
 
 
 def test_request_approve_pick_by_scan_and_dispatch(
@@ -105,28 +99,44 @@ def test_request_approve_pick_by_scan_and_dispatch(
     page.get_by_role("link", name="Pick list").click()
     page.wait_for_url("**/pick")
     assert page.locator("[data-picked-count]").inner_text() == "0"
-    scan(page, plasma_id)  # on no pick list: put it back, and where the right one is
-    assert (
-        "put it back. The next tube to pick is" in page.locator("#pick-barcode-error").inner_text()
-    )
-    # The refused scan stays in the field, selected: the next scan replaces it.
-    selected = (
-        "() => { const f = document.activeElement;"
-        " return [f.id, f.selectionStart, f.selectionEnd]; }"
-    )
-    assert page.evaluate(selected) == ["pick-barcode", 0, len(plasma_id)]
+    shipping.mark_page(page)
+    shipping.wait_for_focus(page, "pick-barcode")
+    # On no pick list: put it back, and where the right one is.
+    refused = shipping.scan_and_wait(page, plasma_id)
+    assert refused["outcome"] == "error" and refused["title"] == "Not picked"
+    assert "put it back. The next tube to pick is" in refused["text"]
+    # The field is empty and keeps the focus: the next scan goes straight in.
+    assert page.input_value("#pick-barcode") == ""
+    assert shipping.focused_id(page) == "pick-barcode"
     db.session.rollback()
     held = db.session.scalars(
         sa.select(Sample).where(Sample.reserved_for_request_id.is_not(None)).order_by(Sample.id)
     ).all()
     barcodes = [tube.barcode for tube in held]
     db.session.rollback()
+    picked_rows = "document.querySelectorAll('table.pick-list tr.picked').length"
     for count, barcode in enumerate(barcodes, start=1):
-        scan(page, barcode.lower())
-        assert page.locator("[data-picked-count]").inner_text() == str(count)
+        answer = shipping.scan_and_wait(page, barcode.lower())
+        assert answer["outcome"] == "added" and answer["title"] == "Picked", answer
+        page.wait_for_function(
+            f"n => document.querySelector('[data-picked-count]').textContent === String(n)"
+            f" && {picked_rows} === n",
+            arg=count,
+        )
+        assert page.locator("[data-remaining-count]").inner_text() == str(len(barcodes) - count)
+        assert "picked" in page.locator(f'tr[data-barcode="{barcode}"]').inner_text()
+        if count < len(barcodes):
+            assert page.locator("[data-next-tube]").inner_text().startswith("Next: ")
         if count == 3:
             screenshot(page, "guide-distribution-pick", full_page=False)
-    assert "Every tube is picked" in page.locator("[data-next-tube]").inner_text()
+    page.wait_for_function(
+        "document.querySelector('[data-next-tube]').textContent.includes('Every tube is picked')"
+    )
+    # The same tube again records nothing, and says so.
+    again = shipping.scan_and_wait(page, barcodes[0])
+    assert again["outcome"] == "duplicate" and again["title"] == "Picked already"
+    assert page.locator("[data-picked-count]").inner_text() == str(len(barcodes))
+    assert shipping.page_was_not_reloaded(page)
 
     # Then packs the box by scanning, and dispatches it, signed.
     page.get_by_role("link", name="Outbound shipment").click()
