@@ -23,8 +23,22 @@
     return table && table.querySelector(`tr[data-barcode="${CSS.escape(barcode)}"]`);
   }
 
+  // As the server writes it: the biobank's own time zone, 24-hour clock.
+  const clock = new Intl.DateTimeFormat("en-US", {
+    timeZone: station.dataset.timezone || undefined,
+    year: "numeric",
+    month: "2-digit",
+    day: "2-digit",
+    hour: "2-digit",
+    minute: "2-digit",
+    hourCycle: "h23",
+    timeZoneName: "short",
+  });
+
   function time(at) {
-    return new Date(at).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+    const part = {};
+    clock.formatToParts(new Date(at)).forEach(({ type, value }) => (part[type] = value));
+    return `${part.year}-${part.month}-${part.day} ${part.hour}:${part.minute} ${part.timeZoneName}`;
   }
 
   function markPicked(row, tube) {

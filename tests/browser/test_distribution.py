@@ -124,7 +124,11 @@ def test_request_approve_pick_by_scan_and_dispatch(
             arg=count,
         )
         assert page.locator("[data-remaining-count]").inner_text() == str(len(barcodes) - count)
-        assert "picked" in page.locator(f'tr[data-barcode="{barcode}"]').inner_text()
+        picked_cell = page.locator(f'tr[data-barcode="{barcode}"] td').last.inner_text()
+        # As the server writes it: the date and time at the biobank, and who picked it.
+        assert re.fullmatch(r"picked \d{4}-\d\d-\d\d \d\d:\d\d \S+ · Technician", picked_cell), (
+            picked_cell
+        )
         if count < len(barcodes):
             assert page.locator("[data-next-tube]").inner_text().startswith("Next: ")
         if count == 3:
