@@ -1744,6 +1744,10 @@ def api_dispatch_outbound(w, rel, actor):
     )
 
 
+def api_cancel_outbound(w, rel, actor):
+    return Req(_api_outbound(w, rel, "outbound_packed", "/cancel"), json={"reason": REASON})
+
+
 def api_outbound_manifest_pdf(w, rel, actor):
     return Req(_api_outbound(w, rel, "outbound_dispatched", "/manifest.pdf"))
 
@@ -1998,6 +2002,12 @@ def web_dispatch_outbound(w, rel, actor):
     )
 
 
+def web_cancel_outbound(w, rel, actor):
+    return Req(
+        _request_page(w, rel, "outbound_packed", "/shipment/cancel"), data={"reason": REASON}
+    )
+
+
 def web_outbound_return(w, rel, actor):
     tube = w.get("stored_tube", rel)
     return Req(
@@ -2180,6 +2190,8 @@ TABLE: list[Row] = [
         401,        403,        (204, 404), 204,        403,        api_unpack_outbound),
     R("POST", f"{API_OUTBOUND}/dispatch",
         401,        403,        (200, 404), 200,        403,        api_dispatch_outbound),
+    R("POST", f"{API_OUTBOUND}/cancel",
+        401,        403,        (200, 404), 200,        403,        api_cancel_outbound),
     R("GET", f"{API_OUTBOUND}/manifest.pdf",
         401,        403,        (200, 404), 200,        403,        api_outbound_manifest_pdf),
     R("GET", f"{API_OUTBOUND}/manifest.csv",
@@ -2557,6 +2569,8 @@ TABLE: list[Row] = [
         LOGIN,      403,        (302, 404), 302,        403,        web_unpack_outbound),
     R("POST", "/distribution/requests/<int:request_id>/shipment/dispatch",
         LOGIN,      403,        (302, 404), 302,        403,        web_dispatch_outbound),
+    R("POST", "/distribution/requests/<int:request_id>/shipment/cancel",
+        LOGIN,      403,        (302, 404), 302,        403,        web_cancel_outbound),
     R("POST", "/distribution/requests/<int:request_id>/shipment/returns",
         LOGIN,      403,        (302, 404), 302,        403,        web_outbound_return),
     R("GET", "/distribution/requests/<int:request_id>/shipment/manifest.<any(pdf, csv):fmt>",

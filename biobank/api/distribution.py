@@ -17,6 +17,7 @@ from biobank.schemas.common import page_schema
 from biobank.schemas.distribution import (
     ApprovalCreateSchema,
     ApprovalSchema,
+    CancelledSchema,
     DispatchedSchema,
     OutboundDispatchSchema,
     OutboundPackedSchema,
@@ -401,6 +402,22 @@ def dispatch(body, shipment_id: int):
             **body,
         )
     return {**_outbound(actor, dispatched.shipment), "released": dispatched.released}
+
+
+@blp.post(f"{SHIPMENT}/cancel")
+@blp.arguments(ReasonSchema)
+@blp.response(200, CancelledSchema)
+@blp.problems(401, 403, 404, 409, 422)
+def cancel_shipment(body, shipment_id: int):
+    """Call off a shipment not dispatched yet, with a reason (technicians and coordinators):
+    its packed tubes are taken out (`unpacked`) and stay picked and reserved for the request,
+    which may open another shipment. A shipment dispatched, or cancelled already, is a 409."""
+    actor = current_actor()
+    with unit_of_work():
+        cancelled = outbound.cancel_shipment(
+            actor, outbound.get_shipment(actor, shipment_id), body["reason"]
+        )
+    return {**_outbound(actor, cancelled.shipment), "unpacked": cancelled.unpacked}
 
 
 @blp.get(f"{SHIPMENT}/manifest.pdf")

@@ -174,11 +174,15 @@ class OutboundStatus(StrEnum):
     # Some of its tubes came back unused; all of them.
     PARTLY_RETURNED = "partly_returned"
     RETURNED = "returned"
+    # Called off before dispatch: its tubes were taken out, still picked for the request,
+    # which may open another shipment.
+    CANCELLED = "cancelled"
 
 
 class DistributionShipment(TimestampMixin, Base):
     """The package that takes a request's picked tubes to the protocol's institution: packed
-    by scanning, dispatched once (signed), and perhaps partly returned. One per request. The
+    by scanning, dispatched once (signed), and perhaps partly returned; or cancelled before
+    dispatch. One per request that is not cancelled (a partial unique index). The
     institution, its address and the responsible person are copied from the protocol when the
     shipment is opened: the record says where the tubes went, whatever the protocol says
     later."""
@@ -186,7 +190,7 @@ class DistributionShipment(TimestampMixin, Base):
     __tablename__ = "distribution_shipments"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    request_id: Mapped[int] = mapped_column(sa.ForeignKey("distribution_requests.id"), unique=True)
+    request_id: Mapped[int] = mapped_column(sa.ForeignKey("distribution_requests.id"))
     institution: Mapped[str] = mapped_column(sa.String(200))
     address: Mapped[str] = mapped_column(sa.Text)
     responsible_person: Mapped[str] = mapped_column(sa.String(200))
@@ -200,14 +204,30 @@ class DistributionShipment(TimestampMixin, Base):
     dispatched_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
     # The electronic signature of the dispatch (accounts.sign), as the events carry it.
     signature: Mapped[dict | None] = mapped_column(sa.JSON)
+    cancelled_at: Mapped[datetime | None]
+    cancelled_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    cancel_reason: Mapped[str | None] = mapped_column(sa.Text)
 
     request: Mapped[DistributionRequest] = relationship(lazy="joined")
     created_by: Mapped[User] = relationship(foreign_keys=[created_by_id])
     dispatched_by: Mapped[User | None] = relationship(foreign_keys=[dispatched_by_id])
+    cancelled_by: Mapped[User | None] = relationship(foreign_keys=[cancelled_by_id])
 
     __table_args__ = (
         sa.CheckConstraint(
-            "(status = 'open') = (dispatched_at IS NULL)", name="dispatched_has_a_time"
+            "(status IN ('open', 'cancelled')) = (dispatched_at IS NULL)",
+            name="dispatched_has_a_time",
+        ),
+        sa.CheckConstraint(
+            "(status = 'cancelled') = (cancelled_at IS NOT NULL)", name="cancelled_has_a_time"
+        ),
+        # A request's one shipment, not counting those cancelled before dispatch.
+        sa.Index(
+            "ix_distribution_shipments_live_request_id",
+            "request_id",
+            unique=True,
+            sqlite_where=sa.text("status <> 'cancelled'"),
+            postgresql_where=sa.text("status <> 'cancelled'"),
         ),
     )
 

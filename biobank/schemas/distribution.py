@@ -371,7 +371,10 @@ class OutboundShipmentSchema(Schema):
     status = fields.Enum(
         OutboundStatus,
         by_value=True,
-        metadata={"description": "open → dispatched → partly_returned → returned."},
+        metadata={
+            "description": "open → dispatched → partly_returned → returned; or open → "
+            "cancelled (before dispatch: its tubes stay picked for the request)."
+        },
     )
     carrier = fields.String(allow_none=True)
     tracking_number = fields.String(allow_none=True)
@@ -379,6 +382,9 @@ class OutboundShipmentSchema(Schema):
     created_by = fields.Function(lambda s: s.created_by.username)
     dispatched_at = fields.AwareDateTime(allow_none=True)
     dispatched_by = fields.Function(lambda s: _username(s.dispatched_by), allow_none=True)
+    cancelled_at = fields.AwareDateTime(allow_none=True)
+    cancelled_by = fields.Function(lambda s: _username(s.cancelled_by), allow_none=True)
+    cancel_reason = fields.String(allow_none=True)
 
 
 class ManifestTubeSchema(Schema):
@@ -413,6 +419,16 @@ class DispatchedSchema(OutboundSchema):
     released = fields.List(
         fields.String(),
         metadata={"description": "The request's tubes never picked: released as it shipped."},
+    )
+
+
+class CancelledSchema(OutboundSchema):
+    unpacked = fields.List(
+        fields.String(),
+        metadata={
+            "description": "The tubes taken out of the shipment: still picked and reserved "
+            "for the request, to pack into its next shipment or release."
+        },
     )
 
 

@@ -44,6 +44,7 @@ from biobank.web import counted
 from biobank.web.distribution_forms import (
     ApproveForm,
     CancelRequestForm,
+    CancelShipmentForm,
     CloseProtocolForm,
     OutboundPackForm,
     PickForm,
@@ -552,6 +553,7 @@ class OutboundForms(PageForms):
     pack: OutboundPackForm
     dispatch: DispatchForm
     returns: ReturnForm
+    cancel: CancelShipmentForm
 
 
 def _outbound_page(
@@ -567,6 +569,7 @@ def _outbound_page(
         shipment=shipment,
         number=outbound_service.number(shipment) if shipment is not None else None,
         items=items,
+        cancelled=outbound_service.cancelled_shipments(shown),
         picked=picking.pick_list(actor, shown).picked if shown.status in picking.PICKABLE else None,
         forms=forms or OutboundForms.blank(),
         may_ship=policy.can(actor, policy.Action.PICK_AND_SHIP),
@@ -683,6 +686,31 @@ def dispatch_outbound(request_id: int):
         ),
         done=lambda sent: _to_outbound(shown, _dispatched_words(sent)),
         again=_outbound_again(shown, "dispatch", form),
+    )
+
+
+@bp.post("/requests/<int:request_id>/shipment/cancel")
+def cancel_outbound(request_id: int):
+    """Call off the shipment before dispatch, with a reason: its tubes stay picked."""
+    actor = current_actor()
+    shown = requests.get_request(actor, request_id)
+    shipment = _shipment(actor, shown)
+    form = CancelShipmentForm()
+    return submit(
+        form,
+        lambda: outbound_service.cancel_shipment(actor, shipment, form.reason.data),
+        done=lambda called_off: _to_outbound(
+            shown,
+            f"Shipment {outbound_service.number(called_off.shipment)} is cancelled"
+            + (
+                f"; {counted(len(called_off.unpacked), 'tube')} taken out, still picked for "
+                f"request {shown.id}: {_named(called_off.unpacked)}."
+                if called_off.unpacked
+                else "."
+            ),
+            "info",
+        ),
+        again=_outbound_again(shown, "cancel", form),
     )
 
 

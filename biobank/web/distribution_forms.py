@@ -166,6 +166,10 @@ class CancelRequestForm(ReasonForm):
     pass
 
 
+class CancelShipmentForm(ReasonForm):
+    pass
+
+
 def shown_ids(barcodes: list[str]) -> str:
     """Sample IDs as people read them, comma-separated."""
     return ", ".join(ids.display(barcode) for barcode in barcodes)

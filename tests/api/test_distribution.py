@@ -466,6 +466,113 @@ def test_another_biobank_does_not_find_an_outbound_shipment(
     assert api(collector).get(f"{path}/manifest.csv").status_code == 403
 
 
+def _packed_shipment(api, coordinator, technician, make_request, store_participant):
+    """One participant's two serum tubes reserved, the first picked and packed into the
+    request's open shipment: (request, the shipment's path, first, second)."""
+    store_participant("P100000001")
+    request = make_request(participants_wanted=1)
+    first, second = (
+        api(coordinator).post(_request_path(request, "/approval"), json={}).get_json()["reserved"]
+    )
+    tech = api(technician)
+    assert tech.post(_request_path(request, "/picks"), json={"barcode": first}).status_code == 201
+    shipment = tech.post(_request_path(request, "/shipment")).get_json()["shipment"]
+    path = f"/api/v1/distribution/shipments/{shipment['id']}"
+    assert tech.post(f"{path}/items", json={"barcode": first}).status_code == 201
+    return request, path, first, second
+
+
+def test_an_open_outbound_shipment_is_cancelled_and_its_tubes_stay_picked(
+    api, coordinator, technician, make_request, store_participant
+):
+    request, path, first, _ = _packed_shipment(
+        api, coordinator, technician, make_request, store_participant
+    )
+    tech = api(technician)
+    cancelled = tech.post(f"{path}/cancel", json={"reason": "courier booking cancelled"})
+    assert cancelled.status_code == 200, cancelled.get_json()
+    answer = cancelled.get_json()
+    assert answer["shipment"]["status"] == "cancelled"
+    assert answer["shipment"]["cancel_reason"] == "courier booking cancelled"
+    assert answer["shipment"]["cancelled_by"] == "technician"
+    assert answer["shipment"]["cancelled_at"] and answer["shipment"]["dispatched_at"] is None
+    assert answer["unpacked"] == [first] and answer["tubes"] == []
+    assert _events("unpacked") == 1
+    assert tech.get(path).get_json()["shipment"]["status"] == "cancelled"
+
+    # The tube is still picked for the request, which opens another shipment for it.
+    assert tech.get(_request_path(request)).get_json()["shipment"] is None
+    listed = tech.get(_request_path(request, "/pick-list")).get_json()
+    assert [row["barcode"] for row in listed["rows"] if row["picked"]] == [first]
+    reopened = tech.post(_request_path(request, "/shipment"))
+    assert reopened.status_code == 201
+    again = f"/api/v1/distribution/shipments/{reopened.get_json()['shipment']['id']}"
+    assert again != path
+    assert tech.post(f"{again}/items", json={"barcode": first}).status_code == 201
+    assert tech.post(f"{path}/items", json={"barcode": first}).status_code == 409
+    assert tech.post(f"{again}/dispatch", json=DISPATCH).status_code == 200
+
+
+def test_cancelling_a_dispatched_shipment_is_a_409_saying_why(
+    api, coordinator, technician, make_request, store_participant
+):
+    _, path, _, _ = _packed_shipment(api, coordinator, technician, make_request, store_participant)
+    tech = api(technician)
+    assert tech.post(f"{path}/dispatch", json=DISPATCH).status_code == 200
+    refused = tech.post(f"{path}/cancel", json={"reason": "too late"})
+    assert refused.status_code == 409 and refused.mimetype == PROBLEM
+    number = f"D{path.rsplit('/', 1)[1]}"
+    detail = refused.get_json()["detail"]
+    assert detail.startswith(f"Shipment {number} is dispatched (dispatched by Technician")
+    assert detail.endswith("cancelling is only possible while it is open. Reload the shipment.")
+    assert tech.get(path).get_json()["shipment"]["status"] == "dispatched"
+    assert _events("unpacked") == 0
+
+
+def test_cancelling_twice_is_a_409_and_a_reason_is_required(
+    api, coordinator, technician, make_request, store_participant
+):
+    _, path, _, _ = _packed_shipment(api, coordinator, technician, make_request, store_participant)
+    missing = api(coordinator).post(f"{path}/cancel", json={})
+    assert missing.status_code == 422 and set(missing.get_json()["errors"]) == {"reason"}
+    blank = api(coordinator).post(f"{path}/cancel", json={"reason": " "})
+    assert blank.status_code == 422 and set(blank.get_json()["errors"]) == {"reason"}
+    assert (
+        api(coordinator).post(f"{path}/cancel", json={"reason": "study paused"}).status_code == 200
+    )
+    twice = api(coordinator).post(f"{path}/cancel", json={"reason": "study paused"})
+    assert twice.status_code == 409 and "is cancelled" in twice.get_json()["detail"]
+
+
+def test_clinic_staff_may_not_cancel_and_another_biobank_does_not_find_the_shipment(
+    api, coordinator, technician, stranger, collector, make_request, store_participant
+):
+    _, path, _, _ = _packed_shipment(api, coordinator, technician, make_request, store_participant)
+    assert api(collector).post(f"{path}/cancel", json={"reason": "x"}).status_code == 403
+    assert api(stranger).post(f"{path}/cancel", json={"reason": "x"}).status_code == 404
+    assert api(technician).get(path).get_json()["shipment"]["status"] == "open"
+
+
+def test_a_cancel_retried_with_its_key_is_answered_again_and_done_once(
+    api, client, coordinator, technician, make_request, store_participant
+):
+    _, path, _, _ = _packed_shipment(api, coordinator, technician, make_request, store_participant)
+    headers = {**api(technician).headers, "Idempotency-Key": str(uuid.uuid4())}
+    first = client.post(f"{path}/cancel", json={"reason": "no courier"}, headers=headers)
+    assert first.status_code == 200
+    again = client.post(f"{path}/cancel", json={"reason": "no courier"}, headers=headers)
+    assert again.status_code == 200 and again.headers["Idempotent-Replayed"] == "true"
+    assert again.get_json() == first.get_json()
+    assert _events("unpacked") == 1
+
+
+def test_the_cancel_route_is_documented(client):
+    spec = client.get("/api/v1/openapi.json").get_json()
+    operation = spec["paths"]["/api/v1/distribution/shipments/{shipment_id}/cancel"]["post"]
+    assert {"200", "401", "403", "404", "409", "422"} <= set(operation["responses"])
+    assert operation["requestBody"]["content"]["application/json"]["schema"]
+
+
 def test_the_protocol_report_counts_each_request(
     api, coordinator, technician, stranger, make_request, store_participant
 ):

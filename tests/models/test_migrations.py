@@ -371,3 +371,114 @@ def test_upgrading_says_where_a_tube_packed_in_the_wrong_box_arrived(old_databas
         db.session.rollback()
         db.session.remove()
         db.engine.dispose()
+
+
+BEFORE_CANCELLED_SHIPMENTS = "bfcdd49cb91e"
+
+
+def test_upgrading_to_cancellable_outbound_shipments_keeps_every_packed_tube(old_database_url):
+    """Outbound shipments become cancellable: the upgrade rebuilds their table (on SQLite, with
+    the packed tubes that refer to it set aside and put back), so a shipment and its tubes
+    survive it; the request may then hold a cancelled shipment beside its live one, and
+    still not two live ones. The downgrade forgets the cancelled ones only."""
+    import sqlalchemy as sa
+    from flask_migrate import downgrade, upgrade
+
+    from biobank.models import Role, SiteKind
+    from biobank.services.core import accounts, sites
+    from tests.conftest import PASSWORD
+
+    app = _app_at(old_database_url, BEFORE_CANCELLED_SHIPMENTS)
+    with app.app_context():
+        with unit_of_work():
+            bank = sites.create_site(
+                code="OLD-BB", name="Old bank", kind=SiteKind.BIOBANK, timezone="UTC"
+            )
+            user = accounts.create_user(
+                username="old", full_name="Old", role=Role.TECHNICIAN, site=bank, password=PASSWORD
+            )
+            tubes = [_old_sample(bank, "checked_out").id for _ in range(3)]
+            now = {"site": bank.id, "user": user.id}
+            user_id = user.id
+            protocol = db.session.execute(
+                sa.text(
+                    "INSERT INTO distribution_protocols (site_id, title, approval_number, "
+                    "approval_expires_on, institution, institution_address, responsible_person, "
+                    "status, created_by_id, created_at) VALUES (:site, 'Study', 'IRB-1', "
+                    "'2030-01-01', 'Uni', '1 Way', 'Dr A', 'open', :user, CURRENT_TIMESTAMP) "
+                    "RETURNING id"
+                ),
+                now,
+            ).scalar_one()
+            request = db.session.execute(
+                sa.text(
+                    "INSERT INTO distribution_requests (protocol_id, specimen, "
+                    "participants_wanted, tubes_per_participant, min_volume_ml, "
+                    "max_freeze_thaw, collected_from, collected_to, status, recorded_by_id, "
+                    "created_at) VALUES (:protocol, 'serum', 1, 3, 0, 2, '2026-01-01', "
+                    "'2026-12-01', 'picking', :user, CURRENT_TIMESTAMP) RETURNING id"
+                ),
+                {**now, "protocol": protocol},
+            ).scalar_one()
+            shipment = db.session.execute(
+                sa.text(
+                    "INSERT INTO distribution_shipments (request_id, institution, address, "
+                    "responsible_person, status, created_by_id, created_at) VALUES (:request, "
+                    "'Uni', '1 Way', 'Dr A', 'open', :user, CURRENT_TIMESTAMP) RETURNING id"
+                ),
+                {**now, "request": request},
+            ).scalar_one()
+            for tube in tubes:
+                db.session.execute(
+                    sa.text(
+                        "INSERT INTO distribution_shipment_items (shipment_id, sample_id, "
+                        "pseudonym, packed_at, packed_by_id) VALUES (:shipment, :tube, "
+                        "'SP-1', CURRENT_TIMESTAMP, :user)"
+                    ),
+                    {**now, "shipment": shipment, "tube": tube},
+                )
+        packed = sa.text(
+            "SELECT shipment_id, sample_id FROM distribution_shipment_items ORDER BY sample_id"
+        )
+        before = db.session.execute(packed).all()
+        assert len(before) == 3
+        db.session.remove()
+        upgrade()
+        db.session.remove()
+        assert db.session.execute(packed).all() == before
+        assert (
+            db.session.scalar(
+                sa.text("SELECT status FROM distribution_shipments WHERE id = :id"),
+                {"id": shipment},
+            )
+            == "open"
+        )
+
+        def another(status: str, cancelled: bool) -> None:
+            db.session.execute(
+                sa.text(
+                    "INSERT INTO distribution_shipments (request_id, institution, address, "
+                    "responsible_person, status, created_by_id, created_at, cancelled_at) "
+                    "VALUES (:request, 'Uni', '1 Way', 'Dr A', :status, :user, "
+                    "CURRENT_TIMESTAMP, " + ("CURRENT_TIMESTAMP" if cancelled else "NULL") + ")"
+                ),
+                {"request": request, "status": status, "user": user_id},
+            )
+
+        another("cancelled", True)  # a cancelled one beside the live one
+        db.session.commit()
+        with pytest.raises(sa.exc.IntegrityError):
+            another("open", False)  # never two live ones
+            db.session.commit()
+        db.session.rollback()
+        with pytest.raises(sa.exc.IntegrityError):
+            another("cancelled", False)  # a cancel has its time
+            db.session.commit()
+        db.session.rollback()
+        db.session.remove()
+        downgrade(revision=BEFORE_CANCELLED_SHIPMENTS)
+        db.session.remove()
+        assert db.session.execute(packed).all() == before
+        assert db.session.scalar(sa.text("SELECT count(*) FROM distribution_shipments")) == 1
+        db.session.remove()
+        db.engine.dispose()

@@ -53,6 +53,14 @@ def post_form(client, page: str, action: str, **data):
     return client.post(action, data={"csrf_token": token, **data})
 
 
+def refused_without_a_reason(client, page: str, action: str, field_id: str, message: str):
+    """A form of ``page`` posted to ``action`` with a blank reason: 422, ``message`` beside
+    the reason field."""
+    response = post_form(client, page, action, reason=" ")
+    assert response.status_code == 422
+    assert message in beside(response.get_data(as_text=True), field_id)
+
+
 @pytest.fixture
 def coordinator_client(coordinator, login):
     return login(coordinator)
@@ -144,10 +152,12 @@ def test_a_protocol_refused_shows_each_message_beside_its_field(coordinator_clie
 
 def test_closing_a_protocol_needs_a_reason_then_it_takes_no_request(coordinator_client, protocol):
     page = f"/distribution/protocols/{protocol.id}"
-    response = post_form(coordinator_client, page, f"{page}/close", reason="")
-    assert response.status_code == 422
-    assert "Give a reason to close the protocol." in error_beside(
-        response.get_data(as_text=True), "close-reason"
+    refused_without_a_reason(
+        coordinator_client,
+        page,
+        f"{page}/close",
+        "close-reason",
+        "Give a reason to close the protocol.",
     )
     response = post_form(coordinator_client, page, f"{page}/close", reason="study ended")
     assert response.status_code == 302
@@ -332,9 +342,7 @@ def test_release_and_cancel_need_a_reason(coordinator_client, coordinator, make_
         ("release", "release-reason", "Give a reason to release the tubes."),
         ("cancel", "cancel-reason", "Give a reason to cancel the request."),
     ):
-        response = post_form(coordinator_client, page, f"{page}/{action}", reason=" ")
-        assert response.status_code == 422
-        assert message in error_beside(response.get_data(as_text=True), field)
+        refused_without_a_reason(coordinator_client, page, f"{page}/{action}", field, message)
     response = post_form(coordinator_client, page, f"{page}/release", reason="study postponed")
     assert response.status_code == 302
     assert requests.reserved_tubes(fresh(DistributionRequest, asked.id)) == []
@@ -507,6 +515,18 @@ def picked(technician, approved) -> list[Sample]:
     return held
 
 
+def dispatch_on(client, page: str, password: str = PASSWORD):
+    """The outbound shipment page's dispatch form posted by FedEx, signed with ``password``."""
+    return post_form(
+        client,
+        page,
+        f"{page}/dispatch",
+        carrier="fedex",
+        tracking_number="123456789012",
+        signature_password=password,
+    )
+
+
 def test_packing_and_a_signed_dispatch_then_the_manifest_under_pseudonyms(
     client, login, technician, approved, picked, stored
 ):
@@ -531,24 +551,10 @@ def test_packing_and_a_signed_dispatch_then_the_manifest_under_pseudonyms(
     assert "4 of 4 picked" in text_of(html)
     assert "P1000000" not in html  # pseudonyms only
 
-    response = post_form(
-        client,
-        page,
-        f"{page}/dispatch",
-        carrier="fedex",
-        tracking_number="123456789012",
-        signature_password="wrong",
-    )
+    response = dispatch_on(client, page, password="wrong")
     assert response.status_code == 422
     assert "password" in beside(response.get_data(as_text=True), "dispatch-signature")
-    response = post_form(
-        client,
-        page,
-        f"{page}/dispatch",
-        carrier="fedex",
-        tracking_number="123456789012",
-        signature_password=PASSWORD,
-    )
+    response = dispatch_on(client, page)
     assert response.status_code == 302
     words = text_of(client.get(page).get_data(as_text=True))
     assert "4 tubes distributed, their positions freed" in words
@@ -586,6 +592,47 @@ def test_a_tube_taken_out_of_the_box_stays_picked(client, login, technician, app
     assert response.status_code == 302
     html = client.get(page).get_data(as_text=True)
     assert "it stays picked" in html and "0 of 4 picked" in text_of(html)
+
+
+def test_cancelling_the_shipment_takes_its_tubes_out_still_picked_and_a_new_one_opens(
+    client, login, technician, approved, picked
+):
+    login(technician)
+    page = f"/distribution/requests/{approved.id}/shipment"
+    post_form(client, page, page)
+    for tube in picked[:2]:
+        post_form(client, page, f"{page}/items", barcode=tube.barcode)
+    html = client.get(page).get_data(as_text=True)
+    assert "Cancel this shipment" in html and form_posting_to(html, f"{page}/cancel")
+    refused_without_a_reason(
+        client, page, f"{page}/cancel", "cancel-shipment-reason", "Give a reason to cancel the"
+    )
+    response = post_form(client, page, f"{page}/cancel", reason="courier booking cancelled")
+    assert response.status_code == 302
+    words = text_of(client.get(page).get_data(as_text=True))
+    assert "is cancelled; 2 tubes taken out, still picked for request" in words
+    assert "was cancelled" in words and "courier booking cancelled" in words
+    assert "Open outbound shipment" in words and "4 tubes picked so far" in words
+    assert all(fresh(Sample, t.id).reserved_for_request_id == approved.id for t in picked)
+    assert fresh(DistributionRequest, approved.id).status == "picking"
+    # Nothing open now: a second cancel finds no shipment; a new one opens.
+    assert post_form(client, page, f"{page}/cancel", reason="again").status_code == 404
+    assert post_form(client, page, page).status_code == 302
+    assert post_form(client, page, f"{page}/items", barcode=picked[0].barcode).status_code == 302
+
+
+def test_a_dispatched_shipment_offers_no_cancel(client, login, technician, approved, picked):
+    login(technician)
+    page = f"/distribution/requests/{approved.id}/shipment"
+    post_form(client, page, page)
+    for tube in picked:
+        post_form(client, page, f"{page}/items", barcode=tube.barcode)
+    token = csrf_token_from(client.get(page).get_data(as_text=True))
+    assert dispatch_on(client, page).status_code == 302
+    assert "Cancel this shipment" not in client.get(page).get_data(as_text=True)
+    refused = client.post(f"{page}/cancel", data={"csrf_token": token, "reason": "too late"})
+    assert refused.status_code == 409
+    assert "cancelling is only possible while it is open" in text_of(refused.get_data(as_text=True))
 
 
 def test_no_shipment_before_picking(client, login, technician, approved):

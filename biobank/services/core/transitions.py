@@ -198,17 +198,20 @@ REQUESTS = StateMachine(
 Ob = OutboundStatus
 
 # An outbound shipment to a study is packed while open and dispatched once; unused tubes the
-# study sends back make it partly returned, then returned when the last one is back.
+# study sends back make it partly returned, then returned when the last one is back. An open
+# one can be cancelled instead (its tubes stay picked for the request).
 OUTBOUND = StateMachine(
     {
-        Ob.OPEN: frozenset({Ob.DISPATCHED}),
+        Ob.OPEN: frozenset({Ob.DISPATCHED, Ob.CANCELLED}),
         Ob.DISPATCHED: frozenset({Ob.PARTLY_RETURNED, Ob.RETURNED}),
         Ob.PARTLY_RETURNED: frozenset({Ob.RETURNED}),
         Ob.RETURNED: frozenset(),
+        Ob.CANCELLED: frozenset(),
     },
     {
         Ob.DISPATCHED: "dispatched",
         Ob.PARTLY_RETURNED: "partly returned",
         Ob.RETURNED: "returned",
+        Ob.CANCELLED: "cancelled",
     },
 )

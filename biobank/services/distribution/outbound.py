@@ -18,6 +18,11 @@ shipped. It locks the request's row, then the shipment's, then the tubes' in id 
 order picking and approval use), and reads them after the locks: of two dispatches at once,
 one wins and the other is told (409) who dispatched it.
 
+``cancel_shipment`` calls off a shipment not dispatched yet, with a reason: its packed tubes
+are taken out (an ``unpacked`` event each) and stay picked and reserved for the request, which
+may open another shipment; it locks as dispatch does, so of a cancel and a dispatch at once
+one wins and the other is told (409).
+
 ``receive_return`` takes back a tube of a dispatched shipment that the study did not use:
 received again at the biobank (``distributed → received``) with a reason and a ``received``
 event, to be stored through the normal storage flow.
@@ -107,9 +112,26 @@ def get_shipment(actor: User, shipment_id: int) -> DistributionShipment:
 
 
 def shipment_of(request: DistributionRequest) -> DistributionShipment | None:
-    """The request's outbound shipment, if one was opened."""
+    """The request's outbound shipment, if one was opened (and not cancelled)."""
     return db.session.scalar(
-        sa.select(DistributionShipment).where(DistributionShipment.request_id == request.id)
+        sa.select(DistributionShipment).where(
+            DistributionShipment.request_id == request.id,
+            DistributionShipment.status != OutboundStatus.CANCELLED,
+        )
+    )
+
+
+def cancelled_shipments(request: DistributionRequest) -> list[DistributionShipment]:
+    """The request's shipments cancelled before dispatch, the latest first."""
+    return list(
+        db.session.scalars(
+            sa.select(DistributionShipment)
+            .where(
+                DistributionShipment.request_id == request.id,
+                DistributionShipment.status == OutboundStatus.CANCELLED,
+            )
+            .order_by(DistributionShipment.id.desc())
+        )
     )
 
 
@@ -293,6 +315,53 @@ def unpack(actor: User, shipment: DistributionShipment, scanned_text: str) -> No
     db.session.flush()
 
 
+@dataclass(frozen=True)
+class Cancelled:
+    """A shipment cancelled before dispatch, and the tubes taken out of it (still picked for
+    the request)."""
+
+    shipment: DistributionShipment
+    unpacked: list[str]
+
+
+def cancel_shipment(actor: User, shipment: DistributionShipment, reason: str | None) -> Cancelled:
+    """Call off an open shipment, with a reason: every packed tube is taken out of it (an
+    ``unpacked`` custody event each, naming the reason) and stays picked and reserved for the
+    request, which may open another shipment or be released. Locks as dispatch does (the
+    request's row, the shipment's, then the tubes' in id order) and reads the status after
+    the locks: of a cancel and a dispatch at once, one wins and the other is a 409 saying
+    what happened. A shipment dispatched (or cancelled) already is a 409."""
+    policy.require_own_site(actor, shipment.request.protocol.site, policy.Action.PICK_AND_SHIP)
+    why = check_free_text(reason, "reason")
+    if not why:
+        raise ValidationFailed.for_field(
+            "reason", "Give a reason to cancel the shipment (e.g. courier booking cancelled)."
+        )
+    shipment = _lock(actor, shipment)
+    _refuse_unless(shipment, "cancelling", OutboundStatus.OPEN)
+    request = shipment.request
+    items = packed_items(shipment)
+    tubes = {sample.id: sample for sample in lock_samples(item.sample_id for item in items)}
+    now = utcnow()
+    for item in items:
+        db.session.delete(item)
+        tube_event(
+            EventType.UNPACKED,
+            actor,
+            request,
+            tubes[item.sample_id],
+            now,
+            reason=why,
+            distribution_shipment=shipment.id,
+            shipment_cancelled=True,
+        )
+    OUTBOUND.move(shipment, OutboundStatus.CANCELLED, name=f"Shipment {number(shipment)}")
+    shipment.cancelled_at, shipment.cancelled_by_id = now, actor.id
+    shipment.cancel_reason = why
+    db.session.flush()
+    return Cancelled(shipment, sorted(tubes[item.sample_id].barcode for item in items))
+
+
 def packed_items(shipment: DistributionShipment) -> list[DistributionShipmentItem]:
     """The shipment's tubes in the order they were packed."""
     return list(
@@ -321,9 +390,18 @@ def _dispatch_fields(
     shipment: DistributionShipment, carrier: str, tracking_number: str
 ) -> tuple[str, str, dict[str, list[str]]]:
     carrier, tracking, errors = carrier_fields(carrier, tracking_number)
-    if not packed_items(shipment):
+    if not packed_items(shipment) and _status_now(shipment) == OutboundStatus.OPEN:
         errors["items"] = ["The shipment is empty: scan the picked tubes into it first."]
     return carrier, tracking, errors
+
+
+def _status_now(shipment: DistributionShipment) -> OutboundStatus | None:
+    """The shipment's status as committed now. Read after its packed tubes: a shipment found
+    empty because it was cancelled meanwhile is then found cancelled, and its dispatch told
+    so (409) once it holds the lock, not that it is empty."""
+    return db.session.scalar(
+        sa.select(DistributionShipment.status).where(DistributionShipment.id == shipment.id)
+    )
 
 
 def _place(position: StoragePosition | None) -> str | None:

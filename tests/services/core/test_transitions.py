@@ -59,6 +59,17 @@ def test_a_closed_receipt_and_a_cancelled_shipment_are_final():
     assert not SHIPMENTS.allows(ShipmentStatus.OPEN, ShipmentStatus.RECEIVED)
 
 
+def test_an_outbound_shipment_is_cancelled_only_before_dispatch_and_for_good():
+    assert OUTBOUND.allows(OutboundStatus.OPEN, OutboundStatus.CANCELLED)
+    for sent in (
+        OutboundStatus.DISPATCHED,
+        OutboundStatus.PARTLY_RETURNED,
+        OutboundStatus.RETURNED,
+    ):
+        assert not OUTBOUND.allows(sent, OutboundStatus.CANCELLED)
+    assert OUTBOUND.table[OutboundStatus.CANCELLED] == frozenset()
+
+
 def test_a_collection_is_restored_to_what_it_was_and_never_back_to_draft_once_finalized():
     assert COLLECTIONS.allows(CollectionStatus.CANCELLED, CollectionStatus.DRAFT)
     assert COLLECTIONS.allows(CollectionStatus.CANCELLED, CollectionStatus.FINALIZED)

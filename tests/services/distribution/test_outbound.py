@@ -358,3 +358,158 @@ def test_a_tube_whose_participant_withdrew_is_neither_packed_nor_shipped(
         )
     db.session.rollback()
     assert db.session.get(Sample, packed.id).status != SampleStatus.DISTRIBUTED
+
+
+# --- cancelling before dispatch ---------------------------------------------------------------
+
+
+def test_cancelling_an_open_shipment_takes_its_tubes_out_still_picked_for_the_request(
+    technician, approved, shipment
+):
+    request, _ = approved
+    picked = _pack_picked(technician, shipment)
+    ids = [row.sample_id for row in picked]
+    with unit_of_work():
+        cancelled = outbound.cancel_shipment(technician, shipment, "courier booking cancelled")
+    assert cancelled.unpacked == sorted(row.barcode for row in picked)
+    db.session.expire_all()
+    gone = db.session.get(DistributionShipment, shipment.id)
+    assert gone.status == OutboundStatus.CANCELLED
+    assert gone.cancel_reason == "courier booking cancelled"
+    assert gone.cancelled_by.username == "technician" and gone.cancelled_at is not None
+    assert gone.dispatched_at is None and outbound.packed_items(gone) == []
+    # Nothing is lost: each tube is still checked out for the request, in its held position.
+    for sample in db.session.scalars(sa.select(Sample).where(Sample.id.in_(ids))):
+        assert sample.reserved_for_request_id == request.id
+        assert sample.status == SampleStatus.CHECKED_OUT
+    assert (
+        len(
+            db.session.scalars(
+                sa.select(StoragePosition).where(StoragePosition.sample_id.in_(ids))
+            ).all()
+        )
+        == 3
+    )
+    assert {row.barcode for row in _tubes(technician, request)[0]} == set(cancelled.unpacked)
+    assert db.session.get(DistributionRequest, request.id).status == RequestStatus.PICKING
+    unpacked = _events("unpacked", ids)
+    assert len(unpacked) == 3
+    assert {e.reason for e in unpacked} == {"courier booking cancelled"}
+    assert all(e.details["distribution_shipment"] == shipment.id for e in unpacked)
+    assert all(e.details["shipment_cancelled"] for e in unpacked)
+    assert verify_chain().intact
+
+
+def test_after_a_cancel_the_request_opens_another_shipment_and_ships_in_it(
+    technician, approved, shipment
+):
+    request, _ = approved
+    picked = _pack_picked(technician, shipment)
+    with unit_of_work():
+        outbound.cancel_shipment(technician, shipment, "wrong box size")
+    assert outbound.shipment_of(request) is None
+    assert [s.id for s in outbound.cancelled_shipments(request)] == [shipment.id]
+    with pytest.raises(InvalidTransition, match="packing is only possible while it is open"):
+        outbound.pack(technician, shipment, picked[0].barcode)
+    with unit_of_work():
+        again = outbound.open_shipment(technician, request)
+    assert again.id != shipment.id and outbound.shipment_of(request).id == again.id
+    _pack_picked(technician, again)
+    with unit_of_work():
+        done = outbound.dispatch(
+            technician,
+            again,
+            carrier="fedex",
+            tracking_number="123456789012",
+            signature_password=PASSWORD,
+        )
+    assert sorted(done.tubes) == sorted(row.barcode for row in picked)
+    assert db.session.get(DistributionShipment, shipment.id).status == OutboundStatus.CANCELLED
+
+
+def test_an_empty_open_shipment_is_cancelled_and_a_coordinator_may_do_it(coordinator, shipment):
+    with unit_of_work():
+        cancelled = outbound.cancel_shipment(coordinator, shipment, "study postponed")
+    assert cancelled.unpacked == []
+    assert cancelled.shipment.cancelled_by.username == "coordinator"
+
+
+def test_a_dispatched_shipment_is_not_cancelled_and_says_so(technician, shipment):
+    _pack_picked(technician, shipment)
+    with unit_of_work():
+        outbound.dispatch(
+            technician,
+            shipment,
+            carrier="courier",
+            tracking_number="REF-1",
+            signature_password=PASSWORD,
+        )
+    with pytest.raises(InvalidTransition) as refused:
+        outbound.cancel_shipment(technician, shipment, "too late")
+    assert re.match(
+        rf"Shipment D{shipment.id} is dispatched \(dispatched by Technician .*\): cancelling is "
+        r"only possible while it is open\. Reload the shipment\.",
+        refused.value.detail,
+    )
+    db.session.rollback()
+    assert db.session.get(DistributionShipment, shipment.id).status == OutboundStatus.DISPATCHED
+
+
+def test_a_cancelled_shipment_is_neither_cancelled_again_nor_dispatched(technician, shipment):
+    _pack_picked(technician, shipment)
+    with unit_of_work():
+        outbound.cancel_shipment(technician, shipment, "courier booking cancelled")
+    with pytest.raises(InvalidTransition, match="is cancelled: cancelling is only possible"):
+        outbound.cancel_shipment(technician, shipment, "again")
+    with pytest.raises(InvalidTransition, match="is cancelled: dispatching is only possible"):
+        outbound.dispatch(
+            technician,
+            shipment,
+            carrier="courier",
+            tracking_number="REF-1",
+            signature_password=PASSWORD,
+        )
+
+
+def test_cancelling_needs_a_reason(technician, shipment):
+    with pytest.raises(ValidationFailed) as refused:
+        outbound.cancel_shipment(technician, shipment, "  ")
+    assert list(refused.value.errors) == ["reason"]
+    assert db.session.get(DistributionShipment, shipment.id).status == OutboundStatus.OPEN
+
+
+def test_clinic_staff_and_other_biobanks_may_not_cancel_the_shipment(
+    collector, make_user, make_site, shipment
+):
+    with pytest.raises(Forbidden):
+        outbound.cancel_shipment(collector, shipment, "not mine")
+    elsewhere = make_user(
+        "tech.elsewhere", Role.TECHNICIAN, make_site("UCLA-BB", SiteKind.BIOBANK, "UTC")
+    )
+    with pytest.raises(Forbidden):
+        outbound.cancel_shipment(elsewhere, shipment, "not mine")
+    assert db.session.get(DistributionShipment, shipment.id).status == OutboundStatus.OPEN
+
+
+def test_the_database_holds_one_live_shipment_per_request_and_a_cancel_has_its_time(
+    technician, shipment
+):
+    with pytest.raises(sa.exc.IntegrityError), db.session.begin_nested():
+        db.session.add(
+            DistributionShipment(
+                request_id=shipment.request_id,
+                institution="x",
+                address="x",
+                responsible_person="x",
+                status=OutboundStatus.OPEN,
+                created_by_id=technician.id,
+            )
+        )
+        db.session.flush()
+    with pytest.raises(sa.exc.IntegrityError), db.session.begin_nested():
+        db.session.execute(
+            sa.update(DistributionShipment)
+            .where(DistributionShipment.id == shipment.id)
+            .values(status=OutboundStatus.CANCELLED)
+        )
+    db.session.rollback()
