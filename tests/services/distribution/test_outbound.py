@@ -59,6 +59,18 @@ def _pack_picked(technician, shipment):
     return picked
 
 
+def _dispatch(technician, shipment, carrier="courier", tracking_number="REF-1"):
+    """Dispatch the shipment by ``carrier``, signed with the technician's password (in the
+    caller's transaction: the caller commits, or expects a refusal)."""
+    return outbound.dispatch(
+        technician,
+        shipment,
+        carrier=carrier,
+        tracking_number=tracking_number,
+        signature_password=PASSWORD,
+    )
+
+
 def _used(box_id):
     return db.session.scalar(sa.select(BoxFill.used).where(BoxFill.box_id == box_id))
 
@@ -151,13 +163,7 @@ def test_dispatch_sends_every_packed_tube_out_of_its_box_in_one_go(
     box_id = boxes[0].id
     used_before = _used(box_id)
     with unit_of_work():
-        done = outbound.dispatch(
-            technician,
-            shipment,
-            carrier="fedex",
-            tracking_number="1234 5678 9012",
-            signature_password=PASSWORD,
-        )
+        done = _dispatch(technician, shipment, "fedex", "1234 5678 9012")
     assert sorted(done.tubes) == sorted(r.barcode for r in picked)
     assert done.released == [unpicked[0].barcode]
     ids = [r.sample_id for r in picked]
@@ -186,13 +192,7 @@ def test_dispatch_sends_every_packed_tube_out_of_its_box_in_one_go(
     assert shipped.signature["signer"] == "technician"
     assert verify_chain().intact
     with pytest.raises(InvalidTransition, match="is dispatched \\(dispatched by Technician"):
-        outbound.dispatch(
-            technician,
-            shipment,
-            carrier="fedex",
-            tracking_number="123456789012",
-            signature_password=PASSWORD,
-        )
+        _dispatch(technician, shipment, "fedex", "123456789012")
 
 
 def test_a_freed_position_takes_a_new_tube(
@@ -200,13 +200,7 @@ def test_a_freed_position_takes_a_new_tube(
 ):
     picked = _pack_picked(technician, shipment)
     with unit_of_work():
-        outbound.dispatch(
-            technician,
-            shipment,
-            carrier="courier",
-            tracking_number="REF-1",
-            signature_password=PASSWORD,
-        )
+        _dispatch(technician, shipment)
     [fresh, *_] = received_tubes(collector, participant_id="P100000009", tube_types=["1SST8"])
     with unit_of_work():
         placing.store_sample(technician, boxes[0], fresh.barcode, picked[0].position)
@@ -218,13 +212,7 @@ def test_dispatch_refuses_picked_tubes_left_out_of_the_package(technician, shipm
     with unit_of_work():
         outbound.pack(technician, shipment, picked[0].barcode)
     with pytest.raises(Conflict, match="picked for the request but are not packed"):
-        outbound.dispatch(
-            technician,
-            shipment,
-            carrier="courier",
-            tracking_number="REF-1",
-            signature_password=PASSWORD,
-        )
+        _dispatch(technician, shipment)
 
 
 def test_a_tube_quarantined_after_packing_stops_the_dispatch(technician, shipment):
@@ -232,13 +220,7 @@ def test_a_tube_quarantined_after_packing_stops_the_dispatch(technician, shipmen
     with unit_of_work():
         lifecycle.quarantine(technician, picked[1].barcode, "cap cracked")
     with pytest.raises(Conflict, match=f"{picked[1].display_barcode} \\(quarantined\\)"):
-        outbound.dispatch(
-            technician,
-            shipment,
-            carrier="courier",
-            tracking_number="REF-1",
-            signature_password=PASSWORD,
-        )
+        _dispatch(technician, shipment)
 
 
 # --- the manifest ---------------------------------------------------------------------------
@@ -250,13 +232,7 @@ def test_the_manifest_lists_study_pseudonyms_and_never_a_participant_id(
     request, _ = approved
     picked = _pack_picked(technician, shipment)
     with unit_of_work():
-        outbound.dispatch(
-            technician,
-            shipment,
-            carrier="ups",
-            tracking_number="1Z999AA10123456784",
-            signature_password=PASSWORD,
-        )
+        _dispatch(technician, shipment, "ups", "1Z999AA10123456784")
     pseudonyms = {study_pseudonym(p, request.protocol_id) for p in PARTICIPANTS}
     pdf = outbound.manifest_pdf(technician, shipment)
     assert pdf.startswith(b"%PDF") and b"/FlateDecode" in pdf
@@ -287,13 +263,7 @@ def test_returned_tubes_are_received_back_and_can_be_stored_again(
     with pytest.raises(InvalidTransition, match="receiving returns is only possible"):
         outbound.receive_return(technician, shipment, picked[0].barcode, "unused")
     with unit_of_work():
-        outbound.dispatch(
-            technician,
-            shipment,
-            carrier="courier",
-            tracking_number="REF-1",
-            signature_password=PASSWORD,
-        )
+        _dispatch(technician, shipment)
     with pytest.raises(ValidationFailed, match="reason"):
         outbound.receive_return(technician, shipment, picked[0].barcode, " ")
     plasma = next(t for t in stored if t.tube_type.specimen == "plasma")
@@ -349,13 +319,7 @@ def test_a_tube_whose_participant_withdrew_is_neither_packed_nor_shipped(
     with pytest.raises(
         Conflict, match=re.escape(f"{packed.display_barcode} (its participant withdrew")
     ):
-        outbound.dispatch(
-            technician,
-            shipment,
-            carrier="fedex",
-            tracking_number="123456789012",
-            signature_password=PASSWORD,
-        )
+        _dispatch(technician, shipment, "fedex", "123456789012")
     db.session.rollback()
     assert db.session.get(Sample, packed.id).status != SampleStatus.DISTRIBUTED
 
@@ -416,13 +380,7 @@ def test_after_a_cancel_the_request_opens_another_shipment_and_ships_in_it(
     assert again.id != shipment.id and outbound.shipment_of(request).id == again.id
     _pack_picked(technician, again)
     with unit_of_work():
-        done = outbound.dispatch(
-            technician,
-            again,
-            carrier="fedex",
-            tracking_number="123456789012",
-            signature_password=PASSWORD,
-        )
+        done = _dispatch(technician, again, "fedex", "123456789012")
     assert sorted(done.tubes) == sorted(row.barcode for row in picked)
     assert db.session.get(DistributionShipment, shipment.id).status == OutboundStatus.CANCELLED
 
@@ -437,13 +395,7 @@ def test_an_empty_open_shipment_is_cancelled_and_a_coordinator_may_do_it(coordin
 def test_a_dispatched_shipment_is_not_cancelled_and_says_so(technician, shipment):
     _pack_picked(technician, shipment)
     with unit_of_work():
-        outbound.dispatch(
-            technician,
-            shipment,
-            carrier="courier",
-            tracking_number="REF-1",
-            signature_password=PASSWORD,
-        )
+        _dispatch(technician, shipment)
     with pytest.raises(InvalidTransition) as refused:
         outbound.cancel_shipment(technician, shipment, "too late")
     assert re.match(
@@ -462,13 +414,7 @@ def test_a_cancelled_shipment_is_neither_cancelled_again_nor_dispatched(technici
     with pytest.raises(InvalidTransition, match="is cancelled: cancelling is only possible"):
         outbound.cancel_shipment(technician, shipment, "again")
     with pytest.raises(InvalidTransition, match="is cancelled: dispatching is only possible"):
-        outbound.dispatch(
-            technician,
-            shipment,
-            carrier="courier",
-            tracking_number="REF-1",
-            signature_password=PASSWORD,
-        )
+        _dispatch(technician, shipment)
 
 
 def test_cancelling_needs_a_reason(technician, shipment):
