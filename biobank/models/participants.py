@@ -15,6 +15,13 @@ class Participant(TimestampMixin, Base):
     """
 
     __tablename__ = "participants"
+    # A distribution proposal asks this of every candidate tube's participant: answered from
+    # the index alone (services.distribution.requests.propose).
+    __table_args__ = (
+        sa.Index(
+            "ix_participants_consent", "participant_id", "biospecimen_consent", "withdrawn_at"
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     participant_id: Mapped[str] = mapped_column(sa.String(32), unique=True)

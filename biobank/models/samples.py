@@ -134,11 +134,16 @@ class Sample(TimestampMixin, Base):
             postgresql_where=sa.text("reserved_for_request_id IS NOT NULL"),
         ),
         # What a distribution request may be offered: free stored tubes of a tube type,
-        # collected in a window (services.distribution.requests.propose).
+        # collected in a window (services.distribution.requests.propose), with what the
+        # proposal filters and groups them by, so its candidates cost no table row each.
         sa.Index(
             "ix_samples_distributable",
             "tube_type_id",
             "collected_at",
+            "custody_site_id",
+            "freeze_thaw_count",
+            "volume_ml",
+            "collection_id",
             sqlite_where=sa.text("status = 'stored' AND reserved_for_request_id IS NULL"),
             postgresql_where=sa.text("status = 'stored' AND reserved_for_request_id IS NULL"),
         ),
