@@ -51,8 +51,8 @@ def distribution_fhir(protocol_id: int, request_id: int):
 @blp.doc(responses=BUNDLE_RESPONSES)
 @blp.problems(401, 403, 404, 409)
 def distribution_shipment_fhir(shipment_id: int):
-    """The same Bundle, found by the outbound shipment (one per request): 409 until it is
-    dispatched."""
+    """The same Bundle, found by the outbound shipment: 409 while it is open, and for one
+    cancelled before dispatch (it sent nothing)."""
     actor = current_actor()
     shipment = outbound.get_shipment(actor, shipment_id)
-    return fhir_document(fhir_export.distribution_bundle(actor, shipment.request))
+    return fhir_document(fhir_export.shipment_bundle(actor, shipment))

@@ -143,3 +143,17 @@ def test_an_open_outbound_shipment_is_a_409(api, coordinator, technician, approv
         shipment = outbound.open_shipment(technician, approved)
     answer = api(coordinator).get(f"/api/v1/distribution/shipments/{shipment.id}/fhir")
     assert answer.status_code == 409
+
+
+def test_a_cancelled_outbound_shipment_sent_nothing_and_is_a_409(
+    api, coordinator, technician, approved
+):
+    pick_all(technician, approved)
+    with unit_of_work():
+        shipment = outbound.open_shipment(technician, approved)
+    with unit_of_work():
+        outbound.cancel_shipment(technician, shipment, "courier booking cancelled")
+    answer = api(coordinator).get(f"/api/v1/distribution/shipments/{shipment.id}/fhir")
+    assert answer.status_code == 409
+    assert "was cancelled before dispatch: it sent nothing" in answer.get_json()["detail"]
+    assert answer.get_json()["distribution_shipment"] == shipment.id

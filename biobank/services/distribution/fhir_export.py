@@ -21,7 +21,15 @@ import sqlalchemy as sa
 
 from biobank.errors import Conflict, Forbidden
 from biobank.extensions import db
-from biobank.models import DistributionRequest, Event, EventType, Sample, User
+from biobank.models import (
+    DistributionRequest,
+    DistributionShipment,
+    Event,
+    EventType,
+    OutboundStatus,
+    Sample,
+    User,
+)
 from biobank.services.core import policy
 from biobank.services.distribution.pseudonyms import study_pseudonym
 from biobank.services.distribution.report import may_read
@@ -93,6 +101,28 @@ def _returned(request: DistributionRequest) -> set[int]:
             )
         )
     )
+
+
+def shipment_bundle(actor: User, shipment: DistributionShipment) -> dict[str, Any]:
+    """The Bundle found by an outbound shipment (``outbound.get_shipment`` gives it). 409 for a
+    shipment that sent nothing: still open, or cancelled before dispatch (the request's tubes
+    then went, or go, in another shipment)."""
+    if not may_read(actor):
+        raise Forbidden(f"Your role ({actor.role}) may not export distributions.")
+    policy.ensure_protocol_visible(actor, shipment.request.protocol)
+    if shipment.status in (OutboundStatus.OPEN, OutboundStatus.CANCELLED):
+        said = (
+            "was cancelled before dispatch"
+            if shipment.status == OutboundStatus.CANCELLED
+            else "is not dispatched yet"
+        )
+        raise Conflict(
+            f"Outbound shipment D{shipment.id} {said}: it sent nothing to export. Export request "
+            f"{shipment.request_id} instead, once its shipment is dispatched.",
+            distribution_request=shipment.request_id,
+            distribution_shipment=shipment.id,
+        )
+    return distribution_bundle(actor, shipment.request)
 
 
 def distribution_bundle(actor: User, request: DistributionRequest) -> dict[str, Any]:

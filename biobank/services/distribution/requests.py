@@ -35,8 +35,11 @@ from biobank.models import (
     DistributionItem,
     DistributionProtocol,
     DistributionRequest,
+    DistributionShipment,
+    DistributionShipmentItem,
     EventType,
     FlagKind,
+    OutboundStatus,
     Participant,
     RequestStatus,
     Sample,
@@ -649,6 +652,29 @@ def release(
     return _release(actor, request, why, barcodes)
 
 
+def _refuse_packed(request: DistributionRequest, wanted: list[Any]) -> None:
+    """A tube packed in the request's open outbound shipment is not let go: the shipment would
+    still list it, and its dispatch send a tube the study no longer holds. Read after the
+    tubes' locks (packing takes the same)."""
+    packed = db.session.execute(
+        sa.select(Sample.barcode, DistributionShipment.id)
+        .join(DistributionShipmentItem, DistributionShipmentItem.sample_id == Sample.id)
+        .join(DistributionShipment, DistributionShipment.id == DistributionShipmentItem.shipment_id)
+        .where(*wanted, DistributionShipment.status == OutboundStatus.OPEN)
+        .order_by(Sample.barcode)
+    ).all()
+    if packed:
+        shown = ", ".join(ids.display(barcode) for barcode, _ in packed[:10])
+        more = f" and {len(packed) - 10} more" if len(packed) > 10 else ""
+        raise Conflict(
+            f"{shown}{more}: packed in outbound shipment D{packed[0][1]} of request "
+            f"{request.id}. Take them out of the box on the shipment's page, or cancel the "
+            "shipment, then release them.",
+            distribution_request=request.id,
+            distribution_shipment=packed[0][1],
+        )
+
+
 def _release(
     actor: User, request: DistributionRequest, why: str, barcodes: Sequence[str] | None
 ) -> list[str]:
@@ -670,6 +696,7 @@ def _release(
         db.session.execute(
             sa.select(Sample.id).where(*wanted).order_by(Sample.id).with_for_update()
         ).all()
+    _refuse_packed(request, wanted)
     freed = sorted(
         (row.id, row.barcode)
         for row in db.session.execute(

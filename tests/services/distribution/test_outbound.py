@@ -459,3 +459,43 @@ def test_the_database_holds_one_live_shipment_per_request_and_a_cancel_has_its_t
             .values(status=OutboundStatus.CANCELLED)
         )
     db.session.rollback()
+
+
+def test_a_packed_tube_is_not_released_nor_its_request_cancelled_until_it_is_out_of_the_box(
+    coordinator, technician, approved, shipment
+):
+    request, _ = approved
+    picked = _pack_picked(technician, shipment)
+    packed_in = rf"packed in outbound shipment D{shipment.id}"
+    with pytest.raises(Conflict, match=packed_in) as refused, unit_of_work():
+        requests.release(
+            coordinator, request, "study asked for fewer", barcodes=[picked[0].barcode]
+        )
+    assert "Take them out of the box" in str(refused.value)
+    with pytest.raises(Conflict, match="cancel the shipment"), unit_of_work():
+        requests.cancel_request(coordinator, request, "study ended")
+    # Nothing changed: every packed tube is still reserved, packed, and the request picking.
+    db.session.expire_all()
+    assert len(outbound.packed_items(db.session.get(DistributionShipment, shipment.id))) == 3
+    assert {
+        s.reserved_for_request_id
+        for s in db.session.scalars(
+            sa.select(Sample).where(Sample.id.in_([row.sample_id for row in picked]))
+        )
+    } == {request.id}
+    assert db.session.get(DistributionRequest, request.id).status == RequestStatus.PICKING
+    assert _events("released", [row.sample_id for row in picked]) == []
+    # Out of the box, the tube is released; once the shipment is cancelled, so is the request.
+    with unit_of_work():
+        outbound.unpack(technician, shipment, picked[0].barcode)
+        assert requests.release(
+            coordinator, request, "study asked for fewer", barcodes=[picked[0].barcode]
+        ) == [picked[0].barcode]
+    still_held = sorted(tube.barcode for tube in requests.reserved_tubes(request))
+    assert len(still_held) == 3 and picked[0].barcode not in still_held
+    with unit_of_work():
+        outbound.cancel_shipment(technician, shipment, "study ended")
+        released = requests.cancel_request(coordinator, request, "study ended")
+    assert sorted(released) == still_held
+    assert requests.reserved_tubes(request) == []
+    assert verify_chain().intact
