@@ -349,6 +349,68 @@ class Proposal:
 
 
 def _proposal_query(request: DistributionRequest, tube_types: list[int]) -> sa.Select[Any]:
+    """The proposal's one statement, in the form each database plans well; both choose the
+    same tubes in the same order (a test checks each against the rule written plainly).
+
+    PostgreSQL ranks every candidate with window functions: one parallel scan, and no
+    intermediate result it would have to guess the size of (given the grouped form, it
+    guessed 200 participants for 60,000 and merged the chosen tubes with all of ``samples``:
+    464 ms at a million tubes against 257). SQLite, which runs a query on one thread and sorts
+    once per window, groups instead: one window, one grouping, a bounded sort (316 ms against
+    754)."""
+    if on_postgres():
+        return _ranked_proposal(request, tube_types)
+    return _grouped_proposal(request, tube_types)
+
+
+def _ranked_proposal(request: DistributionRequest, tube_types: list[int]) -> sa.Select[Any]:
+    participant = Collection.participant_id
+    candidates = (
+        sa.select(
+            Sample.id,
+            Sample.barcode,
+            Sample.freeze_thaw_count,
+            Sample.volume_ml,
+            Sample.collected_at,
+            participant.label("participant_id"),
+            sa.func.row_number()
+            .over(partition_by=participant, order_by=(Sample.freeze_thaw_count, Sample.id))
+            .label("nth"),
+        )
+        .join(Collection, Collection.id == Sample.collection_id)
+        .join(Participant, Participant.participant_id == participant)
+        .where(*_matching(request, tube_types), *_consented())
+        .cte("candidates")
+    )
+    per_participant = candidates.c.participant_id
+    kept = (
+        sa.select(
+            candidates,
+            sa.func.count().over(partition_by=per_participant).label("tubes"),
+            sa.func.sum(candidates.c.freeze_thaw_count)
+            .over(partition_by=per_participant)
+            .label("thaws"),
+            sa.func.min(candidates.c.id).over(partition_by=per_participant).label("first_id"),
+        )
+        .where(candidates.c.nth <= request.tubes_per_participant)
+        .cte("kept")
+    )
+    ranked = sa.select(
+        kept,
+        # Complete sets first, then the fewest thaws, then the lower id (first_id is unique per
+        # participant, so this ranks participants).
+        sa.func.dense_rank()
+        .over(order_by=(kept.c.tubes.desc(), kept.c.thaws, kept.c.first_id))
+        .label("participant_rank"),
+    ).subquery("ranked")
+    return (
+        sa.select(ranked)
+        .where(ranked.c.participant_rank <= request.participants_wanted)
+        .order_by(ranked.c.participant_rank, ranked.c.nth)
+    )
+
+
+def _grouped_proposal(request: DistributionRequest, tube_types: list[int]) -> sa.Select[Any]:
     participant = Collection.participant_id
     # Each candidate tube, numbered within its participant (fewest thaws first). Narrow on
     # purpose: every matching tube passes through here (tens of thousands at program scale),
