@@ -363,15 +363,15 @@ def _proposal_query(request: DistributionRequest, tube_types: list[int]) -> sa.S
     return _grouped_proposal(request, tube_types)
 
 
-def _ranked_proposal(request: DistributionRequest, tube_types: list[int]) -> sa.Select[Any]:
+def _candidates(request: DistributionRequest, tube_types: list[int], *details: Any) -> sa.CTE:
+    """Every tube the request may be offered, with ``details`` of it, its participant and its
+    place among that participant's tubes (``nth``: fewest thaws first, ties by id)."""
     participant = Collection.participant_id
-    candidates = (
+    return (
         sa.select(
             Sample.id,
-            Sample.barcode,
             Sample.freeze_thaw_count,
-            Sample.volume_ml,
-            Sample.collected_at,
+            *details,
             participant.label("participant_id"),
             sa.func.row_number()
             .over(partition_by=participant, order_by=(Sample.freeze_thaw_count, Sample.id))
@@ -381,6 +381,12 @@ def _ranked_proposal(request: DistributionRequest, tube_types: list[int]) -> sa.
         .join(Participant, Participant.participant_id == participant)
         .where(*_matching(request, tube_types), *_consented())
         .cte("candidates")
+    )
+
+
+def _ranked_proposal(request: DistributionRequest, tube_types: list[int]) -> sa.Select[Any]:
+    candidates = _candidates(
+        request, tube_types, Sample.barcode, Sample.volume_ml, Sample.collected_at
     )
     per_participant = candidates.c.participant_id
     kept = (
@@ -411,24 +417,9 @@ def _ranked_proposal(request: DistributionRequest, tube_types: list[int]) -> sa.
 
 
 def _grouped_proposal(request: DistributionRequest, tube_types: list[int]) -> sa.Select[Any]:
-    participant = Collection.participant_id
-    # Each candidate tube, numbered within its participant (fewest thaws first). Narrow on
-    # purpose: every matching tube passes through here (tens of thousands at program scale),
-    # and the details are read for the chosen ones only.
-    candidates = (
-        sa.select(
-            Sample.id,
-            Sample.freeze_thaw_count,
-            participant.label("participant_id"),
-            sa.func.row_number()
-            .over(partition_by=participant, order_by=(Sample.freeze_thaw_count, Sample.id))
-            .label("nth"),
-        )
-        .join(Collection, Collection.id == Sample.collection_id)
-        .join(Participant, Participant.participant_id == participant)
-        .where(*_matching(request, tube_types), *_consented())
-        .cte("candidates")
-    )
+    # Narrow on purpose: every matching tube passes through here (tens of thousands at
+    # program scale), and the details are read for the chosen ones only.
+    candidates = _candidates(request, tube_types)
     kept = candidates.c.nth <= request.tubes_per_participant
     # The participants chosen: complete sets first, then the fewest thaws, then the lower id
     # (first_id is unique per participant, so the order is total). One grouping and a

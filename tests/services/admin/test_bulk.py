@@ -98,22 +98,26 @@ def _index_names() -> set[str]:
     }
 
 
+def _load_rebuilding_indexes(collector, technician, count: int):
+    return seed_stored_samples(
+        count,
+        clinics=[collector.site],
+        biobank=technician.site,
+        collector=collector,
+        technician=technician,
+        kit=catalogue.get_kit("BASELINE-ADULT"),
+        rebuild_indexes=True,
+    )
+
+
 def test_a_load_that_rebuilds_indexes_leaves_every_one_in_place(collector, technician):
     before = _index_names()
     assert "ix_samples_distributable" in before
     with unit_of_work():
-        summary = seed_stored_samples(
-            120,
-            clinics=[collector.site],
-            biobank=technician.site,
-            collector=collector,
-            technician=technician,
-            kit=catalogue.get_kit("BASELINE-ADULT"),
-            rebuild_indexes=True,
-        )
+        summary = _load_rebuilding_indexes(collector, technician, 120)
     db.session.rollback()
     assert _index_names() == before
-    # The rebuilt indexes hold the loaded rows: a look-up by one finds the tube.
+    # The load itself is whole: the last tube is found, stored.
     stored = db.session.scalars(sa.select(Sample.barcode).order_by(Sample.id.desc())).first()
     assert samples.get_sample(technician, stored).status == SampleStatus.STORED
     assert summary.samples == 120
@@ -128,15 +132,7 @@ def test_a_failed_load_gets_its_dropped_indexes_back(collector, technician, monk
     # Fails writing its rows: the indexes are dropped by then, and not yet built again.
     monkeypatch.setattr("biobank.services.admin.bulk._write", broken)
     with pytest.raises(RuntimeError, match="half-way"), unit_of_work():
-        seed_stored_samples(
-            40,
-            clinics=[collector.site],
-            biobank=technician.site,
-            collector=collector,
-            technician=technician,
-            kit=catalogue.get_kit("BASELINE-ADULT"),
-            rebuild_indexes=True,
-        )
+        _load_rebuilding_indexes(collector, technician, 40)
     db.session.rollback()
     assert _index_names() == before
     assert _count(Sample) == 0
