@@ -31,6 +31,7 @@ from biobank.models import (
     User,
 )
 from biobank.services.core import policy
+from biobank.services.distribution.outbound import number
 from biobank.services.distribution.pseudonyms import study_pseudonym
 from biobank.services.distribution.report import may_read
 from biobank.services.reporting.interop import specimen_resource
@@ -117,8 +118,8 @@ def shipment_bundle(actor: User, shipment: DistributionShipment) -> dict[str, An
             else "is not dispatched yet"
         )
         raise Conflict(
-            f"Outbound shipment D{shipment.id} {said}: it sent nothing to export. Export request "
-            f"{shipment.request_id} instead, once its shipment is dispatched.",
+            f"Outbound shipment {number(shipment)} {said}: it sent nothing to export. Export "
+            f"request {shipment.request_id} instead, once its shipment is dispatched.",
             distribution_request=shipment.request_id,
             distribution_shipment=shipment.id,
         )
