@@ -116,10 +116,12 @@ def configure_engine(engine: Engine) -> None:
 
 
 def register_extensions(app: Flask) -> None:
+    from biobank import unit_of_work
     from biobank.extensions import csrf, db, limiter, migrate
     from biobank.security import init_security
 
     db.init_app(app)
+    unit_of_work.init_app(app)
     with app.app_context():
         configure_engine(db.engine)
     migrate.init_app(app, db, directory=str(MIGRATIONS_DIR), render_as_batch=True)
