@@ -48,12 +48,15 @@ def on_postgres() -> bool:
     return db.session.get_bind().dialect.name == "postgresql"
 
 
-def locked(stmt: sa.Select[Any], of: Any, *, share: bool = False) -> sa.Select[Any]:
+def locked(
+    stmt: sa.Select[Any], of: Any, *, share: bool = False, postgres: bool | None = None
+) -> sa.Select[Any]:
     """``stmt`` taking ``of``'s row lock (PostgreSQL) and reading past the identity map.
 
-    ``of``: eager-loaded outer joins cannot be locked, so only the named table is."""
+    ``of``: eager-loaded outer joins cannot be locked, so only the named table is.
+    ``postgres``: for a statement built once, the dialect it is for (default: the session's)."""
     stmt = stmt.execution_options(populate_existing=True)
-    if on_postgres():
+    if on_postgres() if postgres is None else postgres:
         stmt = stmt.with_for_update(of=of, read=share)
     return stmt
 

@@ -6,6 +6,7 @@ tube to ``in_transit`` with its custody passing to the destination, in one trans
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -42,6 +43,7 @@ from biobank.services.core.locks import (
     lock_sample,
     lock_samples,
     lock_shipment,
+    locked,
     mark_held,
     on_postgres,
     who_and_when,
@@ -53,7 +55,7 @@ from biobank.services.core.samples import transition
 from biobank.services.core.sites import site_field
 from biobank.services.core.timebounds import in_zone
 from biobank.services.core.transitions import SHIPMENTS
-from biobank.unit_of_work import get_record
+from biobank.unit_of_work import get_record, is_record_id
 
 CARRIERS = ("fedex", "ups", "courier")
 CARRIER_NAMES = {"fedex": "FedEx", "ups": "UPS", "courier": "Courier"}
@@ -66,21 +68,43 @@ LIVE_SHIPMENTS = (ShipmentStatus.OPEN, ShipmentStatus.IN_TRANSIT)
 # --- reading -----------------------------------------------------------------------------
 
 
+def _shipment_options(with_items: bool) -> list[Any]:
+    if with_items:
+        return [selectinload(Shipment.items)]
+    return [lazyload(Shipment.origin), lazyload(Shipment.destination)]
+
+
+@functools.cache
+def _locked_shipment(with_items: bool, postgres: bool) -> sa.Select[Any]:
+    """A shipment read past the identity map under its row lock, built once per shape: every
+    receipt scan locks its shipment, and a statement made afresh (its options, its lock) costs
+    more CPU than running it."""
+    return locked(
+        sa.select(Shipment)
+        .where(Shipment.id == sa.bindparam("id"))
+        .options(*_shipment_options(with_items)),
+        Shipment,
+        postgres=postgres,
+    )
+
+
 def get_shipment(
     user: User, shipment_id: int, *, lock: bool = False, with_items: bool = True
 ) -> Shipment:
     """The shipment, if visible. ``with_items=False`` for the scan path: a receipt of a
     thousand tubes must not load a thousand items for every scan, nor join its two sites
     (the receiving one is the user's own, loaded already; the other is read if used)."""
-    shipment = get_record(
-        Shipment,
-        shipment_id,
-        options=[selectinload(Shipment.items)]
-        if with_items
-        else [lazyload(Shipment.origin), lazyload(Shipment.destination)],
-        with_for_update={"of": Shipment} if lock and on_postgres() else None,
-        populate_existing=lock,
-    )
+    shipment: Shipment | None
+    if lock:
+        shipment = (
+            db.session.scalars(_locked_shipment(with_items, on_postgres()), {"id": shipment_id})
+            .unique()
+            .one_or_none()
+            if is_record_id(shipment_id)
+            else None
+        )
+    else:
+        shipment = get_record(Shipment, shipment_id, options=_shipment_options(with_items))
     shipment = policy.ensure_visible(user, shipment, f"shipment {shipment_id}")
     if lock:  # the services' lock_shipment then costs nothing more
         mark_held(shipment, with_children=with_items)
