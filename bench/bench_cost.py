@@ -2,7 +2,8 @@
 
 One gunicorn worker with one thread on PostgreSQL, one client sending one request at a time,
 nothing else on the server. Requests of each kind go in batches, the kinds taking turns, so
-the three are measured in one run under the same conditions: a JSON 404 (``GET /api/v1/…`` that
+the three are measured in one run under the same conditions (and the code before and now
+on two servers side by side, taking turns batch by batch): a JSON 404 (``GET /api/v1/…`` that
 no route answers: the floor any API request pays), a look-up by barcode
 (``GET /api/v1/samples/<barcode>``) and a receipt scan (``POST …/receipt/scans`` with a fresh
 ``Idempotency-Key``). CPU is read from the kernel's per-thread run time of the worker (and of
@@ -125,36 +126,47 @@ class Work:
 
 
 def _measure(
-    work: Work, worker: int, requests: int, sequenced: LogWatch
-) -> dict[str, dict[str, float]]:
-    """CPU per request (ms) of each kind, app and database, over ``requests`` of each.
+    runs: dict[str, tuple[Work, int]], requests: int, sequenced: LogWatch
+) -> dict[str, dict[str, dict[str, float]]]:
+    """CPU per request (ms) of each kind, app and database, over ``requests`` of each, on
+    each server of ``runs`` (label: its work and its worker's pid).
+
+    The servers run side by side and take turns batch by batch, so a machine whose speed
+    drifts (a shared virtual machine's does, by a tenth within minutes) slows them alike.
 
     A scan's custody event is put into the log by the worker's sequencer thread up to a second
     after the scan answers. Each batch's window stays open until the log holds every event of
     it (``sequenced``), so that work is counted with the scans that caused it, not with the
     JSON 404s or look-ups that happen to run meanwhile."""
-    spent = {kind: {"app": 0, "database": 0, "count": 0} for kind in KINDS}
+    spent = {
+        label: {kind: {"app": 0, "database": 0, "count": 0} for kind in KINDS} for label in runs
+    }
     for _ in range(0, requests, BATCH):
         for kind in KINDS:
-            call = work.of(kind)
-            backends = [pid for pid in _database_pids() if pid != sequenced.pid]
-            app_before = _thread_cpu_ns(worker)
-            database_before = sum(_thread_cpu_ns(pid) for pid in backends)
-            for _ in range(BATCH):
-                call()
-            while not sequenced():
-                time.sleep(0.05)
-            spent[kind]["app"] += _thread_cpu_ns(worker) - app_before
-            spent[kind]["database"] += (
-                sum(_thread_cpu_ns(pid) for pid in backends) - database_before
-            )
-            spent[kind]["count"] += BATCH
+            for label, (work, worker) in runs.items():
+                call = work.of(kind)
+                backends = [pid for pid in _database_pids() if pid != sequenced.pid]
+                app_before = _thread_cpu_ns(worker)
+                database_before = sum(_thread_cpu_ns(pid) for pid in backends)
+                for _ in range(BATCH):
+                    call()
+                while not sequenced():
+                    time.sleep(0.05)
+                counted = spent[label][kind]
+                counted["app"] += _thread_cpu_ns(worker) - app_before
+                counted["database"] += (
+                    sum(_thread_cpu_ns(pid) for pid in backends) - database_before
+                )
+                counted["count"] += BATCH
     return {
-        kind: {
-            "app": s["app"] / s["count"] / 1e6,
-            "database": s["database"] / s["count"] / 1e6,
+        label: {
+            kind: {
+                "app": s["app"] / s["count"] / 1e6,
+                "database": s["database"] / s["count"] / 1e6,
+            }
+            for kind, s in kinds.items()
         }
-        for kind, s in spent.items()
+        for label, kinds in spent.items()
     }
 
 
@@ -282,27 +294,9 @@ class LogWatch:
         self.engine.dispose()
 
 
-def _run_server(url: str, source: Path, work: Work, requests: int, profiled: int) -> dict:
-    server = Server(url, workers=1, threads=1, source=source)
-    try:
-        server.wait()
-        worker = _worker_pid(server)
-        work.client = Client(server.port, work.headers)
-        sequenced = LogWatch(url)
-        try:
-            _measure(work, worker, BATCH, sequenced)  # warm: caches, pool, statement cache
-            cost = _measure(work, worker, requests, sequenced)
-        finally:
-            sequenced.close()
-        splits = {kind: _profile(work, worker, kind, profiled) for kind in KINDS[1:]}
-    finally:
-        server.stop()
-    return {"cost": cost, "splits": splits}
-
-
 def measure(requests: int = REQUESTS, profiled: int = 300) -> dict:
     """Each kind's cost on the code as it was before the work on request cost (BEFORE) and as it
-    is now, one after the other on one database."""
+    is now, two servers side by side on one database."""
     from biobank.extensions import db
 
     url = load_database_url(DATABASE)
@@ -311,13 +305,37 @@ def measure(requests: int = REQUESTS, profiled: int = 300) -> dict:
     figures: dict = {"requests": requests}
     with bench_app(url) as (_app, cast), _source_at(BEFORE) as before:
         versions = [("now", ROOT)] + ([("before", before)] if before else [])
-        tubes = len(versions) * (requests + profiled + 2 * BATCH)
-        shipments = _shipments(cast.collector, -(-tubes // SHIPMENT_TUBES) * SHIPMENT_TUBES)
-        headers = bearer(cast.technician)
+        per_version = -(-(requests + profiled + 2 * BATCH) // SHIPMENT_TUBES) * SHIPMENT_TUBES
+        headers = {**bearer(cast.technician), "Accept": "application/json"}
+        works = {
+            label: Work(headers, _shipments(cast.collector, per_version)) for label, _ in versions
+        }
         db.session.commit()
-        work = Work({**headers, "Accept": "application/json"}, shipments)
-        for label, source in versions:
-            figures[label] = _run_server(url, source, work, requests, profiled)
+        servers = {
+            label: Server(url, workers=1, threads=1, source=source) for label, source in versions
+        }
+        try:
+            runs = {}
+            for label, server in servers.items():
+                server.wait()
+                works[label].client = Client(server.port, headers)
+                runs[label] = (works[label], _worker_pid(server))
+            sequenced = LogWatch(url)
+            try:
+                _measure(runs, BATCH, sequenced)  # warm: caches, pool, statement cache
+                cost = _measure(runs, requests, sequenced)
+            finally:
+                sequenced.close()
+            for label, (work, worker) in runs.items():
+                # Idle while the other server was profiled: past gunicorn's keep-alive.
+                work.client = Client(servers[label].port, headers)
+                figures[label] = {
+                    "cost": cost[label],
+                    "splits": {kind: _profile(work, worker, kind, profiled) for kind in KINDS[1:]},
+                }
+        finally:
+            for server in servers.values():
+                server.stop()
     return figures
 
 

@@ -143,8 +143,7 @@ SIGNATURE_FIELD = "signature_password"
 
 
 def _takes_signature(schema) -> bool:
-    instance = schema() if isinstance(schema, type) else schema
-    return SIGNATURE_FIELD in getattr(instance, "fields", {})
+    return SIGNATURE_FIELD in getattr(schema, "fields", {})
 
 
 class Blueprint(SmorestBlueprint):
@@ -154,7 +153,12 @@ class Blueprint(SmorestBlueprint):
 
     def arguments(self, schema, *, location="json", **kwargs):
         """Routes that read a body can also answer malformed JSON (400), a body too large
-        (413) and a wrong content type (415): say so in the document."""
+        (413) and a wrong content type (415): say so in the document.
+
+        A schema class is made into its instance once, here: given the class, webargs would
+        build a new instance (copying every declared field) on every request."""
+        if isinstance(schema, type):
+            schema = schema()
         decorate = super().arguments(schema, location=location, **kwargs)
         if location not in ("json", "files", "form"):
             return decorate

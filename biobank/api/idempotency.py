@@ -229,14 +229,17 @@ def claim_key() -> Response | None:
         return _known_key(claim)
 
 
-def answer_with_the_write(schema: Schema, result: Any, status: int = 200) -> None:
+def answer_with_the_write(schema: Schema, result: Any, status: int = 200) -> Response | None:
     """For a write route many clients hit at once (a receipt scan): keep its answer under the
-    request's Idempotency-Key in the write's own transaction, one commit instead of two. The
-    route then answers ``result`` through ``schema`` with ``status``, the very body kept here."""
+    request's Idempotency-Key in the write's own transaction, one commit instead of two, and
+    return that answer for the route to give as it is (``result`` through ``schema``, with
+    ``status``: what flask-smorest's response would have made of it, made once). None without
+    a key: the route answers ``result`` the usual way."""
     key_id = g.get("idempotency_key_id")
     if key_id is None:
-        return
-    body = jsonify(schema.dump(result))  # the body flask-smorest's response will carry
+        return None
+    body = jsonify(schema.dump(result))
+    body.status_code = status
     db.session.execute(
         _ANSWER,
         {
@@ -247,6 +250,7 @@ def answer_with_the_write(schema: Schema, result: Any, status: int = 200) -> Non
         },
     )
     g.idempotency_answered = status
+    return body
 
 
 def remember_answer(response: Response) -> Response:

@@ -177,6 +177,10 @@ def receipt(shipment_id: int):
     return _receipt(sending.get_shipment(current_actor(), shipment_id))
 
 
+# Made once: a schema's instance copies its declared fields, work a scan need not repeat.
+SCAN_RESULT = ScanResultSchema()
+
+
 @blp.post("/<id:shipment_id>/receipt/scans")
 @blp.arguments(ReceiptScanSchema)
 @blp.response(200, ScanResultSchema)
@@ -189,8 +193,8 @@ def scan(body, shipment_id: int):
         result = receiving.receive_scan(
             actor, shipment, body["barcode"], damaged=body["damaged"], note=body.get("note")
         )
-        answer_with_the_write(ScanResultSchema(), result)
-    return result
+        answer = answer_with_the_write(SCAN_RESULT, result)
+    return result if answer is None else answer
 
 
 @blp.post("/<id:shipment_id>/receipt/scans/undo")

@@ -48,6 +48,24 @@ def test_a_retried_scan_gets_the_first_answer_and_one_event(
     assert _received_events() == 1
 
 
+def test_a_scan_with_a_key_answers_as_one_without_it_does_and_keeps_that_very_answer(
+    client, auth_headers, technician, collector, dispatched_shipment
+):
+    shipment = dispatched_shipment(collector)
+    first, second = (item.sample.barcode for item in shipment.items[:2])
+    headers = auth_headers(technician)
+    keyed = _scan(client, headers, shipment.id, first, "scan-shape")
+    plain = client.post(
+        f"/api/v1/shipments/{shipment.id}/receipt/scans", json={"barcode": second}, headers=headers
+    )
+    assert keyed.status_code == plain.status_code == 200
+    assert keyed.content_type == plain.content_type == "application/json"
+    assert keyed.get_json().keys() == plain.get_json().keys()
+    assert keyed.get_json()["barcode"] == first and plain.get_json()["barcode"] == second
+    kept = db.session.scalar(sa.select(IdempotencyKey).where(IdempotencyKey.key == "scan-shape"))
+    assert kept.response_body == keyed.get_data(as_text=True)
+
+
 def test_the_same_key_for_a_different_request_is_422(
     client, auth_headers, technician, collector, dispatched_shipment
 ):
