@@ -11,15 +11,17 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import sqlalchemy as sa
-from flask import Flask
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
 
 from biobank.db import MAX_RECORD_ID, SQLITE_IMMEDIATE
 from biobank.extensions import db
+
+if TYPE_CHECKING:
+    from flask import Flask
 
 RecordT = TypeVar("RecordT")
 
