@@ -97,8 +97,7 @@ class Client:
 class Work:
     """The requests of each kind, each checked: a wrong answer would measure the wrong thing."""
 
-    def __init__(self, headers: dict[str, str], shipments: list[tuple[int, list[str]]]) -> None:
-        self.headers = headers
+    def __init__(self, shipments: list[tuple[int, list[str]]]) -> None:
         self.client: Client  # set for each server
         self.to_scan = [(sid, barcode) for sid, barcodes in shipments for barcode in barcodes]
         self.scanned: list[str] = []
@@ -307,9 +306,7 @@ def measure(requests: int = REQUESTS, profiled: int = 300) -> dict:
         versions = [("now", ROOT)] + ([("before", before)] if before else [])
         per_version = -(-(requests + profiled + 2 * BATCH) // SHIPMENT_TUBES) * SHIPMENT_TUBES
         headers = {**bearer(cast.technician), "Accept": "application/json"}
-        works = {
-            label: Work(headers, _shipments(cast.collector, per_version)) for label, _ in versions
-        }
+        works = {label: Work(_shipments(cast.collector, per_version)) for label, _ in versions}
         db.session.commit()
         servers = {
             label: Server(url, workers=1, threads=1, source=source) for label, source in versions

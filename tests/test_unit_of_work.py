@@ -107,15 +107,23 @@ def test_a_transaction_that_wrote_is_rolled_back_at_the_end_of_a_request_never_c
         _new_site("FLUSHED-1")
         db.session.flush()  # a write outside a unit of work: a defect, never kept
 
-    def pending():
-        _new_site("PENDING-1")  # added, not flushed
+    def pending():  # added, not flushed: a commit would flush it
+        db.session.add(
+            Site(code="PENDING-1", name="Pending", kind=SiteKind.COLLECTION, timezone="UTC")
+        )
 
-    for work in (flushed, pending):
+    def changed():  # loaded and changed, not flushed
+        db.session.scalars(sa.select(Site).where(Site.code == "KEPT-1")).one().name = "Changed"
+
+    with unit_of_work():
+        _new_site("KEPT-1")
+    for work in (flushed, pending, changed):
         with _transaction_ends(db.engine) as ends:
             _a_request(app, work)
-        assert ends == ["rollback"]
-    codes = db.session.scalars(sa.select(Site.code)).all()
-    assert "FLUSHED-1" not in codes and "PENDING-1" not in codes
+        assert "commit" not in ends
+    names = {code: name for code, name in db.session.execute(sa.select(Site.code, Site.name))}
+    assert "FLUSHED-1" not in names and "PENDING-1" not in names
+    assert names["KEPT-1"] == "KEPT-1 site"
 
 
 def test_statements_stay_prepared_from_one_read_only_request_to_the_next(app):
