@@ -29,6 +29,8 @@ POSTGRES_URL = os.environ.get("BIOBANK_TEST_DATABASE_URL")
 ON_POSTGRES = bool(POSTGRES_URL)
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 PASSWORD = "correct-staple-battery-7"
+# The test biobank keeps its calendar here: tests that count days count in this zone.
+BIOBANK_TIMEZONE = "America/Chicago"
 # One custody-log signing key for the whole run (created on first use, as in development).
 LOG_KEY_FILE = Path(tempfile.gettempdir()) / f"biobank-test-log-{os.getpid()}.key"
 
@@ -159,7 +161,7 @@ def other_clinic(make_site: Callable[..., Site]) -> Site:
 
 @pytest.fixture
 def biobank_site(make_site: Callable[..., Site]) -> Site:
-    return make_site("MAYO-BB", SiteKind.BIOBANK, "America/Chicago")
+    return make_site("MAYO-BB", SiteKind.BIOBANK, BIOBANK_TIMEZONE)
 
 
 @pytest.fixture

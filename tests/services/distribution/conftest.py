@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -14,13 +15,17 @@ from biobank.services.collecting import participants
 from biobank.services.distribution import outbound, picking, protocols, requests
 from biobank.services.storage import placing
 from biobank.unit_of_work import unit_of_work
+from tests.conftest import BIOBANK_TIMEZONE
 
 # Two serum tubes and one plasma tube per participant.
 KIT = ["1SST8", "2SST8", "1PST8"]
 
 
 def today() -> date:
-    return utcnow().date()
+    """Today at the test biobank, the day its approval and collection dates count in: from
+    about 18:00 there UTC's date is already tomorrow, so a date one day before UTC's is not
+    yet past."""
+    return utcnow().astimezone(ZoneInfo(BIOBANK_TIMEZONE)).date()
 
 
 @pytest.fixture
