@@ -213,6 +213,11 @@ class DistributionShipment(TimestampMixin, Base):
     dispatched_by: Mapped[User | None] = relationship(foreign_keys=[dispatched_by_id])
     cancelled_by: Mapped[User | None] = relationship(foreign_keys=[cancelled_by_id])
 
+    @staticmethod
+    def number_of(shipment_id: int) -> str:
+        """How people name an outbound shipment: ``D`` and its id."""
+        return f"D{shipment_id}"
+
     __table_args__ = (
         sa.CheckConstraint(
             "(status IN ('open', 'cancelled')) = (dispatched_at IS NULL)",

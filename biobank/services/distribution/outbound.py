@@ -96,8 +96,7 @@ LEAVING = (SampleStatus.STORED, SampleStatus.CHECKED_OUT, SampleStatus.RECEIVED)
 
 
 def number(shipment: DistributionShipment) -> str:
-    """How people name an outbound shipment: ``D`` and its id."""
-    return f"D{shipment.id}"
+    return DistributionShipment.number_of(shipment.id)
 
 
 # --- reading -------------------------------------------------------------------------------

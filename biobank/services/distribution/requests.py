@@ -720,7 +720,8 @@ def _refuse_packed(request: DistributionRequest, wanted: list[Any]) -> None:
         shown = ", ".join(ids.display(barcode) for barcode, _ in packed[:10])
         more = f" and {len(packed) - 10} more" if len(packed) > 10 else ""
         raise Conflict(
-            f"{shown}{more}: packed in outbound shipment D{packed[0][1]} of request "
+            f"{shown}{more}: packed in outbound shipment "
+            f"{DistributionShipment.number_of(packed[0][1])} of request "
             f"{request.id}. Take them out of the box on the shipment's page, or cancel the "
             "shipment, then release them.",
             distribution_request=request.id,
