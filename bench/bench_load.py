@@ -25,6 +25,11 @@ what the app costs whatever else the machine is doing; throughput alone depends 
     .venv/bin/python -m bench load            # or: BIOBANK_LOAD_SECONDS=10 … for a quick run
 
 Also BIOBANK_LOAD_WORKERS, BIOBANK_LOAD_THREADS and BIOBANK_LOAD_CLIENTS (default 4, 4, 16).
+
+Then the scaling rows: one server of 1, 2 and 4 workers, and two servers of 2 against the one
+database, each under the same load for ``BIOBANK_LOAD_SCALING_SECONDS`` (default 20) in
+``BIOBANK_LOAD_SCALING_ROUNDS`` turns (default 4). Their servers all run at once and the shapes
+take turns, so the machine's drift falls on each alike and their CPU per request compares.
 """
 
 from __future__ import annotations
@@ -502,7 +507,7 @@ def _run_shape(url: str, cast, headers, shape, duration: float, rate: float) -> 
         started = datetime.now(UTC)
         with CpuMeter(*(server.process.pid for server in servers)) as cpu:
             total, wall, each = drive(scanners, duration)
-        figures["window"] = (started, datetime.now(UTC))
+        figures["windows"] = [(started, datetime.now(UTC))]
         figures["cpu"] = cpu.used if "busy" in cpu.used else {}
         # The servers' own sequencers place the run's last events (they run every second),
         # so every delay measured is the live sequencer's, not the next setup's.
@@ -511,6 +516,65 @@ def _run_shape(url: str, cast, headers, shape, duration: float, rate: float) -> 
         for server in servers:
             server.stop()
     figures.update(total=total, wall=wall, ran_dry=sum(t.ran_dry for t in each))
+    return figures
+
+
+def _run_shapes_in_turn(url: str, cast, headers, shapes, duration: float, rate: float) -> list:
+    """``duration`` seconds under load on each shape, in ``scaling_rounds()`` turns: every
+    shape's servers run side by side, and the shapes take turns at the scanners, in a rotated
+    order each round, so a change in the machine's speed during the run falls on every shape
+    alike (one after the other, this VM's drift was as large as the differences measured)."""
+    from biobank.extensions import db
+    from biobank.sequencer import sequence_pending
+
+    rounds = scaling_rounds()
+    tubes = math.ceil(rate * len(shapes) * (duration + WARM_UP_SECONDS) * MARGIN)
+    tubes += len(shapes) * CLIENTS * SHIPMENT_TUBES
+    began = time.perf_counter()
+    pile = _pile(cast.collector, tubes)
+    db.session.commit()
+    sequence_pending(wait=True)  # the setup's own events, so the delays measured are the run's
+    setup = time.perf_counter() - began
+    figures = [
+        {"total": Tally(), "wall": 0.0, "cpu": {}, "windows": [], "ran_dry": 0} for _ in shapes
+    ]
+    servers: list[list[Server]] = []
+    try:
+        for shape in shapes:
+            servers.append(_serve(url, shape))
+        # Scanners keep their shipment between turns: the pile is shared, and a scanner of
+        # one shape never scans a tube another holds.
+        scanners = [_scanners(these, headers, pile) for these in servers]
+        print(
+            f"  made in {setup:.0f} s; {len(shapes)} shapes, {rounds} turns of "
+            f"{duration / rounds:.0f} s each …",
+            flush=True,
+        )
+        for here, theirs in zip(figures, scanners, strict=True):
+            here["warm"], _, _ = drive(theirs, WARM_UP_SECONDS)  # new processes cost more
+        for turn in range(rounds):
+            order = list(range(len(shapes)))
+            order = order[turn % len(order) :] + order[: turn % len(order)]
+            for number in order:
+                here = figures[number]
+                started = datetime.now(UTC)
+                pids = [server.process.pid for server in servers[number]]
+                with CpuMeter(*pids) as cpu:
+                    total, wall, each = drive(scanners[number], duration / rounds)
+                here["windows"].append((started, datetime.now(UTC)))
+                here["total"].add(total)
+                here["wall"] += wall
+                here["ran_dry"] += sum(t.ran_dry for t in each)
+                if "busy" in cpu.used:
+                    for part in ("app", "postgres", "wall"):
+                        here["cpu"][part] = here["cpu"].get(part, 0.0) + cpu.used[part]
+        _wait_until_sequenced(url)
+    finally:
+        for these in servers:
+            for server in these:
+                server.stop()
+    for here in figures:
+        here["setup"] = setup
     return figures
 
 
@@ -531,9 +595,15 @@ def _wait_until_sequenced(url: str, timeout: float = 30) -> None:
         engine.dispose()
 
 
-def _sequencer_delays(url: str, start: datetime, end: datetime) -> dict[str, float | int]:
-    """For the events recorded between ``start`` and ``end``: seconds from the event's record
-    to the first tree head that holds it (p50, p99, max), and how many no head held yet."""
+def _sequencer_delays(url: str, windows: list[tuple[datetime, datetime]]) -> dict[str, float | int]:
+    """For the events recorded in the ``windows`` (start, end): seconds from the event's
+    record to the first tree head that holds it (p50, p99, max), and how many no head held
+    yet."""
+    within = " OR ".join(
+        f"e.recorded_at BETWEEN :start{n} AND :end{n}" for n in range(len(windows))
+    )
+    bounds = {f"start{n}": start for n, (start, _) in enumerate(windows)}
+    bounds |= {f"end{n}": end for n, (_, end) in enumerate(windows)}
     engine = sa.create_engine(url)
     try:
         with engine.connect() as connection:
@@ -547,9 +617,9 @@ def _sequencer_delays(url: str, start: datetime, end: datetime) -> dict[str, flo
                     "  SELECT h.sequenced_at FROM custody_tree_heads h"
                     "  WHERE h.tree_size > e.log_index ORDER BY h.tree_size LIMIT 1"
                     " ) head ON true"
-                    " WHERE e.recorded_at BETWEEN :start AND :end) delays"
+                    f" WHERE {within}) delays"
                 ),
-                {"start": start, "end": end},
+                bounds,
             ).one()
     finally:
         engine.dispose()
@@ -604,18 +674,18 @@ def _measure(url: str, duration: float, shapes: list[tuple[tuple[int, int], ...]
             f"{rate:.0f} scans/s",
             flush=True,
         )
-        runs = []
-        for number, shape in enumerate(shapes):
-            seconds_here = duration if number == 0 else scaling_seconds()
-            print(f"  {_shape_name(shape)} …", flush=True)
-            runs.append(_run_shape(url, cast, headers, shape, seconds_here, rate))
+        print(f"  {_shape_name(shapes[0])} …", flush=True)
+        runs = [_run_shape(url, cast, headers, shapes[0], duration, rate)]
+        if shapes[1:]:
+            print(f"  {len(shapes) - 1} shapes taking turns …", flush=True)
+            runs += _run_shapes_in_turn(url, cast, headers, shapes[1:], scaling_seconds(), rate)
         for run in runs:
             if run["total"].problems:
                 print("  first problems:", *run["total"].problems[:10], sep="\n    ")
         if warm.problems:
             print("  calibration problems:", *warm.problems[:10], sep="\n    ")
         for run in runs:
-            run["delays"] = _sequencer_delays(url, *run["window"])
+            run["delays"] = _sequencer_delays(url, run["windows"])
         with app.app_context():
             sequence_pending(wait=True)  # what the servers' sequencers had not reached
         checks = _check_database(url)
@@ -640,6 +710,10 @@ def _measure(url: str, duration: float, shapes: list[tuple[tuple[int, int], ...]
 
 def scaling_seconds() -> float:
     return float(os.environ.get("BIOBANK_LOAD_SCALING_SECONDS", "20"))
+
+
+def scaling_rounds() -> int:
+    return max(1, int(os.environ.get("BIOBANK_LOAD_SCALING_ROUNDS", "4")))
 
 
 # The deployment measured in full, then the same load on other shapes: one server of 1, 2 or 4
@@ -754,7 +828,8 @@ def _scaling_rows(runs: list[dict]) -> list[dict]:
         rows.append(
             {
                 "figure": f"scaling: {_shape_name(shape)}, {CLIENTS} clients, "
-                f"{scaling_seconds():.0f} s: requests/s (p95 "
+                f"{scaling_seconds():.0f} s in {scaling_rounds()} turns taken with the other "
+                "shapes: requests/s (p95 "
                 f"{ms(percentile(total.latencies or [0.0], 0.95))} ms{cpu_text}; sequencer "
                 f"delay p99 {run['delays']['p99']:.2f} s; errors {total.errors})",
                 "value": round(total.requests / run["wall"], 1),
