@@ -10,6 +10,8 @@ import os
 # Threads, not processes, carry most of the concurrency: a request spends much of its time
 # waiting on PostgreSQL, and each process holds its own pool, caches and sequencer thread.
 bind = os.environ.get("BIOBANK_BIND", "127.0.0.1:8000")
+# One worker per core at most: on 2 cores, 2 workers did 491 requests/s and 4 did 433, each
+# process adding its own pool, sequencer and token-cache threads (bench/RESULTS.md, load).
 workers = int(os.environ.get("BIOBANK_WORKERS", "4"))
 threads = int(os.environ.get("BIOBANK_THREADS", "4"))
 worker_class = "gthread"
