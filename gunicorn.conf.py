@@ -10,9 +10,11 @@ import os
 # Threads, not processes, carry most of the concurrency: a request spends much of its time
 # waiting on PostgreSQL, and each process holds its own pool, caches and sequencer thread.
 bind = os.environ.get("BIOBANK_BIND", "127.0.0.1:8000")
-# One worker per core at most: on 2 cores, 2 workers did 491 requests/s and 4 did 433, each
+# One worker per core, up to 4: on 2 cores, 2 workers did 491 requests/s and 4 did 433, each
 # process adding its own pool, sequencer and token-cache threads (bench/RESULTS.md, load).
-workers = int(os.environ.get("BIOBANK_WORKERS", "4"))
+# Beyond 4, set it: each worker holds its own pool of the database's connections.
+CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+workers = int(os.environ.get("BIOBANK_WORKERS", str(min(4, CORES))))
 threads = int(os.environ.get("BIOBANK_THREADS", "4"))
 worker_class = "gthread"
 

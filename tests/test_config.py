@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import os
+
 import pytest
 import sqlalchemy as sa
 
@@ -99,3 +101,16 @@ def test_the_gunicorn_config_passes_its_threads_to_the_app(monkeypatch):
     assert settings["accesslog"] == "-"
     monkeypatch.setenv("BIOBANK_ACCESS_LOG", "")
     assert runpy.run_path(str(Path(__file__).parents[1] / "gunicorn.conf.py"))["accesslog"] is None
+
+
+def test_the_gunicorn_config_runs_a_worker_per_core_up_to_four(monkeypatch):
+    import runpy
+    from pathlib import Path
+
+    path = str(Path(__file__).parents[1] / "gunicorn.conf.py")
+    monkeypatch.delenv("BIOBANK_WORKERS", raising=False)
+    for cores, workers in ((1, 1), (2, 2), (4, 4), (16, 4)):
+        monkeypatch.setattr(os, "sched_getaffinity", lambda _pid, n=cores: set(range(n)))
+        assert runpy.run_path(path)["workers"] == workers
+    monkeypatch.setenv("BIOBANK_WORKERS", "7")
+    assert runpy.run_path(path)["workers"] == 7
