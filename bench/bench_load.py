@@ -566,15 +566,13 @@ def _run_shapes_in_turn(url: str, cast, headers, shapes, duration: float, rate: 
                 here["wall"] += wall
                 here["ran_dry"] += sum(t.ran_dry for t in each)
                 if "busy" in cpu.used:
-                    for part in ("app", "postgres", "wall"):
+                    for part in ("app", "postgres"):
                         here["cpu"][part] = here["cpu"].get(part, 0.0) + cpu.used[part]
         _wait_until_sequenced(url)
     finally:
         for these in servers:
             for server in these:
                 server.stop()
-    for here in figures:
-        here["setup"] = setup
     return figures
 
 
@@ -831,7 +829,8 @@ def _scaling_rows(runs: list[dict]) -> list[dict]:
                 f"{scaling_seconds():.0f} s in {scaling_rounds()} turns taken with the other "
                 "shapes: requests/s (p95 "
                 f"{ms(percentile(total.latencies or [0.0], 0.95))} ms{cpu_text}; sequencer "
-                f"delay p99 {run['delays']['p99']:.2f} s; errors {total.errors})",
+                f"delay p99 {run['delays']['p99']:.2f} s; errors {total.errors}; scanners "
+                f"out of tubes {run['ran_dry']})",
                 "value": round(total.requests / run["wall"], 1),
                 "unit": "/s",
             }
