@@ -136,23 +136,27 @@ def _measure(
     A scan's custody event is put into the log by the worker's sequencer thread up to a second
     after the scan answers. Each batch's window stays open until the log holds every event of
     it (``sequenced``), so that work is counted with the scans that caused it, not with the
-    JSON 404s or look-ups that happen to run meanwhile."""
+    JSON 404s or look-ups that happen to run meanwhile. Every server's sequencer takes its turn
+    at the log, so the other server's worker may be the one that places a batch's events: each
+    window counts every worker's CPU (the idle one adds only its background polling, alike for
+    both)."""
     spent = {
         label: {kind: {"app": 0, "database": 0, "count": 0} for kind in KINDS} for label in runs
     }
+    workers = [worker for _, worker in runs.values()]
     for _ in range(0, requests, BATCH):
         for kind in KINDS:
-            for label, (work, worker) in runs.items():
+            for label, (work, _worker) in runs.items():
                 call = work.of(kind)
                 backends = [pid for pid in _database_pids() if pid != sequenced.pid]
-                app_before = _thread_cpu_ns(worker)
+                app_before = sum(_thread_cpu_ns(pid) for pid in workers)
                 database_before = sum(_thread_cpu_ns(pid) for pid in backends)
                 for _ in range(BATCH):
                     call()
                 while not sequenced():
                     time.sleep(0.05)
                 counted = spent[label][kind]
-                counted["app"] += _thread_cpu_ns(worker) - app_before
+                counted["app"] += sum(_thread_cpu_ns(pid) for pid in workers) - app_before
                 counted["database"] += (
                     sum(_thread_cpu_ns(pid) for pid in backends) - database_before
                 )
